@@ -1,0 +1,111 @@
+// The kernel interface every backend implements, and the registry that picks one.
+// Kernels work on flat, contiguous float32 buffers plus sizes; the autograd front end (tensor.ts, ops/)
+// calls them by name and never asks which backend it has.
+//
+// Conventions shared by all kernels:
+// - Row-major layouts. Output buffers are written, not accumulated into, unless a flag says so.
+// - Backward kernels recompute what is cheap (softmax, dropout masks) instead of storing it.
+// - Integer inputs (token ids, targets) are Int32Array.
+
+export type F32 = Float32Array;
+
+export interface Kernels {
+  /**
+   * C[b] = (accumulate ? C[b] : 0) + op(A[b]) · op(B[b]) (+ bias[n] on every row when bias is given),
+   * for b < batch. op(A) is [M,K]: A is stored [M,K], or [K,M] when transA. op(B) is [K,N]: B is stored
+   * [K,N], or [N,K] when transB. Batches are contiguous; a batch stride of 0 for B shares one B matrix.
+   */
+  matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number): void;
+
+  /** out = a + b, a * b, elementwise over n (out may alias a or b). */
+  add(a: F32, b: F32, out: F32, n: number): void;
+  mul(a: F32, b: F32, out: F32, n: number): void;
+  /** y += alpha * x over n. */
+  axpy(alpha: number, x: F32, y: F32, n: number): void;
+  /** out = alpha * x over n (out may alias x). */
+  scale(x: F32, alpha: number, out: F32, n: number): void;
+  /** out[c] = Σ_r x[r, c] for x [rows, cols] (bias gradients, broadcast reductions). */
+  sumRows(x: F32, out: F32, rows: number, cols: number): void;
+  /** Σ x[i] and Σ x[i]², accumulated in double precision. */
+  sum(x: F32, n: number): number;
+  sumSquares(x: F32, n: number): number;
+
+  /** y = (x - mean) * rstd * w + b over rows of width C; stores mean and rstd [N] for backward. */
+  layernormForward(x: F32, w: F32, b: F32 | null, out: F32, mean: F32, rstd: F32, N: number, C: number, eps: number): void;
+  /** dx, dw, db (db may be null) from dout; dw and db are written (summed over the N rows). */
+  layernormBackward(dout: F32, x: F32, w: F32, mean: F32, rstd: F32, dx: F32, dw: F32, db: F32 | null, N: number, C: number): void;
+
+  /** tanh-approximated GELU (GPT-2's "gelu_new") and its derivative. */
+  geluForward(x: F32, out: F32, n: number): void;
+  geluBackward(x: F32, dout: F32, dx: F32, n: number): void;
+
+  /**
+   * Fused causal self-attention over packed qkv [B, T, 3C] (q | k | v, head h at columns h·hs..(h+1)·hs-1
+   * of each part). Writes out [B, T, C] (heads merged) and lse [B, nh, T], the log-sum-exp of each row of
+   * scaled scores, which is all backward needs to rebuild the probabilities: no T×T matrix is kept.
+   * Dropout on the probabilities uses the counter-based mask of `dropoutMask` keyed by (seed, index of the
+   * probability in [B, nh, T, T]); p = 0 disables it.
+   */
+  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void;
+  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void;
+
+  /**
+   * Row-wise cross-entropy of logits [N, V] against targets [N]; losses[i] = logsumexp - logit[target]
+   * (0 where target = ignoreIndex). Backward writes dlogits = (softmax - onehot) · scale (0 on ignored rows).
+   */
+  crossEntropyForward(logits: F32, targets: Int32Array, losses: F32, N: number, V: number, ignoreIndex: number): void;
+  crossEntropyBackward(logits: F32, targets: Int32Array, dlogits: F32, N: number, V: number, ignoreIndex: number, scale: number): void;
+
+  /** out[i, :] = table[idx[i], :]; backward scatters dout rows into dtable (written: zeroed first). */
+  embeddingForward(table: F32, idx: Int32Array, out: F32, N: number, C: number): void;
+  embeddingBackward(dout: F32, idx: Int32Array, dtable: F32, N: number, C: number, V: number): void;
+
+  /** out = x · mask / (1 - p), mask from the counter-based hash (seed, i); the same call is its own backward. */
+  dropout(x: F32, out: F32, n: number, p: number, seed: number): void;
+
+  /** One decoupled-weight-decay Adam step on one tensor (torch.optim.AdamW), step counted from 1. */
+  adamw(param: F32, grad: F32, m: F32, v: F32, n: number, lr: number, beta1: number, beta2: number,
+    eps: number, weightDecay: number, step: number): void;
+}
+
+export interface Backend extends Kernels {
+  readonly name: string;
+  /** Threads the backend computes with (1 for js). */
+  readonly threads: number;
+}
+
+const registry = new Map<string, () => Backend>();
+let active: Backend | null = null;
+
+export function registerBackend(name: string, factory: () => Backend): void {
+  registry.set(name, factory);
+}
+
+/** Makes the named backend active for all tensor ops. */
+export function setBackend(name: string): Backend {
+  const factory = registry.get(name);
+  if (!factory) throw new Error(`unknown backend '${name}' (available: ${[...registry.keys()].join(', ')})`);
+  active = factory();
+  return active;
+}
+
+export function getBackendByName(name: string): Backend {
+  const factory = registry.get(name);
+  if (!factory) throw new Error(`unknown backend '${name}' (available: ${[...registry.keys()].join(', ')})`);
+  return factory();
+}
+
+export function backendNames(): string[] {
+  return [...registry.keys()];
+}
+
+/** The active backend; chosen on first use by `selectDefaultBackend` (see backends/index.ts). */
+export function backend(): Backend {
+  if (!active) throw new Error('no backend selected: import inkwell (src/index.ts) or src/tensor/backends/index.ts first');
+  return active;
+}
+
+export function hasActiveBackend(): boolean {
+  return active !== null;
+}

@@ -1,0 +1,265 @@
+// The pure-TypeScript backend: every kernel, written for clarity first. It runs where the native build
+// is missing and is the oracle the native kernels are tested against.
+import type { Backend, F32 } from '../backend.js';
+import { hashUniform } from '../random.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+function matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
+  transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number): void {
+  // op(A)[i,k] = A[i*K + k] or A[k*M + i]; op(B)[k,j] = B[k*N + j] or B[j*K + k].
+  const aStrideI = transA ? 1 : K, aStrideK = transA ? M : 1;
+  const bStrideK = transB ? 1 : N, bStrideJ = transB ? K : 1;
+  const row = new Float64Array(N);
+  for (let bt = 0; bt < batch; bt++) {
+    const aOff = bt * M * K, bOff = bt * bBatchStride, cOff = bt * M * N;
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const aik = a[aOff + i * aStrideI + k * aStrideK]!;
+        if (aik === 0) continue;
+        const bRow = bOff + k * bStrideK;
+        for (let j = 0; j < N; j++) row[j]! += aik * b[bRow + j * bStrideJ]!;
+      }
+      const cRow = cOff + i * N;
+      for (let j = 0; j < N; j++) {
+        let v = row[j]!;
+        if (bias) v += bias[j]!;
+        c[cRow + j] = accumulate ? c[cRow + j]! + v : v;
+      }
+    }
+  }
+}
+
+function layernormForward(x: F32, w: F32, b: F32 | null, out: F32, mean: F32, rstd: F32, N: number, C: number, eps: number): void {
+  for (let i = 0; i < N; i++) {
+    const off = i * C;
+    let m = 0;
+    for (let c = 0; c < C; c++) m += x[off + c]!;
+    m /= C;
+    let v = 0;
+    for (let c = 0; c < C; c++) {
+      const d = x[off + c]! - m;
+      v += d * d;
+    }
+    const r = 1 / Math.sqrt(v / C + eps);
+    for (let c = 0; c < C; c++) out[off + c] = (x[off + c]! - m) * r * w[c]! + (b ? b[c]! : 0);
+    mean[i] = m;
+    rstd[i] = r;
+  }
+}
+
+function layernormBackward(dout: F32, x: F32, w: F32, mean: F32, rstd: F32, dx: F32, dw: F32, db: F32 | null, N: number, C: number): void {
+  const dwAcc = new Float64Array(C), dbAcc = new Float64Array(C);
+  for (let i = 0; i < N; i++) {
+    const off = i * C, m = mean[i]!, r = rstd[i]!;
+    // dx = r * (g - mean(g) - xhat * mean(g * xhat)), with g = dout * w.
+    let gMean = 0, gxMean = 0;
+    for (let c = 0; c < C; c++) {
+      const xhat = (x[off + c]! - m) * r;
+      const g = dout[off + c]! * w[c]!;
+      gMean += g;
+      gxMean += g * xhat;
+      dwAcc[c]! += dout[off + c]! * xhat;
+      dbAcc[c]! += dout[off + c]!;
+    }
+    gMean /= C;
+    gxMean /= C;
+    for (let c = 0; c < C; c++) {
+      const xhat = (x[off + c]! - m) * r;
+      dx[off + c] = r * (dout[off + c]! * w[c]! - gMean - xhat * gxMean);
+    }
+  }
+  for (let c = 0; c < C; c++) {
+    dw[c] = dwAcc[c]!;
+    if (db) db[c] = dbAcc[c]!;
+  }
+}
+
+function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void {
+  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+  const p = new Float64Array(T), acc = new Float64Array(hs);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nh; h++) {
+      for (let t = 0; t < T; t++) {
+        const qOff = (b * T + t) * C3 + h * hs;
+        let max = -Infinity;
+        for (let j = 0; j <= t; j++) {
+          const kOff = (b * T + j) * C3 + C + h * hs;
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * qkv[kOff + d]!;
+          s *= scale;
+          p[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j <= t; j++) sum += Math.exp(p[j]! - max);
+        const rowLse = max + Math.log(sum);
+        lse[(b * nh + h) * T + t] = rowLse;
+        acc.fill(0);
+        const maskBase = ((b * nh + h) * T + t) * T;
+        for (let j = 0; j <= t; j++) {
+          let pj = Math.exp(p[j]! - rowLse);
+          if (dropoutP > 0) pj = hashUniform(seed, maskBase + j) >= dropoutP ? pj * keep : 0;
+          const vOff = (b * T + j) * C3 + 2 * C + h * hs;
+          for (let d = 0; d < hs; d++) acc[d]! += pj * qkv[vOff + d]!;
+        }
+        const oOff = (b * T + t) * C + h * hs;
+        for (let d = 0; d < hs; d++) out[oOff + d] = acc[d]!;
+      }
+    }
+  }
+}
+
+function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void {
+  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+  dqkv.fill(0, 0, B * T * C3);
+  const p = new Float64Array(T), dp = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nh; h++) {
+      for (let t = 0; t < T; t++) {
+        const qOff = (b * T + t) * C3 + h * hs, oOff = (b * T + t) * C + h * hs;
+        const rowLse = lse[(b * nh + h) * T + t]!;
+        const maskBase = ((b * nh + h) * T + t) * T;
+        // Rebuild the probabilities, then dP = dout · v (through the dropout mask), and the softmax
+        // backward dS = P (dP - Σ P dP).
+        let dot = 0;
+        for (let j = 0; j <= t; j++) {
+          const kOff = (b * T + j) * C3 + C + h * hs, vOff = kOff + C;
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * qkv[kOff + d]!;
+          const pj = Math.exp(s * scale - rowLse);
+          const m = dropoutP > 0 ? (hashUniform(seed, maskBase + j) >= dropoutP ? keep : 0) : 1;
+          let dpj = 0;
+          for (let d = 0; d < hs; d++) {
+            dpj += dout[oOff + d]! * qkv[vOff + d]!;
+            dqkv[vOff + d]! += pj * m * dout[oOff + d]!;
+          }
+          dpj *= m;
+          p[j] = pj;
+          dp[j] = dpj;
+          dot += pj * dpj;
+        }
+        for (let j = 0; j <= t; j++) {
+          const ds = p[j]! * (dp[j]! - dot) * scale;
+          const kOff = (b * T + j) * C3 + C + h * hs;
+          for (let d = 0; d < hs; d++) {
+            dqkv[qOff + d]! += ds * qkv[kOff + d]!;
+            dqkv[kOff + d]! += ds * qkv[qOff + d]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+function crossEntropyForward(logits: F32, targets: Int32Array, losses: F32, N: number, V: number, ignoreIndex: number): void {
+  for (let i = 0; i < N; i++) {
+    const t = targets[i]!;
+    if (t === ignoreIndex) {
+      losses[i] = 0;
+      continue;
+    }
+    if (t < 0 || t >= V) throw new Error(`cross-entropy: target ${t} at row ${i} is outside the vocabulary [0, ${V})`);
+    const off = i * V;
+    let max = -Infinity;
+    for (let j = 0; j < V; j++) if (logits[off + j]! > max) max = logits[off + j]!;
+    let sum = 0;
+    for (let j = 0; j < V; j++) sum += Math.exp(logits[off + j]! - max);
+    losses[i] = max + Math.log(sum) - logits[off + t]!;
+  }
+}
+
+function crossEntropyBackward(logits: F32, targets: Int32Array, dlogits: F32, N: number, V: number, ignoreIndex: number, scale: number): void {
+  for (let i = 0; i < N; i++) {
+    const off = i * V, t = targets[i]!;
+    if (t === ignoreIndex) {
+      dlogits.fill(0, off, off + V);
+      continue;
+    }
+    let max = -Infinity;
+    for (let j = 0; j < V; j++) if (logits[off + j]! > max) max = logits[off + j]!;
+    let sum = 0;
+    for (let j = 0; j < V; j++) sum += Math.exp(logits[off + j]! - max);
+    for (let j = 0; j < V; j++) dlogits[off + j] = (Math.exp(logits[off + j]! - max) / sum - (j === t ? 1 : 0)) * scale;
+  }
+}
+
+export function createJsBackend(): Backend {
+  return {
+    name: 'js',
+    threads: 1,
+    matmul,
+    add(a, b, out, n) {
+      for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+    },
+    mul(a, b, out, n) {
+      for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]!;
+    },
+    axpy(alpha, x, y, n) {
+      for (let i = 0; i < n; i++) y[i]! += alpha * x[i]!;
+    },
+    scale(x, alpha, out, n) {
+      for (let i = 0; i < n; i++) out[i] = alpha * x[i]!;
+    },
+    sumRows(x, out, rows, cols) {
+      const acc = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) acc[c]! += x[r * cols + c]!;
+      for (let c = 0; c < cols; c++) out[c] = acc[c]!;
+    },
+    sum(x, n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i]!;
+      return s;
+    },
+    sumSquares(x, n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i]! * x[i]!;
+      return s;
+    },
+    layernormForward,
+    layernormBackward,
+    geluForward(x, out, n) {
+      for (let i = 0; i < n; i++) {
+        const u = x[i]!;
+        out[i] = 0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u)));
+      }
+    },
+    geluBackward(x, dout, dx, n) {
+      for (let i = 0; i < n; i++) {
+        const u = x[i]!;
+        const th = Math.tanh(GELU_C * (u + 0.044715 * u * u * u));
+        const dth = (1 - th * th) * GELU_C * (1 + 3 * 0.044715 * u * u);
+        dx[i] = dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth);
+      }
+    },
+    attentionForward,
+    attentionBackward,
+    crossEntropyForward,
+    crossEntropyBackward,
+    embeddingForward(table, idx, out, N, C) {
+      for (let i = 0; i < N; i++) out.set(table.subarray(idx[i]! * C, idx[i]! * C + C), i * C);
+    },
+    embeddingBackward(dout, idx, dtable, N, C, V) {
+      dtable.fill(0, 0, V * C);
+      for (let i = 0; i < N; i++) {
+        const row = idx[i]! * C;
+        for (let c = 0; c < C; c++) dtable[row + c]! += dout[i * C + c]!;
+      }
+    },
+    dropout(x, out, n, p, seed) {
+      const keep = 1 / (1 - p);
+      for (let i = 0; i < n; i++) out[i] = hashUniform(seed, i) >= p ? x[i]! * keep : 0;
+    },
+    adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
+      const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+      for (let i = 0; i < n; i++) {
+        const g = grad[i]!;
+        m[i] = beta1 * m[i]! + (1 - beta1) * g;
+        v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
+        const p = param[i]! * (1 - lr * weightDecay);
+        param[i] = p - lr * (m[i]! / bc1) / (Math.sqrt(v[i]! / bc2) + eps);
+      }
+    },
+  };
+}

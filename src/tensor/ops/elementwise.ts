@@ -1,0 +1,63 @@
+// Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, dropout.
+import { backend } from '../backends/index.js';
+import type { Rng } from '../random.js';
+import { result, type Tensor } from '../tensor.js';
+import { broadcastBinary, broadcastShape, reduceToShape } from './broadcast.js';
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShape(a.shape, b.shape);
+  const data = broadcastBinary('add', a.data, a.shape, b.data, b.shape, shape);
+  return result('add', data, shape, [a, b], (g) => [
+    a.requiresGrad ? reduceToShape(g, shape, a.shape) : null,
+    b.requiresGrad ? reduceToShape(g, shape, b.shape) : null,
+  ]);
+}
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShape(a.shape, b.shape);
+  const data = broadcastBinary('mul', a.data, a.shape, b.data, b.shape, shape);
+  return result('mul', data, shape, [a, b], (g) => [
+    a.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, b.data, b.shape, shape), shape, a.shape) : null,
+    b.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, a.data, a.shape, shape), shape, b.shape) : null,
+  ]);
+}
+
+/** x · alpha for a constant alpha. */
+export function scale(x: Tensor, alpha: number): Tensor {
+  const data = new Float32Array(x.size);
+  backend().scale(x.data, alpha, data, x.size);
+  return result('scale', data, x.shape, [x], (g) => {
+    const gx = new Float32Array(x.size);
+    backend().scale(g, alpha, gx, x.size);
+    return [gx];
+  });
+}
+
+/** tanh-approximated GELU, as GPT-2 ("gelu_new"). */
+export function gelu(x: Tensor): Tensor {
+  const data = new Float32Array(x.size);
+  backend().geluForward(x.data, data, x.size);
+  return result('gelu', data, x.shape, [x], (g) => {
+    const gx = new Float32Array(x.size);
+    backend().geluBackward(x.data, g, gx, x.size);
+    return [gx];
+  });
+}
+
+/**
+ * Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p). The mask is a
+ * function of a seed drawn from `rng`, so backward recomputes it rather than storing it. Identity when
+ * p = 0 or not training.
+ */
+export function dropout(x: Tensor, p: number, rng: Rng, training: boolean): Tensor {
+  if (!training || p === 0) return x;
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout probability must be in [0, 1), got ${p}`);
+  const seed = rng.nextU32();
+  const data = new Float32Array(x.size);
+  backend().dropout(x.data, data, x.size, p, seed);
+  return result('dropout', data, x.shape, [x], (g) => {
+    const gx = new Float32Array(x.size);
+    backend().dropout(g, gx, x.size, p, seed);
+    return [gx];
+  });
+}

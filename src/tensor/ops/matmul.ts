@@ -1,0 +1,74 @@
+// Matrix product with optional transposed operands, read in place by the kernel (no transposed copies).
+// a is [..., M, K] ([..., K, M] when transA); b is [K, N] ([N, K] when transB), either 2-D and shared by
+// every batch, or with the same leading dims as a.
+import { backend } from '../backends/index.js';
+import { result, shapeString, type Tensor } from '../tensor.js';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** [N], added to every row inside the kernel (a linear layer's bias); needs a 2-D b and no transA. */
+  bias?: Tensor | null;
+}
+
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const transA = options.transA ?? false, transB = options.transB ?? false;
+  if (a.ndim < 2 || b.ndim < 2) throw new Error(`matmul needs tensors of rank >= 2, got ${shapeString(a.shape)} and ${shapeString(b.shape)}`);
+  const [aRows, aCols] = a.shape.slice(-2) as [number, number];
+  const [bRows, bCols] = b.shape.slice(-2) as [number, number];
+  const M = transA ? aCols : aRows, K = transA ? aRows : aCols;
+  const N = transB ? bRows : bCols, Kb = transB ? bCols : bRows;
+  if (K !== Kb) {
+    throw new Error(`matmul: inner dimensions differ: ${shapeString(a.shape)}${transA ? 'ᵀ' : ''} · ${shapeString(b.shape)}${transB ? 'ᵀ' : ''} (${K} vs ${Kb})`);
+  }
+  const lead = a.shape.slice(0, -2);
+  const batch = a.size / (aRows * aCols);
+  const sharedB = b.ndim === 2;
+  if (!sharedB && (b.ndim !== a.ndim || b.shape.slice(0, -2).some((d, i) => d !== lead[i]))) {
+    throw new Error(`matmul: batch dims of ${shapeString(a.shape)} and ${shapeString(b.shape)} differ (b must be 2-D or share a's leading dims)`);
+  }
+  const bias = options.bias ?? null;
+  if (bias && (bias.size !== N || !sharedB || transA)) {
+    throw new Error(`matmul: bias ${shapeString(bias.shape)} needs ${N} elements, a 2-D b and no transA`);
+  }
+  const outShape = [...lead, M, N];
+  const out = new Float32Array(batch * M * N);
+  // With b shared and a not transposed, the batch folds into M: one large product instead of many.
+  const fold = sharedB && !transA;
+  const aSize = M * K, bSize = sharedB ? 0 : K * N, cSize = M * N;
+  /** One product per batch entry i, on views of the three buffers. */
+  const perBatch = (run: (aView: Float32Array, bView: Float32Array, cView: Float32Array, i: number) => void, c: Float32Array, cStride: number) => {
+    for (let i = 0; i < batch; i++) run(a.data.subarray(i * aSize), b.data.subarray(i * bSize), c.subarray(i * cStride), i);
+  };
+  const kernel = backend();
+  if (fold) kernel.matmul(a.data, b.data, out, bias ? bias.data : null, 1, batch * M, N, K, false, transB, false, 0);
+  else kernel.matmul(a.data, b.data, out, null, batch, M, N, K, transA, transB, false, bSize);
+
+  return result('matmul', out, outShape, bias ? [a, b, bias] : [a, b], (g) => {
+    let ga: Float32Array | null = null, gb: Float32Array | null = null;
+    if (a.requiresGrad) {
+      ga = new Float32Array(a.size);
+      // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
+      if (fold) kernel.matmul(g, b.data, ga, null, 1, batch * M, K, N, false, !transB, false, 0);
+      else if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize);
+      else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0), ga, aSize);
+    }
+    if (b.requiresGrad) {
+      gb = new Float32Array(b.size);
+      // dB = op(A)ᵀ · dC, laid out as B is; summed over the batch when B is shared.
+      if (fold && !transB) kernel.matmul(a.data, g, gb, null, 1, K, N, batch * M, true, false, false, 0);
+      else if (fold) kernel.matmul(g, a.data, gb, null, 1, N, K, batch * M, true, false, false, 0);
+      else {
+        perBatch((aView, _b, gbView, i) => {
+          const gView = g.subarray(i * cSize), acc = sharedB && i > 0;
+          if (!transB) kernel.matmul(aView, gView, gbView, null, 1, K, N, M, !transA, false, acc, 0);
+          else kernel.matmul(gView, aView, gbView, null, 1, N, K, M, true, transA, acc, 0);
+        }, gb, bSize);
+      }
+    }
+    if (!bias) return [ga, gb];
+    const gbias = new Float32Array(N);
+    kernel.sumRows(g, gbias, batch * M, N);
+    return [ga, gb, gbias];
+  });
+}

@@ -1,0 +1,54 @@
+// Shared test helpers: fixture location, comparisons, and running a suite once per backend.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backendNames, setBackend } from '../src/tensor/backends/index.js';
+
+/** The repository root, from dist/test/ or test/. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), existsSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json')) ? '../..' : '..');
+
+/** ../shared beside the repository (CI and developers have it there). */
+export const sharedDir = resolve(repoRoot, '..', 'shared');
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/** Runs `fn` with each registered backend active, restoring the default afterwards. */
+export function eachBackend(fn: (name: string) => void): void {
+  const names = backendNames();
+  const initial = process.env.INKWELL_BACKEND ?? (names.includes('native') ? 'native' : 'js');
+  for (const name of names) {
+    setBackend(name);
+    try {
+      fn(name);
+    } finally {
+      setBackend(initial);
+    }
+  }
+}
+
+/** Seeded float32 data in [-scale, scale). */
+export function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
