@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendNames, setBackend } from '../src/tensor/backends/index.js';
+import { backend, setBackend } from '../src/tensor/backends/index.js';
 
 /** The repository root, from dist/test/ or test/. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), existsSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json')) ? '../..' : '..');
@@ -26,17 +26,14 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-/** Runs `fn` with each registered backend active, restoring the default afterwards. */
-export function eachBackend(fn: (name: string) => void): void {
-  const names = backendNames();
-  const initial = process.env.INKWELL_BACKEND ?? (names.includes('native') ? 'native' : 'js');
-  for (const name of names) {
-    setBackend(name);
-    try {
-      fn(name);
-    } finally {
-      setBackend(initial);
-    }
+/** Runs `fn` with the named backend active, then restores the one that was active. */
+export function withBackend<T>(name: string, fn: () => T): T {
+  const previous = backend().name;
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    setBackend(previous);
   }
 }
 

@@ -1,7 +1,7 @@
 // Parity with PyTorch on the gpt-tiny fixture (../shared/fixtures/gpt-tiny, or INKWELL_FIXTURE=<dir>):
 // loading, activations, logits, loss, every gradient, the greedy continuation and 3 AdamW steps, on every
 // backend. Every expected value and tolerance input comes from the fixture folder.
-import { describe, it } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,9 +9,9 @@ import { GPT } from '../src/model/gpt.js';
 import { loadHFModel } from '../src/model/hf.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { AdamW, clipGradNorm, decayGroups } from '../src/train/optim.js';
-import { backendNames, setBackend } from '../src/tensor/backends/index.js';
+import { backendNames } from '../src/tensor/backends/index.js';
 import { noGrad, type Tensor } from '../src/tensor/tensor.js';
-import { maxAbs, maxAbsDiff, sharedDir } from './helpers.js';
+import { maxAbs, maxAbsDiff, sharedDir, withBackend } from './helpers.js';
 
 const fixtureDir = resolve(process.env.INKWELL_FIXTURE ?? join(sharedDir, 'fixtures', 'gpt-tiny'));
 const present = existsSync(join(fixtureDir, 'model.safetensors'));
@@ -48,10 +48,9 @@ function attentionProbs(qkv: Tensor, nh: number): Float64Array {
 
 for (const backendName of backendNames()) {
   describe(`parity with PyTorch on ${fixtureDir} [${backendName}]`, { skip }, () => {
-    const before = () => setBackend(backendName);
+    const it = (title: string, fn: () => void) => test(title, () => withBackend(backendName, fn));
 
     it('loads every tensor exactly', () => {
-      before();
       const { tensors } = load();
       const model = loadHFModel(fixtureDir);
       const params = new Map(model.namedParameters());
@@ -64,7 +63,6 @@ for (const backendName of backendNames()) {
     });
 
     it('matches activations, logits and loss', () => {
-      before();
       const { batch, expected, ids, targets, tensors } = load();
       const model = loadHFModel(fixtureDir).eval();
       const acts = tensors('activations.safetensors');
@@ -90,7 +88,6 @@ for (const backendName of backendNames()) {
     });
 
     it('matches every gradient', () => {
-      before();
       const { batch, ids, targets, tensors } = load();
       const model = loadHFModel(fixtureDir);
       model.forward(ids, batch.B, batch.T, targets).loss!.backward();
@@ -103,7 +100,6 @@ for (const backendName of backendNames()) {
     });
 
     it('greedy continuation re-runs the cropped window', () => {
-      before();
       const { expected, tensors } = load();
       const model = loadHFModel(fixtureDir).eval();
       const stepLogits = tensors('logits.safetensors').get('greedy_step_logits')!;
@@ -122,7 +118,6 @@ for (const backendName of backendNames()) {
     });
 
     it('three AdamW steps with clipping match', () => {
-      before();
       const { batch, expected, ids, targets, tensors } = load();
       const a = expected.adamw;
       const model: GPT = loadHFModel(fixtureDir);
