@@ -1,0 +1,78 @@
+// Benchmark plumbing: timing, a printed table with ratios to a reference measured in the same run, or
+// one JSON object per measurement with --json.
+import { spawnSync } from 'node:child_process';
+
+export interface Measurement {
+  name: string;
+  value: number;
+  unit: string;
+  /** The same quantity measured for a peer (PyTorch, OpenBLAS, ...) in this run. */
+  reference?: number;
+  /** Name of the reference. */
+  referenceName?: string;
+  /** value / reference, oriented so that > 1 means inkwell is better. */
+  ratio?: number;
+}
+
+export const jsonOutput = process.argv.includes('--json');
+
+/** Median wall time in ms of `reps` runs of fn after `warmup` runs. */
+export function medianMs(fn: () => void, reps: number, warmup = 1): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+/** Adds the ratio: for rates (higher is better) value/reference, for times reference/value. */
+export function withReference(m: Measurement, reference: number | undefined, referenceName: string, higherIsBetter: boolean): Measurement {
+  if (reference === undefined || !Number.isFinite(reference)) return m;
+  return { ...m, reference, referenceName, ratio: higherIsBetter ? m.value / reference : reference / m.value };
+}
+
+export function report(title: string, rows: Measurement[]): void {
+  if (jsonOutput) {
+    for (const r of rows) {
+      console.log(JSON.stringify({ name: r.name, value: round(r.value), unit: r.unit, reference: r.reference === undefined ? null : round(r.reference), ratio: r.ratio === undefined ? null : round(r.ratio) }));
+    }
+    return;
+  }
+  const fmt = (v: number | undefined) => (v === undefined ? '—' : String(round(v)));
+  const table = [['measurement', 'inkwell', 'unit', 'reference', 'ratio'], ...rows.map((r) => [
+    r.name, fmt(r.value), r.unit, r.reference === undefined ? '—' : `${fmt(r.reference)} (${r.referenceName})`, r.ratio === undefined ? '—' : `${round(r.ratio)}×`,
+  ])];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  console.log(`\n${title}`);
+  table.forEach((row, i) => {
+    console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+}
+
+function round(v: number): number {
+  return Math.abs(v) >= 100 ? Math.round(v * 10) / 10 : Math.round(v * 1000) / 1000;
+}
+
+/**
+ * Runs a Python peer script with Debian's python3 and returns its last stdout line parsed as JSON, or
+ * null (with the reason on stderr) when python3/torch/numpy is missing. OpenBLAS tuning variables set
+ * for old builds are cleared for the child only (they slow a current build).
+ */
+export function runPythonPeer(script: string, args: string[], what: string): unknown | null {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const r = spawnSync('/usr/bin/python3', [script, ...args], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.error || r.status !== 0) {
+    const reason = r.error ? r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);
+    process.stderr.write(`${what}: reference not measured (${reason}); printing inkwell's figures alone\n`);
+    return null;
+  }
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!);
+}

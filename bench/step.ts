@@ -1,0 +1,44 @@
+// One training step (forward, backward, AdamW update) of the baby and the full shakespeare_char
+// configs on random tokens, inkwell against the PyTorch peer measured in the same run.
+import { fileURLToPath } from 'node:url';
+import { GPT, type GPTConfig } from '../src/model/gpt.js';
+import { AdamW, decayGroups } from '../src/train/optim.js';
+import { Rng } from '../src/tensor/random.js';
+import { medianMs, runPythonPeer, withReference, type Measurement } from './lib.js';
+
+export interface StepConfig {
+  name: string;
+  model: GPTConfig;
+  batch: number;
+  reps: number;
+}
+
+export const stepConfigs: StepConfig[] = [
+  { name: 'baby', model: { n_layer: 4, n_head: 4, n_embd: 128, block_size: 64, vocab_size: 65, dropout: 0, bias: false }, batch: 12, reps: 20 },
+  { name: 'full', model: { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false }, batch: 64, reps: 3 },
+];
+
+const peerScript = fileURLToPath(new URL('../../bench/peers/torch_gpt.py', import.meta.url));
+
+export function stepMeasurements(configs: StepConfig[]): Measurement[] {
+  const rows: Measurement[] = [];
+  for (const c of configs) {
+    const m = c.model, B = c.batch, T = m.block_size;
+    const model = new GPT(m);
+    const opt = new AdamW(decayGroups(model.namedParameters(), 0.1).groups, { lr: 1e-3 });
+    const rng = new Rng(0);
+    const ids = Int32Array.from({ length: B * T }, () => rng.int(m.vocab_size));
+    const targets = Int32Array.from({ length: B * T }, () => rng.int(m.vocab_size));
+    const ms = medianMs(() => {
+      const { loss } = model.forward(ids, B, T, targets);
+      opt.zeroGrad();
+      loss!.backward();
+      opt.update();
+    }, c.reps);
+    const peer = runPythonPeer(peerScript, ['step', m.n_layer, m.n_head, m.n_embd, T, m.vocab_size, B, m.dropout, c.reps].map(String), `${c.name} step`) as { ms_per_step: number } | null;
+    rows.push(withReference({ name: `step ${c.name} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peer?.ms_per_step, 'PyTorch', false));
+    const tokens = B * T;
+    rows.push(withReference({ name: `step ${c.name} throughput`, value: (tokens / ms) * 1000, unit: 'tokens/s' }, peer ? (tokens / peer.ms_per_step) * 1000 : undefined, 'PyTorch', true));
+  }
+  return rows;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// The `inkwell` command: a thin layer over the library. Each subcommand lives in its own module and is
+// loaded only when run, so `inkwell --help` stays instant.
+import { Options, parseArgs, UsageError } from './args.js';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run(args: string[], options: Options): Promise<void> | void; usage: string; booleanFlags?: string[] }>;
+}
+
+const commands: Record<string, Command> = {
+  info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((k) => k.length));
+  return [
+    'inkwell — GPT end to end in TypeScript',
+    '',
+    'usage: inkwell <command> [options]',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'inkwell <command> --help shows a command\'s options.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`inkwell: unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  const mod = await command.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(mod.usage);
+    return 0;
+  }
+  const parsed = parseArgs(rest, new Set(mod.booleanFlags ?? []));
+  await mod.run(parsed.positionals, new Options(parsed));
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    // Expected failures (bad input, bad files) print one clear line; INKWELL_DEBUG=1 shows the stack.
+    const e = err as Error;
+    console.error(`inkwell: ${e instanceof UsageError ? 'usage: ' : ''}${e.message ?? String(err)}`);
+    if (process.env.INKWELL_DEBUG) console.error(e.stack);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  },
+);
