@@ -1,0 +1,110 @@
+// Training checkpoints: one safetensors file holding the model (HF GPT-2 names), the AdamW moments
+// (`optimizer.m.<name>`, `optimizer.v.<name>`) and, in its metadata, the run's state as JSON: configs,
+// iteration, best val loss, RNG states, tokenizer. One file written by rename is atomic: a crash or a
+// failed run leaves the previous checkpoint whole.
+import { existsSync, statSync } from 'node:fs';
+import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
+import { GPT, type GPTConfig } from '../model/gpt.js';
+import { loadHFModel, loadHFWeights } from '../model/hf.js';
+import type { AdamW, AdamWState } from './optim.js';
+import type { TrainConfig } from './config.js';
+
+export const CHECKPOINT_FORMAT = 'inkwell-checkpoint/1';
+
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  model_config: GPTConfig;
+  train_config?: TrainConfig;
+  iter_num: number;
+  best_val_loss: number;
+  optimizer_step: number;
+  /** Generator states (batch sampling, dropout) so a resumed run continues the same sequence. */
+  rng?: Record<string, (number | null)[]>;
+  /** The tokenizer (its JSON form) and dataset metadata, so sampling needs nothing else. */
+  tokenizer?: unknown;
+  dataset?: unknown;
+}
+
+/** AdamW moments by parameter name. */
+export interface OptimizerMoments {
+  step: number;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
+export interface LoadedCheckpoint {
+  model: GPT;
+  state: CheckpointState;
+  optimizer: OptimizerMoments | null;
+}
+
+/** Puts saved moments into an optimizer over the same model's parameters, matched by name. */
+export function restoreOptimizer(optimizer: AdamW, model: GPT, saved: OptimizerMoments, path: string): void {
+  const state: AdamWState = { step: saved.step, m: [], v: [] };
+  for (const p of optimizer.params()) {
+    const name = nameOf(model, p);
+    const entry = saved.moments.get(name);
+    if (!entry || entry.m.length !== p.size || entry.v.length !== p.size) throw new Error(`${path}: optimizer state for '${name}' is missing or has the wrong size`);
+    state.m.push(entry.m);
+    state.v.push(entry.v);
+  }
+  optimizer.loadState(state);
+}
+
+export function saveCheckpoint(path: string, model: GPT, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
+  const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
+  if (optimizer) {
+    const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
+    const { m, v } = optimizer.state();
+    names.forEach((name, i) => {
+      tensors.push([`optimizer.m.${name}`, { shape: [m[i]!.length], data: m[i]! }]);
+      tensors.push([`optimizer.v.${name}`, { shape: [v[i]!.length], data: v[i]! }]);
+    });
+  }
+  const full: CheckpointState = { format: CHECKPOINT_FORMAT, model_config: model.config, optimizer_step: optimizer?.step ?? 0, ...state };
+  writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
+}
+
+function nameOf(model: GPT, p: unknown): string {
+  const found = model.namedParameters().find(([, t]) => t === p);
+  if (!found) throw new Error('optimizer holds a tensor that is not a parameter of the model');
+  return found[0];
+}
+
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const file = readSafetensors(path);
+  const raw = file.metadata.inkwell;
+  if (!raw) throw new Error(`${path}: not an inkwell checkpoint (no 'inkwell' entry in the safetensors metadata)`);
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(raw) as CheckpointState;
+  } catch (err) {
+    throw new Error(`${path}: checkpoint state is not valid JSON (${(err as Error).message})`);
+  }
+  if (state.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: checkpoint format '${state.format}' is not ${CHECKPOINT_FORMAT}`);
+  let model: GPT;
+  try {
+    model = new GPT(state.model_config, { init: false });
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+  const modelTensors = new Map([...file.tensors].filter(([n]) => !n.startsWith('optimizer.')));
+  loadHFWeights(model, modelTensors, path);
+  let optimizer: OptimizerMoments | null = null;
+  for (const [key, t] of file.tensors) {
+    const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
+    if (!m) continue;
+    optimizer ??= { step: state.optimizer_step, moments: new Map() };
+    const entry = optimizer.moments.get(m[2]!) ?? { m: new Float32Array(0), v: new Float32Array(0) };
+    entry[m[1] as 'm' | 'v'] = t.data;
+    optimizer.moments.set(m[2]!, entry);
+  }
+  return { model, state, optimizer };
+}
+
+/** A model from an inkwell checkpoint file or an HF GPT-2 folder (config.json + model.safetensors). */
+export function loadModel(path: string): { model: GPT; state: CheckpointState | null } {
+  if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file or model folder`);
+  if (statSync(path).isDirectory()) return { model: loadHFModel(path), state: null };
+  const { model, state } = loadCheckpoint(path);
+  return { model, state };
+}

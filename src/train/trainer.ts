@@ -1,0 +1,276 @@
+// The training loop of nanoGPT's train.py: random batches, gradient accumulation, AdamW with decay
+// groups, warmup + cosine LR, clipping, periodic train/val estimates, a checkpoint on best val (atomic),
+// exact resume, logging with throughput and MFU, loss curves, and a guard against NaN/Inf.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Dataset, type Split } from '../data/dataset.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { GPT, type GPTConfig } from '../model/gpt.js';
+import { lineChartSvg } from '../report/svg-chart.js';
+import { Rng } from '../tensor/random.js';
+import { noGrad } from '../tensor/tensor.js';
+import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
+import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
+import { AdamW, clipGradNorm, decayGroups } from './optim.js';
+import { peakFlops } from './peak.js';
+import { learningRate } from './schedule.js';
+
+export interface TrainLogRow {
+  iter: number;
+  loss: number;
+  lr: number;
+  ms: number;
+  tokens_per_s: number;
+  mfu: number;
+}
+
+export interface EvalRow {
+  iter: number;
+  train_loss: number;
+  val_loss: number;
+}
+
+export interface TrainHooks {
+  /** Human-readable lines (the CLI prints them). */
+  print?: (line: string) => void;
+  onLog?: (row: TrainLogRow) => void;
+  onEval?: (row: EvalRow) => void;
+  /** Called after each iteration with (iter, max_iters, last loss) for progress displays. */
+  onProgress?: (iter: number, maxIters: number, loss: number) => void;
+}
+
+export interface TrainResult {
+  model: GPT;
+  iter: number;
+  bestValLoss: number;
+  lastEval: EvalRow | null;
+  checkpoint: string;
+}
+
+export class TrainingDiverged extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingDiverged';
+  }
+}
+
+export function checkpointPath(config: TrainConfig): string {
+  return join(config.out_dir, 'ckpt.safetensors');
+}
+
+/** nanoGPT's estimate of FLOPs per token for a forward+backward pass: 6N + 12·L·H·Q·T. */
+export function flopsPerToken(model: GPT): number {
+  const c = model.config, Q = c.n_embd / c.n_head;
+  return 6 * model.numParams() + 12 * c.n_layer * c.n_head * Q * c.block_size;
+}
+
+/** Evaluation batches depend only on (seed, iter, split), so evaluation never shifts training's RNG. */
+function evalRng(seed: number, iter: number, split: Split): Rng {
+  return new Rng((seed * 1_000_003 + iter * 7 + (split === 'train' ? 1 : 2)) >>> 0);
+}
+
+export function estimateLoss(model: GPT, data: Dataset, config: TrainConfig, iter: number): EvalRow {
+  const wasTraining = model.training;
+  model.eval();
+  const mean = (split: Split) => noGrad(() => {
+    const rng = evalRng(config.seed, iter, split);
+    let total = 0;
+    for (let k = 0; k < config.eval_iters; k++) {
+      const { x, y } = data.batch(split, config.batch_size, config.block_size, rng);
+      total += model.forward(x, config.batch_size, config.block_size, y).loss!.item();
+    }
+    return total / config.eval_iters;
+  });
+  const row = { iter, train_loss: mean('train'), val_loss: mean('val') };
+  model.train(wasTraining);
+  return row;
+}
+
+function modelConfigFrom(config: TrainConfig, vocabSize: number): GPTConfig {
+  return { n_layer: config.n_layer, n_head: config.n_head, n_embd: config.n_embd, block_size: config.block_size, vocab_size: vocabSize, dropout: config.dropout, bias: config.bias };
+}
+
+export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult {
+  validateTrainConfig(config);
+  const print = hooks.print ?? (() => {});
+  const data = new Dataset(config.dataset);
+  data.checkBlockSize(config.block_size);
+  const ckptPath = checkpointPath(config);
+  const batchRng = new Rng(config.seed);
+
+  let model: GPT;
+  let iter = 0, bestValLoss = Infinity;
+  let resumed: ReturnType<typeof loadCheckpoint> | null = null;
+  if (config.init_from === 'scratch') {
+    print('initializing a new model from scratch');
+    model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed });
+  } else if (config.init_from === 'resume') {
+    if (!existsSync(ckptPath)) throw new Error(`init_from=resume: no checkpoint at ${ckptPath}`);
+    print(`resuming training from ${ckptPath}`);
+    resumed = loadCheckpoint(ckptPath);
+    model = resumed.model;
+    for (const key of MODEL_KEYS) {
+      if (model.config[key] !== config[key]) {
+        throw new Error(`config mismatch on resume: ${key} is ${model.config[key]} in ${ckptPath} but ${config[key]} in this run's config`);
+      }
+    }
+    iter = resumed.state.iter_num;
+    bestValLoss = resumed.state.best_val_loss;
+  } else {
+    print(`initializing from ${config.init_from}`);
+    model = loadModel(config.init_from).model;
+    for (const key of MODEL_KEYS) {
+      if (key !== 'block_size' && model.config[key] !== config[key]) {
+        throw new Error(`init_from ${config.init_from}: ${key} is ${model.config[key]} in the model but ${config[key]} in the config`);
+      }
+    }
+    if (model.config.block_size < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.config.block_size}, shorter than block_size ${config.block_size}`);
+  }
+  if (model.config.vocab_size < data.meta.vocab_size) {
+    throw new Error(`the model's vocabulary (${model.config.vocab_size}) is smaller than the dataset's (${data.meta.vocab_size} in ${config.dataset}/meta.json)`);
+  }
+  model.config.dropout = config.dropout;
+  model.train();
+  print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
+
+  const { decay, noDecay, groups } = decayGroups(model.namedParameters(), config.weight_decay);
+  const count = (ps: [string, unknown][]) => ps.reduce((s, [, p]) => s + (p as { size: number }).size, 0);
+  print(`num decayed parameter tensors: ${decay.length}, with ${count(decay).toLocaleString('en-US')} parameters`);
+  print(`num non-decayed parameter tensors: ${noDecay.length}, with ${count(noDecay).toLocaleString('en-US')} parameters`);
+  const optimizer = new AdamW(groups, { lr: config.learning_rate, betas: [config.beta1, config.beta2] });
+  if (resumed) {
+    if (resumed.optimizer) restoreOptimizer(optimizer, model, resumed.optimizer, ckptPath);
+    const rng = resumed.state.rng;
+    if (rng?.batches) batchRng.setState(rng.batches);
+    if (rng?.model) model.rng.setState(rng.model);
+  }
+
+  mkdirSync(config.out_dir, { recursive: true });
+  const curves = new Curves(config.out_dir, config.write_curves && !config.eval_only, resumed ? iter : null);
+  const tokensPerIter = config.gradient_accumulation_steps * config.batch_size * config.block_size;
+  print(`tokens per iteration will be: ${tokensPerIter.toLocaleString('en-US')}`);
+  const peak = peakFlops(), flopsPerIter = flopsPerToken(model) * tokensPerIter;
+  let lastEval: EvalRow | null = null;
+  let lastLoss = NaN;
+
+  const save = () => {
+    saveCheckpoint(ckptPath, model, optimizer, {
+      train_config: config,
+      iter_num: iter,
+      best_val_loss: bestValLoss,
+      rng: { batches: batchRng.getState(), model: model.rng.getState() },
+      tokenizer: data.meta.tokenizer,
+      dataset: { dir: config.dataset, vocab_size: data.meta.vocab_size, dtype: data.meta.dtype },
+    });
+  };
+
+  for (;;) {
+    const lr = learningRate(iter, config);
+    optimizer.lr = lr;
+
+    if (iter % config.eval_interval === 0) {
+      lastEval = estimateLoss(model, data, config, iter);
+      print(`step ${iter}: train loss ${lastEval.train_loss.toFixed(4)}, val loss ${lastEval.val_loss.toFixed(4)}`);
+      hooks.onEval?.(lastEval);
+      curves.eval(lastEval);
+      if (!Number.isFinite(lastEval.val_loss)) throw diverged(`val loss is ${lastEval.val_loss} at iter ${iter}`, ckptPath);
+      if (lastEval.val_loss < bestValLoss || config.always_save_checkpoint) {
+        bestValLoss = Math.min(bestValLoss, lastEval.val_loss);
+        if (iter > 0 && !config.eval_only) {
+          print(`saving checkpoint to ${ckptPath}`);
+          save();
+        }
+      }
+    }
+    if (config.eval_only || iter >= config.max_iters) break;
+
+    const t0 = performance.now();
+    let loss = 0;
+    for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
+      const { x, y } = data.batch('train', config.batch_size, config.block_size, batchRng);
+      const out = model.forward(x, config.batch_size, config.block_size, y);
+      const microLoss = out.loss!.item();
+      if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
+      loss += microLoss / config.gradient_accumulation_steps;
+      // Scale so accumulated gradients average over micro-batches.
+      out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
+    }
+    const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
+    if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
+    optimizer.update();
+    optimizer.zeroGrad();
+    const ms = performance.now() - t0;
+    lastLoss = loss;
+
+    if (iter % config.log_interval === 0) {
+      const row: TrainLogRow = { iter, loss, lr, ms, tokens_per_s: (tokensPerIter / ms) * 1000, mfu: flopsPerIter / (ms / 1000) / peak };
+      print(`iter ${iter}: loss ${loss.toFixed(4)}, lr ${lr.toExponential(2)}, time ${ms.toFixed(1)}ms, ${Math.round(row.tokens_per_s).toLocaleString('en-US')} tok/s, mfu ${(row.mfu * 100).toFixed(1)}%`);
+      hooks.onLog?.(row);
+      curves.train(row);
+    }
+    iter++;
+    hooks.onProgress?.(iter, config.max_iters, lastLoss);
+  }
+  data.close();
+  return { model, iter, bestValLoss, lastEval, checkpoint: ckptPath };
+}
+
+function diverged(what: string, ckptPath: string): TrainingDiverged {
+  const kept = existsSync(ckptPath) ? `the last good checkpoint ${ckptPath} is left as it was` : 'no checkpoint had been written yet';
+  return new TrainingDiverged(`training diverged: ${what}; stopped before updating the weights, and ${kept}. Try a lower learning_rate or grad_clip.`);
+}
+
+const csvTrain = (r: TrainLogRow) => `train,${r.iter},${r.loss},${r.lr},${r.ms},${r.tokens_per_s},${r.mfu},,\n`;
+const csvEval = (r: EvalRow) => `eval,${r.iter},,,,,,${r.train_loss},${r.val_loss}\n`;
+
+/** Loss curves in out_dir: log.jsonl (every row), log.csv, and loss.svg redrawn at each evaluation. */
+class Curves {
+  private readonly trainRows: TrainLogRow[] = [];
+  private readonly evalRows: EvalRow[] = [];
+  private readonly jsonl: string;
+  private readonly csv: string;
+
+  /** resumeIter: keep the rows of the interrupted run before this iteration; null starts afresh. */
+  constructor(private readonly dir: string, private readonly enabled: boolean, resumeIter: number | null) {
+    this.jsonl = join(dir, 'log.jsonl');
+    this.csv = join(dir, 'log.csv');
+    if (!enabled) return;
+    if (resumeIter !== null && existsSync(this.jsonl)) {
+      for (const line of readFileSync(this.jsonl, 'utf8').split('\n')) {
+        if (!line.trim()) continue;
+        const { kind, ...row } = JSON.parse(line) as { kind: string } & TrainLogRow & EvalRow;
+        if (row.iter >= resumeIter) continue;
+        if (kind === 'train') this.trainRows.push(row);
+        else this.evalRows.push(row);
+      }
+    }
+    writeFileSync(this.jsonl, [...this.trainRows.map((r) => ({ kind: 'train', ...r })), ...this.evalRows.map((r) => ({ kind: 'eval', ...r }))]
+      .sort((a, b) => a.iter - b.iter).map((r) => JSON.stringify(r) + '\n').join(''));
+    writeFileSync(this.csv, 'kind,iter,loss,lr,ms,tokens_per_s,mfu,train_loss,val_loss\n' +
+      this.trainRows.map(csvTrain).concat(this.evalRows.map(csvEval)).join(''));
+  }
+
+  train(row: TrainLogRow): void {
+    if (!this.enabled) return;
+    this.trainRows.push(row);
+    appendFileSync(this.jsonl, JSON.stringify({ kind: 'train', ...row }) + '\n');
+    appendFileSync(this.csv, csvTrain(row));
+  }
+
+  eval(row: EvalRow): void {
+    if (!this.enabled) return;
+    this.evalRows.push(row);
+    appendFileSync(this.jsonl, JSON.stringify({ kind: 'eval', ...row }) + '\n');
+    appendFileSync(this.csv, csvEval(row));
+    writeFileAtomic(join(this.dir, 'loss.svg'), lineChartSvg({
+      title: 'inkwell training loss',
+      xLabel: 'iteration',
+      yLabel: 'cross-entropy (nats)',
+      series: [
+        { name: 'train (batch)', points: this.trainRows.map((r) => [r.iter, r.loss]) },
+        { name: 'train (estimate)', points: this.evalRows.map((r) => [r.iter, r.train_loss]) },
+        { name: 'val (estimate)', points: this.evalRows.map((r) => [r.iter, r.val_loss]) },
+      ],
+    }));
+  }
+}
