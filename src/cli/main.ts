@@ -9,6 +9,8 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  train: { summary: 'train a GPT (nanoGPT train.py settings, presets, resume)', load: () => import('./train.js') },
+  eval: { summary: 'loss and perplexity of a model on a split or a text file', load: () => import('./eval.js') },
   info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
 };
 
