@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GPT, type GPTConfig } from '../src/model/gpt.js';
+import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
 import { loadHFModel, saveHFModel, configToHF } from '../src/model/hf.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { decayGroups } from '../src/train/optim.js';
@@ -65,6 +65,22 @@ describe('GPT model', () => {
     }
     assert.throws(() => model.forward(new Int32Array(9), 1, 9), /length 9 exceeds the block size 8/);
     assert.throws(() => model.forward(Int32Array.from([11]), 1, 1), /id 11 at position 0 is outside the table of 11 rows/);
+  });
+
+  it('KV-cached decoding gives the uncached logits at every step, for a batch', () => {
+    const model = new GPT({ ...tiny, block_size: 16 }, { seed: 8 }).eval();
+    const B = 2, seqs = [[1, 2, 3], [4, 5, 6]];
+    const cache = new KVCache(model.config, B);
+    let logits = noGrad(() => model.forward(Int32Array.from(seqs.flat()), B, 3, null, { cache })).logits;
+    for (let step = 0; step < 12; step++) {
+      const full = noGrad(() => model.forward(Int32Array.from(seqs.flat()), B, seqs[0]!.length)).logits;
+      assert.ok(maxAbsDiff(logits.data, full.data) < 1e-4, `step ${step}: ${maxAbsDiff(logits.data, full.data)}`);
+      const next = seqs.map((s, b) => (s[s.length - 1]! * 7 + b + step) % 11);
+      seqs.forEach((s, b) => s.push(next[b]!));
+      logits = noGrad(() => model.forward(Int32Array.from(next), B, 1, null, { cache })).logits;
+    }
+    assert.equal(cache.length, 15);
+    assert.throws(() => model.forward(Int32Array.from([1, 2, 3, 4]), B, 2, null, { cache }), /exceeds the block size 16/);
   });
 
   it('saves and loads an HF folder, with and without biases', () => {

@@ -6,7 +6,7 @@ import { Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { add, dropout, gelu } from '../tensor/ops/elementwise.js';
 import { matmul } from '../tensor/ops/matmul.js';
-import { causalSelfAttention, crossEntropy } from '../tensor/ops/nn.js';
+import { cachedSelfAttention, causalSelfAttention, crossEntropy, type LayerCache } from '../tensor/ops/nn.js';
 import { narrow } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -49,8 +49,11 @@ class CausalSelfAttention extends Module {
     this.c_proj = this.child('c_proj', new Linear(config.n_embd, config.n_embd, config.bias));
   }
 
-  forward(x: Tensor, rng: Rng): Tensor {
-    const y = causalSelfAttention(this.c_attn.forward(x), this.config.n_head, this.config.dropout, rng, this.training);
+  forward(x: Tensor, rng: Rng, cache?: LayerCacheView): Tensor {
+    const qkv = this.c_attn.forward(x);
+    const y = cache
+      ? cachedSelfAttention(qkv, cache.layer, cache.past, cache.maxT, this.config.n_head)
+      : causalSelfAttention(qkv, this.config.n_head, this.config.dropout, rng, this.training);
     return dropout(this.c_proj.forward(y), this.config.dropout, rng, this.training);
   }
 }
@@ -85,9 +88,9 @@ class Block extends Module {
     this.mlp = this.child('mlp', new MLP(config));
   }
 
-  forward(x: Tensor, rng: Rng, tap?: Tap, prefix = ''): Tensor {
+  forward(x: Tensor, rng: Rng, tap?: Tap, prefix = '', cache?: LayerCacheView): Tensor {
     const ln1 = this.ln_1.forward(x);
-    const attnOut = this.attn.forward(ln1, rng);
+    const attnOut = this.attn.forward(ln1, rng, cache);
     const mid = add(x, attnOut);
     const ln2 = this.ln_2.forward(mid);
     const mlpOut = this.mlp.forward(ln2, rng);
@@ -120,6 +123,32 @@ class Transformer extends Module {
   }
 }
 
+/**
+ * Keys and values of every layer for incremental decoding, for B sequences of up to maxT positions.
+ * `length` positions are filled; a forward pass with the cache appends its tokens after them.
+ */
+export class KVCache {
+  readonly layers: LayerCache[];
+  length = 0;
+
+  constructor(config: GPTConfig, readonly batch: number, readonly maxT = config.block_size) {
+    if (maxT > config.block_size) throw new Error(`KV cache of ${maxT} positions exceeds the block size ${config.block_size}`);
+    const size = batch * maxT * config.n_embd;
+    this.layers = Array.from({ length: config.n_layer }, () => ({ k: new Float32Array(size), v: new Float32Array(size) }));
+  }
+
+  /** Forgets every cached position (the buffers are reused). */
+  reset(): void {
+    this.length = 0;
+  }
+}
+
+interface LayerCacheView {
+  layer: LayerCache;
+  past: number;
+  maxT: number;
+}
+
 /** Receives named intermediate activations (for debugging and parity checks). */
 export type Tap = (name: string, t: Tensor) => void;
 
@@ -128,6 +157,13 @@ export interface ForwardOptions {
   ignoreIndex?: number;
   /** Called with `embed`, `h.{i}.{ln_1,attn_out,resid_mid,ln_2,mlp_out,out}` and `ln_f`. */
   tap?: Tap;
+  /**
+   * Incremental decoding (inference only): the tokens continue the sequences held in the cache, at
+   * positions cache.length.., and are appended to it.
+   */
+  cache?: KVCache;
+  /** Logits for every position even without targets (e.g. for per-token log-probabilities). */
+  allLogits?: boolean;
 }
 
 export interface GPTOutput {
@@ -176,22 +212,31 @@ export class GPT extends Module {
 
   /**
    * idx: token ids [B, T] (row-major), T ≤ block_size. With targets ([B, T], -1 = ignored) returns the
-   * logits of every position and the mean cross-entropy; without, only the last position's logits.
+   * logits of every position and the mean cross-entropy; without, only the last position's logits
+   * (unless options.allLogits). With options.cache the tokens continue the cached sequences.
    */
   forward(idx: Int32Array, B: number, T: number, targets?: Int32Array | null, options: ForwardOptions = {}): GPTOutput {
     if (idx.length !== B * T) throw new Error(`GPT.forward: ${idx.length} token ids for a [${B}, ${T}] batch`);
-    if (T > this.config.block_size) {
-      throw new Error(`GPT.forward: sequence of length ${T} exceeds the block size ${this.config.block_size}`);
+    const { tap, cache } = options;
+    const past = cache ? cache.length : 0;
+    if (past + T > this.config.block_size) {
+      throw new Error(`GPT.forward: sequence of length ${past + T} exceeds the block size ${this.config.block_size}`);
+    }
+    if (cache && (cache.batch !== B || past + T > cache.maxT)) {
+      throw new Error(`GPT.forward: a KV cache for ${cache.batch} sequences of ${cache.maxT} positions cannot take [${B}, ${T}] more after ${past}`);
     }
     const { wte, wpe, h, ln_f } = this.transformer;
-    const positions = Int32Array.from({ length: T }, (_, t) => t);
-    const { tap } = options;
+    const positions = Int32Array.from({ length: T }, (_, t) => past + t);
     const embed = add(wte.forward(idx, [B, T]), wpe.forward(positions, [T]));
     tap?.('embed', embed);
     let x = dropout(embed, this.config.dropout, this.rng, this.training);
-    h.forEach((block, i) => { x = block.forward(x, this.rng, tap, `h.${i}.`); });
+    h.forEach((block, i) => {
+      const view = cache ? { layer: cache.layers[i]!, past, maxT: cache.maxT } : undefined;
+      x = block.forward(x, this.rng, tap, `h.${i}.`, view);
+    });
+    if (cache) cache.length += T;
     // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
-    if (!targets) x = narrow(x, 1, T - 1, T);
+    if (!targets && !options.allLogits) x = narrow(x, 1, T - 1, T);
     const normed = ln_f.forward(x);
     tap?.('ln_f', normed);
     const logits = matmul(normed, wte.weight, { transB: true });

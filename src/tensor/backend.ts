@@ -51,6 +51,13 @@ export interface Kernels {
   attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void;
 
   /**
+   * Causal attention for incremental decoding (inference only). Appends the k and v of n new positions
+   * (from qkv [B, n, 3C]) to the caches kCache, vCache [B, maxT, C] at positions past..past+n-1, then
+   * attends each new query (absolute position past+i) over cached keys 0..past+i. Writes out [B, n, C].
+   */
+  attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number): void;
+
+  /**
    * Row-wise cross-entropy of logits [N, V] against targets [N]; losses[i] = logsumexp - logit[target]
    * (0 where target = ignoreIndex). Backward writes dlogits = (softmax - onehot) · scale (0 on ignored rows).
    */

@@ -153,6 +153,45 @@ function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, 
   }
 }
 
+function attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number): void {
+  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < n; i++) {
+      const src = (b * n + i) * C3, dst = (b * maxT + past + i) * C;
+      kCache.set(qkv.subarray(src + C, src + 2 * C), dst);
+      vCache.set(qkv.subarray(src + 2 * C, src + 3 * C), dst);
+    }
+  }
+  const p = new Float64Array(past + n), acc = new Float64Array(hs);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nh; h++) {
+      for (let i = 0; i < n; i++) {
+        const qOff = (b * n + i) * C3 + h * hs, last = past + i;
+        let max = -Infinity;
+        for (let j = 0; j <= last; j++) {
+          const kOff = (b * maxT + j) * C + h * hs;
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * kCache[kOff + d]!;
+          p[j] = s * scale;
+          if (p[j]! > max) max = p[j]!;
+        }
+        let sum = 0;
+        for (let j = 0; j <= last; j++) {
+          p[j] = Math.exp(p[j]! - max);
+          sum += p[j]!;
+        }
+        acc.fill(0);
+        for (let j = 0; j <= last; j++) {
+          const vOff = (b * maxT + j) * C + h * hs, w = p[j]! / sum;
+          for (let d = 0; d < hs; d++) acc[d]! += w * vCache[vOff + d]!;
+        }
+        const oOff = (b * n + i) * C + h * hs;
+        for (let d = 0; d < hs; d++) out[oOff + d] = acc[d]!;
+      }
+    }
+  }
+}
+
 function crossEntropyForward(logits: F32, targets: Int32Array, losses: F32, N: number, V: number, ignoreIndex: number): void {
   for (let i = 0; i < N; i++) {
     const t = targets[i]!;
@@ -235,6 +274,7 @@ export function createJsBackend(): Backend {
     },
     attentionForward,
     attentionBackward,
+    attentionCached,
     crossEntropyForward,
     crossEntropyBackward,
     embeddingForward(table, idx, out, N, C) {

@@ -2,7 +2,7 @@
 // cross-entropy. Each calls one forward and one backward kernel.
 import { backend } from '../backends/index.js';
 import type { Rng } from '../random.js';
-import { result, shapeString, type Shape, type Tensor } from '../tensor.js';
+import { result, shapeString, Tensor, type Shape } from '../tensor.js';
 
 /** Rows of table [V, C] picked by ids (any shape); backward scatter-adds into the table. */
 export function embedding(table: Tensor, ids: Int32Array, idsShape: Shape): Tensor {
@@ -55,6 +55,25 @@ export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rn
     backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, p, seed);
     return [dqkv];
   });
+}
+
+/** Keys and values of one attention layer for incremental decoding: [B, maxT, C] each. */
+export interface LayerCache {
+  k: Float32Array;
+  v: Float32Array;
+}
+
+/**
+ * Causal self-attention of n new positions against a cache holding `past` earlier ones (inference only:
+ * no graph is recorded). The new keys and values are appended to the cache.
+ */
+export function cachedSelfAttention(qkv: Tensor, cache: LayerCache, past: number, maxT: number, nHead: number): Tensor {
+  const [B, n, C3] = qkv.shape as [number, number, number];
+  const C = C3 / 3;
+  if (past + n > maxT) throw new Error(`attention cache: ${past} cached + ${n} new positions exceed its ${maxT} slots`);
+  const out = new Float32Array(B * n * C);
+  backend().attentionCached(qkv.data, cache.k, cache.v, out, B, n, past, maxT, C, nHead);
+  return new Tensor(out, [B, n, C]);
 }
 
 /**
