@@ -1,59 +1,83 @@
-"""PyTorch peer for inkwell's benchmarks: a GPT-2-style model (pre-LN, fused qkv, tanh GELU, tied head)
-timed for one forward+backward(+AdamW) step. Prints one JSON line. Usage:
-  torch_gpt.py step n_layer n_head n_embd block_size vocab batch dropout reps
+"""PyTorch peer for inkwell's benchmarks: a GPT-2-style model as nanoGPT builds it (pre-LN, fused qkv,
+tanh GELU, tied head, optional biases) in plain PyTorch 1.13. Prints one JSON line. Modes:
+  torch_gpt.py step  n_layer n_head n_embd block vocab batch dropout reps
+      median ms of one forward + backward + AdamW step on random tokens
+  torch_gpt.py train data_dir n_layer n_head n_embd block batch dropout iters eval_iters lr min_lr warmup beta2
+      nanoGPT's training loop on train.bin/val.bin (uint16): median ms/iter and the final val loss
 """
-import json, math, sys, time
+import json, math, os, sys, time
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
-class Block(nn.Module):
-    def __init__(self, C, nh, p):
+class LayerNorm(nn.Module):
+    def __init__(self, C, bias):
         super().__init__()
-        self.nh, self.p = nh, p
-        self.ln_1 = nn.LayerNorm(C, bias=False) if 'bias' in nn.LayerNorm.__init__.__code__.co_varnames else nn.LayerNorm(C)
-        self.c_attn = nn.Linear(C, 3 * C, bias=False)
-        self.c_proj = nn.Linear(C, C, bias=False)
-        self.ln_2 = nn.LayerNorm(C)
-        self.c_fc = nn.Linear(C, 4 * C, bias=False)
-        self.mlp_proj = nn.Linear(4 * C, C, bias=False)
-        self.drop = nn.Dropout(p)
+        self.weight = nn.Parameter(torch.ones(C))
+        self.bias = nn.Parameter(torch.zeros(C)) if bias else None
 
     def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class Block(nn.Module):
+    def __init__(self, C, nh, p, bias):
+        super().__init__()
+        self.nh = nh
+        self.ln_1, self.ln_2 = LayerNorm(C, bias), LayerNorm(C, bias)
+        self.c_attn = nn.Linear(C, 3 * C, bias=bias)
+        self.c_proj = nn.Linear(C, C, bias=bias)
+        self.c_fc = nn.Linear(C, 4 * C, bias=bias)
+        self.mlp_proj = nn.Linear(4 * C, C, bias=bias)
+        self.attn_drop, self.resid_drop = nn.Dropout(p), nn.Dropout(p)
+
+    def forward(self, x, mask):
         B, T, C = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
         q, k, v = (t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // self.nh)
-        mask = torch.ones(T, T, dtype=torch.bool).tril()
-        att = self.drop(F.softmax(att.masked_fill(~mask, float('-inf')), dim=-1))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.nh))
+        att = self.attn_drop(F.softmax(att.masked_fill(mask[:T, :T] == 0, float('-inf')), dim=-1))
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        x = x + self.drop(self.c_proj(y))
-        return x + self.drop(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate='tanh')))
+        x = x + self.resid_drop(self.c_proj(y))
+        return x + self.resid_drop(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate='tanh')))
 
 
 class GPT(nn.Module):
-    def __init__(self, L, nh, C, T, V, p):
+    def __init__(self, L, nh, C, T, V, p, bias=False):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
-        self.h = nn.ModuleList(Block(C, nh, p) for _ in range(L))
-        self.ln_f, self.drop = nn.LayerNorm(C), nn.Dropout(p)
+        self.h = nn.ModuleList(Block(C, nh, p, bias) for _ in range(L))
+        self.ln_f, self.drop = LayerNorm(C, bias), nn.Dropout(p)
+        self.register_buffer('mask', torch.tril(torch.ones(T, T)))
+        for name, w in self.named_parameters():
+            if name.endswith('bias'):
+                nn.init.zeros_(w)
+            elif w.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * L) if 'proj' in name else 0.02
+                nn.init.normal_(w, 0.0, std)
 
     def forward(self, idx, targets):
         T = idx.shape[1]
         x = self.drop(self.wte(idx) + self.wpe(torch.arange(T)))
         for b in self.h:
-            x = b(x)
+            x = b(x, self.mask)
         logits = self.ln_f(x) @ self.wte.weight.t()
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def optimizer(model, lr, beta2, wd=0.1):
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=(0.9, beta2))
 
 
 def step_benchmark(L, nh, C, T, V, B, p, reps):
     torch.manual_seed(0)
     model = GPT(L, nh, C, T, V, p)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randint(V, (B, T))
-    y = torch.randint(V, (B, T))
+    opt = optimizer(model, 1e-3, 0.99)
+    x, y = torch.randint(V, (B, T)), torch.randint(V, (B, T))
     times = []
     for i in range(reps + 1):
         t0 = time.perf_counter()
@@ -67,7 +91,50 @@ def step_benchmark(L, nh, C, T, V, B, p, reps):
     return {'ms_per_step': times[len(times) // 2], 'threads': torch.get_num_threads(), 'torch': torch.__version__}
 
 
+def train_benchmark(data_dir, L, nh, C, T, B, p, iters, eval_iters, lr, min_lr, warmup, beta2):
+    torch.manual_seed(1337)
+    meta = json.load(open(os.path.join(data_dir, 'meta.json')))
+    data = {s: np.memmap(os.path.join(data_dir, f'{s}.bin'), dtype=np.uint16, mode='r') for s in ('train', 'val')}
+
+    def batch(split):
+        d = data[split]
+        ix = torch.randint(len(d) - T, (B,))
+        x = torch.stack([torch.from_numpy(d[i:i + T].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(d[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
+        return x, y
+
+    def lr_at(it):
+        if it < warmup:
+            return lr * (it + 1) / (warmup + 1)
+        ratio = (it - warmup) / max(1, iters - warmup)
+        return min_lr + 0.5 * (1 + math.cos(math.pi * min(1.0, ratio))) * (lr - min_lr)
+
+    model = GPT(L, nh, C, T, meta['vocab_size'], p)
+    opt = optimizer(model, lr, beta2)
+    times = []
+    t_start = time.perf_counter()
+    for it in range(iters):
+        for g in opt.param_groups:
+            g['lr'] = lr_at(it)
+        t0 = time.perf_counter()
+        x, y = batch('train')
+        loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        times.append((time.perf_counter() - t0) * 1000)
+    total_s = time.perf_counter() - t_start
+    model.eval()
+    with torch.no_grad():
+        val = sum(model(*batch('val')).item() for _ in range(eval_iters)) / eval_iters
+    times.sort()
+    return {'ms_per_iter': times[len(times) // 2], 'total_s': total_s, 'val_loss': val, 'torch': torch.__version__}
+
+
 if __name__ == '__main__':
-    if sys.argv[1] == 'step':
-        a = sys.argv[2:]
-        print(json.dumps(step_benchmark(int(a[0]), int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6]), int(a[7]))))
+    mode, a = sys.argv[1], sys.argv[2:]
+    if mode == 'step':
+        print(json.dumps(step_benchmark(*map(int, a[:6]), float(a[6]), int(a[7]))))
+    elif mode == 'train':
+        print(json.dumps(train_benchmark(a[0], *map(int, a[1:6]), float(a[6]), int(a[7]), int(a[8]), float(a[9]), float(a[10]), int(a[11]), float(a[12]))))

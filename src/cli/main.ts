@@ -9,8 +9,11 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  prepare: { summary: 'turn a text corpus into train.bin, val.bin and meta.json (nanoGPT prepare.py)', load: () => import('./prepare.js') },
   train: { summary: 'train a GPT (nanoGPT train.py settings, presets, resume)', load: () => import('./train.js') },
+  tokenize: { summary: 'show the token ids of a text, or --decode ids back to text', load: () => import('./tokenize.js') },
   eval: { summary: 'loss and perplexity of a model on a split or a text file', load: () => import('./eval.js') },
+  sample: { summary: 'generate text from a checkpoint or a pretrained GPT-2 (nanoGPT sample.py)', load: () => import('./sample.js') },
   info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
 };
 

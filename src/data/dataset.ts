@@ -28,22 +28,30 @@ export interface Batch {
   T: number;
 }
 
+/** A dataset folder's meta.json, checked. */
+export function readDatasetMeta(dir: string): DatasetMeta {
+  if (!existsSync(dir)) throw new Error(`dataset folder ${dir} does not exist (run \`inkwell prepare\` first)`);
+  const metaPath = join(dir, 'meta.json');
+  if (!existsSync(metaPath)) throw new Error(`${metaPath} is missing (run \`inkwell prepare\` to make the dataset)`);
+  let meta: DatasetMeta;
+  try {
+    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DatasetMeta;
+  } catch (err) {
+    throw new Error(`${metaPath}: invalid JSON (${(err as Error).message})`);
+  }
+  if (!Number.isInteger(meta.vocab_size) || meta.vocab_size < 1) throw new Error(`${metaPath}: vocab_size must be a positive integer, got ${meta.vocab_size}`);
+  const dtype = meta.dtype ?? 'uint16';
+  if (dtype !== 'uint16' && dtype !== 'uint32') throw new Error(`${metaPath}: dtype must be uint16 or uint32, got ${dtype}`);
+  return meta;
+}
+
 export class Dataset {
   readonly meta: DatasetMeta;
   readonly files: Record<Split, TokenFile>;
 
   constructor(readonly dir: string) {
-    if (!existsSync(dir)) throw new Error(`dataset folder ${dir} does not exist (run \`inkwell prepare\` first)`);
-    const metaPath = join(dir, 'meta.json');
-    if (!existsSync(metaPath)) throw new Error(`${metaPath} is missing (run \`inkwell prepare\` to make the dataset)`);
-    try {
-      this.meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DatasetMeta;
-    } catch (err) {
-      throw new Error(`${metaPath}: invalid JSON (${(err as Error).message})`);
-    }
-    if (!Number.isInteger(this.meta.vocab_size) || this.meta.vocab_size < 1) throw new Error(`${metaPath}: vocab_size must be a positive integer, got ${this.meta.vocab_size}`);
+    this.meta = readDatasetMeta(dir);
     const dtype = this.meta.dtype ?? 'uint16';
-    if (dtype !== 'uint16' && dtype !== 'uint32') throw new Error(`${metaPath}: dtype must be uint16 or uint32, got ${dtype}`);
     this.files = { train: new TokenFile(join(dir, 'train.bin'), dtype), val: new TokenFile(join(dir, 'val.bin'), dtype) };
   }
 

@@ -1,0 +1,89 @@
+// `npm run bench:generate`: GPT-2 124M inference on the active backend (random weights, bias, float32,
+// batch 1, greedy, KV cache) through generate() itself: decode tokens/s for 128 new tokens after a
+// 64-token prompt, the rate over the first and the last 32 of them (a step must not get noticeably
+// slower as the context grows), time to first token, and a 512-token prefill; medians over --rounds
+// (default 3). PyTorch (bench/peers/torch_generate.py, same shapes and threads) is the reference.
+//
+// Decoding one token reads every weight once, so memory bandwidth bounds it: the limit printed is
+// bandwidth / bytes of weights per token (float32; wte counts once, as the LM head, wpe not at all; the
+// KV cache adds < 3% here and is left out). Bandwidth is measured in the same run as the backend's `sum`
+// kernel streaming a 1 GiB buffer (as many threads as that kernel uses).
+import { fileURLToPath } from 'node:url';
+import { generate } from '../src/generate/generate.js';
+import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
+import { backend } from '../src/tensor/backends/index.js';
+import { Rng } from '../src/tensor/random.js';
+import { noGrad } from '../src/tensor/tensor.js';
+import { medianMs, report, runPythonPeer, withReference, type Measurement } from './lib.js';
+
+const gpt2: GPTConfig = { n_layer: 12, n_head: 12, n_embd: 768, block_size: 1024, vocab_size: 50257, dropout: 0, bias: true };
+const PROMPT = 64, NEW_TOKENS = 128, PREFILL = 512, WINDOW = 32;
+const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
+const rounds = roundsArg ? Number(roundsArg.slice('--rounds='.length)) : 3;
+const peerScript = fileURLToPath(new URL('../../bench/peers/torch_generate.py', import.meta.url));
+
+interface Figures {
+  ttft_s: number;
+  decode_tps: number;
+  first_tps: number;
+  last_tps: number;
+  prefill_s: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function measureInkwell(model: GPT): Figures {
+  const rng = new Rng(1);
+  const prompt = Array.from({ length: PROMPT }, () => rng.int(gpt2.vocab_size));
+  const long = Int32Array.from({ length: PREFILL }, () => rng.int(gpt2.vocab_size));
+  const rows: Figures[] = [];
+  generate(model, [prompt], { temperature: 0, maxNewTokens: 4 }); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    // onLogits fires as each step's logits are ready: stamps[k] ≈ when token k is known.
+    const stamps: number[] = [];
+    const t0 = performance.now();
+    generate(model, [prompt], { temperature: 0, maxNewTokens: NEW_TOKENS, onLogits: () => stamps.push((performance.now() - t0) / 1000) });
+    const rate = (a: number, b: number) => (b - a) / (stamps[b]! - stamps[a]!);
+    const t1 = performance.now();
+    noGrad(() => model.forward(long, 1, PREFILL, null, { cache: new KVCache(gpt2, 1, PREFILL) }));
+    const prefillSeconds = (performance.now() - t1) / 1000;
+    rows.push({
+      ttft_s: stamps[0]!,
+      decode_tps: rate(0, NEW_TOKENS - 1),
+      first_tps: rate(0, WINDOW),
+      last_tps: rate(NEW_TOKENS - 1 - WINDOW, NEW_TOKENS - 1),
+      prefill_s: prefillSeconds,
+    });
+  }
+  return Object.fromEntries(Object.keys(rows[0]!).map((k) => [k, median(rows.map((r) => r[k as keyof Figures]))])) as unknown as Figures;
+}
+
+/** GB/s of the backend's sum kernel over 1 GiB of float32. */
+function measureBandwidth(): number {
+  const n = 256 * 1024 * 1024;
+  const buffer = new Float32Array(n).fill(1);
+  return (n * 4) / (medianMs(() => backend().sum(buffer, n), 5) / 1000) / 1e9;
+}
+
+const b = backend();
+process.stderr.write(`inkwell bench:generate: backend ${b.name}, ${b.threads} threads, ${rounds} round${rounds === 1 ? '' : 's'}\n`);
+const model = new GPT(gpt2).eval();
+const weightBytes = model.numParams(true) * 4;
+const bandwidth = measureBandwidth();
+const limit = (bandwidth * 1e9) / weightBytes;
+const ours = measureInkwell(model);
+const peer = runPythonPeer(peerScript, [gpt2.n_layer, gpt2.n_head, gpt2.n_embd, gpt2.block_size, gpt2.vocab_size, PROMPT, NEW_TOKENS, PREFILL, rounds, b.threads].map(String),
+  'generate') as Figures | null;
+
+const rows: Measurement[] = [
+  withReference({ name: `decode (${PROMPT}-token prompt, ${NEW_TOKENS} new)`, value: ours.decode_tps, unit: 'tokens/s' }, peer?.decode_tps, 'PyTorch', true),
+  withReference({ name: `decode, first ${WINDOW} tokens`, value: ours.first_tps, unit: 'tokens/s' }, peer?.first_tps, 'PyTorch', true),
+  withReference({ name: `decode, last ${WINDOW} tokens`, value: ours.last_tps, unit: 'tokens/s' }, peer?.last_tps, 'PyTorch', true),
+  withReference({ name: `time to first token (${PROMPT}-token prompt)`, value: ours.ttft_s, unit: 's' }, peer?.ttft_s, 'PyTorch', false),
+  withReference({ name: `prefill ${PREFILL} tokens`, value: ours.prefill_s, unit: 's' }, peer?.prefill_s, 'PyTorch', false),
+  { name: 'memory bandwidth (sum over 1 GiB)', value: bandwidth, unit: 'GB/s' },
+  { name: 'weights read per token', value: weightBytes / 1e6, unit: 'MB' },
+  { name: 'decode limit (bandwidth / weights)', value: limit, unit: 'tokens/s' },
+  { name: 'decode rate / limit', value: ours.decode_tps / limit, unit: 'fraction' },
+];
+report(`GPT-2 124M generation (float32, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);

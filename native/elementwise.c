@@ -1,0 +1,163 @@
+// Elementwise kernels: add, mul, axpy, scale, GELU, dropout, AdamW. All memory-bound, so they split into
+// one chunk per thread above GRAIN elements and stay on the calling thread below it.
+//
+// Where the TypeScript oracle computes in double and rounds once to float (axpy, scale, dropout, AdamW),
+// these do the same operations in double lanes, in the same order, so results match it bit for bit
+// (the build disables FMA contraction for that reason). GELU uses float lanes with an accurate exp.
+#include "kernels.h"
+#include "pool.h"
+#include "simd.h"
+
+#define GRAIN 32768
+
+typedef struct {
+  const float *x, *y; /* inputs */
+  float *out, *m, *v; /* output (AdamW: param), AdamW's moments */
+  double s[8];        /* scalar parameters */
+  uint32_t u[2];      /* dropout: mix32(seed), keep threshold */
+} ew_args;
+
+#define VLOOP(i, lo, hi) for (long i = (lo); i < (hi); i += VL)
+
+static void add_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) vstorep(a->out + i, vadd(vloadp(a->x + i, hi - i), vloadp(a->y + i, hi - i)), hi - i);
+}
+
+static void mul_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) vstorep(a->out + i, vmul(vloadp(a->x + i, hi - i), vloadp(a->y + i, hi - i)), hi - i);
+}
+
+/* y = fround(y + alpha * x), as the oracle does in double */
+static void axpy_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  vfd alpha = vfd_set1(a->s[0]);
+  VLOOP(i, lo, hi) {
+    vfd x = vfd_from(vloadp(a->x + i, hi - i)), y = vfd_from(vloadp(a->out + i, hi - i));
+    vstorep(a->out + i, vfd_to(vfd_add(y, vfd_mul(alpha, x))), hi - i);
+  }
+}
+
+static void scale_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  vfd alpha = vfd_set1(a->s[0]);
+  VLOOP(i, lo, hi) vstorep(a->out + i, vfd_to(vfd_mul(alpha, vfd_from(vloadp(a->x + i, hi - i)))), hi - i);
+}
+
+void k_add(const float *a, const float *b, float *out, long n) {
+  ew_args args = { .x = a, .y = b, .out = out };
+  parallel_for(n, GRAIN, add_range, &args);
+}
+
+void k_mul(const float *a, const float *b, float *out, long n) {
+  ew_args args = { .x = a, .y = b, .out = out };
+  parallel_for(n, GRAIN, mul_range, &args);
+}
+
+void k_axpy(double alpha, const float *x, float *y, long n) {
+  ew_args args = { .x = x, .out = y, .s = { alpha } };
+  parallel_for(n, GRAIN, axpy_range, &args);
+}
+
+void k_scale(const float *x, double alpha, float *out, long n) {
+  ew_args args = { .x = x, .out = out, .s = { alpha } };
+  parallel_for(n, GRAIN, scale_range, &args);
+}
+
+/* ------------------------------------------------------------------ GELU (tanh approximation) */
+
+/* 0.5 (1 + tanh(y)) = sigmoid(2y) = 1 / (1 + e^{-2y}), with y = sqrt(2/pi) (u + 0.044715 u^3). This form
+ * has no cancellation for any u (1 + tanh(y) would lose all digits for very negative u). The exponent
+ * t = -2y is formed in double and split as t_hi + t_lo (floats), and e^t = e^{t_hi} (1 + t_lo): only exp's
+ * own ~1 ulp error reaches the result, not the rounding of t (which would cost |t| ulps).
+ * Returns e^{-2y}, clamped to stay finite (so that e * s below is never inf * 0). */
+INLINE vf gelu_exp(vf u) {
+  vfd d = vfd_from(u);
+  vfd y = vfd_mul(vfd_set1(0.7978845608028654), vfd_add(d, vfd_mul(vfd_set1(0.044715), vfd_mul(vfd_mul(d, d), d))));
+  vfd t = vfd_mul(vfd_set1(-2.0), y);
+  vf hi = vmin(vset1(80.0f), vfd_to(t)), lo = vmin(vset1(1.0f), vfd_to(vfd_sub(t, vfd_from(hi))));
+  vf e = vexp(hi);
+  return vfma(e, lo, e);
+}
+
+static void gelu_fwd_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vloadp(a->x + i, hi - i);
+    vstorep(a->out + i, vdiv(u, vadd(vset1(1.0f), gelu_exp(u))), hi - i);
+  }
+}
+
+/* d/du [u s(u)] with s = sigmoid(2y): s + u * 2 s (1 - s) * y'(u), where 1 - s = e s and
+ * y' = sqrt(2/pi) (1 + 3 * 0.044715 u^2). */
+static void gelu_bwd_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vloadp(a->x + i, hi - i), e = gelu_exp(u);
+    vf s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
+    vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
+    vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
+    vstorep(a->out + i, vmul(vloadp(a->y + i, hi - i), vadd(s, ds)), hi - i);
+  }
+}
+
+void k_gelu_forward(const float *x, float *out, long n) {
+  ew_args args = { .x = x, .out = out };
+  parallel_for(n, GRAIN / 4, gelu_fwd_range, &args);
+}
+
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n) {
+  ew_args args = { .x = x, .y = dout, .out = dx };
+  parallel_for(n, GRAIN / 4, gelu_bwd_range, &args);
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+/* out = keep(i) ? fround(x * (1 / (1 - p))) : +0, keep(i) from the counter hash (random.ts). Element
+ * counters wrap modulo 2^32 exactly as the `>>> 0` in hashUniform does. */
+static void dropout_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  vfd keep = vfd_set1(a->s[0]);
+  VLOOP(i, lo, hi) {
+    vf x = vfd_to(vfd_mul(vfd_from(vloadp(a->x + i, hi - i)), keep));
+    vstorep(a->out + i, vselect0(vkeep((uint32_t)i, a->u[0], a->u[1]), x), hi - i);
+  }
+}
+
+void k_dropout(const float *x, float *out, long n, double p, uint32_t seed) {
+  ew_args args = { .x = x, .out = out, .s = { 1.0 / (1.0 - p) }, .u = { mix32_(seed), keep_threshold(p) } };
+  parallel_for(n, GRAIN, dropout_range, &args);
+}
+
+/* ------------------------------------------------------------------ AdamW */
+
+/* The oracle's double arithmetic, operation for operation; m and v are rounded to float when stored and
+ * the update uses the stored values. */
+static void adamw_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  float *param = a->out, *m = a->m, *v = a->v;
+  vfd lr = vfd_set1(a->s[0]), b1 = vfd_set1(a->s[1]), b2 = vfd_set1(a->s[2]), eps = vfd_set1(a->s[3]);
+  vfd decay = vfd_set1(a->s[4]), bc1 = vfd_set1(a->s[5]), bc2 = vfd_set1(a->s[6]);
+  vfd c1 = vfd_set1(1.0 - a->s[1]), c2 = vfd_set1(1.0 - a->s[2]);
+  VLOOP(i, lo, hi) {
+    long n = hi - i;
+    vfd g = vfd_from(vloadp(a->x + i, n));
+    vf mf = vfd_to(vfd_add(vfd_mul(b1, vfd_from(vloadp(m + i, n))), vfd_mul(c1, g)));
+    vf vf_ = vfd_to(vfd_add(vfd_mul(b2, vfd_from(vloadp(v + i, n))), vfd_mul(vfd_mul(c2, g), g)));
+    vstorep(m + i, mf, n);
+    vstorep(v + i, vf_, n);
+    vfd p = vfd_mul(vfd_from(vloadp(param + i, n)), decay);
+    vfd step = vfd_div(vfd_mul(lr, vfd_div(vfd_from(mf), bc1)), vfd_add(vfd_sqrt(vfd_div(vfd_from(vf_), bc2)), eps));
+    vstorep(param + i, vfd_to(vfd_sub(p, step)), n);
+  }
+}
+
+void k_adamw(float *param, const float *grad, float *m, float *v, long n, double lr, double beta1, double beta2,
+             double eps, double weight_decay, double step) {
+  ew_args args = {
+    .x = grad, .out = param, .m = m, .v = v,
+    .s = { lr, beta1, beta2, eps, 1.0 - lr * weight_decay, 1.0 - pow(beta1, step), 1.0 - pow(beta2, step) },
+  };
+  parallel_for(n, GRAIN / 2, adamw_range, &args);
+}

@@ -1,0 +1,80 @@
+// The C kernels behind the addon (addon.c validates arguments and calls these). Semantics are those of the
+// `Kernels` interface in src/tensor/backend.ts; sizes are element counts, all layouts row-major.
+#ifndef INKWELL_KERNELS_H
+#define INKWELL_KERNELS_H
+
+#include <stdint.h>
+
+/* ---- gemm.c */
+
+/* One GEMM with explicit leading dimensions: C = (accumulate ? C : 0) + op(A) op(B) (+ bias[j]).
+ * op(A)[i][k] = a[i*lda + k], or a[k*lda + i] when transA; op(B)[k][j] = b[k*ldb + j], or b[j*ldb + k]
+ * when transB. */
+typedef struct {
+  const float *a;
+  long lda;
+  int transA;
+  const float *b;
+  long ldb;
+  int transB;
+  float *c;
+  long ldc;
+  const float *bias;
+  int accumulate;
+  long M, N, K;
+} gemm_args;
+
+/* Runs entirely on the calling thread (for kernels that parallelise at a coarser level). */
+void gemm_serial(const gemm_args *g);
+
+/* For several products with one B: gemm_pack_b packs op(B) [g->K, g->N] once into a buffer of
+ * gemm_packed_b_size(K, N) floats; gemm_serial_packed_b then runs gemm_serial (g->b unused) on the first
+ * g->K rows and g->N columns of that packed op(B), which had bp_k rows. */
+long gemm_packed_b_size(long K, long N);
+void gemm_pack_b(const gemm_args *g, float *dst);
+void gemm_serial_packed_b(const gemm_args *g, const float *bp, long bp_k);
+
+void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
+              int transA, int transB, int accumulate, long bBatchStride);
+
+/* ---- elementwise.c */
+void k_add(const float *a, const float *b, float *out, long n);
+void k_mul(const float *a, const float *b, float *out, long n);
+void k_axpy(double alpha, const float *x, float *y, long n);
+void k_scale(const float *x, double alpha, float *out, long n);
+void k_gelu_forward(const float *x, float *out, long n);
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n);
+void k_dropout(const float *x, float *out, long n, double p, uint32_t seed);
+void k_adamw(float *param, const float *grad, float *m, float *v, long n, double lr, double beta1, double beta2,
+             double eps, double weight_decay, double step);
+
+/* ---- reduce.c */
+void k_sum_rows(const float *x, float *out, long rows, long cols);
+double k_sum(const float *x, long n);
+double k_sum_squares(const float *x, long n);
+
+/* ---- norm.c */
+void k_layernorm_forward(const float *x, const float *w, const float *b, float *out, float *mean, float *rstd,
+                         long N, long C, double eps);
+void k_layernorm_backward(const float *dout, const float *x, const float *w, const float *mean, const float *rstd,
+                          float *dx, float *dw, float *db, long N, long C);
+
+/* ---- attention.c */
+void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, double p,
+                         uint32_t seed);
+void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
+                          long C, long nh, double p, uint32_t seed);
+void k_attention_cached(const float *qkv, float *kcache, float *vcache, float *out, long B, long n, long past,
+                        long maxT, long C, long nh);
+
+/* ---- loss.c: rows whose target equals `ignore` get loss 0 / gradient 0 (targets are pre-validated). */
+void k_cross_entropy_forward(const float *logits, const int32_t *targets, float *losses, long N, long V,
+                             int64_t ignore);
+void k_cross_entropy_backward(const float *logits, const int32_t *targets, float *dlogits, long N, long V,
+                              int64_t ignore, double scale);
+
+/* ---- embedding.c (indices are pre-validated) */
+void k_embedding_forward(const float *table, const int32_t *idx, float *out, long N, long C);
+void k_embedding_backward(const float *dout, const int32_t *idx, float *dtable, long N, long C, long V);
+
+#endif

@@ -1,0 +1,208 @@
+// `inkwell sample`: nanoGPT's sample.py. Continues prompts with a trained checkpoint or a pretrained
+// GPT-2, streaming each sample to stdout as it is decoded.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../generate/generate.js';
+import type { GPT } from '../model/gpt.js';
+import { GPT2_MODELS, loadPretrained, readHFTokenizer } from '../model/pretrained.js';
+import { backend } from '../tensor/backends/index.js';
+import { END_OF_TEXT, Gpt2Tokenizer } from '../tokenizers/gpt2.js';
+import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
+import { loadModel } from '../train/checkpoint.js';
+import { UsageError, type Options } from './args.js';
+import { ProgressBar } from './progress.js';
+
+const DEFAULT_CHECKPOINT = 'out-shakespeare-char/ckpt.safetensors';
+const SEPARATOR = '---------------';
+
+export const usage = `usage: inkwell sample [PROMPT ...] [--checkpoint=FILE|DIR | --init=gpt2|gpt2-medium|gpt2-large|gpt2-xl|DIR] [options]
+
+Continues each PROMPT num_samples times, streaming the text as it is generated. A prompt is text,
+FILE:path (the file's text) or - (standard input); --start=PROMPT is the same as one PROMPT. Without a
+prompt the samples are unconditional: they start from ${END_OF_TEXT} or, for a character-level model
+(no such token), from a newline.
+
+Model:
+  --checkpoint=PATH        an \`inkwell train\` checkpoint or an HF GPT-2 folder (default ${DEFAULT_CHECKPOINT});
+                           the tokenizer comes from the checkpoint (or the folder's vocab.json + merges.txt)
+  --init=NAME|DIR          OpenAI's GPT-2 (${Object.keys(GPT2_MODELS).join(', ')}), fetched from the Hugging Face hub
+                           into $HF_HOME/inkwell (HF_ENDPOINT, HF_TOKEN honoured), or a local folder with those files
+  --offline                use only cached files (also HF_HUB_OFFLINE=1)
+
+Sampling:
+  --num_samples=10         samples per prompt
+  --max_new_tokens=500     tokens generated per sample
+  --temperature=0.8        0 = greedy (always the most likely token)
+  --top_k=200              sample among the k most likely tokens (none = all)
+  --top_p=1                sample among the most likely tokens holding p of the probability
+  --repetition_penalty=1   > 1 discourages tokens already in the prompt or the sample
+  --no_repeat_ngram_size=0 never repeat an n-gram of this size
+  --stop=TEXT              end a sample at TEXT (not printed); a JSON string or array gives escapes
+                           or several: --stop='"\\n\\n"', --stop='["\\n\\n", "THE END"]'
+  --seed=1337              same seed, same samples
+  --batch_size=8           samples decoded together
+  --no-cache               recompute the whole context each step instead of using the KV cache
+
+Ends at max_new_tokens, at the end-of-text token, or at a stop string. Past the model's context each
+step re-reads the last block_size tokens. Timing goes to stderr.`;
+
+export const booleanFlags = ['offline', 'cache'];
+
+const KNOWN_OPTIONS = new Set([
+  'checkpoint', 'init', 'offline', 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
+  'repetition_penalty', 'no_repeat_ngram_size', 'stop', 'seed', 'batch_size', 'cache',
+]);
+
+export async function run(args: string[], options: Options): Promise<void> {
+  for (const [key] of options.entries()) if (!KNOWN_OPTIONS.has(key)) throw new UsageError(`unknown option --${key} (see inkwell sample --help)`);
+  if (args.length && options.has('start')) throw new UsageError('give the prompt either as PROMPT or as --start, not both');
+  const numSamples = options.number('num_samples', 10)!;
+  if (!(Number.isInteger(numSamples) && numSamples >= 1)) throw new UsageError(`--num_samples must be an integer ≥ 1, got ${numSamples}`);
+  const topK = options.string('top_k')?.toLowerCase() === 'none' ? undefined : options.number('top_k', 200);
+  const settings: GenerateOptions = {
+    maxNewTokens: options.number('max_new_tokens', 500),
+    temperature: options.number('temperature', 0.8),
+    topK,
+    topP: options.number('top_p', 1),
+    repetitionPenalty: options.number('repetition_penalty', 1),
+    noRepeatNgramSize: options.number('no_repeat_ngram_size', 0),
+    stop: parseStop(options.string('stop')),
+    seed: options.number('seed', 1337),
+    useCache: options.flag('cache', true),
+  };
+
+  const { model, tokenizer } = await loadForSampling(options);
+  const given = args.length ? args : options.has('start') ? [options.string('start')!] : [];
+  const starts = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
+  const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));
+  // Encoded up front so a bad prompt fails before any output.
+  const prompts = texts.map((text, i) => preparePrompt(model, text, tokenizer, i));
+  const echoes = texts.map((text) => (text === END_OF_TEXT ? '' : text));
+
+  const b = backend();
+  process.stderr.write(`backend: ${b.name} (${b.threads} thread${b.threads === 1 ? '' : 's'}); ${(model.numParams() / 1e6).toFixed(2)}M parameters\n`);
+  const printer = new OrderedPrinter(echoes, (s) => process.stdout.write(s));
+  const t0 = performance.now();
+  const results = generate(model, prompts, {
+    ...settings,
+    tokenizer,
+    batchSize: options.number('batch_size', Math.min(prompts.length, 8)),
+    onText: (index, text) => printer.text(index, text),
+    onDone: (g) => printer.done(g.index),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const tokens = results.reduce((n, r) => n + r.tokens.length, 0);
+  process.stderr.write(`${results.length} sample${results.length === 1 ? '' : 's'}, ${tokens} tokens in ${seconds.toFixed(2)} s (${(tokens / seconds).toFixed(1)} tokens/s)\n`);
+}
+
+async function loadForSampling(options: Options): Promise<{ model: GPT; tokenizer: Tokenizer }> {
+  const init = options.string('init');
+  if (init !== undefined) {
+    if (options.has('checkpoint')) throw new UsageError('give either --checkpoint or --init, not both');
+    let bar: ProgressBar | null = null;
+    let barFile = '';
+    try {
+      return await loadPretrained(init, {
+        offline: options.has('offline') ? options.flag('offline') : undefined,
+        onProgress: (file, received, total) => {
+          if (file !== barFile) {
+            bar?.done();
+            bar = new ProgressBar(`downloading ${file}`);
+            barFile = file;
+          }
+          bar!.update(Math.round(received / 1e6), Math.round((total ?? received) / 1e6), 'MB');
+        },
+      });
+    } finally {
+      (bar as ProgressBar | null)?.done();
+    }
+  }
+  const path = options.string('checkpoint', DEFAULT_CHECKPOINT)!;
+  let loaded;
+  try {
+    loaded = loadModel(path);
+  } catch (err) {
+    if (options.has('checkpoint')) throw err;
+    throw new Error(`${(err as Error).message} (train one with \`inkwell train shakespeare_char_cpu\`, or give --checkpoint or --init=gpt2)`);
+  }
+  const { model, state } = loaded;
+  if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON) };
+  if (!state) {
+    try {
+      return { model, tokenizer: readHFTokenizer(path) };
+    } catch (err) {
+      // An HF folder without tokenizer files: GPT-2's own vocabulary if the model's fits it.
+      if (model.config.vocab_size < Gpt2Tokenizer.pretrained().vocabSize) throw err;
+      process.stderr.write(`${join(path, 'vocab.json')} not found: using GPT-2's tokenizer\n`);
+      return { model, tokenizer: Gpt2Tokenizer.pretrained() };
+    }
+  }
+  throw new Error(`${path} holds no tokenizer to encode prompts with (a checkpoint from \`inkwell train\` has one)`);
+}
+
+/** PROMPT text, FILE:path or - (stdin). */
+function readPrompt(arg: string): string {
+  if (arg === '-') return readFileSync(0, 'utf8');
+  if (!arg.startsWith('FILE:')) return arg;
+  const file = arg.slice('FILE:'.length);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${file}: cannot read the prompt (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+function parseStop(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  if (!value.startsWith('[') && !value.startsWith('"')) return [value];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new UsageError(`--stop: invalid JSON (${(err as Error).message})`);
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  if (!list.every((s) => typeof s === 'string' && s !== '')) throw new UsageError('--stop must give non-empty strings');
+  return list as string[];
+}
+
+/**
+ * Prints samples in order while they are decoded in parallel: the earliest unfinished sample streams
+ * live, later ones are buffered until it is done, each printed as its prompt, its text and a separator.
+ */
+class OrderedPrinter {
+  private current = 0;
+  private readonly buffered: string[];
+  private readonly finished: boolean[];
+
+  private started = false;
+
+  constructor(private readonly echoes: readonly string[], private readonly write: (s: string) => void) {
+    this.buffered = echoes.map(() => '');
+    this.finished = echoes.map(() => false);
+  }
+
+  text(index: number, text: string): void {
+    this.start();
+    if (index === this.current) this.write(text);
+    else this.buffered[index] += text;
+  }
+
+  done(index: number): void {
+    this.start();
+    this.finished[index] = true;
+    while (this.finished[this.current]) {
+      this.write(`\n${SEPARATOR}\n`);
+      if (++this.current === this.echoes.length) return;
+      this.write(this.echoes[this.current]! + this.buffered[this.current]!);
+      this.buffered[this.current] = '';
+    }
+  }
+
+  /** The first prompt is echoed with the first output, so an invalid setting fails before anything is printed. */
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.write(this.echoes[0]!);
+  }
+}

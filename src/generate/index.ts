@@ -1,0 +1,5 @@
+export { generate, encodePrompt, eosTokenOf, preparePrompt, type Generation, type GenerateOptions, type FinishReason, type Prompt } from './generate.js';
+export {
+  Sampler, argmax, applyRepetitionPenalty, banRepeatedNgrams, validateSamplingOptions, defaultSamplingOptions, type SamplingOptions,
+} from './sampling.js';
+export { TextStream } from './stream.js';

@@ -1,0 +1,88 @@
+// OpenAI's GPT-2 from the Hugging Face hub: config.json, model.safetensors and the tokenizer files
+// (vocab.json, merges.txt) fetched with resumable downloads into a cache folder, then loaded as an HF
+// folder. Follows the hub client's conventions: HF_ENDPOINT (mirrors), HF_HOME (cache root),
+// HF_TOKEN (bearer auth), HF_HUB_OFFLINE=1 (use the cache, never the network).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { download, offlineFromEnv } from '../io/download.js';
+import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
+import type { GPT } from './gpt.js';
+import { loadHFModel } from './hf.js';
+
+/** The GPT-2 sizes and their hub repositories. */
+export const GPT2_MODELS: Readonly<Record<string, string>> = {
+  gpt2: 'openai-community/gpt2', // 124M
+  'gpt2-medium': 'openai-community/gpt2-medium', // 350M
+  'gpt2-large': 'openai-community/gpt2-large', // 774M
+  'gpt2-xl': 'openai-community/gpt2-xl', // 1558M
+};
+
+export const PRETRAINED_FILES = ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors'] as const;
+
+export interface PretrainedOptions {
+  /** Only use files already in the cache (default: HF_HUB_OFFLINE or INKWELL_OFFLINE set). */
+  offline?: boolean;
+  /** Hub URL (default HF_ENDPOINT or https://huggingface.co). */
+  endpoint?: string;
+  /** Cache root (default $HF_HOME/inkwell, HF_HOME defaulting to ~/.cache/huggingface); files go in <root>/<repo>/. */
+  cacheDir?: string;
+  /** Access token sent as a bearer token (default HF_TOKEN). */
+  token?: string;
+  /** Download progress per file (bytes so far, total when known). */
+  onProgress?: (file: string, received: number, total: number | undefined) => void;
+}
+
+export interface Pretrained {
+  model: GPT;
+  tokenizer: Gpt2Tokenizer;
+  /** The folder the files were loaded from. */
+  dir: string;
+}
+
+/** A GPT-2 name (gpt2 … gpt2-xl), a hub repository id (owner/name) or a local folder, as a folder of the four files. */
+export async function fetchPretrained(source: string, options: PretrainedOptions = {}): Promise<string> {
+  if (existsSync(source) && statSync(source).isDirectory()) return source;
+  const repo = GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
+  if (!repo) {
+    throw new Error(`'${source}' is neither a pretrained model (${Object.keys(GPT2_MODELS).join(', ')}), a hub repository (owner/name) nor a folder`);
+  }
+  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const root = options.cacheDir ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'inkwell');
+  const dir = join(root, ...repo.split('/'));
+  const token = options.token ?? process.env.HF_TOKEN;
+  const offline = options.offline ?? (envFlag('HF_HUB_OFFLINE') || offlineFromEnv());
+  for (const file of PRETRAINED_FILES) {
+    await download(`${endpoint}/${repo}/resolve/main/${file}`, {
+      cacheDir: dir,
+      filename: file,
+      offline,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
+    });
+  }
+  return dir;
+}
+
+/** Fetches (or finds in the cache) and loads a pretrained GPT-2 with its tokenizer; see fetchPretrained. */
+export async function loadPretrained(source: string, options: PretrainedOptions = {}): Promise<Pretrained> {
+  const dir = await fetchPretrained(source, options);
+  return { model: loadHFModel(dir), tokenizer: readHFTokenizer(dir), dir };
+}
+
+/** The GPT-2 tokenizer of an HF folder (vocab.json + merges.txt). */
+export function readHFTokenizer(dir: string): Gpt2Tokenizer {
+  const read = (file: string) => {
+    try {
+      return readFileSync(join(dir, file), 'utf8');
+    } catch (err) {
+      throw new Error(`${join(dir, file)}: cannot read the tokenizer (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  return Gpt2Tokenizer.fromHuggingFace(read('vocab.json'), read('merges.txt'));
+}
+
+function envFlag(name: string): boolean {
+  const v = process.env[name]?.toLowerCase();
+  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+}

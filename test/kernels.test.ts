@@ -1,0 +1,436 @@
+// Kernel tests: every native kernel against the TypeScript oracle (js backend) on random inputs, and every
+// backward kernel against central finite differences of its forward kernel, on both backends.
+//
+// Tolerances, |native - js| <= atol + rtol * |js| elementwise, or "scaled": <= rel * max|js| (for sums of
+// many terms, where cancellation makes elementwise relative error meaningless):
+// - add, mul, axpy, scale, dropout, embedding fwd/bwd, AdamW's m and v, the KV cache appends:
+//   bit-identical (the same float/double operations in the same order).
+// - sum, sumSquares: 1e-12 relative (both accumulate in double, in a different order).
+// - sumRows: 1e-6 relative (double accumulation, rounded to float once).
+// - matmul: scaled 1e-5 (float32 accumulation with FMA vs the oracle's float64).
+// - gelu: 2e-6 relative (measured max 6.5e-7 forward, ~2 ulp), plus 1e-6 absolute for the backward,
+//   whose value cancels to 0 near u = -0.75 (measured max abs error 2.4e-7 for |dout| = 1).
+// - layernorm out 1e-5, mean/rstd 1e-6 relative; dx, dw, db scaled 1e-5.
+// - attention out, dqkv, attentionCached out: scaled 1e-5; lse 1e-6 relative.
+// - cross-entropy: losses 1e-6, dlogits 1e-5 relative (float lanes, accurate exp, double sums).
+// - AdamW param: 1e-6 relative (double arithmetic like the oracle; only Math.pow vs C pow may differ).
+// - finite differences (float32, central, eps 1e-2; 1e-3 for gelu): within 2e-2 of max(1, max|grad|).
+// Inputs are subarray views at non-zero byte offsets, to exercise the addon's view handling.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import '../src/tensor/backends/index.js';
+import { backendNames, getBackendByName, type Backend } from '../src/tensor/backend.js';
+import { nativeLoadError, nativeMissingKernels } from '../src/tensor/backends/native.js';
+import { Rng } from '../src/tensor/random.js';
+
+const js = getBackendByName('js');
+const native: Backend | null = backendNames().includes('native') ? getBackendByName('native') : null;
+const skip = native ? false : `native addon not built (${nativeLoadError()})`;
+const backends: Backend[] = native ? [js, native] : [js];
+
+const rng = new Rng(20240611);
+
+/** A Float32Array view of n values uniform in [lo, hi), at a random non-zero offset into its buffer. */
+function rand(n: number, lo = -1, hi = 1): Float32Array {
+  const off = 1 + rng.int(3);
+  const a = new Float32Array(n + off).subarray(off);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.uniform();
+  return a;
+}
+
+function ints(n: number, bound: number): Int32Array {
+  const a = new Int32Array(n + 1).subarray(1);
+  for (let i = 0; i < n; i++) a[i] = rng.int(bound);
+  return a;
+}
+
+function copy(a: Float32Array): Float32Array {
+  const off = 2;
+  const c = new Float32Array(a.length + off).subarray(off);
+  c.set(a);
+  return c;
+}
+
+/** Asserts |actual - expected| <= atol + rtol * |expected| elementwise (NaN never passes). */
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i]!, e = expected[i]!;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      assert.fail(`${what}: element ${i}: got ${a}, expected ${e} (|diff| ${Math.abs(a - e)}, allowed ${atol + rtol * Math.abs(e)})`);
+    }
+  }
+}
+
+/** Tolerance relative to the largest expected magnitude (for sums of many terms with cancellation). */
+function assertCloseScaled(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
+  assertClose(actual, expected, 0, rel * Math.max(scale, 1e-30), what);
+}
+
+function assertIdentical(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: element ${i}: got ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ matmul
+
+function checkMatmul(batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
+  accumulate: boolean, withBias: boolean, sharedB: boolean): void {
+  const what = `matmul batch=${batch} ${M}x${N}x${K} transA=${transA} transB=${transB} acc=${accumulate} bias=${withBias} sharedB=${sharedB}`;
+  const a = rand(batch * M * K), b = rand((sharedB ? 1 : batch) * K * N), bias = withBias ? rand(N) : null;
+  const c0 = rand(batch * M * N);
+  const cj = copy(c0), cn = copy(c0);
+  const stride = sharedB ? 0 : K * N;
+  js.matmul(a, b, cj, bias, batch, M, N, K, transA, transB, accumulate, stride);
+  native!.matmul(a, b, cn, bias, batch, M, N, K, transA, transB, accumulate, stride);
+  assertCloseScaled(cn, cj, 1e-5, what);
+}
+
+test('matmul matches js: every flag combination on odd shapes', { skip }, () => {
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [3, 17, 65], [17, 65, 3], [65, 129, 17], [129, 3, 129], [1, 129, 65], [4, 65, 17],
+    [8, 33, 129], [15, 31, 33], [29, 64, 100], [13, 16, 1], [2, 300, 40], [20, 48, 70],
+  ];
+  for (const [M, N, K] of shapes) {
+    for (let flags = 0; flags < 16; flags++) {
+      checkMatmul(1, M, N, K, (flags & 1) !== 0, (flags & 2) !== 0, (flags & 4) !== 0, (flags & 8) !== 0, false);
+    }
+  }
+});
+
+test('matmul matches js: larger shapes (threads, several K slices, GEMV path)', { skip }, () => {
+  checkMatmul(1, 130, 257, 800, false, false, false, true, false);
+  checkMatmul(1, 97, 200, 450, true, true, true, false, false);
+  checkMatmul(1, 200, 65, 384, false, true, false, true, false);
+  checkMatmul(1, 1, 1000, 300, false, true, false, true, false);
+  checkMatmul(1, 1, 1000, 300, false, false, true, false, false);
+  checkMatmul(1, 6, 700, 129, true, false, false, true, false);
+  checkMatmul(1, 30, 1300, 100, false, true, true, true, false); // several column blocks
+  checkMatmul(1, 3100, 20, 10, true, false, false, false, false); // several row blocks per thread
+});
+
+test('matmul matches js: batches, shared and separate B', { skip }, () => {
+  for (const sharedB of [false, true]) {
+    checkMatmul(3, 17, 33, 20, false, false, false, true, sharedB);
+    checkMatmul(5, 40, 9, 65, true, false, true, false, sharedB);
+    checkMatmul(2, 3, 70, 31, false, true, false, false, sharedB);
+    checkMatmul(4, 64, 64, 64, true, true, true, true, sharedB);
+  }
+});
+
+test('matmul with K = 0 writes the bias (or leaves C plus the bias)', { skip }, () => {
+  for (const accumulate of [false, true]) checkMatmul(2, 3, 5, 0, false, false, accumulate, true, false);
+});
+
+// ------------------------------------------------------------------------------------------ elementwise
+
+test('add, mul, axpy, scale match js bit for bit (including in place)', { skip }, () => {
+  for (const n of [1, 7, 100003]) {
+    const a = rand(n, -3, 3), b = rand(n, -3, 3);
+    for (const op of ['add', 'mul'] as const) {
+      const oj = rand(n), on = rand(n);
+      js[op](a, b, oj, n);
+      native![op](a, b, on, n);
+      assertIdentical(on, oj, `${op} n=${n}`);
+      const aj = copy(a), an = copy(a);
+      js[op](aj, b, aj, n);
+      native![op](an, b, an, n);
+      assertIdentical(an, aj, `${op} in place n=${n}`);
+    }
+    const yj = copy(b), yn = copy(b);
+    js.axpy(-0.3712345678, a, yj, n);
+    native!.axpy(-0.3712345678, a, yn, n);
+    assertIdentical(yn, yj, `axpy n=${n}`);
+    const sj = copy(a), sn = copy(a);
+    js.scale(sj, 1 / 3, sj, n);
+    native!.scale(sn, 1 / 3, sn, n);
+    assertIdentical(sn, sj, `scale n=${n}`);
+  }
+});
+
+test('sum, sumSquares, sumRows match js', { skip }, () => {
+  for (const n of [0, 1, 15, 100003]) {
+    const x = rand(n, -2, 3);
+    assertClose([native!.sum(x, n)], [js.sum(x, n)], 1e-12, 1e-12, `sum n=${n}`);
+    assertClose([native!.sumSquares(x, n)], [js.sumSquares(x, n)], 1e-12, 0, `sumSquares n=${n}`);
+  }
+  for (const [rows, cols] of [[1, 1], [33, 70], [300, 1000], [5000, 3]]) {
+    const x = rand(rows! * cols!), oj = rand(cols!), on = rand(cols!);
+    js.sumRows(x, oj, rows!, cols!);
+    native!.sumRows(x, on, rows!, cols!);
+    assertClose(on, oj, 1e-6, 1e-6, `sumRows ${rows}x${cols}`);
+  }
+});
+
+test('geluForward and geluBackward match js (accurate tanh)', { skip }, () => {
+  const n = 20011;
+  const x = rand(n, -10, 10);
+  x.set([0, -0, 1e-3, -1e-3, 1e-20, 5, -5, -7, 20, -20, 100, -100, 1e-7, -3.5]);
+  const dout = rand(n, -2, 2);
+  const fj = rand(n), fn = rand(n), bj = rand(n), bn = rand(n);
+  js.geluForward(x, fj, n);
+  native!.geluForward(x, fn, n);
+  assertClose(fn, fj, 2e-6, 1e-9, 'geluForward');
+  js.geluBackward(x, dout, bj, n);
+  native!.geluBackward(x, dout, bn, n);
+  assertClose(bn, bj, 2e-6, 1e-6, 'geluBackward'); // the derivative crosses 0 near u = -0.75: absolute there
+});
+
+test('dropout masks are bit-identical to js', { skip }, () => {
+  const n = 10007;
+  const x = rand(n, -1, 1);
+  for (const [p, seed] of [[0, 1], [0.1, 42], [0.5, 0xdeadbeef], [0.9, -5], [1, 7], [0.25, 2 ** 32 + 9]] as const) {
+    const oj = rand(n), on = rand(n);
+    js.dropout(x, oj, n, p, seed);
+    native!.dropout(x, on, n, p, seed);
+    assertIdentical(on, oj, `dropout p=${p} seed=${seed}`);
+  }
+});
+
+test('adamw matches js', { skip }, () => {
+  const n = 50001;
+  const param = rand(n), grad = rand(n, -0.1, 0.1), m = rand(n, -0.01, 0.01), v = rand(n, 0, 0.001);
+  const pj = copy(param), mj = copy(m), vj = copy(v), pn = copy(param), mn = copy(m), vn = copy(v);
+  for (let step = 1; step <= 3; step++) {
+    js.adamw(pj, grad, mj, vj, n, 3e-4, 0.9, 0.95, 1e-8, 0.1, step);
+    native!.adamw(pn, grad, mn, vn, n, 3e-4, 0.9, 0.95, 1e-8, 0.1, step);
+  }
+  assertIdentical(mn, mj, 'adamw m');
+  assertIdentical(vn, vj, 'adamw v');
+  assertClose(pn, pj, 1e-6, 0, 'adamw param');
+});
+
+// ------------------------------------------------------------------------------------------ layernorm
+
+test('layernorm forward and backward match js', { skip }, () => {
+  for (const [N, C] of [[1, 1], [5, 37], [64, 384], [3, 16]]) {
+    for (const withBias of [true, false]) {
+      const what = `layernorm ${N}x${C} bias=${withBias}`;
+      const x = rand(N! * C!, -2, 3), w = rand(C!, 0.5, 1.5), b = withBias ? rand(C!) : null;
+      const oj = rand(N! * C!), on = rand(N! * C!), mj = rand(N!), mn = rand(N!), rj = rand(N!), rn = rand(N!);
+      js.layernormForward(x, w, b, oj, mj, rj, N!, C!, 1e-5);
+      native!.layernormForward(x, w, b, on, mn, rn, N!, C!, 1e-5);
+      assertClose(on, oj, 1e-5, 1e-6, `${what} out`);
+      assertClose(mn, mj, 1e-6, 1e-7, `${what} mean`);
+      assertClose(rn, rj, 1e-6, 0, `${what} rstd`);
+      const dout = rand(N! * C!);
+      const dxj = rand(N! * C!), dxn = rand(N! * C!), dwj = rand(C!), dwn = rand(C!);
+      const dbj = withBias ? rand(C!) : null, dbn = withBias ? rand(C!) : null;
+      js.layernormBackward(dout, x, w, mj, rj, dxj, dwj, dbj, N!, C!);
+      native!.layernormBackward(dout, x, w, mj, rj, dxn, dwn, dbn, N!, C!);
+      assertCloseScaled(dxn, dxj, 1e-5, `${what} dx`);
+      assertCloseScaled(dwn, dwj, 1e-5, `${what} dw`);
+      if (dbj) assertCloseScaled(dbn!, dbj, 1e-6, `${what} db`);
+    }
+  }
+});
+
+// ------------------------------------------------------------------------------------------ attention
+
+const attentionShapes: [number, number, number, number][] = [ // B, T, C, nh
+  [1, 1, 8, 1], [2, 5, 24, 3], [1, 37, 48, 2], [2, 70, 32, 2], [1, 130, 16, 1],
+];
+
+test('attention forward and backward match js, with and without dropout', { skip }, () => {
+  for (const [B, T, C, nh] of attentionShapes) {
+    for (const p of [0, 0.2]) {
+      const what = `attention B=${B} T=${T} C=${C} nh=${nh} p=${p}`;
+      const qkv = rand(B * T * 3 * C, -2, 2), seed = 1234 + T;
+      const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, p, seed);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, p, seed);
+      assertCloseScaled(on, oj, 1e-5, `${what} out`);
+      assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
+      const dout = rand(B * T * C);
+      const dj = rand(B * T * 3 * C), dn = rand(B * T * 3 * C);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, p, seed);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, p, seed);
+      assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
+    }
+  }
+});
+
+test('attentionCached matches js (decode and prefill), and equals attentionForward from an empty cache', { skip }, () => {
+  for (const [B, n, past, maxT, C, nh] of [[1, 1, 0, 8, 16, 2], [2, 1, 37, 40, 48, 2], [1, 20, 5, 30, 32, 2], [2, 3, 100, 110, 24, 3], [1, 70, 0, 70, 32, 1]]) {
+    const what = `attentionCached B=${B} n=${n} past=${past} maxT=${maxT} C=${C} nh=${nh}`;
+    const qkv = rand(B! * n! * 3 * C!, -2, 2), k0 = rand(B! * maxT! * C!), v0 = rand(B! * maxT! * C!);
+    const kj = copy(k0), vj = copy(v0), kn = copy(k0), vn = copy(v0);
+    const oj = rand(B! * n! * C!), on = rand(B! * n! * C!);
+    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!);
+    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!);
+    assertIdentical(kn, kj, `${what} kCache`);
+    assertIdentical(vn, vj, `${what} vCache`);
+    assertCloseScaled(on, oj, 1e-5, `${what} out`);
+    if (past === 0 && n === maxT) {
+      const of = rand(B! * n! * C!), lse = rand(B! * nh! * n!);
+      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, 0, 0);
+      assertCloseScaled(on, of, 1e-6, `${what} vs attentionForward`);
+    }
+  }
+});
+
+// ------------------------------------------------------------------------------------------ cross-entropy
+
+test('cross-entropy forward and backward match js, with ignored rows', { skip }, () => {
+  for (const [N, V, ignoreIndex] of [[7, 65, -100], [33, 1000, 0], [2, 50257, -1], [1, 1, -100]]) {
+    const logits = rand(N! * V!, -4, 4), targets = ints(N!, V!);
+    targets[0] = ignoreIndex!;
+    if (N! > 3) targets[3] = ignoreIndex!;
+    const lj = rand(N!), ln = rand(N!);
+    js.crossEntropyForward(logits, targets, lj, N!, V!, ignoreIndex!);
+    native!.crossEntropyForward(logits, targets, ln, N!, V!, ignoreIndex!);
+    assertClose(ln, lj, 1e-6, 1e-6, `crossEntropyForward ${N}x${V}`);
+    const dj = rand(N! * V!), dn = rand(N! * V!);
+    js.crossEntropyBackward(logits, targets, dj, N!, V!, ignoreIndex!, 1 / N!);
+    native!.crossEntropyBackward(logits, targets, dn, N!, V!, ignoreIndex!, 1 / N!);
+    assertClose(dn, dj, 1e-5, 1e-9, `crossEntropyBackward ${N}x${V}`);
+  }
+});
+
+test('cross-entropy rejects a target outside the vocabulary like js', { skip }, () => {
+  const logits = rand(2 * 5), targets = new Int32Array([1, 5]), losses = rand(2);
+  for (const be of backends) {
+    assert.throws(() => be.crossEntropyForward(logits, targets, losses, 2, 5, -100), /target 5 at row 1 is outside the vocabulary \[0, 5\)/);
+  }
+});
+
+// ------------------------------------------------------------------------------------------ embedding
+
+test('embedding forward and backward match js bit for bit', { skip }, () => {
+  for (const [N, C, V] of [[13, 33, 20], [1000, 64, 50], [4, 1, 3]]) {
+    const table = rand(V! * C!), idx = ints(N!, V!);
+    idx[1] = idx[0]!; // repeated rows accumulate
+    const oj = rand(N! * C!), on = rand(N! * C!);
+    js.embeddingForward(table, idx, oj, N!, C!);
+    native!.embeddingForward(table, idx, on, N!, C!);
+    assertIdentical(on, oj, `embeddingForward ${N}x${C}`);
+    const dout = rand(N! * C!), dj = rand(V! * C!), dn = rand(V! * C!);
+    js.embeddingBackward(dout, idx, dj, N!, C!, V!);
+    native!.embeddingBackward(dout, idx, dn, N!, C!, V!);
+    assertIdentical(dn, dj, `embeddingBackward ${N}x${C}x${V}`);
+  }
+});
+
+// ------------------------------------------------------------------------------------------ misuse
+
+test('native kernels throw clear errors on misuse instead of crashing', { skip }, () => {
+  const a = rand(12), b = rand(12), c = rand(4);
+  assert.throws(() => native!.matmul(a, b, c, null, 1, 3, 4, 3, false, false, false, 0), /matmul: c has 4 elements but needs 12/);
+  assert.throws(() => native!.matmul(a, b.subarray(2), rand(9), null, 1, 3, 3, 4, false, false, false, 0), /matmul: b has/);
+  assert.throws(() => native!.matmul(a, b, c, null, 2, 1, 2, 2, false, false, false, 100), /matmul: b has 12 elements/);
+  assert.throws(() => native!.matmul(a, b, c, rand(1), 1, 2, 2, 2, false, false, false, 0), /matmul: bias has 1 elements but needs 2/);
+  assert.throws(() => native!.add(a, b, c, 12), /add: out has 4 elements/);
+  assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
+  assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
+  assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
+  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 0, 1), /C must be a positive multiple of nh/);
+  assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
+  assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1), /past \+ n exceeds the cache's maxT/);
+  assert.throws(() => native!.embeddingBackward(rand(4), new Float32Array(2) as unknown as Int32Array, rand(6), 2, 2, 3), /idx must be a Int32Array/);
+  assert.ok(Number.isInteger(native!.threads) && native!.threads >= 1, 'threads is a positive integer');
+});
+
+test('the native addon implements every kernel of the interface', { skip }, () => {
+  assert.deepEqual(nativeMissingKernels(), []);
+});
+
+// ------------------------------------------------------------------------------------------ finite differences
+
+/** Central differences of f at the listed coordinates of x (float32 storage, eps 1e-2). */
+function numericGrad(x: Float32Array, coords: number[], f: () => number, eps = 1e-2): number[] {
+  return coords.map((i) => {
+    const old = x[i]!;
+    x[i] = old + eps;
+    const up = f();
+    x[i] = old - eps;
+    const down = f();
+    x[i] = old;
+    return (up - down) / (2 * eps);
+  });
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function someCoords(n: number, count: number): number[] {
+  if (n <= count) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: count }, () => rng.int(n));
+}
+
+/** |numeric - analytic| <= 2e-2 * max(1, max|analytic|): truncation O(eps^2) plus float32 rounding. */
+function assertGrad(analytic: Float32Array, coords: number[], numeric: number[], what: string): void {
+  let scale = 1;
+  for (const i of coords) scale = Math.max(scale, Math.abs(analytic[i]!));
+  coords.forEach((i, k) => {
+    assert.ok(Math.abs(analytic[i]! - numeric[k]!) <= 2e-2 * scale,
+      `${what}: coordinate ${i}: analytic ${analytic[i]}, numeric ${numeric[k]}`);
+  });
+}
+
+for (const be of backends) {
+  test(`${be.name}: layernormBackward agrees with finite differences`, () => {
+    const N = 3, C = 7;
+    const x = rand(N * C, -1, 1), w = rand(C, 0.5, 1.5), b = rand(C), r = rand(N * C);
+    const out = new Float32Array(N * C), mean = new Float32Array(N), rstd = new Float32Array(N);
+    const loss = () => (be.layernormForward(x, w, b, out, mean, rstd, N, C, 1e-5), dot(out, r));
+    loss();
+    const dx = new Float32Array(N * C), dw = new Float32Array(C), db = new Float32Array(C);
+    be.layernormBackward(r, x, w, mean, rstd, dx, dw, db, N, C);
+    const all = someCoords(N * C, 100);
+    assertGrad(dx, all, numericGrad(x, all, loss), 'dx');
+    assertGrad(dw, someCoords(C, C), numericGrad(w, someCoords(C, C), loss), 'dw');
+    assertGrad(db, someCoords(C, C), numericGrad(b, someCoords(C, C), loss), 'db');
+  });
+
+  test(`${be.name}: geluBackward agrees with finite differences`, () => {
+    const n = 41, x = rand(n, -4, 4), r = rand(n), out = new Float32Array(n), dx = new Float32Array(n);
+    be.geluBackward(x, r, dx, n);
+    const coords = someCoords(n, n);
+    assertGrad(dx, coords, numericGrad(x, coords, () => (be.geluForward(x, out, n), dot(out, r)), 1e-3), 'dx');
+  });
+
+  test(`${be.name}: attentionBackward agrees with finite differences (with dropout)`, () => {
+    const B = 2, T = 5, C = 8, nh = 2, p = 0.3, seed = 99;
+    const qkv = rand(B * T * 3 * C, -1, 1), r = rand(B * T * C);
+    const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, p, seed), dot(out, r));
+    loss();
+    const dqkv = new Float32Array(B * T * 3 * C);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, p, seed);
+    const coords = someCoords(qkv.length, qkv.length);
+    assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
+  });
+
+  test(`${be.name}: crossEntropyBackward agrees with finite differences`, () => {
+    const N = 4, V = 9, logits = rand(N * V, -2, 2), targets = ints(N, V), losses = new Float32Array(N);
+    targets[2] = -100;
+    const loss = () => {
+      be.crossEntropyForward(logits, targets, losses, N, V, -100);
+      return losses.reduce((s, v) => s + v, 0) / N;
+    };
+    const d = new Float32Array(N * V);
+    be.crossEntropyBackward(logits, targets, d, N, V, -100, 1 / N);
+    const coords = someCoords(N * V, N * V);
+    assertGrad(d, coords, numericGrad(logits, coords, loss), 'dlogits');
+  });
+
+  test(`${be.name}: embeddingBackward and dropout agree with finite differences`, () => {
+    const N = 6, C = 3, V = 4, table = rand(V * C), idx = new Int32Array([0, 2, 2, 3, 0, 0]), r = rand(N * C);
+    const out = new Float32Array(N * C), dtable = new Float32Array(V * C);
+    be.embeddingBackward(r, idx, dtable, N, C, V);
+    const coords = someCoords(V * C, V * C);
+    assertGrad(dtable, coords, numericGrad(table, coords, () => (be.embeddingForward(table, idx, out, N, C), dot(out, r))), 'dtable');
+    const n = 50, x = rand(n), dx = new Float32Array(n), y = new Float32Array(n);
+    const rr = rand(n);
+    be.dropout(rr, dx, n, 0.4, 5); // dropout is linear: its backward is the same call on the gradient
+    const xc = someCoords(n, n);
+    assertGrad(dx, xc, numericGrad(x, xc, () => (be.dropout(x, y, n, 0.4, 5), dot(y, rr))), 'dropout dx');
+  });
+}
