@@ -7,3 +7,17 @@ export { loadHFModel, saveHFModel, loadHFWeights, configFromHF, configToHF, read
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor, type SafetensorsFile } from './io/safetensors.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { AdamW, clipGradNorm, decayGroups, type ParamGroup, type AdamWOptions, type AdamWState } from './train/optim.js';
+export { KVCache } from './model/gpt.js';
+export * from './tokenizers/index.js';
+export { Dataset, type DatasetMeta, type Batch, type Split } from './data/dataset.js';
+export { TokenFile, type TokenDtype } from './data/token-file.js';
+export { prepareDataset } from './data/prepare.js';
+export { download } from './io/download.js';
+export { applySettings, defaultTrainConfig, readConfigFile, validateTrainConfig, type TrainConfig } from './train/config.js';
+export { learningRate, type LrSchedule } from './train/schedule.js';
+export { train, estimateLoss, flopsPerToken, TrainingDiverged, type TrainHooks, type TrainResult, type TrainLogRow, type EvalRow } from './train/trainer.js';
+export { saveCheckpoint, loadCheckpoint, loadModel, type CheckpointState } from './train/checkpoint.js';
+export { evaluateTokens, type EvalResult } from './train/evaluate.js';
+export * from './generate/index.js';
+export { fetchPretrained, loadPretrained, GPT2_MODELS } from './model/pretrained.js';
+export { lineChartSvg, type Series, type ChartOptions } from './report/svg-chart.js';

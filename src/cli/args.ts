@@ -69,6 +69,13 @@ export class Options {
     throw new UsageError(`--${key} must be true or false, got '${v}'`);
   }
 
+  /** Throws on an option not in `known`: a misspelt option would otherwise be ignored without a word. */
+  rejectUnknown(known: readonly string[]): void {
+    for (const key of this.parsed.options.keys()) {
+      if (!known.includes(key)) throw new UsageError(`unknown option --${key} (options: ${known.map((k) => `--${k}`).join(', ')})`);
+    }
+  }
+
   /** Every option as given, for `--key=value` config overrides. */
   entries(): [string, string | boolean][] {
     return [...this.parsed.options];

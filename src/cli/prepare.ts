@@ -32,7 +32,7 @@ export const booleanFlags = ['allow_uint32', 'offline'];
 const OPTIONS = ['tokenizer', 'out', 'val_fraction', 'vocab_size', 'min_freq', 'allow_uint32', 'offline'];
 
 export async function run(args: string[], options: Options): Promise<void> {
-  rejectUnknownOptions(options, OPTIONS);
+  options.rejectUnknown(OPTIONS);
   if (args.length > 1) throw new UsageError(`prepare takes one SOURCE, got ${args.length}: ${args.join(' ')}`);
   let stage: PrepareStage | undefined;
   let bar = new ProgressBar('prepare');
@@ -68,13 +68,6 @@ export function tokenizerOption(options: Options): TokenizerType | undefined {
   const name = options.string('tokenizer');
   if (name !== undefined && !isTokenizerName(name)) throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, got '${name}'`);
   return name;
-}
-
-/** A misspelt option would otherwise be ignored without a word. */
-export function rejectUnknownOptions(options: Options, known: readonly string[]): void {
-  for (const [key] of options.entries()) {
-    if (!known.includes(key)) throw new UsageError(`unknown option --${key} (options: ${known.map((k) => `--${k}`).join(', ')})`);
-  }
 }
 
 function toMegabytes(bytes: number): number {

@@ -48,13 +48,13 @@ step re-reads the last block_size tokens. Timing goes to stderr.`;
 
 export const booleanFlags = ['offline', 'cache'];
 
-const KNOWN_OPTIONS = new Set([
+const KNOWN_OPTIONS = [
   'checkpoint', 'init', 'offline', 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
   'repetition_penalty', 'no_repeat_ngram_size', 'stop', 'seed', 'batch_size', 'cache',
-]);
+];
 
 export async function run(args: string[], options: Options): Promise<void> {
-  for (const [key] of options.entries()) if (!KNOWN_OPTIONS.has(key)) throw new UsageError(`unknown option --${key} (see inkwell sample --help)`);
+  options.rejectUnknown(KNOWN_OPTIONS);
   if (args.length && options.has('start')) throw new UsageError('give the prompt either as PROMPT or as --start, not both');
   const numSamples = options.number('num_samples', 10)!;
   if (!(Number.isInteger(numSamples) && numSamples >= 1)) throw new UsageError(`--num_samples must be an integer ≥ 1, got ${numSamples}`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readDatasetMeta } from '../data/dataset.js';
 import { Gpt2Tokenizer, tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/index.js';
 import { UsageError, type Options } from './args.js';
-import { rejectUnknownOptions, tokenizerOption } from './prepare.js';
+import { tokenizerOption } from './prepare.js';
 
 export const usage = `usage: inkwell tokenize [TEXT | FILE:path] [--tokenizer=NAME | --data=DIR | --checkpoint=FILE]
        inkwell tokenize --decode [IDS | FILE:path] [--tokenizer=NAME | --data=DIR | --checkpoint=FILE]
@@ -25,7 +25,7 @@ export const booleanFlags = ['decode'];
 const OPTIONS = ['tokenizer', 'data', 'checkpoint', 'decode'];
 
 export async function run(args: string[], options: Options): Promise<void> {
-  rejectUnknownOptions(options, OPTIONS);
+  options.rejectUnknown(OPTIONS);
   // --decode=IDS carries the ids itself; --decode alone takes them like text.
   const decodeValue = options.entries().find(([key]) => key === 'decode')?.[1];
   const decode = decodeValue !== undefined && decodeValue !== false;

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { cacheDir, envFlag } from './cache.js';
 
 export interface DownloadOptions {
   /** Folder of cached downloads; default `cacheDir()/downloads` (~/.cache/inkwell or $INKWELL_CACHE). */
@@ -26,8 +27,7 @@ export function isUrl(source: string): boolean {
 }
 
 export function offlineFromEnv(): boolean {
-  const value = process.env.INKWELL_OFFLINE?.toLowerCase();
-  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
+  return envFlag('INKWELL_OFFLINE');
 }
 
 /** The name `download` gives `url` in the cache: the URL's last path segment, prefixed by a hash of the whole URL. */
@@ -40,8 +40,7 @@ export function downloadName(url: string): string {
 /** The local path of `url`, downloading it first unless it is already cached. */
 export async function download(url: string, options: DownloadOptions = {}): Promise<string> {
   if (!isUrl(url) || !URL.canParse(url)) throw new Error(`cannot download ${url}: not an http(s) URL`);
-  // Loaded only when needed: peak.js also loads the compute backends, which a download has no use for.
-  const dir = options.cacheDir ?? join((await import('../train/peak.js')).cacheDir(), 'downloads');
+  const dir = options.cacheDir ?? join(cacheDir(), 'downloads');
   const target = join(dir, options.filename ?? downloadName(url));
   if (existsSync(target)) return target;
   if (options.offline ?? offlineFromEnv()) {

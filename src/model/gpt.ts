@@ -216,6 +216,19 @@ export class GPT extends Module {
    * (unless options.allLogits). With options.cache the tokens continue the cached sequences.
    */
   forward(idx: Int32Array, B: number, T: number, targets?: Int32Array | null, options: ForwardOptions = {}): GPTOutput {
+    // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
+    const lastOnly = !targets && !options.allLogits;
+    const normed = this.hidden(idx, B, T, { ...options, lastOnly });
+    const logits = matmul(normed, this.transformer.wte.weight, { transB: true });
+    const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
+    return { logits, loss };
+  }
+
+  /**
+   * The transformer without the LM head: final-LayerNorm hidden states [B, T, C] ([B, 1, C] with
+   * lastOnly). Heads other than the LM head (classification, reward, value) start from here.
+   */
+  hidden(idx: Int32Array, B: number, T: number, options: Pick<ForwardOptions, 'tap' | 'cache'> & { lastOnly?: boolean } = {}): Tensor {
     if (idx.length !== B * T) throw new Error(`GPT.forward: ${idx.length} token ids for a [${B}, ${T}] batch`);
     const { tap, cache } = options;
     const past = cache ? cache.length : 0;
@@ -235,12 +248,9 @@ export class GPT extends Module {
       x = block.forward(x, this.rng, tap, `h.${i}.`, view);
     });
     if (cache) cache.length += T;
-    // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
-    if (!targets && !options.allLogits) x = narrow(x, 1, T - 1, T);
+    if (options.lastOnly) x = narrow(x, 1, T - 1, T);
     const normed = ln_f.forward(x);
     tap?.('ln_f', normed);
-    const logits = matmul(normed, wte.weight, { transB: true });
-    const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
-    return { logits, loss };
+    return normed;
   }
 }

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { envFlag } from '../io/cache.js';
 import { download, offlineFromEnv } from '../io/download.js';
 import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import type { GPT } from './gpt.js';
@@ -82,7 +83,4 @@ export function readHFTokenizer(dir: string): Gpt2Tokenizer {
   return Gpt2Tokenizer.fromHuggingFace(read('vocab.json'), read('merges.txt'));
 }
 
-function envFlag(name: string): boolean {
-  const v = process.env[name]?.toLowerCase();
-  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
-}
+

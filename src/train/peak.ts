@@ -1,14 +1,10 @@
 // The machine's matmul peak (FLOP/s) that MFU is measured against: the rate the backend reaches on a
 // GPT-shaped product (4096×1536×384), measured once and cached per backend and thread count.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { cacheDir } from '../io/cache.js';
 import { backend } from '../tensor/backends/index.js';
-
-export function cacheDir(): string {
-  return process.env.INKWELL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'inkwell');
-}
 
 /** Measures the active backend's matmul rate; `reps` products after one warm-up. */
 export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 3): number {
