@@ -4,9 +4,14 @@
 import { backend } from '../src/tensor/backends/index.js';
 import { matmulMeasurements } from './matmul.js';
 import { report } from './lib.js';
+import { recordPeak } from '../src/train/peak.js';
 import { stepConfigs, stepMeasurements } from './step.js';
 
 const quick = process.argv.includes('--quick');
 process.stderr.write(`inkwell bench: backend ${backend().name}, ${backend().threads} threads\n`);
-report('matmul (GFLOP/s)', matmulMeasurements());
+const matmul = matmulMeasurements();
+report('matmul (GFLOP/s)', matmul);
+// The MFU that `inkwell train` prints is measured against this: the best GPT-shaped product rate.
+const best = Math.max(...matmul.filter((m) => m.name.endsWith(' native')).map((m) => m.value));
+if (Number.isFinite(best)) recordPeak(best * 1e9);
 report('training step', stepMeasurements(quick ? stepConfigs.slice(0, 1) : stepConfigs));

@@ -7,7 +7,7 @@ import { cacheDir } from '../io/cache.js';
 import { backend } from '../tensor/backends/index.js';
 
 /** Measures the active backend's matmul rate; `reps` products after one warm-up. */
-export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 3): number {
+export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 8): number {
   const b = backend();
   const a = new Float32Array(M * K).fill(0.5), w = new Float32Array(K * N).fill(0.25), c = new Float32Array(M * N);
   b.matmul(a, w, c, null, 1, M, N, K, false, false, false, 0);
