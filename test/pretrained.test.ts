@@ -142,4 +142,20 @@ describe('pretrained GPT-2 from the hub', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.startsWith('hello') && r.stdout.endsWith('\n---------------\n'), r.stdout);
   });
+
+  it('inkwell train --init_from=gpt2 fine-tunes it (weights from the cache)', () => {
+    const data = mkdtempSync(join(tmpdir(), 'inkwell-ft-data-'));
+    const tokens = Uint16Array.from({ length: 400 }, (_, i) => (i * 7) % config.vocab_size);
+    writeFileSync(join(data, 'train.bin'), tokens);
+    writeFileSync(join(data, 'val.bin'), tokens.subarray(0, 100));
+    writeFileSync(join(data, 'meta.json'), JSON.stringify({ vocab_size: config.vocab_size, dtype: 'uint16' }));
+    const out = join(data, 'out');
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'train', '--init_from=gpt2', `--dataset=${data}`, `--out_dir=${out}`,
+      '--block_size=16', '--batch_size=2', '--max_iters=4', '--eval_interval=2', '--eval_iters=1',
+      '--always_save_checkpoint=true', '--no-progress'], { encoding: 'utf8', env: { ...process.env, HF_HOME: home, HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /initializing from .*openai-community/);
+    assert.match(r.stdout, /using the model's n_layer=2, n_head=2, n_embd=16, bias=true/);
+    assert.ok(existsSync(join(out, 'ckpt.safetensors')));
+  });
 });

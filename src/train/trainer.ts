@@ -119,11 +119,9 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   } else {
     print(`initializing from ${config.init_from}`);
     model = loadModel(config.init_from).model;
-    for (const key of MODEL_KEYS) {
-      if (key !== 'block_size' && model.config[key] !== config[key]) {
-        throw new Error(`init_from ${config.init_from}: ${key} is ${model.config[key]} in the model but ${config[key]} in the config`);
-      }
-    }
+    // As nanoGPT does for GPT-2: the model's shape wins over the config's.
+    const adopted = MODEL_KEYS.filter((key) => key !== 'block_size' && model.config[key] !== config[key]);
+    if (adopted.length) print(`using the model's ${adopted.map((key) => `${key}=${model.config[key]}`).join(', ')} (the config said ${adopted.map((key) => config[key]).join(', ')})`);
     if (model.config.block_size < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.config.block_size}, shorter than block_size ${config.block_size}`);
   }
   if (model.config.vocab_size < data.meta.vocab_size) {
