@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng } from '../tensor/random.js';
-import { noGrad } from '../tensor/tensor.js';
+import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
@@ -132,7 +132,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
 
   const { decay, noDecay, groups } = decayGroups(model.namedParameters(), config.weight_decay);
-  const count = (ps: [string, unknown][]) => ps.reduce((s, [, p]) => s + (p as { size: number }).size, 0);
+  const count = (ps: [string, Tensor][]) => ps.reduce((s, [, p]) => s + p.size, 0);
   print(`num decayed parameter tensors: ${decay.length}, with ${count(decay).toLocaleString('en-US')} parameters`);
   print(`num non-decayed parameter tensors: ${noDecay.length}, with ${count(noDecay).toLocaleString('en-US')} parameters`);
   const optimizer = new AdamW(groups, { lr: config.learning_rate, betas: [config.beta1, config.beta2] });
