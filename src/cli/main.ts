@@ -14,6 +14,7 @@ const commands: Record<string, Command> = {
   tokenize: { summary: 'show the token ids of a text, or --decode ids back to text', load: () => import('./tokenize.js') },
   eval: { summary: 'loss and perplexity of a model on a split or a text file', load: () => import('./eval.js') },
   sample: { summary: 'generate text from a checkpoint or a pretrained GPT-2 (nanoGPT sample.py)', load: () => import('./sample.js') },
+  markov: { summary: 'train a binary GPT and show it as a finite-state Markov chain (table + SVG graph)', load: () => import('./markov.js') },
   info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
 };
 
