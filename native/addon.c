@@ -3,6 +3,9 @@
 // Exports the kernels under the names and positional arguments of the Kernels interface
 // (src/tensor/backend.ts), plus `threads` (pool size) and `isa` (the SIMD flavour compiled in).
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <node_api.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -388,6 +391,17 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return finish(env, "adamw");
 }
 
+/* Hands freed heap pages back to the OS: V8 frees tensors' buffers, but glibc keeps the pages. */
+static napi_value js_releaseFreeMemory(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
 #define FN(name) { #name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT() {
@@ -399,7 +413,7 @@ NAPI_MODULE_INIT() {
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
-    FN(dropout), FN(adamw),
+    FN(dropout), FN(adamw), FN(releaseFreeMemory),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
   };

@@ -1,8 +1,9 @@
 // Memory stays flat over long training: no dispose() anywhere, yet memory after 2,000 steps of a small
 // model is within 10% of memory after 200. Two measures, each after a full GC that lets V8 hand freed
 // buffers back: what V8 holds (heap + array buffers) must not grow, and neither may the process's RSS.
-// RSS also carries allocator noise (glibc's heap can hold ~10-20 MB more for a while), so the late RSS is
-// the lowest of three samples near step 2,000: a leak raises that floor, a passing spike does not.
+// glibc keeps freed pages (10-20 MB of noise), so both points first hand them back, as the trainer does at
+// each evaluation; and the late RSS is the lowest of three samples near step 2,000: a leak raises that
+// floor, a passing spike does not.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
@@ -11,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GPT } from '../src/model/gpt.js';
 import { AdamW, clipGradNorm, decayGroups } from '../src/train/optim.js';
 import { Rng } from '../src/tensor/random.js';
+import { backend } from '../src/tensor/backends/index.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -20,6 +22,8 @@ async function settledMemory(): Promise<{ rss: number; held: number }> {
     gc();
     await sleep(20);
   }
+  // What the allocator keeps after V8 frees buffers is not in use; the trainer hands it back too.
+  backend().releaseFreeMemory();
   const m = process.memoryUsage();
   return { rss: m.rss, held: m.heapUsed + m.arrayBuffers };
 }

@@ -72,6 +72,9 @@ export interface Kernels {
   dropout(x: F32, out: F32, n: number, p: number, seed: number): void;
 
   /** One decoupled-weight-decay Adam step on one tensor (torch.optim.AdamW), step counted from 1. */
+  /** Returns heap memory the allocator holds but nothing uses to the OS (keeps RSS flat in long runs). */
+  releaseFreeMemory(): void;
+
   adamw(param: F32, grad: F32, m: F32, v: F32, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, step: number): void;
 }

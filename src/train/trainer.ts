@@ -9,6 +9,7 @@ import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng } from '../tensor/random.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
+import { backend } from '../tensor/backends/index.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
@@ -171,6 +172,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
       print(`step ${iter}: train loss ${lastEval.train_loss.toFixed(4)}, val loss ${lastEval.val_loss.toFixed(4)}`);
       hooks.onEval?.(lastEval);
       curves.eval(lastEval);
+      backend().releaseFreeMemory();
       if (!Number.isFinite(lastEval.val_loss)) throw diverged(`val loss is ${lastEval.val_loss} at iter ${iter}`, ckptPath);
       if (lastEval.val_loss < bestValLoss || config.always_save_checkpoint) {
         bestValLoss = Math.min(bestValLoss, lastEval.val_loss);

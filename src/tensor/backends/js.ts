@@ -291,6 +291,9 @@ export function createJsBackend(): Backend {
       const keep = 1 / (1 - p);
       for (let i = 0; i < n; i++) out[i] = hashUniform(seed, i) >= p ? x[i]! * keep : 0;
     },
+    releaseFreeMemory() {
+      // Nothing to release: the js backend allocates only through V8.
+    },
     adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
       const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
       for (let i = 0; i < n; i++) {
