@@ -20,38 +20,33 @@ export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 8): numbe
   return (2 * M * N * K) / (best / 1000);
 }
 
+const peakFile = () => join(cacheDir(), 'peak.json');
+const peakKey = () => `${backend().name}-${backend().threads}`;
+
+/** Cached peaks by backend and thread count; empty when there is no readable cache yet. */
+function readPeaks(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(peakFile(), 'utf8')) as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
 /** The cached peak for the active backend, measured now if there is none. */
 export function peakFlops(): number {
-  const b = backend();
-  const key = `${b.name}-${b.threads}`;
-  const file = join(cacheDir(), 'peak.json');
-  let cache: Record<string, number> = {};
-  try {
-    cache = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
-  } catch {
-    // No cache yet.
-  }
-  const cached = cache[key];
+  const cached = readPeaks()[peakKey()];
   if (typeof cached === 'number' && cached > 0) return cached;
   // The js backend is slow: measure it on a smaller product.
-  const peak = b.name === 'js' ? measureMatmulFlops(256, 384, 384, 2) : measureMatmulFlops();
+  const peak = backend().name === 'js' ? measureMatmulFlops(256, 384, 384, 2) : measureMatmulFlops();
   recordPeak(peak);
   return peak;
 }
 
 export function recordPeak(flops: number): void {
-  const b = backend();
-  const file = join(cacheDir(), 'peak.json');
-  let cache: Record<string, number> = {};
-  try {
-    cache = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
-  } catch {
-    // Start a new cache.
-  }
-  cache[`${b.name}-${b.threads}`] = flops;
+  const cache = { ...readPeaks(), [peakKey()]: flops };
   try {
     mkdirSync(cacheDir(), { recursive: true });
-    writeFileAtomic(file, JSON.stringify(cache, null, 2) + '\n');
+    writeFileAtomic(peakFile(), JSON.stringify(cache, null, 2) + '\n');
   } catch {
     // A read-only cache only costs a re-measurement next time.
   }
