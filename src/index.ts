@@ -21,3 +21,4 @@ export { evaluateTokens, type EvalResult } from './train/evaluate.js';
 export * from './generate/index.js';
 export { fetchPretrained, loadPretrained, GPT2_MODELS } from './model/pretrained.js';
 export { lineChartSvg, type Series, type ChartOptions } from './report/svg-chart.js';
+export { loadModelAndTokenizer, type ModelSource, type LoadedModel } from './model/load.js';

@@ -1,18 +1,12 @@
 // `inkwell sample`: nanoGPT's sample.py. Continues prompts with a trained checkpoint or a pretrained
 // GPT-2, streaming each sample to stdout as it is decoded.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
-import { GPT2_MODELS, loadPretrained, readHFTokenizer } from '../model/pretrained.js';
 import { backend } from '../tensor/backends/index.js';
-import { END_OF_TEXT, Gpt2Tokenizer } from '../tokenizers/gpt2.js';
-import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
-import { loadModel } from '../train/checkpoint.js';
+import { END_OF_TEXT } from '../tokenizers/gpt2.js';
 import { UsageError, type Options } from './args.js';
-import { ProgressBar } from './progress.js';
+import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
-const DEFAULT_CHECKPOINT = 'out-shakespeare-char/ckpt.safetensors';
 const SEPARATOR = '---------------';
 
 export const usage = `usage: inkwell sample [PROMPT ...] [--checkpoint=FILE|DIR | --init=gpt2|gpt2-medium|gpt2-large|gpt2-xl|DIR] [options]
@@ -22,12 +16,8 @@ FILE:path (the file's text) or - (standard input); --start=PROMPT is the same as
 prompt the samples are unconditional: they start from ${END_OF_TEXT} or, for a character-level model
 (no such token), from a newline.
 
-Model:
-  --checkpoint=PATH        an \`inkwell train\` checkpoint or an HF GPT-2 folder (default ${DEFAULT_CHECKPOINT});
-                           the tokenizer comes from the checkpoint (or the folder's vocab.json + merges.txt)
-  --init=NAME|DIR          OpenAI's GPT-2 (${Object.keys(GPT2_MODELS).join(', ')}), fetched from the Hugging Face hub
-                           into $HF_HOME/inkwell (HF_ENDPOINT, HF_TOKEN honoured), or a local folder with those files
-  --offline                use only cached files (also HF_HUB_OFFLINE=1)
+Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
+${MODEL_USAGE}
 
 Sampling:
   --num_samples=10         samples per prompt
@@ -49,7 +39,7 @@ step re-reads the last block_size tokens. Timing goes to stderr.`;
 export const booleanFlags = ['offline', 'cache'];
 
 const KNOWN_OPTIONS = [
-  'checkpoint', 'init', 'offline', 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
+  ...MODEL_OPTIONS, 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
   'repetition_penalty', 'no_repeat_ngram_size', 'stop', 'seed', 'batch_size', 'cache',
 ];
 
@@ -71,7 +61,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     useCache: options.flag('cache', true),
   };
 
-  const { model, tokenizer } = await loadForSampling(options);
+  const { model, tokenizer } = await modelFromOptions(options);
   const given = args.length ? args : options.has('start') ? [options.string('start')!] : [];
   const starts = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
   const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));
@@ -93,51 +83,6 @@ export async function run(args: string[], options: Options): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const tokens = results.reduce((n, r) => n + r.tokens.length, 0);
   process.stderr.write(`${results.length} sample${results.length === 1 ? '' : 's'}, ${tokens} tokens in ${seconds.toFixed(2)} s (${(tokens / seconds).toFixed(1)} tokens/s)\n`);
-}
-
-async function loadForSampling(options: Options): Promise<{ model: GPT; tokenizer: Tokenizer }> {
-  const init = options.string('init');
-  if (init !== undefined) {
-    if (options.has('checkpoint')) throw new UsageError('give either --checkpoint or --init, not both');
-    let bar: ProgressBar | null = null;
-    let barFile = '';
-    try {
-      return await loadPretrained(init, {
-        offline: options.has('offline') ? options.flag('offline') : undefined,
-        onProgress: (file, received, total) => {
-          if (file !== barFile) {
-            bar?.done();
-            bar = new ProgressBar(`downloading ${file}`);
-            barFile = file;
-          }
-          bar!.update(Math.round(received / 1e6), Math.round((total ?? received) / 1e6), 'MB');
-        },
-      });
-    } finally {
-      (bar as ProgressBar | null)?.done();
-    }
-  }
-  const path = options.string('checkpoint', DEFAULT_CHECKPOINT)!;
-  let loaded;
-  try {
-    loaded = loadModel(path);
-  } catch (err) {
-    if (options.has('checkpoint')) throw err;
-    throw new Error(`${(err as Error).message} (train one with \`inkwell train shakespeare_char_cpu\`, or give --checkpoint or --init=gpt2)`);
-  }
-  const { model, state } = loaded;
-  if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON) };
-  if (!state) {
-    try {
-      return { model, tokenizer: readHFTokenizer(path) };
-    } catch (err) {
-      // An HF folder without tokenizer files: GPT-2's own vocabulary if the model's fits it.
-      if (model.config.vocab_size < Gpt2Tokenizer.pretrained().vocabSize) throw err;
-      process.stderr.write(`${join(path, 'vocab.json')} not found: using GPT-2's tokenizer\n`);
-      return { model, tokenizer: Gpt2Tokenizer.pretrained() };
-    }
-  }
-  throw new Error(`${path} holds no tokenizer to encode prompts with (a checkpoint from \`inkwell train\` has one)`);
 }
 
 /** PROMPT text, FILE:path or - (stdin). */

@@ -1,0 +1,45 @@
+// The model options every model-using command shares (--checkpoint, --init, --offline), and loading
+// from them with a download progress bar.
+import { loadModelAndTokenizer, type LoadedModel } from '../model/load.js';
+import { GPT2_MODELS } from '../model/pretrained.js';
+import { UsageError, type Options } from './args.js';
+import { ProgressBar } from './progress.js';
+
+export const DEFAULT_CHECKPOINT = 'out-shakespeare-char/ckpt.safetensors';
+
+export const MODEL_OPTIONS = ['checkpoint', 'init', 'offline'] as const;
+
+export const MODEL_USAGE = `  --checkpoint=PATH        an \`inkwell train\` checkpoint or an HF GPT-2 folder; the tokenizer comes from
+                           the checkpoint (or the folder's vocab.json + merges.txt)
+  --init=NAME|DIR          OpenAI's GPT-2 (${Object.keys(GPT2_MODELS).join(', ')}), fetched from the Hugging Face hub
+                           into $HF_HOME/inkwell (HF_ENDPOINT, HF_TOKEN honoured), or a local folder with those files
+  --offline                use only cached files (also HF_HUB_OFFLINE=1)`;
+
+/** Loads the model the options name; without --checkpoint or --init, `defaultCheckpoint` (with a hint when absent). */
+export async function modelFromOptions(options: Options, defaultCheckpoint = DEFAULT_CHECKPOINT): Promise<LoadedModel> {
+  const init = options.string('init');
+  if (init !== undefined && options.has('checkpoint')) throw new UsageError('give either --checkpoint or --init, not both');
+  let bar: ProgressBar | null = null;
+  let barFile = '';
+  try {
+    return await loadModelAndTokenizer({
+      init,
+      checkpoint: init === undefined ? options.string('checkpoint', defaultCheckpoint) : undefined,
+      offline: options.has('offline') ? options.flag('offline') : undefined,
+      onNotice: (message) => process.stderr.write(`${message}\n`),
+      onProgress: (file, received, total) => {
+        if (file !== barFile) {
+          bar?.done();
+          bar = new ProgressBar(`downloading ${file}`);
+          barFile = file;
+        }
+        bar!.update(Math.round(received / 1e6), Math.round((total ?? received) / 1e6), 'MB');
+      },
+    });
+  } catch (err) {
+    if (init !== undefined || options.has('checkpoint')) throw err;
+    throw new Error(`${(err as Error).message} (train one with \`inkwell train shakespeare_char_cpu\`, or give --checkpoint or --init=gpt2)`);
+  } finally {
+    (bar as ProgressBar | null)?.done();
+  }
+}
