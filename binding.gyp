@@ -16,7 +16,8 @@
         "native/elementwise.c",
         "native/reduce.c",
         "native/loss.c",
-        "native/embedding.c"
+        "native/embedding.c",
+        "native/quant.c"
       ],
       "cflags!": ["-O0", "-O1", "-O2", "-Os"],
       "cflags": [

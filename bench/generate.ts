@@ -8,10 +8,24 @@
 // bandwidth / bytes of weights per token (float32; wte counts once, as the LM head, wpe not at all; the
 // KV cache adds < 3% here and is left out). Bandwidth is measured in the same run as the backend's `sum`
 // kernel streaming a 1 GiB buffer (as many threads as that kernel uses).
+//
+// Then the same with the matrices compressed to bf16 and int8 (model/compress.ts), against float32 in
+// the same run and against the float32 limit; and what compression costs in accuracy: the val loss of a
+// char model trained here for --loss-iters (default 500) on tinyshakespeare, in float32 and compressed.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareDataset } from '../src/data/prepare.js';
+import { Dataset } from '../src/data/dataset.js';
 import { generate } from '../src/generate/generate.js';
+import { compressModel, decompress } from '../src/model/compress.js';
 import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
 import { backend } from '../src/tensor/backends/index.js';
+import type { WeightFormat } from '../src/tensor/ops/compressed.js';
+import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
+import { evaluateTokens } from '../src/train/evaluate.js';
+import { train } from '../src/train/trainer.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { medianMs, report, runPythonPeer, withReference, type Measurement } from './lib.js';
@@ -20,6 +34,8 @@ const gpt2: GPTConfig = { n_layer: 12, n_head: 12, n_embd: 768, block_size: 1024
 const PROMPT = 64, NEW_TOKENS = 128, PREFILL = 512, WINDOW = 32;
 const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
 const rounds = roundsArg ? Number(roundsArg.slice('--rounds='.length)) : 3;
+const lossItersArg = process.argv.find((a) => a.startsWith('--loss-iters='));
+const lossIters = lossItersArg ? Number(lossItersArg.slice('--loss-iters='.length)) : 500;
 const peerScript = fileURLToPath(new URL('../../bench/peers/torch_generate.py', import.meta.url));
 
 interface Figures {
@@ -86,4 +102,46 @@ const rows: Measurement[] = [
   { name: 'decode limit (bandwidth / weights)', value: limit, unit: 'tokens/s' },
   { name: 'decode rate / limit', value: ours.decode_tps / limit, unit: 'fraction' },
 ];
-report(`GPT-2 124M generation (float32, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);
+const FORMATS: Exclude<WeightFormat, 'f32'>[] = ['bf16', 'int8'];
+for (const format of FORMATS) {
+  const { bytesAfter, bytesBefore } = compressModel(model, format);
+  const figures = measureInkwell(model);
+  rows.push(
+    withReference({ name: `${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, ours.decode_tps, 'float32', true),
+    withReference({ name: `${format}: decode, last ${WINDOW} tokens`, value: figures.last_tps, unit: 'tokens/s' }, ours.last_tps, 'float32', true),
+    withReference({ name: `${format}: time to first token`, value: figures.ttft_s, unit: 's' }, ours.ttft_s, 'float32', false),
+    withReference({ name: `${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, ours.prefill_s, 'float32', false),
+    { name: `${format}: matrix bytes read per token`, value: (weightBytes * bytesAfter) / bytesBefore / 1e6, unit: 'MB' },
+    { name: `${format}: decode rate / float32 limit`, value: figures.decode_tps / limit, unit: 'fraction' },
+  );
+}
+decompress(model);
+rows.push(...await compressionLoss());
+
+/** Val loss of a small char model trained here, in float32 and with compressed weights. */
+async function compressionLoss(): Promise<Measurement[]> {
+  const corpus = resolve(fileURLToPath(new URL('../..', import.meta.url)), '..', 'shared', 'data', 'tinyshakespeare.txt');
+  if (!existsSync(corpus) || lossIters <= 0) {
+    process.stderr.write(`compression loss: skipped (${lossIters <= 0 ? '--loss-iters=0' : `${corpus} not found`})\n`);
+    return [];
+  }
+  const work = mkdtempSync(join(tmpdir(), 'inkwell-bench-generate-'));
+  const dataDir = join(work, 'data');
+  await prepareDataset({ source: corpus, tokenizer: 'char', outDir: dataDir });
+  const config = applySettings(applySettings(defaultTrainConfig, readConfigFile('shakespeare_char_cpu'), 'preset'),
+    { dataset: dataDir, out_dir: join(work, 'out'), max_iters: lossIters, lr_decay_iters: lossIters, eval_interval: lossIters, progress: false, write_curves: false }, 'bench');
+  const { model: small } = train(config, { print: () => {} });
+  small.eval();
+  const val = new Dataset(dataDir).files.val;
+  const heldOut = (format: WeightFormat) => {
+    compressModel(small, format);
+    return evaluateTokens(small, Math.min(val.length, 64 * 1024), (s, n) => val.read(s, n), 16).loss;
+  };
+  const base = heldOut('f32');
+  return FORMATS.map((format) => ({
+    name: `${format}: val loss change (char model, ${lossIters} iters, 64K held-out tokens; f32 ${base.toFixed(4)})`,
+    value: heldOut(format) - base, unit: 'nats',
+  }));
+}
+
+report(`GPT-2 124M generation (float32 unless marked, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);

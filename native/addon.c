@@ -20,7 +20,7 @@
 #define MAX_SAFE 9007199254740991.0 /* 2^53 - 1 */
 
 /* One parsed argument. Kinds (the letter after ':' in a spec):
- *   f Float32Array   F Float32Array or null   i Int32Array
+ *   f Float32Array   F Float32Array or null   i Int32Array   q Int8Array   h Uint16Array
  *   n size (integer >= 0)   d number   b boolean   u uint32 (seed: ToUint32, as `>>> 0`)
  *   x integer compared with int32 values (ignoreIndex) */
 typedef struct {
@@ -61,11 +61,15 @@ static int parse_typed(napi_env env, napi_value v, const char *kernel, arg *a) {
   size_t length = 0, offset = 0;
   void *data = NULL;
   napi_value buffer;
-  napi_typedarray_type want = a->kind == 'i' ? napi_int32_array : napi_float32_array;
+  napi_typedarray_type want = a->kind == 'i'   ? napi_int32_array
+                              : a->kind == 'q' ? napi_int8_array
+                              : a->kind == 'h' ? napi_uint16_array
+                                               : napi_float32_array;
+  static const char *const type_names[] = { [napi_int32_array] = "Int32Array", [napi_int8_array] = "Int8Array",
+                                            [napi_uint16_array] = "Uint16Array", [napi_float32_array] = "Float32Array" };
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
       napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok || type != want)
-    return fail(env, 0, "%s: %s must be a%s %s", kernel, a->name, a->kind == 'F' ? " null or" : "",
-                want == napi_int32_array ? "Int32Array" : "Float32Array");
+    return fail(env, 0, "%s: %s must be a%s %s", kernel, a->name, a->kind == 'F' ? " null or" : "", type_names[want]);
   a->data = data;
   a->len = length;
   return 1;
@@ -97,6 +101,8 @@ static int parse(napi_env env, napi_callback_info info, const char *kernel, cons
     case 'f':
     case 'F':
     case 'i':
+    case 'q':
+    case 'h':
       if (!parse_typed(env, argv[i], kernel, a)) return 0;
       break;
     case 'b':
@@ -392,6 +398,30 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
 }
 
 /* Hands freed heap pages back to the OS: V8 frees tensors' buffers, but glibc keeps the pages. */
+static napi_value js_matmulQ8(napi_env env, napi_callback_info info) {
+  PARSE("matmulQ8", "x:f q:q scales:f bias:F out:f M:n N:n K:n group:n");
+  long M = S(5), N = S(6), K = S(7), group = S(8);
+  CHECK("matmulQ8", group > 0 && K % group == 0, "group must be a positive divisor of K");
+  NEED("matmulQ8", 0, prod(M, K), "M*K");
+  NEED("matmulQ8", 1, prod(N, K), "N*K");
+  NEED("matmulQ8", 2, prod(N, K / group), "N*K/group");
+  NEED("matmulQ8", 3, N, "N");
+  NEED("matmulQ8", 4, prod(M, N), "M*N");
+  k_matmul_q8(F(0), (const int8_t *)v[1].data, F(2), F(3), F(4), M, N, K, group);
+  return finish(env, "matmulQ8");
+}
+
+static napi_value js_matmulBf16(napi_env env, napi_callback_info info) {
+  PARSE("matmulBf16", "x:f w:h bias:F out:f M:n N:n K:n");
+  long M = S(4), N = S(5), K = S(6);
+  NEED("matmulBf16", 0, prod(M, K), "M*K");
+  NEED("matmulBf16", 1, prod(N, K), "N*K");
+  NEED("matmulBf16", 2, N, "N");
+  NEED("matmulBf16", 3, prod(M, N), "M*N");
+  k_matmul_bf16(F(0), (const uint16_t *)v[1].data, F(2), F(3), M, N, K);
+  return finish(env, "matmulBf16");
+}
+
 static napi_value js_releaseFreeMemory(napi_env env, napi_callback_info info) {
   (void)info;
 #ifdef __GLIBC__
@@ -413,7 +443,7 @@ NAPI_MODULE_INIT() {
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
-    FN(dropout), FN(adamw), FN(releaseFreeMemory),
+    FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulBf16),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
   };

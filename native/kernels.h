@@ -37,6 +37,11 @@ void gemm_serial_packed_b(const gemm_args *g, const float *bp, long bp_k);
 void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
               int transA, int transB, int accumulate, long bBatchStride);
 
+/* ---- quant.c */
+void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,
+                 long K, long group);
+void k_matmul_bf16(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K);
+
 /* ---- elementwise.c */
 void k_add(const float *a, const float *b, float *out, long n);
 void k_mul(const float *a, const float *b, float *out, long n);

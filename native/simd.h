@@ -111,6 +111,12 @@ INLINE void vtranspose(vf r[16]) {
   }
 }
 
+/* VL int8 weights or bf16 weights (the high half of a float32) widened to float lanes. */
+INLINE vf vload_i8(const int8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+INLINE vf vload_bf16(const uint16_t *p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
 #elif defined(__AVX2__) && defined(__FMA__)
 /* ------------------------------------------------------------------ AVX2 + FMA */
 #define VL 8
@@ -219,6 +225,11 @@ INLINE void vtranspose(vf r[8]) {
   for (int i = 0; i < 8; i++) r[i] = t[i];
 }
 
+INLINE vf vload_i8(const int8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
+INLINE vf vload_bf16(const uint16_t *p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
 #else
 /* ------------------------------------------------------------------ scalar fallback */
 #define VL 1
@@ -264,6 +275,11 @@ INLINE uint32_t mix32_(uint32_t x);
 INLINE vm vkeep(uint32_t c0, uint32_t smix, uint32_t thr) { return (mix32_(c0 + smix) >> 8) >= thr; }
 INLINE vf vselect0(vm m, vf v) { return m ? v : 0.0f; }
 INLINE void vtranspose(vf r[1]) { (void)r; }
+INLINE vf vload_i8(const int8_t *p) { return (float)*p; }
+INLINE vf vload_bf16(const uint16_t *p) {
+  union { uint32_t u; float f; } b = { (uint32_t)*p << 16 };
+  return b.f;
+}
 #endif
 
 /* ------------------------------------------------------------------ shared helpers */

@@ -5,6 +5,7 @@
 import { Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { add, dropout, gelu } from '../tensor/ops/elementwise.js';
+import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { cachedSelfAttention, causalSelfAttention, crossEntropy, type LayerCache } from '../tensor/ops/nn.js';
 import { narrow } from '../tensor/ops/shape.js';
@@ -177,6 +178,8 @@ export class GPT extends Module {
   readonly transformer: Transformer;
   /** Draws the dropout seeds; seed it for reproducible training. */
   rng: Rng;
+  /** For inference only: the LM head (wte) compressed to int8/bf16 (see model/compress.ts). */
+  compressedHead: CompressedMatrix | null = null;
 
   constructor(config: GPTConfig, options: { seed?: number; init?: boolean } = {}) {
     super();
@@ -219,7 +222,9 @@ export class GPT extends Module {
     // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
     const lastOnly = !targets && !options.allLogits;
     const normed = this.hidden(idx, B, T, { ...options, lastOnly });
-    const logits = matmul(normed, this.transformer.wte.weight, { transB: true });
+    const logits = this.compressedHead
+      ? compressedMatmul(normed, this.compressedHead)
+      : matmul(normed, this.transformer.wte.weight, { transB: true });
     const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
     return { logits, loss };
   }

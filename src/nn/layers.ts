@@ -1,5 +1,6 @@
 // The layers a GPT is built from. Linear keeps GPT-2's Conv1D layout: weight [in, out], y = x·W + b.
 import { embedding, layerNorm } from '../tensor/ops/nn.js';
+import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
@@ -14,8 +15,11 @@ export class Linear extends Module {
     this.bias = bias ? this.param('bias', Tensor.zeros([outFeatures])) : null;
   }
 
+  /** For inference only: the weight compressed to int8/bf16 (see model/compress.ts); forward reads it instead. */
+  compressed: CompressedMatrix | null = null;
+
   forward(x: Tensor): Tensor {
-    return matmul(x, this.weight, { bias: this.bias });
+    return this.compressed ? compressedMatmul(x, this.compressed, this.bias) : matmul(x, this.weight, { bias: this.bias });
   }
 }
 

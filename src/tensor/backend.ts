@@ -71,10 +71,18 @@ export interface Kernels {
   /** out = x · mask / (1 - p), mask from the counter-based hash (seed, i); the same call is its own backward. */
   dropout(x: F32, out: F32, n: number, p: number, seed: number): void;
 
-  /** One decoupled-weight-decay Adam step on one tensor (torch.optim.AdamW), step counted from 1. */
+  /**
+   * Inference products with compressed weights, stored output-major W [N, K]: out[m, n] = bias[n] +
+   * Σ_k x[m, k] · W[n, k] for x [M, K]. Int8: W[n, k] = q[n, k] · scales[n, ⌊k / group⌋] (group divides K).
+   * Bf16: each weight is the high 16 bits of a float32.
+   */
+  matmulQ8(x: F32, q: Int8Array, scales: F32, bias: F32 | null, out: F32, M: number, N: number, K: number, group: number): void;
+  matmulBf16(x: F32, w: Uint16Array, bias: F32 | null, out: F32, M: number, N: number, K: number): void;
+
   /** Returns heap memory the allocator holds but nothing uses to the OS (keeps RSS flat in long runs). */
   releaseFreeMemory(): void;
 
+  /** One decoupled-weight-decay Adam step on one tensor (torch.optim.AdamW), step counted from 1. */
   adamw(param: F32, grad: F32, m: F32, v: F32, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, step: number): void;
 }

@@ -291,6 +291,32 @@ export function createJsBackend(): Backend {
       const keep = 1 / (1 - p);
       for (let i = 0; i < n; i++) out[i] = hashUniform(seed, i) >= p ? x[i]! * keep : 0;
     },
+    matmulQ8(x, q, scales, bias, out, M, N, K, group) {
+      const groups = K / group;
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = 0;
+          for (let g = 0; g < groups; g++) {
+            let part = 0;
+            for (let k = g * group; k < (g + 1) * group; k++) part += x[m * K + k]! * q[n * K + k]!;
+            s += part * scales[n * groups + g]!;
+          }
+          out[m * N + n] = s + (bias ? bias[n]! : 0);
+        }
+      }
+    },
+    matmulBf16(x, w, bias, out, M, N, K) {
+      const widened = new Float32Array(new Uint32Array(K).buffer);
+      const bits = new Uint32Array(widened.buffer);
+      for (let n = 0; n < N; n++) {
+        for (let k = 0; k < K; k++) bits[k] = w[n * K + k]! << 16;
+        for (let m = 0; m < M; m++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) s += x[m * K + k]! * widened[k]!;
+          out[m * N + n] = s + (bias ? bias[n]! : 0);
+        }
+      }
+    },
     releaseFreeMemory() {
       // Nothing to release: the js backend allocates only through V8.
     },
