@@ -364,6 +364,19 @@ describe('inkwell sample', () => {
     assert.match(sample([...common, 'x'.repeat(17)]).stderr, /no room to generate/);
   });
 
+  it('samples with compressed weights (--weights=bf16|int8) and refuses an unknown format', () => {
+    const path = checkpoint('char-compressed.safetensors', randomModel(), shakespeareChars.toJSON());
+    const common = ['--checkpoint', path, '--num_samples=1', '--max_new_tokens=12', '--temperature=0', 'ROMEO:'];
+    for (const format of ['bf16', 'int8']) {
+      const r = sample([...common, `--weights=${format}`]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.length, 'ROMEO:'.length + 12 + '\n---------------\n'.length);
+    }
+    const bad = sample([...common, '--weights=int4']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--weights must be one of f32, bf16, int8, got 'int4'/);
+  });
+
   it('samples a BPE checkpoint with its GPT-2 tokenizer, stopping at a stop string', () => {
     const model = randomModel({ vocab_size: 50257, n_embd: 8 });
     const path = checkpoint('bpe.safetensors', model, Gpt2Tokenizer.pretrained().toJSON());

@@ -1,6 +1,9 @@
 // The model options every model-using command shares (--checkpoint, --init, --offline), and loading
 // from them with a download progress bar.
+import { compressModel } from '../model/compress.js';
+import type { GPT } from '../model/gpt.js';
 import { loadModelAndTokenizer, type LoadedModel } from '../model/load.js';
+import { WEIGHT_FORMATS, type WeightFormat } from '../tensor/ops/compressed.js';
 import { GPT2_MODELS } from '../model/pretrained.js';
 import { UsageError, type Options } from './args.js';
 import { ProgressBar } from './progress.js';
@@ -42,4 +45,15 @@ export async function modelFromOptions(options: Options, defaultCheckpoint = DEF
   } finally {
     (bar as ProgressBar | null)?.done();
   }
+}
+
+/** For commands that only run the model (sample, serve, chat, eval): --weights=f32|bf16|int8. */
+export const WEIGHTS_USAGE = `  --weights=f32            f32, or bf16 / int8 to compress the matrices for faster decoding (int8 reads a
+                           quarter of the bytes; \`npm run bench:generate\` measures speed and loss change)`;
+
+/** Compresses the model's matrices as --weights says (nothing for f32 or when absent). */
+export function applyWeightsOption(model: GPT, options: Options): void {
+  const format = options.string('weights', 'f32')!;
+  if (!WEIGHT_FORMATS.includes(format as WeightFormat)) throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')}, got '${format}'`);
+  if (format !== 'f32') compressModel(model, format as WeightFormat);
 }
