@@ -25,6 +25,30 @@ export abstract class Module {
     return out;
   }
 
+  /** Direct sub-modules with their registered names. */
+  namedChildren(): [string, Module][] {
+    return [...this.children];
+  }
+
+  /** This module ('' or prefix without its dot) and every sub-module with its dotted path, depth-first. */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, m] of this.children) out.push(...m.namedModules(prefix ? `${prefix}.${name}` : name));
+    return out;
+  }
+
+  /**
+   * Swaps the child registered as `name` for another module, and the property of that name if it held
+   * the old child: how wrappers (LoRA, adapters) attach to an already built model.
+   */
+  replaceChild(name: string, module: Module): void {
+    const old = this.children.get(name);
+    if (!old) throw new Error(`no child module '${name}' (children: ${[...this.children.keys()].join(', ')})`);
+    this.children.set(name, module);
+    const self = this as unknown as Record<string, unknown>;
+    if (self[name] === old) self[name] = module;
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
