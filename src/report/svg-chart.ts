@@ -35,8 +35,10 @@ export function lineChartSvg(o: ChartOptions): string {
   const W = o.width ?? 720, H = o.height ?? 420, left = 64, right = 20, top = 40, bottom = 50;
   const all = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = all.map(([x]) => x), ys = all.map(([, y]) => y);
-  const xLo = all.length ? Math.min(...xs) : 0, xHi = all.length ? Math.max(...xs) : 1;
-  let yLo = all.length ? Math.min(...ys) : 0, yHi = all.length ? Math.max(...ys) : 1;
+  // Reductions, not Math.min(...xs): a long run's curve has more points than a call may take arguments.
+  const lo = (v: number[]) => v.reduce((a, b) => Math.min(a, b)), hi = (v: number[]) => v.reduce((a, b) => Math.max(a, b));
+  const xLo = all.length ? lo(xs) : 0, xHi = all.length ? hi(xs) : 1;
+  let yLo = all.length ? lo(ys) : 0, yHi = all.length ? hi(ys) : 1;
   const pad = (yHi - yLo) * 0.05 || Math.abs(yHi) * 0.05 || 1;
   yLo -= pad;
   yHi += pad;
