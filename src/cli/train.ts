@@ -1,10 +1,17 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
-import { applySettings, defaultTrainConfig, presetNames, readConfigFile } from '../train/config.js';
-import { train } from '../train/trainer.js';
+import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
+import { train, type TrainHooks } from '../train/trainer.js';
 import { backend } from '../tensor/backends/index.js';
 import { fetchPretrained, GPT2_MODELS } from '../model/pretrained.js';
-import type { Options } from './args.js';
+import { readDatasetMeta } from '../data/dataset.js';
+import { tokenizerFromJSON, type TokenizerJSON } from '../tokenizers/tokenizer.js';
+import { dashboardHooks } from '../serve/dashboard-hooks.js';
+import { startDashboardServer, type DashboardServer } from '../serve/dashboard-server.js';
+import { UsageError, type Options } from './args.js';
 import { ProgressBar } from './progress.js';
+
+const DEFAULT_DASHBOARD_PORT = 8000;
+const DASHBOARD_OPTIONS = ['dashboard', 'dashboard_exit'];
 
 export const usage = `usage: inkwell train [PRESET | CONFIG.json] [--key=value ...]
 
@@ -18,16 +25,23 @@ batch_size, block_size, n_layer, n_head, n_embd, dropout, bias, learning_rate, m
 warmup_iters, lr_decay_iters, weight_decay, beta1, beta2, grad_clip, gradient_accumulation_steps,
 eval_interval, eval_iters, log_interval, always_save_checkpoint, eval_only, seed, progress.
 
-Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.`;
+Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.
+
+Live dashboard (a web page with loss and learning-rate curves, tokens/s and a sample at each evaluation):
+  --dashboard[=[HOST:]PORT]  serve it at http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/dashboard (or HOST:PORT; port 0 picks a free one).
+                             After training the page stays up until Ctrl-C, unless --dashboard_exit.
+  --dashboard_exit           stop serving and exit when training ends.
+Sampling for the dashboard runs in eval mode with its own random numbers: training is the same with or without it.`;
 
 /** Boolean settings accept --flag and --no-flag. */
-export const booleanFlags = Object.entries(defaultTrainConfig).filter(([, v]) => typeof v === 'boolean').map(([k]) => k);
+export const booleanFlags = [...Object.entries(defaultTrainConfig).filter(([, v]) => typeof v === 'boolean').map(([k]) => k), ...DASHBOARD_OPTIONS];
 
 export async function run(args: string[], options: Options): Promise<void> {
   if (args.length > 1) throw new Error(`train takes one preset or config file, got ${args.join(' ')}`);
   let config = defaultTrainConfig;
   if (args[0]) config = applySettings(config, readConfigFile(args[0]), args[0]);
-  config = applySettings(config, Object.fromEntries(options.entries()), 'command line');
+  config = applySettings(config, Object.fromEntries(options.entries().filter(([key]) => !DASHBOARD_OPTIONS.includes(key))), 'command line');
+  if (options.has('dashboard_exit') && !options.has('dashboard')) throw new UsageError('--dashboard_exit needs --dashboard');
   if (config.init_from in GPT2_MODELS) {
     // The trainer loads from disk; fetch the pretrained weights into the hub cache first.
     const fetchBar = new ProgressBar(`fetch ${config.init_from}`, config.progress);
@@ -36,15 +50,48 @@ export async function run(args: string[], options: Options): Promise<void> {
   }
   const b = backend();
   console.log(`backend: ${b.name} (${b.threads} thread${b.threads === 1 ? '' : 's'})`);
+  // The tokenizer is read first so a bad dataset fails before a server thread is started.
+  const tokenizer = options.has('dashboard') ? datasetTokenizer(config.dataset) : undefined;
+  const dashboard = options.has('dashboard') ? await startDashboard(new Map(options.entries()).get('dashboard')!, config) : null;
   const bar = new ProgressBar('train', config.progress);
+  const hooks: TrainHooks = {
+    print: (line) => bar.print(line),
+    onProgress: (iter, max, loss) => bar.update(iter, max, `loss ${loss.toFixed(4)}`),
+    ...(dashboard ? dashboardHooks(dashboard.publish, { tokenizer }) : {}),
+  };
   try {
-    const result = train(config, {
-      print: (line) => bar.print(line),
-      onProgress: (iter, max, loss) => bar.update(iter, max, `loss ${loss.toFixed(4)}`),
-    });
+    const result = train(config, hooks);
     bar.done();
     if (result.lastEval) console.log(`done: best val loss ${result.bestValLoss.toFixed(4)}; checkpoint ${result.checkpoint}`);
+    dashboard?.publish({ type: 'status', state: 'finished' });
+  } catch (err) {
+    dashboard?.publish({ type: 'status', state: 'failed', message: (err as Error).message });
+    await dashboard?.close();
+    throw err;
   } finally {
     bar.done();
   }
+  if (!dashboard) return;
+  if (options.flag('dashboard_exit')) await dashboard.close();
+  else console.log(`training done; the dashboard is still at ${dashboard.url}/dashboard (Ctrl-C to stop)`);
+}
+
+/** `--dashboard` (true) or `--dashboard=[HOST:]PORT`: starts the server and announces the run. */
+async function startDashboard(value: string | boolean, config: TrainConfig): Promise<DashboardServer | null> {
+  if (value === false) return null;
+  const spec = value === true ? String(DEFAULT_DASHBOARD_PORT) : value;
+  const match = /^(?:(.+):)?(\d+)$/.exec(spec);
+  if (!match || Number(match[2]) > 65535) throw new UsageError(`--dashboard takes a port or HOST:PORT, got '${spec}'`);
+  const server = await startDashboardServer({ host: match[1] ?? '127.0.0.1', port: Number(match[2]) });
+  console.log(`dashboard: ${server.url}/dashboard`);
+  const settings = Object.fromEntries((['dataset', 'init_from', 'n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'dropout'] as const).map((key) => [key, config[key]]));
+  server.publish({ type: 'run', run: { title: `inkwell train → ${config.out_dir}`, max_iters: config.max_iters, settings } });
+  server.publish({ type: 'status', state: 'training' });
+  return server;
+}
+
+/** The dataset's tokenizer, to decode the dashboard's samples (none: samples show token ids). */
+function datasetTokenizer(dataset: string) {
+  const json = readDatasetMeta(dataset).tokenizer;
+  return json ? tokenizerFromJSON(json as TokenizerJSON) : undefined;
 }

@@ -12,6 +12,9 @@
 // Past the context: once a sequence is longer than block_size, each step re-encodes the window of its
 // last block_size tokens from scratch (positions from 0 again), as nanoGPT's generate() does. A sliding
 // KV cache would be cheaper but computes different logits (the cached keys saw other positions).
+//
+// Decoder runs all this one forward pass per step(); generate() just steps it to the end, and
+// generateAsync() (session.ts) yields to the event loop between steps.
 import { KVCache, type GPT } from '../model/gpt.js';
 import { noGrad } from '../tensor/tensor.js';
 import { mix32, Rng } from '../tensor/random.js';
@@ -130,73 +133,121 @@ interface Settings extends SamplingOptions {
 
 /** Continues each prompt; results are in prompt order. See the file comment for batching and long sequences. */
 export function generate(model: GPT, prompts: readonly Prompt[], options: GenerateOptions = {}): Generation[] {
-  const { tokenizer, stop = [], seed = 1337 } = options;
-  const d = defaultSamplingOptions;
-  const s: Settings = {
-    temperature: options.temperature ?? d.temperature,
-    topK: options.topK,
-    topP: options.topP ?? d.topP,
-    repetitionPenalty: options.repetitionPenalty ?? d.repetitionPenalty,
-    noRepeatNgramSize: options.noRepeatNgramSize ?? d.noRepeatNgramSize,
-    maxNewTokens: options.maxNewTokens ?? 100,
-    eosTokenId: options.eosTokenId !== undefined ? options.eosTokenId : tokenizer ? eosTokenOf(tokenizer) : null,
-    useCache: options.useCache ?? true,
-    onText: options.onText,
-    onDone: options.onDone,
-    onLogits: options.onLogits,
-  };
-  validateSamplingOptions(s);
-  if (!(Number.isInteger(s.maxNewTokens) && s.maxNewTokens >= 1)) throw new RangeError(`max_new_tokens must be an integer ≥ 1, got ${s.maxNewTokens}`);
-  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-  const batchSize = options.batchSize ?? prompts.length;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batch size must be an integer ≥ 1, got ${batchSize}`);
-  if (prompts.length === 0) throw new RangeError('generate: no prompts');
-  if (stop.length && !tokenizer) throw new RangeError('stop strings need a tokenizer');
-
-  const rows = prompts.map((p, index): Row => {
-    const ids = preparePrompt(model, p, tokenizer, index);
-    return {
-      index,
-      prompt: ids,
-      ids: [],
-      output: [],
-      rng: new Rng(mix32(seed) ^ index),
-      seen: s.repetitionPenalty !== 1 ? new Set(ids) : null,
-      stream: tokenizer ? new TextStream(tokenizer, stop, ids) : null,
-      finishReason: null,
-    };
-  });
-
-  // A vocabulary padded beyond the tokenizer's (nanoGPT rounds 50257 up to 50304) must not be sampled from.
-  const V = model.config.vocab_size;
-  const sampler = new Sampler(tokenizer ? Math.min(V, tokenizer.vocabSize) : V);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    noGrad(() => {
-      for (let start = 0; start < rows.length; start += batchSize) decodeBatch(model, rows.slice(start, start + batchSize), s, sampler);
-    });
-  } finally {
-    model.train(wasTraining);
-  }
-  return rows.map(toGeneration);
+  const decoder = new Decoder(model, prompts, options);
+  while (!decoder.step());
+  return decoder.results();
 }
 
-function decodeBatch(model: GPT, rows: Row[], s: Settings, sampler: Sampler): void {
-  const V = model.config.vocab_size;
-  const shortest = Math.min(...rows.map((r) => r.prompt.length));
-  const longest = Math.max(...rows.map((r) => r.prompt.length));
-  for (const row of rows) row.ids = row.prompt.slice(0, shortest);
-  // The longest sequence feeds at most longest + maxNewTokens - 1 tokens (its last sampled one is never fed).
-  const cache = s.useCache ? new KVCache(model.config, rows.length, Math.min(model.config.block_size, longest + s.maxNewTokens - 1)) : null;
-  for (;;) {
-    const logits = nextLogits(model, rows, cache);
+/**
+ * generate() one forward pass at a time, so a caller can do other work between tokens (serve other
+ * requests, notice a disconnect) and stop early. Options are checked and prompts encoded on construction.
+ */
+export class Decoder {
+  private readonly rows: Row[];
+  private readonly s: Settings;
+  private readonly sampler: Sampler;
+  private readonly batchSize: number;
+  /** Index of the first row of the batch being decoded; rows.length once every batch is done. */
+  private batchStart = 0;
+  private batch: Row[] | null = null;
+  private cache: KVCache | null = null;
+
+  constructor(private readonly model: GPT, prompts: readonly Prompt[], options: GenerateOptions = {}) {
+    const { tokenizer, stop = [], seed = 1337 } = options;
+    const d = defaultSamplingOptions;
+    const s: Settings = {
+      temperature: options.temperature ?? d.temperature,
+      topK: options.topK,
+      topP: options.topP ?? d.topP,
+      repetitionPenalty: options.repetitionPenalty ?? d.repetitionPenalty,
+      noRepeatNgramSize: options.noRepeatNgramSize ?? d.noRepeatNgramSize,
+      maxNewTokens: options.maxNewTokens ?? 100,
+      eosTokenId: options.eosTokenId !== undefined ? options.eosTokenId : tokenizer ? eosTokenOf(tokenizer) : null,
+      useCache: options.useCache ?? true,
+      onText: options.onText,
+      onDone: options.onDone,
+      onLogits: options.onLogits,
+    };
+    validateSamplingOptions(s);
+    if (!(Number.isInteger(s.maxNewTokens) && s.maxNewTokens >= 1)) throw new RangeError(`max_new_tokens must be an integer ≥ 1, got ${s.maxNewTokens}`);
+    if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+    const batchSize = options.batchSize ?? prompts.length;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batch size must be an integer ≥ 1, got ${batchSize}`);
+    if (prompts.length === 0) throw new RangeError('generate: no prompts');
+    if (stop.length && !tokenizer) throw new RangeError('stop strings need a tokenizer');
+
+    this.rows = prompts.map((p, index): Row => {
+      const ids = preparePrompt(model, p, tokenizer, index);
+      return {
+        index,
+        prompt: ids,
+        ids: [],
+        output: [],
+        rng: new Rng(mix32(seed) ^ index),
+        seen: s.repetitionPenalty !== 1 ? new Set(ids) : null,
+        stream: tokenizer ? new TextStream(tokenizer, stop, ids) : null,
+        finishReason: null,
+      };
+    });
+    this.s = s;
+    this.batchSize = batchSize;
+    // A vocabulary padded beyond the tokenizer's (nanoGPT rounds 50257 up to 50304) must not be sampled from.
+    const V = model.config.vocab_size;
+    this.sampler = new Sampler(tokenizer ? Math.min(V, tokenizer.vocabSize) : V);
+  }
+
+  /** Every sequence is complete. */
+  get done(): boolean {
+    return this.batchStart >= this.rows.length;
+  }
+
+  /**
+   * One forward pass of the current batch (in eval mode, without gradients; the model's mode is restored
+   * after it), feeding each sequence one token. Returns `done`.
+   */
+  step(): boolean {
+    if (this.done) return true;
+    const batch = this.batch ?? this.startBatch();
+    const wasTraining = this.model.training;
+    this.model.eval();
+    try {
+      noGrad(() => this.advance(batch));
+    } finally {
+      this.model.train(wasTraining);
+    }
+    if (batch.every((r) => r.finishReason)) {
+      this.batchStart += batch.length;
+      this.batch = null;
+      this.cache = null;
+    }
+    return this.done;
+  }
+
+  /** The generations so far, in prompt order (unfinished ones with what they have, as 'length'). */
+  results(): Generation[] {
+    return this.rows.map(toGeneration);
+  }
+
+  private startBatch(): Row[] {
+    const rows = this.rows.slice(this.batchStart, this.batchStart + this.batchSize);
+    const shortest = Math.min(...rows.map((r) => r.prompt.length));
+    const longest = Math.max(...rows.map((r) => r.prompt.length));
+    for (const row of rows) row.ids = row.prompt.slice(0, shortest);
+    // The longest sequence feeds at most longest + maxNewTokens - 1 tokens (its last sampled one is never fed).
+    const { config } = this.model;
+    this.cache = this.s.useCache ? new KVCache(config, rows.length, Math.min(config.block_size, longest + this.s.maxNewTokens - 1)) : null;
+    this.batch = rows;
+    return rows;
+  }
+
+  private advance(rows: Row[]): void {
+    const V = this.model.config.vocab_size;
+    const logits = nextLogits(this.model, rows, this.cache);
     rows.forEach((row, b) => {
       if (row.finishReason) row.ids.push(row.ids[row.ids.length - 1]!);
       else if (row.ids.length < row.prompt.length) row.ids.push(row.prompt[row.ids.length]!);
-      else step(row, logits.subarray(b * V, b * V + sampler.vocabSize), s, sampler);
+      else step(row, logits.subarray(b * V, b * V + this.sampler.vocabSize), this.s, this.sampler);
     });
-    if (rows.every((r) => r.finishReason)) return;
   }
 }
 

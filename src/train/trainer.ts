@@ -35,7 +35,8 @@ export interface TrainHooks {
   /** Human-readable lines (the CLI prints them). */
   print?: (line: string) => void;
   onLog?: (row: TrainLogRow) => void;
-  onEval?: (row: EvalRow) => void;
+  /** After each evaluation; `model` is the model being trained (in training mode), e.g. to take a sample. */
+  onEval?: (row: EvalRow, model: GPT) => void;
   /** Called after each iteration with (iter, max_iters, last loss) for progress displays. */
   onProgress?: (iter: number, maxIters: number, loss: number) => void;
 }
@@ -170,7 +171,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     if (iter % config.eval_interval === 0) {
       lastEval = estimateLoss(model, data, config, iter);
       print(`step ${iter}: train loss ${lastEval.train_loss.toFixed(4)}, val loss ${lastEval.val_loss.toFixed(4)}`);
-      hooks.onEval?.(lastEval);
+      hooks.onEval?.(lastEval, model);
       curves.eval(lastEval);
       backend().releaseFreeMemory();
       if (!Number.isFinite(lastEval.val_loss)) throw diverged(`val loss is ${lastEval.val_loss} at iter ${iter}`, ckptPath);

@@ -1,0 +1,83 @@
+// Prompt + response token sequences packed into one right-padded [B, T] batch. Causal attention means
+// padding after a sequence never changes its real positions, so no attention mask is needed; the batch
+// records where each response token is predicted and where each sequence ends.
+import type { GPT } from '../model/gpt.js';
+import { matmul } from '../tensor/ops/matmul.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { gather, segmentSum, tokenLogProbs } from './ops.js';
+
+export interface TokenSequence {
+  prompt: number[];
+  response: number[];
+}
+
+export interface PackedBatch {
+  idx: Int32Array;
+  B: number;
+  T: number;
+  /** [B·T]: at the position before each response token, that token; −1 elsewhere. */
+  targets: Int32Array;
+  /** Flat positions predicting the response tokens, sequence after sequence. */
+  responsePositions: Int32Array;
+  /** The sequence each entry of responsePositions belongs to. */
+  segment: Int32Array;
+  /** Start of each sequence's entries in responsePositions (B + 1 offsets). */
+  offsets: number[];
+  /** Flat position of each sequence's last real token. */
+  last: Int32Array;
+}
+
+/** Token ids of `prompt` and `answer` (encoded separately, so the answer's tokens are its own). */
+export function encodeSequence(tokenizer: Tokenizer, prompt: string, answer: string, blockSize: number, where: string): TokenSequence {
+  const seq = { prompt: tokenizer.encode(prompt), response: tokenizer.encode(answer) };
+  if (seq.response.length === 0) throw new Error(`${where}: the answer encodes to no tokens`);
+  const length = seq.prompt.length + seq.response.length;
+  if (length > blockSize) {
+    throw new Error(`${where}: prompt + answer is ${length} tokens (prompt ${seq.prompt.length}) but the model's context (block_size) is ${blockSize}; shorten it or use a model with a longer context`);
+  }
+  return seq;
+}
+
+export function packSequences(seqs: readonly TokenSequence[], blockSize: number, padId = 0): PackedBatch {
+  const B = seqs.length;
+  if (B === 0) throw new Error('packSequences: no sequences');
+  const T = Math.max(...seqs.map((s) => s.prompt.length + s.response.length));
+  if (T > blockSize) throw new Error(`a sequence of ${T} tokens exceeds the model's context (block_size) of ${blockSize}`);
+  const idx = new Int32Array(B * T).fill(padId);
+  const targets = new Int32Array(B * T).fill(-1);
+  const last = new Int32Array(B);
+  const positions: number[] = [], segment: number[] = [], offsets = [0];
+  seqs.forEach((s, b) => {
+    const all = [...s.prompt, ...s.response];
+    idx.set(all, b * T);
+    last[b] = b * T + all.length - 1;
+    s.response.forEach((token, k) => {
+      const pos = s.prompt.length + k - 1;
+      // The first response token needs a token before it to be predicted from.
+      if (pos < 0) return;
+      targets[b * T + pos] = token;
+      positions.push(b * T + pos);
+      segment.push(b);
+    });
+    offsets.push(positions.length);
+  });
+  return { idx, B, T, targets, responsePositions: Int32Array.from(positions), segment: Int32Array.from(segment), offsets, last };
+}
+
+/** Next-token logits [B, T, V] and the final hidden states [B, T, C] in one pass. */
+export function logitsAndHidden(model: GPT, batch: PackedBatch): { logits: Tensor; hidden: Tensor } {
+  const hidden = model.hidden(batch.idx, batch.B, batch.T);
+  return { logits: matmul(hidden, model.transformer.wte.weight, { transB: true }), hidden };
+}
+
+/** log p(response token) at every response position, sequence after sequence ([responsePositions.length]). */
+export function responseLogProbs(logits: Tensor, batch: PackedBatch): Tensor {
+  return gather(tokenLogProbs(logits, batch.targets), batch.responsePositions);
+}
+
+/** log p(response | prompt) of each sequence ([B]). */
+export function sequenceLogProbs(model: GPT, batch: PackedBatch): Tensor {
+  const { logits } = logitsAndHidden(model, batch);
+  return segmentSum(responseLogProbs(logits, batch), batch.segment, batch.B);
+}

@@ -1,0 +1,33 @@
+// One optimisation step shared by the reward model, PPO and DPO: a finite-loss guard (a NaN or infinite
+// loss stops the run before it touches the weights), backward, global-norm clipping, AdamW.
+import type { Tensor } from '../tensor/tensor.js';
+import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
+import { TrainingDiverged } from '../train/trainer.js';
+
+export function adamWFor(named: [string, Tensor][], lr: number, weightDecay: number): AdamW {
+  return new AdamW(decayGroups(named, weightDecay).groups, { lr, betas: [0.9, 0.95] });
+}
+
+/** Backpropagates `loss` and updates; returns the gradient norm before clipping (gradClip 0: no clipping). */
+export function optimizerStep(optimizer: AdamW, loss: Tensor, gradClip: number, what: string): number {
+  const value = loss.item();
+  if (!Number.isFinite(value)) throw new TrainingDiverged(`${what}: the loss is ${value}`);
+  optimizer.zeroGrad();
+  loss.backward();
+  const params = optimizer.params();
+  const norm = gradClip > 0 ? clipGradNorm(params, gradClip) : 0;
+  if (!Number.isFinite(norm)) throw new TrainingDiverged(`${what}: the gradient norm is ${norm}`);
+  optimizer.update();
+  optimizer.zeroGrad();
+  return norm;
+}
+
+/** Indices 0..n−1 in a seeded random order. */
+export function shuffled(n: number, random: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}

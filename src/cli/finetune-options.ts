@@ -1,0 +1,112 @@
+// Options every `inkwell finetune` subcommand shares: the training loop's settings, bad-line handling,
+// and parameter-efficient fine-tuning (LoRA, adapters, freezing), printed as PEFT prints them.
+import type { Module } from '../nn/module.js';
+import { applyAdapters } from '../finetune/adapters.js';
+import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
+import type { BadLinePolicy } from '../finetune/jsonl.js';
+import { applyLora } from '../finetune/lora.js';
+import type { LoopConfig } from '../finetune/loop.js';
+import { Rng } from '../tensor/random.js';
+import { UsageError, type Options } from './args.js';
+
+export const LOOP_OPTIONS = ['max_iters', 'batch_size', 'learning_rate', 'min_lr', 'warmup_iters', 'weight_decay', 'grad_clip', 'eval_interval', 'seed', 'dropout'] as const;
+export const PEFT_OPTIONS = ['lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets', 'adapters', 'adapter_size', 'freeze'] as const;
+export const DATA_OPTIONS = ['data', 'val', 'val_fraction', 'out_dir', 'skip_bad_lines'] as const;
+export const FINETUNE_BOOLEAN_FLAGS = ['lora', 'adapters', 'skip_bad_lines', 'offline'];
+
+export interface LoopDefaults {
+  max_iters: number;
+  batch_size: number;
+  learning_rate: number;
+  eval_interval: number;
+}
+
+export const LOOP_USAGE = (d: LoopDefaults) => `Training:
+  --max_iters=${d.max_iters}          optimizer steps
+  --batch_size=${d.batch_size}          examples per step
+  --learning_rate=${d.learning_rate}     peak AdamW learning rate (linear warmup, then cosine decay)
+  --min_lr=LR/10           learning rate at the end of the decay
+  --warmup_iters=10%       warmup steps (default a tenth of max_iters)
+  --weight_decay=0.01      AdamW decay of matrices and embeddings (not biases, LayerNorms)
+  --grad_clip=1            clip the global gradient norm (0 = off)
+  --eval_interval=${d.eval_interval}      evaluate on the held-out data every this many steps; the best model is kept
+  --dropout=0              dropout while fine-tuning
+  --seed=1337
+
+Data:
+  --val=FILE               held-out data (default: --val_fraction of --data, split off by --seed)
+  --val_fraction=0.1
+  --skip_bad_lines         skip malformed lines (reported with their numbers) instead of stopping
+  --out_dir=DIR            where ckpt.safetensors (and peft/ with LoRA or adapters) go
+
+Parameter-efficient fine-tuning:
+  --lora                   train LoRA matrices instead of the base weights (merged into ckpt.safetensors
+                           at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)
+  --lora_r=8 --lora_alpha=16 --lora_dropout=0
+  --lora_targets=c_attn    comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
+  --adapters               Houlsby bottleneck adapters after attention and MLP (saved to OUT_DIR/peft only)
+  --adapter_size=N         adapter bottleneck (default min(64, n_embd/2))
+  --freeze=SPEC            head | last:N | pattern:GLOB[,GLOB…] | none: which base weights stay fixed`;
+
+export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopConfig & { batch_size: number; seed: number; dropout: number } {
+  const maxIters = options.number('max_iters', d.max_iters)!;
+  const lr = options.number('learning_rate', d.learning_rate)!;
+  const config = {
+    max_iters: maxIters,
+    batch_size: options.number('batch_size', d.batch_size)!,
+    learning_rate: lr,
+    min_lr: options.number('min_lr', lr / 10)!,
+    warmup_iters: options.number('warmup_iters', Math.floor(maxIters / 10))!,
+    weight_decay: options.number('weight_decay', 0.01)!,
+    grad_clip: options.number('grad_clip', 1)!,
+    eval_interval: options.number('eval_interval', d.eval_interval)!,
+    seed: options.number('seed', 1337)!,
+    dropout: options.number('dropout', 0)!,
+  };
+  if (!(Number.isInteger(config.batch_size) && config.batch_size >= 1)) throw new UsageError(`--batch_size must be an integer ≥ 1, got ${config.batch_size}`);
+  if (!Number.isInteger(config.seed)) throw new UsageError(`--seed must be an integer, got ${config.seed}`);
+  if (!(config.dropout >= 0 && config.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${config.dropout}`);
+  return config;
+}
+
+export function badLinePolicy(options: Options): BadLinePolicy {
+  return options.flag('skip_bad_lines') ? 'skip' : 'stop';
+}
+
+/**
+ * Applies --lora / --adapters / --freeze to the model. `head` names parameters that must keep training
+ * under LoRA or adapters when no --freeze says otherwise (a classifier's new head, as PEFT's
+ * modules_to_save). Returns the trainable-parameters line.
+ */
+export function applyPeftOptions(model: Module, options: Options, head: (name: string) => boolean = () => false): string {
+  const lora = options.flag('lora'), adapters = options.flag('adapters');
+  if (!lora) for (const k of ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets']) if (options.has(k)) throw new UsageError(`--${k} needs --lora`);
+  if (!adapters && options.has('adapter_size')) throw new UsageError('--adapter_size needs --adapters');
+  if (lora) {
+    applyLora(model, {
+      r: options.number('lora_r'),
+      alpha: options.number('lora_alpha'),
+      dropout: options.number('lora_dropout'),
+      targetModules: options.string('lora_targets')?.split(',').map((t) => t.trim()),
+    });
+  }
+  if (adapters) applyAdapters(model, { bottleneck: options.number('adapter_size') });
+  const freeze = options.string('freeze');
+  if (freeze !== undefined) applyFreeze(model, parseFreezeSpec(freeze));
+  else if (lora || adapters) for (const [name, p] of model.namedParameters()) if (head(name)) setTrainable(p, true);
+  return trainableSummary(model).text;
+}
+
+/** Splits examples into train and held-out parts, reproducibly from the seed (a shuffled tail). */
+export function splitHeldOut<T>(items: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
+  if (!(fraction > 0 && fraction < 1)) throw new UsageError(`--val_fraction must be between 0 and 1, got ${fraction}`);
+  const order = items.map((_, i) => i);
+  const rng = new Rng(seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const nVal = Math.max(1, Math.round(items.length * fraction));
+  if (items.length - nVal < 1) throw new UsageError(`only ${items.length} examples: too few to hold ${nVal} out`);
+  return { train: order.slice(nVal).sort((a, b) => a - b).map((i) => items[i]!), val: order.slice(0, nVal).sort((a, b) => a - b).map((i) => items[i]!) };
+}

@@ -1,0 +1,126 @@
+// `inkwell finetune sft`: supervised (instruction / chat) fine-tuning of a GPT with a prompt template.
+import { complete, exactMatch } from '../finetune/complete.js';
+import { keepBest } from '../finetune/keep-best.js';
+import { encodeSftRecords, loadSftFile, packSftSequences, type SftRecord } from '../finetune/sft-data.js';
+import { trainSft } from '../finetune/sft.js';
+import { getTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
+import { saveCheckpoint } from '../train/checkpoint.js';
+import { UsageError, type Options } from './args.js';
+import { reportSkipped } from './finetune-classify.js';
+import {
+  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, splitHeldOut, type LoopDefaults,
+} from './finetune-options.js';
+import { MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+
+export const summary = 'supervised fine-tuning on prompt/completion or chat JSONL, loss on completions only';
+
+const DEFAULTS: LoopDefaults = { max_iters: 500, batch_size: 16, learning_rate: 1e-3, eval_interval: 100 };
+
+export const usage = `usage: inkwell finetune sft --data=FILE.jsonl [--checkpoint=FILE | --init=gpt2] [options]
+
+FILE holds one example per line: {"prompt": …, "completion": …} or a chat
+{"messages": [{"role": "system"|"user"|"assistant", "content": …}, …]} ending with an assistant turn.
+Each example is rendered with --template, the end of every assistant turn is marked (the tokenizer's
+<|endoftext|>, or the template's "\\n\\n" for tokenizers without one), and the loss counts only the
+assistant's tokens: prompt, system and user tokens are masked. Examples longer than the context keep
+their last block_size+1 tokens (counted and reported). The best held-out loss is saved to
+OUT_DIR/ckpt.safetensors (default out-finetune-sft) with the template name, so \`inkwell sample\` and chat
+load it like any checkpoint.
+
+  --template=NAME          ${TEMPLATE_NAMES.join(', ')} (default: instruction; qa for character-level models)
+  --packing                lay several examples end to end in each context-sized row
+  --eval_samples=20        after training, complete this many held-out prompts greedily and report
+                           the exact match with their completions (0 = skip)
+  --max_new_tokens=64      tokens generated per held-out prompt
+
+Model:
+${MODEL_USAGE}
+
+${LOOP_USAGE(DEFAULTS)}`;
+
+export const booleanFlags = ['packing'];
+
+export const options = [...MODEL_OPTIONS, ...DATA_OPTIONS, ...LOOP_OPTIONS, ...PEFT_OPTIONS, 'template', 'packing', 'eval_samples', 'max_new_tokens'];
+
+export async function run(args: string[], opts: Options): Promise<void> {
+  opts.rejectUnknown(options);
+  if (args.length) throw new UsageError(`unexpected argument '${args[0]}' (give the data as --data=FILE)`);
+  const dataFile = opts.string('data');
+  if (!dataFile) throw new UsageError('give the training data: --data=FILE.jsonl');
+  const policy = badLinePolicy(opts);
+  const config = loopConfigFromOptions(opts, DEFAULTS);
+  const outDir = opts.string('out_dir', 'out-finetune-sft')!;
+  const evalSamples = opts.number('eval_samples', 20)!;
+  if (!(Number.isInteger(evalSamples) && evalSamples >= 0)) throw new UsageError(`--eval_samples must be an integer ≥ 0, got ${evalSamples}`);
+  const maxNewTokens = opts.number('max_new_tokens', 64)!;
+
+  const loaded = loadSftFile(dataFile, policy);
+  reportSkipped(dataFile, loaded.skipped);
+  let trainRecords: SftRecord[], valRecords: SftRecord[];
+  const valFile = opts.string('val');
+  if (valFile) {
+    if (opts.has('val_fraction')) throw new UsageError('give either --val or --val_fraction, not both');
+    const val = loadSftFile(valFile, policy);
+    reportSkipped(valFile, val.skipped);
+    trainRecords = loaded.records;
+    valRecords = val.records;
+  } else {
+    ({ train: trainRecords, val: valRecords } = splitHeldOut(loaded.records, opts.number('val_fraction', 0.1)!, config.seed));
+  }
+
+  const { model, tokenizer, state } = await modelFromOptions(opts);
+  model.config.dropout = config.dropout;
+  const templateName = opts.string('template', tokenizer.type === 'char' ? 'qa' : 'instruction')!;
+  const template = (() => {
+    try {
+      return getTemplate(templateName);
+    } catch (err) {
+      throw new UsageError(`--template: ${(err as Error).message}`);
+    }
+  })();
+  const blockSize = model.config.block_size;
+  const encode = (records: SftRecord[], file: string) => {
+    try {
+      return encodeSftRecords(records, template, tokenizer, blockSize);
+    } catch (err) {
+      throw new Error(`${file}: cannot render the examples with the '${template.name}' template: ${(err as Error).message}${tokenizer.type === 'char' ? ' (a character-level vocabulary may lack the template\'s characters: try --template=qa)' : ''}`);
+    }
+  };
+  const train = encode(trainRecords, dataFile);
+  const val = encode(valRecords, valFile ?? dataFile);
+  const packing = opts.flag('packing');
+  const trainRows = packing ? packSftSequences(train.sequences, blockSize + 1) : train.sequences;
+  console.log(`${trainRecords.length} training and ${valRecords.length} held-out examples, template '${template.name}'${packing ? `, packed into ${trainRows.length} rows of up to ${blockSize + 1} tokens` : ''}`);
+  if (train.truncated + val.truncated) console.log(`truncated to the last ${blockSize + 1} tokens: ${train.truncated} training and ${val.truncated} held-out examples`);
+
+  console.log(applyPeftOptions(model, opts));
+  const baseName = opts.string('init') ?? opts.string('checkpoint') ?? 'base';
+  let bestIter = 0, bestLoss = NaN;
+  const writeCheckpoint = (path: string) => {
+    const meta = {
+      iter_num: bestIter, best_val_loss: bestLoss, tokenizer: tokenizer.toJSON(),
+      dataset: { train: dataFile, val: valFile ?? null, base: baseName, base_dataset: state?.dataset ?? null },
+      finetune: { task: 'sft', template: template.name as TemplateName, base: baseName },
+    };
+    saveCheckpoint(path, model, null, meta);
+  };
+  const keeper = keepBest(model, outDir, baseName, writeCheckpoint);
+  const result = trainSft(model, trainRows, val.sequences, config, { print: (line) => console.log(line) }, (iter, score) => {
+    bestIter = iter;
+    bestLoss = score?.loss ?? NaN;
+    keeper.save();
+  });
+  const written = keeper.finish();
+  console.log(`best held-out loss ${result.best?.value.toFixed(4) ?? '-'} at step ${result.bestIter}; saved ${written.join(' and ')}`);
+
+  const held = valRecords.slice(0, evalSamples);
+  if (held.length) {
+    const prompts = held.map((r) => r.messages.slice(0, -1));
+    const references = held.map((r) => r.messages[r.messages.length - 1]!.content);
+    const predictions = complete(model, tokenizer, template, prompts, { maxNewTokens });
+    console.log(`held-out exact match: ${(100 * exactMatch(predictions, references)).toFixed(1)}% of ${held.length} (greedy)`);
+    for (let i = 0; i < Math.min(3, held.length); i++) {
+      console.log(`  ${JSON.stringify(prompts[i]![prompts[i]!.length - 1]!.content)} → ${JSON.stringify(predictions[i])} (expected ${JSON.stringify(references[i])})`);
+    }
+  }
+}

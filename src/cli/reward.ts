@@ -1,0 +1,55 @@
+// `inkwell reward`: scores prompt + answer pairs with a reward model or rules, or measures pairwise
+// accuracy on a comparisons file.
+import { readFileSync } from 'node:fs';
+import { parseComparisons } from '../align/comparisons.js';
+import { loadRewardSource, type ScoredItem } from '../align/reward-source.js';
+import { UsageError, type Options } from './args.js';
+
+export const usage = `usage: inkwell reward --model=FILE PROMPT ANSWER
+       inkwell reward --model=FILE --data=FILE.jsonl
+
+Scores answers with a reward model (from \`inkwell finetune reward\`) or rules (.json rules or a .js/.mjs
+module exporting (prompt, answer) => number). With PROMPT ANSWER prints the score of PROMPT + ANSWER.
+With --data, each line is {"prompt", "answer"} (prints one score a line), or the file is comparisons
+({"prompt", "chosen", "rejected"} or rankings): prints the pairwise accuracy and mean margin.`;
+
+function readScoredItems(file: string): ScoredItem[] {
+  return readFileSync(file, 'utf8').split('\n').flatMap((line, i) => {
+    if (!line.trim()) return [];
+    let row: { prompt?: unknown; answer?: unknown };
+    try {
+      row = JSON.parse(line) as typeof row;
+    } catch (err) {
+      throw new Error(`${file}:${i + 1}: malformed JSON (${(err as Error).message})`);
+    }
+    if (typeof row?.prompt !== 'string' || typeof row.answer !== 'string') throw new Error(`${file}:${i + 1}: expected {"prompt": string, "answer": string}`);
+    return [{ prompt: row.prompt, answer: row.answer }];
+  });
+}
+
+export async function run(args: string[], options: Options): Promise<void> {
+  options.rejectUnknown(['model', 'data']);
+  const modelPath = options.string('model');
+  if (!modelPath) throw new UsageError('--model=FILE (a reward model or a rules file) is required');
+  const data = options.string('data');
+  if (data ? args.length !== 0 : args.length !== 2) throw new UsageError('give PROMPT ANSWER, or --data=FILE.jsonl');
+  const source = await loadRewardSource(modelPath);
+  if (!data) {
+    console.log((await source.score([{ prompt: args[0]!, answer: args[1]! }]))[0]!.toFixed(4));
+    return;
+  }
+  const text = readFileSync(data, 'utf8');
+  // {"prompt", "answer"} rows are scored; anything else is read as comparisons (with their errors).
+  if (!/"answer"\s*:/.test(text.split('\n').find((l) => l.trim()) ?? '')) {
+    const pairs = parseComparisons(text, data);
+    const chosen = await source.score(pairs.map((p) => ({ prompt: p.prompt, answer: p.chosen })));
+    const rejected = await source.score(pairs.map((p) => ({ prompt: p.prompt, answer: p.rejected })));
+    const margins = chosen.map((c, i) => c - rejected[i]!);
+    const accuracy = margins.filter((m) => m > 0).length / margins.length;
+    console.log(`${pairs.length} pairs: pairwise accuracy ${(100 * accuracy).toFixed(1)}%, mean margin ${(margins.reduce((s, m) => s + m, 0) / margins.length).toFixed(4)}`);
+    return;
+  }
+  const items = readScoredItems(data);
+  const scores = await source.score(items);
+  for (const s of scores) console.log(s.toFixed(4));
+}

@@ -1,0 +1,135 @@
+// The live-training hub behind the dashboard page: it receives the trainer's log rows, evaluations and
+// samples as events, keeps a bounded history so a page opened mid-run sees the whole run so far, fans the
+// events out to subscribed pages (server-sent events), and draws the loss and learning-rate charts.
+import { readFileSync } from 'node:fs';
+import { lineChartSvg } from '../report/svg-chart.js';
+import type { EvalRow, TrainLogRow } from '../train/trainer.js';
+
+export interface RunInfo {
+  title: string;
+  max_iters: number;
+  /** Any settings worth showing (dataset, model shape, batch …). */
+  settings?: Record<string, string | number | boolean>;
+}
+
+export interface SampleEvent {
+  type: 'sample';
+  iter: number;
+  prompt: string;
+  text: string;
+}
+
+export type RunState = 'training' | 'finished' | 'failed';
+
+export type DashboardEvent =
+  | { type: 'run'; run: RunInfo }
+  | { type: 'log'; row: TrainLogRow }
+  | { type: 'eval'; row: EvalRow }
+  | SampleEvent
+  | { type: 'status'; state: RunState; message?: string };
+
+/** Log rows kept for late-joining pages; beyond it the history is thinned to every other row. */
+const MAX_LOG_ROWS = 4000;
+const MAX_SAMPLES = 50;
+
+export class DashboardHub {
+  private run: RunInfo | null = null;
+  private status: { state: RunState; message?: string } | null = null;
+  private logs: TrainLogRow[] = [];
+  /** Keep one log row in `stride` (doubles each time the history is thinned). */
+  private stride = 1;
+  private logCount = 0;
+  private readonly evals: EvalRow[] = [];
+  private readonly samples: SampleEvent[] = [];
+  private readonly listeners = new Set<(event: DashboardEvent) => void>();
+
+  publish(event: DashboardEvent): void {
+    switch (event.type) {
+      case 'run': this.run = event.run; break;
+      case 'status': this.status = { state: event.state, message: event.message }; break;
+      case 'eval': this.evals.push(event.row); break;
+      case 'sample':
+        this.samples.push(event);
+        if (this.samples.length > MAX_SAMPLES) this.samples.shift();
+        break;
+      case 'log':
+        if (this.logCount++ % this.stride === 0) this.logs.push(event.row);
+        if (this.logs.length > MAX_LOG_ROWS) {
+          this.logs = this.logs.filter((_, i) => i % 2 === 0);
+          this.stride *= 2;
+        }
+        break;
+    }
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Everything a page needs to draw the run so far, in order: run, log and eval rows, samples, status. */
+  history(): DashboardEvent[] {
+    return [
+      ...(this.run ? [{ type: 'run', run: this.run } as const] : []),
+      ...this.logs.map((row) => ({ type: 'log', row }) as const),
+      ...this.evals.map((row) => ({ type: 'eval', row }) as const),
+      ...this.samples,
+      ...(this.status ? [{ type: 'status', ...this.status } as const] : []),
+    ];
+  }
+
+  /** Calls `listener` with every event from now on; returns the unsubscribe function. */
+  subscribe(listener: (event: DashboardEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  lossChartSvg(): string {
+    return lineChartSvg({
+      title: 'loss',
+      xLabel: 'iteration',
+      yLabel: 'cross-entropy (nats)',
+      width: 640,
+      height: 360,
+      series: [
+        { name: 'train (batch)', points: this.logs.map((r) => [r.iter, r.loss]) },
+        { name: 'train (estimate)', points: this.evals.map((r) => [r.iter, r.train_loss]) },
+        { name: 'val (estimate)', points: this.evals.map((r) => [r.iter, r.val_loss]) },
+      ],
+    });
+  }
+
+  learningRateChartSvg(): string {
+    return lineChartSvg({
+      title: 'learning rate',
+      xLabel: 'iteration',
+      yLabel: 'learning rate',
+      width: 640,
+      height: 360,
+      series: [{ name: 'lr', points: this.logs.map((r) => [r.iter, r.lr]), color: '#2ca02c' }],
+    });
+  }
+}
+
+/** A hub holding a finished (or running) training's out_dir/log.jsonl, to show its curves. */
+export function hubFromRunLog(path: string, title = path): DashboardHub {
+  const hub = new DashboardHub();
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read the training log (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const rows: ({ kind: string } & Record<string, number>)[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      rows.push(JSON.parse(line));
+    } catch (err) {
+      throw new Error(`${path}:${i + 1}: invalid JSON (${(err as Error).message})`);
+    }
+  });
+  hub.publish({ type: 'run', run: { title, max_iters: rows.reduce((m, r) => Math.max(m, r.iter ?? 0), 0) } });
+  for (const { kind, ...row } of rows) {
+    if (kind === 'train') hub.publish({ type: 'log', row: row as unknown as TrainLogRow });
+    else if (kind === 'eval') hub.publish({ type: 'eval', row: row as unknown as EvalRow });
+  }
+  hub.publish({ type: 'status', state: 'finished' });
+  return hub;
+}

@@ -1,0 +1,74 @@
+// The training dashboard: stats, loss and learning-rate charts (SVG drawn by the server from the hub's
+// history, refetched at most a few times a second), and the samples taken at each evaluation. Events
+// arrive by server-sent events from /dashboard/events; the first ones replay the run so far.
+import { ESCAPE_JS, page, type PageLinks } from './layout.js';
+
+const BODY = `
+<h1 id="title">training</h1>
+<div class="stats">
+  <div class="stat"><span>status</span><b id="status">waiting</b></div>
+  <div class="stat"><span>iteration</span><b id="iter">–</b></div>
+  <div class="stat"><span>loss (batch)</span><b id="loss">–</b></div>
+  <div class="stat"><span>val loss</span><b id="val-loss">–</b></div>
+  <div class="stat"><span>learning rate</span><b id="lr">–</b></div>
+  <div class="stat"><span>tokens/s</span><b id="tokens-per-s">–</b></div>
+  <div class="stat"><span>MFU</span><b id="mfu">–</b></div>
+</div>
+<div class="grid">
+  <div class="card chart" id="loss-chart"></div>
+  <div class="card chart" id="lr-chart"></div>
+</div>
+<div class="card samples" style="margin-top:14px"><b>samples</b> <span class="muted">(taken at each evaluation, newest first)</span><div id="samples"><p class="muted">none yet</p></div></div>
+<p class="muted" id="settings"></p>
+`;
+
+const SCRIPT = `
+${ESCAPE_JS}
+const $ = (id) => document.getElementById(id);
+let maxIters = 0, samples = 0, chartTimer = null;
+async function refreshCharts() {
+  chartTimer = null;
+  const [loss, lr] = await Promise.all(['loss', 'lr'].map((c) => fetch('/dashboard/charts/' + c + '.svg').then((r) => r.text())));
+  $('loss-chart').innerHTML = loss;
+  $('lr-chart').innerHTML = lr;
+  document.body.dataset.charted = String(Number(document.body.dataset.charted || 0) + 1);
+}
+const scheduleCharts = () => { if (!chartTimer) chartTimer = setTimeout(refreshCharts, 250); };
+const handlers = {
+  run(e) {
+    $('title').textContent = e.run.title;
+    maxIters = e.run.max_iters;
+    $('settings').textContent = Object.entries(e.run.settings || {}).map(([k, v]) => k + '=' + v).join('  ');
+  },
+  log(e) {
+    const r = e.row;
+    $('iter').textContent = r.iter + (maxIters ? ' / ' + maxIters : '');
+    $('loss').textContent = r.loss.toFixed(4);
+    $('lr').textContent = r.lr.toExponential(2);
+    $('tokens-per-s').textContent = Math.round(r.tokens_per_s).toLocaleString('en-US');
+    $('mfu').textContent = (r.mfu * 100).toFixed(2) + '%';
+    scheduleCharts();
+  },
+  eval(e) {
+    $('val-loss').textContent = e.row.val_loss.toFixed(4);
+    scheduleCharts();
+  },
+  sample(e) {
+    if (samples++ === 0) $('samples').innerHTML = '';
+    const div = document.createElement('div');
+    div.className = 'sample';
+    div.innerHTML = '<span class="muted">iter ' + e.iter + '</span><pre>' + esc(e.prompt) + '<b>' + esc(e.text) + '</b></pre>';
+    $('samples').prepend(div);
+  },
+  status(e) {
+    $('status').textContent = e.state + (e.message ? ': ' + e.message : '');
+  },
+};
+const source = new EventSource('/dashboard/events');
+source.onmessage = (m) => { const e = JSON.parse(m.data); handlers[e.type]?.(e); };
+// A reconnect replays the whole history: start the samples afresh.
+source.onopen = () => { samples = 0; $('samples').innerHTML = '<p class="muted">none yet</p>'; };
+source.onerror = () => { if ($('status').textContent === 'training') $('status').textContent = 'disconnected'; };
+`;
+
+export const dashboardPage = (links: PageLinks): string => page('dashboard', 'dashboard', links, BODY, SCRIPT);

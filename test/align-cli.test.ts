@@ -1,0 +1,108 @@
+// `inkwell finetune reward`, `inkwell reward` and `inkwell rlhf ppo|dpo` as a user runs them, on a tiny
+// character-level checkpoint: outputs, files written, and the one-line errors for bad input and
+// divergent runs.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { GPT } from '../src/model/gpt.js';
+import { CharTokenizer } from '../src/tokenizers/index.js';
+import { saveCheckpoint } from '../src/train/checkpoint.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'inkwell-align-cli-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function inkwell(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: root });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const write = (name: string, text: string) => {
+  writeFileSync(join(root, name), text);
+  return join(root, name);
+};
+
+const prompts = ['a?', 'b?', 'ab?', 'ba?', 'aa?', 'bb?'];
+const pairLines = prompts.flatMap((prompt) => [
+  JSON.stringify({ prompt, chosen: 'xxa', rejected: 'yyb' }),
+  JSON.stringify({ prompt, responses: ['yx', 'xx', 'yy'], ranking: [1, 0, 2] }),
+]).join('\n');
+
+before(() => {
+  const tokenizer = new CharTokenizer([...'abxy: ?\n']);
+  const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: tokenizer.vocabSize, dropout: 0, bias: true }, { seed: 1 });
+  saveCheckpoint(join(root, 'sft.safetensors'), model, null, { iter_num: 0, best_val_loss: 0, tokenizer: tokenizer.toJSON() });
+  write('prefs.jsonl', `${pairLines}\n`);
+  write('prompts.txt', `${prompts.join('\n')}\n`);
+  write('no-y.json', JSON.stringify({ rules: [{ forbid: 'y', per_match: true }] }));
+});
+
+describe('inkwell finetune reward and inkwell reward', () => {
+  test('trains a reward model, reports held-out accuracy and margin; reward scores answers with it', async () => {
+    const run = await inkwell(['finetune', 'reward', '--checkpoint=sft.safetensors', '--data=prefs.jsonl', '--val_fraction=0.34', '--epochs=2', '--out_dir=rm']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /epoch 2 held-out: pairwise accuracy \d+\.\d% on \d+ pairs, mean margin -?\d+\.\d{3}/);
+    assert.ok(existsSync(join(root, 'rm', 'reward.safetensors')));
+    const one = await inkwell(['reward', '--model=rm/reward.safetensors', 'a?', 'xxa']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^-?\d+\.\d{4}\n$/);
+    const pairs = await inkwell(['reward', '--model=no-y.json', '--data=prefs.jsonl']);
+    assert.equal(pairs.stdout, '24 pairs: pairwise accuracy 100.0%, mean margin 1.5000\n');
+  });
+
+  test('bad comparison rows and over-long prompts stop with the file and line named', async () => {
+    write('same.jsonl', `${JSON.stringify({ prompt: 'a?', chosen: 'x', rejected: 'y' })}\n${JSON.stringify({ prompt: 'a?', chosen: 'x', rejected: 'x' })}\n`);
+    const same = await inkwell(['finetune', 'reward', '--checkpoint=sft.safetensors', '--data=same.jsonl']);
+    assert.equal(same.code, 1);
+    assert.match(same.stderr, /^inkwell: .*same\.jsonl:2: chosen and rejected are the same text/);
+    write('empty.jsonl', `${JSON.stringify({ prompt: 'a?', chosen: '', rejected: 'y' })}\n`);
+    assert.match((await inkwell(['rlhf', 'dpo', '--checkpoint=sft.safetensors', '--data=empty.jsonl'])).stderr, /empty\.jsonl:1: field 'chosen' is an empty answer/);
+    write('long.jsonl', `${JSON.stringify({ prompt: 'a'.repeat(15), chosen: 'xx', rejected: 'yy' })}\n`);
+    const long = await inkwell(['rlhf', 'dpo', '--checkpoint=sft.safetensors', '--data=long.jsonl', '--val_fraction=0']);
+    assert.equal(long.code, 1);
+    assert.match(long.stderr, /long\.jsonl:1 \(chosen\): prompt \+ answer is 17 tokens \(prompt 15\) but the model's context \(block_size\) is 16/);
+  });
+});
+
+describe('inkwell rlhf', () => {
+  test('ppo logs reward, KL, entropy, clip fraction and value loss; writes the policy, log and chart', async () => {
+    const run = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=prompts.txt', '--steps=2', '--batch_size=4', '--minibatch_size=2', '--max_new_tokens=4', '--eval_interval=1', '--out_dir=ppo']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /step 2: reward -?\d+\.\d{4}, kl -?\d+\.\d{4} \(k3 \d+\.\d{4}\), entropy \d+\.\d{3}, clipfrac \d\.\d{3}, value loss \d+\.\d{4}/);
+    assert.match(run.stdout, /held-out at step 2: mean reward/);
+    for (const file of ['ckpt.safetensors', 'log.jsonl', 'ppo.svg']) assert.ok(existsSync(join(root, 'ppo', file)), file);
+    assert.match(readFileSync(join(root, 'ppo', 'ppo.svg'), 'utf8'), /KL to reference/);
+  });
+
+  test('ppo stops on a NaN reward from a user rule, on a prompt too long for the context, and on a runaway KL', async () => {
+    write('nan.mjs', 'export default () => NaN;\n');
+    const nan = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=nan.mjs', '--prompts=prompts.txt', '--steps=1', '--batch_size=2', '--max_new_tokens=4', '--out_dir=nan']);
+    assert.equal(nan.code, 1);
+    assert.match(nan.stderr, /^inkwell: rules nan\.mjs: reward for answer 1 is NaN, not a finite number/);
+    write('long.txt', 'a'.repeat(14));
+    const long = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=long.txt', '--max_new_tokens=4']);
+    assert.match(long.stderr, /prompt 1 is 14 tokens; with max_new_tokens 4 that exceeds the model's context \(block_size\) of 16/);
+    const runaway = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=prompts.txt', '--steps=3', '--batch_size=4', '--minibatch_size=2', '--max_new_tokens=4', '--learning_rate=0.05', '--max_kl=1e-9', '--out_dir=runaway']);
+    assert.equal(runaway.code, 1);
+    assert.match(runaway.stderr, /ppo step 2: the KL to the reference is .* stopped, and the last good policy \(step 1\) is kept in runaway\/ckpt\.safetensors/);
+    assert.ok(existsSync(join(root, 'runaway', 'ckpt.safetensors')));
+  });
+
+  test('dpo reports held-out loss and implicit-reward accuracy before and after, and writes the policy', async () => {
+    const run = await inkwell(['rlhf', 'dpo', '--checkpoint=sft.safetensors', '--data=prefs.jsonl', '--val_fraction=0.34', '--epochs=2', '--learning_rate=1e-3', '--beta=0.5', '--out_dir=dpo']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /before held-out \(\d+ pairs\): loss 0\.6931/);
+    assert.match(run.stdout, /after held-out \(\d+ pairs\): loss \d\.\d{4}, implicit-reward accuracy/);
+    assert.ok(existsSync(join(root, 'dpo', 'ckpt.safetensors')));
+  });
+});
