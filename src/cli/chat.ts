@@ -5,7 +5,7 @@ import { validateSamplingOptions } from '../generate/sampling.js';
 import { generateAsync } from '../generate/session.js';
 import type { ChatMessage } from '../finetune/template.js';
 import { UsageError, type Options } from './args.js';
-import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
 import { chooseTemplate, TEMPLATE_USAGE, templateOption } from './template-option.js';
 
@@ -19,7 +19,7 @@ block_size / 2) tokens, and beyond that the oldest exchanges are forgotten (the 
 Standard input need not be a terminal: piped lines are answered in turn, replies one per line.
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
-${MODEL_USAGE}
+${INFERENCE_USAGE}
 
 Chat:
 ${TEMPLATE_USAGE}
@@ -30,7 +30,7 @@ ${SAMPLING_USAGE}
 
 export const booleanFlags = ['offline'];
 
-const KNOWN_OPTIONS = [...MODEL_OPTIONS, ...SAMPLING_OPTIONS, 'template', 'system', 'max_new_tokens', 'seed'];
+const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, ...SAMPLING_OPTIONS, 'template', 'system', 'max_new_tokens', 'seed'];
 
 export async function run(args: string[], options: Options): Promise<void> {
   options.rejectUnknown(KNOWN_OPTIONS);
@@ -44,7 +44,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
   const system = options.string('system');
 
-  const { model, tokenizer, state } = await modelFromOptions(options);
+  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
   const template = chooseTemplate(givenTemplate, state);
   const blockSize = model.config.block_size;
   const promptBudget = blockSize - Math.min(maxNewTokens, Math.floor(blockSize / 2));

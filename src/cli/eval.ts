@@ -6,7 +6,7 @@ import { readTextFile } from '../finetune/jsonl.js';
 import type { LoadedModel } from '../model/load.js';
 import { evaluateTokens, type EvalResult } from '../train/evaluate.js';
 import { UsageError, type Options } from './args.js';
-import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
 export const usage = `usage: inkwell eval [--checkpoint=FILE|DIR | --init=NAME|DIR] [--split=val|train] [--data=DIR] [--file=TEXT] [--fewshot=FILE.jsonl] [options]
 
@@ -27,13 +27,13 @@ the score is the fraction of answers equal to the expected one (surrounding whit
   --skip_bad_lines         leave out malformed lines (reported) instead of stopping
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
-${MODEL_USAGE}
+${INFERENCE_USAGE}
 
   --batch_size=8           sequences evaluated together`;
 
 export const booleanFlags = ['offline', 'verbose', 'skip_bad_lines'];
 
-const KNOWN_OPTIONS = [...MODEL_OPTIONS, 'split', 'data', 'file', 'max_tokens', 'batch_size', 'fewshot', 'max_new_tokens', 'verbose', 'skip_bad_lines'];
+const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, 'split', 'data', 'file', 'max_tokens', 'batch_size', 'fewshot', 'max_new_tokens', 'verbose', 'skip_bad_lines'];
 const PERPLEXITY_OPTIONS = ['split', 'data', 'file', 'max_tokens'];
 const FEWSHOT_OPTIONS = ['max_new_tokens', 'verbose', 'skip_bad_lines'];
 
@@ -45,7 +45,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${fewshot !== undefined ? 'few-shot evaluation (--fewshot)' : 'perplexity (without --fewshot)'}`);
   const batchSize = options.number('batch_size', 8)!;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`--batch_size must be an integer ≥ 1, got ${batchSize}`);
-  const loaded = await modelFromOptions(options);
+  const loaded = await inferenceModelFromOptions(options);
   if (fewshot !== undefined) runFewShot(loaded, fewshot, batchSize, options);
   else runPerplexity(loaded, batchSize, options);
 }

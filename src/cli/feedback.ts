@@ -4,7 +4,7 @@ import { FeedbackSession, readPrompts, sampleForFeedback } from '../serve/feedba
 import { createWebHandler } from '../serve/web/handler.js';
 import { serveWeb } from '../serve/web-server.js';
 import { UsageError, type Options } from './args.js';
-import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
 
 export const usage = `usage: inkwell feedback PROMPTS_FILE [--out=comparisons.jsonl] [--checkpoint=FILE|DIR | --init=NAME|DIR] [options]
@@ -17,7 +17,7 @@ them best to worst by clicking. Each ranking is appended to --out as one JSONL l
 are dropped; a prompt left with fewer than two samples is skipped.
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
-${MODEL_USAGE}
+${INFERENCE_USAGE}
 
 Options:
   --out=comparisons.jsonl  where rankings are appended (created if missing)
@@ -32,7 +32,7 @@ ${SAMPLING_USAGE}
 export const booleanFlags = ['offline', 'exit_when_done'];
 
 const KNOWN_OPTIONS = [
-  ...MODEL_OPTIONS, ...SAMPLING_OPTIONS, 'out', 'samples', 'max_new_tokens', 'seed', 'port', 'host', 'exit_when_done',
+  ...INFERENCE_OPTIONS, ...SAMPLING_OPTIONS, 'out', 'samples', 'max_new_tokens', 'seed', 'port', 'host', 'exit_when_done',
 ];
 
 export async function run(args: string[], options: Options): Promise<void> {
@@ -41,7 +41,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const prompts = readPrompts(args[0]!);
   const out = options.string('out', 'comparisons.jsonl')!;
   const port = options.number('port', 8001)!;
-  const { model, tokenizer } = await modelFromOptions(options);
+  const { model, tokenizer } = await inferenceModelFromOptions(options);
   const sampling = samplingFromOptions(options);
   process.stderr.write(`sampling ${options.number('samples', 4)} continuations of ${prompts.length} prompt${prompts.length === 1 ? '' : 's'}…\n`);
   const items = sampleForFeedback(model, tokenizer, prompts, {

@@ -51,8 +51,18 @@ export async function modelFromOptions(options: Options, defaultCheckpoint = DEF
 export const WEIGHTS_USAGE = `  --weights=f32            f32, or bf16 / int8 to compress the matrices for faster decoding (int8 reads a
                            quarter of the bytes; \`npm run bench:generate\` measures speed and loss change)`;
 
+/** Options, usage and loading for commands that only run the model: the model options plus --weights. */
+export const INFERENCE_OPTIONS = [...MODEL_OPTIONS, 'weights'] as const;
+export const INFERENCE_USAGE = `${MODEL_USAGE}\n${WEIGHTS_USAGE}`;
+
+export async function inferenceModelFromOptions(options: Options, defaultCheckpoint = DEFAULT_CHECKPOINT): Promise<LoadedModel> {
+  const loaded = await modelFromOptions(options, defaultCheckpoint);
+  applyWeightsOption(loaded.model, options);
+  return loaded;
+}
+
 /** Compresses the model's matrices as --weights says (nothing for f32 or when absent). */
-export function applyWeightsOption(model: GPT, options: Options): void {
+function applyWeightsOption(model: GPT, options: Options): void {
   const format = options.string('weights', 'f32')!;
   if (!WEIGHT_FORMATS.includes(format as WeightFormat)) throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')}, got '${format}'`);
   if (format !== 'f32') compressModel(model, format as WeightFormat);

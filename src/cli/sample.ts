@@ -5,7 +5,7 @@ import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../ge
 import { backend } from '../tensor/backends/index.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
 import { UsageError, type Options } from './args.js';
-import { applyWeightsOption, DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions, WEIGHTS_USAGE } from './model-options.js';
+import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
 const SEPARATOR = '---------------';
 
@@ -17,8 +17,7 @@ prompt the samples are unconditional: they start from ${END_OF_TEXT} or, for a c
 (no such token), from a newline.
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
-${MODEL_USAGE}
-${WEIGHTS_USAGE}
+${INFERENCE_USAGE}
 
 Sampling:
   --num_samples=10         samples per prompt
@@ -40,7 +39,7 @@ step re-reads the last block_size tokens. Timing goes to stderr.`;
 export const booleanFlags = ['offline', 'cache'];
 
 const KNOWN_OPTIONS = [
-  ...MODEL_OPTIONS, 'weights', 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
+  ...INFERENCE_OPTIONS, 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
   'repetition_penalty', 'no_repeat_ngram_size', 'stop', 'seed', 'batch_size', 'cache',
 ];
 
@@ -62,8 +61,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     useCache: options.flag('cache', true),
   };
 
-  const { model, tokenizer } = await modelFromOptions(options);
-  applyWeightsOption(model, options);
+  const { model, tokenizer } = await inferenceModelFromOptions(options);
   const given = args.length ? args : options.has('start') ? [options.string('start')!] : [];
   const starts = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
   const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));

@@ -4,7 +4,7 @@ import { createOpenAIServer, SERVER_DEFAULTS } from '../serve/openai-server.js';
 import { createWebHandler } from '../serve/web/handler.js';
 import { backend } from '../tensor/backends/index.js';
 import { UsageError, type Options } from './args.js';
-import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 import { chooseTemplate, TEMPLATE_USAGE, templateOption } from './template-option.js';
 
 export const usage = `usage: inkwell serve [--checkpoint=FILE|DIR | --init=NAME|DIR] [--host=127.0.0.1] [--port=8000] [options]
@@ -16,7 +16,7 @@ no_repeat_ngram_size. Chat messages are rendered with --template. The playground
 Generations run one token at a time in turn; a client that disconnects stops its generation.
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
-${MODEL_USAGE}
+${INFERENCE_USAGE}
 
 Server:
   --host=127.0.0.1         address to listen on (0.0.0.0 exposes the server to the network)
@@ -37,7 +37,7 @@ ${[
 export const booleanFlags = ['offline'];
 
 const KNOWN_OPTIONS = [
-  ...MODEL_OPTIONS, 'host', 'port', 'model_name', 'api_key', 'template', 'max_body_bytes', 'max_tokens', 'max_concurrent', 'max_queue',
+  ...INFERENCE_OPTIONS, 'host', 'port', 'model_name', 'api_key', 'template', 'max_body_bytes', 'max_tokens', 'max_concurrent', 'max_queue',
 ];
 
 export async function run(args: string[], options: Options): Promise<void> {
@@ -60,7 +60,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     maxQueue: limit('max_queue', SERVER_DEFAULTS.maxQueue),
   };
 
-  const { model, tokenizer, state } = await modelFromOptions(options);
+  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
   const template = chooseTemplate(givenTemplate, state);
   const modelName = options.string('model_name') ?? defaultModelName(options);
   const server = createOpenAIServer({
