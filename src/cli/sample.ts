@@ -5,6 +5,7 @@ import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../ge
 import { backend } from '../tensor/backends/index.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
 import { UsageError, type Options } from './args.js';
+import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
 const SEPARATOR = '---------------';
@@ -22,11 +23,7 @@ ${INFERENCE_USAGE}
 Sampling:
   --num_samples=10         samples per prompt
   --max_new_tokens=500     tokens generated per sample
-  --temperature=0.8        0 = greedy (always the most likely token)
-  --top_k=200              sample among the k most likely tokens (none = all)
-  --top_p=1                sample among the most likely tokens holding p of the probability
-  --repetition_penalty=1   > 1 discourages tokens already in the prompt or the sample
-  --no_repeat_ngram_size=0 never repeat an n-gram of this size
+${SAMPLING_USAGE}
   --stop=TEXT              end a sample at TEXT (not printed); a JSON string or array gives escapes
                            or several: --stop='"\\n\\n"', --stop='["\\n\\n", "THE END"]'
   --seed=1337              same seed, same samples
@@ -38,24 +35,16 @@ step re-reads the last block_size tokens. Timing goes to stderr.`;
 
 export const booleanFlags = ['offline', 'cache'];
 
-const KNOWN_OPTIONS = [
-  ...INFERENCE_OPTIONS, 'start', 'num_samples', 'max_new_tokens', 'temperature', 'top_k', 'top_p',
-  'repetition_penalty', 'no_repeat_ngram_size', 'stop', 'seed', 'batch_size', 'cache',
-];
+const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, ...SAMPLING_OPTIONS, 'start', 'num_samples', 'max_new_tokens', 'stop', 'seed', 'batch_size', 'cache'];
 
 export async function run(args: string[], options: Options): Promise<void> {
   options.rejectUnknown(KNOWN_OPTIONS);
   if (args.length && options.has('start')) throw new UsageError('give the prompt either as PROMPT or as --start, not both');
   const numSamples = options.number('num_samples', 10)!;
   if (!(Number.isInteger(numSamples) && numSamples >= 1)) throw new UsageError(`--num_samples must be an integer ≥ 1, got ${numSamples}`);
-  const topK = options.string('top_k')?.toLowerCase() === 'none' ? undefined : options.number('top_k', 200);
   const settings: GenerateOptions = {
+    ...samplingFromOptions(options),
     maxNewTokens: options.number('max_new_tokens', 500),
-    temperature: options.number('temperature', 0.8),
-    topK,
-    topP: options.number('top_p', 1),
-    repetitionPenalty: options.number('repetition_penalty', 1),
-    noRepeatNgramSize: options.number('no_repeat_ngram_size', 0),
     stop: parseStop(options.string('stop')),
     seed: options.number('seed', 1337),
     useCache: options.flag('cache', true),
