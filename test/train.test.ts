@@ -83,6 +83,17 @@ describe('training', () => {
     assert.throws(() => applySettings(defaultTrainConfig, { batch_size: 'big' }, 'cli'), /'batch_size' must be a number/);
   });
 
+  it('resumes a run that adopted another model\'s shape without restating it', () => {
+    const base = config(dataset, { max_iters: 20 });
+    train(base);
+    // The config says 1 layer; the model it starts from has 2, which wins (as nanoGPT does for GPT-2).
+    const c = config(dataset, { n_layer: 1, max_iters: 20, init_from: join(base.out_dir, 'ckpt.safetensors') });
+    assert.equal(train(c).model.config.n_layer, 2);
+    const resumed = train({ ...c, init_from: 'resume', max_iters: 40 });
+    assert.equal(resumed.model.config.n_layer, 2);
+    assert.throws(() => train({ ...c, init_from: 'resume', max_iters: 60, n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
+  });
+
   it('warms up linearly then decays by cosine to min_lr', () => {
     const s = { learning_rate: 1e-3, min_lr: 1e-4, warmup_iters: 100, lr_decay_iters: 2000, decay_lr: true };
     assert.ok(Math.abs(learningRate(0, s) - 1e-3 / 101) < 1e-12);

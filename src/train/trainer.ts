@@ -111,8 +111,11 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     print(`resuming training from ${ckptPath}`);
     resumed = loadCheckpoint(ckptPath);
     model = resumed.model;
+    // A key this run leaves as the checkpoint's run had it follows the model (a run started from GPT-2
+    // adopted GPT-2's shape); a key set to anything else is a mismatch.
+    const saved = resumed.state.train_config;
     for (const key of MODEL_KEYS) {
-      if (model.config[key] !== config[key]) {
+      if (model.config[key] !== config[key] && !(saved && saved[key] === config[key])) {
         throw new Error(`config mismatch on resume: ${key} is ${model.config[key]} in ${ckptPath} but ${config[key]} in this run's config`);
       }
     }
