@@ -1,10 +1,11 @@
 // A prepared dataset folder: train.bin and val.bin (token files) and meta.json (tokenizer, vocabulary
 // size, token dtype, counts), as `inkwell prepare` writes it. Batches are random windows, as nanoGPT's
 // get_batch draws them.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Rng } from '../tensor/random.js';
 import { TokenFile, type TokenDtype } from './token-file.js';
+import { readJsonObject } from '../io/json.js';
 
 export const DATASET_FORMAT = 'inkwell-dataset/1';
 
@@ -33,12 +34,7 @@ export function readDatasetMeta(dir: string): DatasetMeta {
   if (!existsSync(dir)) throw new Error(`dataset folder ${dir} does not exist (run \`inkwell prepare\` first)`);
   const metaPath = join(dir, 'meta.json');
   if (!existsSync(metaPath)) throw new Error(`${metaPath} is missing (run \`inkwell prepare\` to make the dataset)`);
-  let meta: DatasetMeta;
-  try {
-    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as DatasetMeta;
-  } catch (err) {
-    throw new Error(`${metaPath}: invalid JSON (${(err as Error).message})`);
-  }
+  const meta = readJsonObject(metaPath) as unknown as DatasetMeta;
   if (!Number.isInteger(meta.vocab_size) || meta.vocab_size < 1) throw new Error(`${metaPath}: vocab_size must be a positive integer, got ${meta.vocab_size}`);
   const dtype = meta.dtype ?? 'uint16';
   if (dtype !== 'uint16' && dtype !== 'uint32') throw new Error(`${metaPath}: dtype must be uint16 or uint32, got ${dtype}`);

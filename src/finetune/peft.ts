@@ -8,7 +8,6 @@
 // and "INKWELL_PARTIAL" (selected base weights trained after freezing, nothing added).
 // Trained base weights (unfrozen heads, LayerNorms, last blocks) go in as PEFT's modules_to_save do:
 // under their own names, their modules listed in `modules_to_save`.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
@@ -19,6 +18,7 @@ import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { adapterLayers, applyAdapters } from './adapters.js';
 import { isPeftParam, setTrainable } from './freeze.js';
 import { applyLora, linearSlots, loraLayers, matchesTarget, moduleSlots } from './lora.js';
+import { readJsonObject } from '../io/json.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -117,21 +117,7 @@ function expectedTensors(named: [string, Tensor][], modulesToSave: string[]): [s
 }
 
 function readConfig(dir: string): Record<string, unknown> {
-  const file = join(dir, ADAPTER_CONFIG);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON (${(err as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${file}: not a JSON object`);
-  return json as Record<string, unknown>;
+  return readJsonObject(join(dir, ADAPTER_CONFIG));
 }
 
 /** LoRA settings of a config, refusing the PEFT variants inkwell does not compute. */

@@ -1,12 +1,12 @@
 // The Hugging Face GPT-2 layout: `config.json` + `model.safetensors` with GPT2LMHeadModel names. Files
 // from the hub name tensors without the `transformer.` prefix and carry `attn.bias`/`attn.masked_bias`
 // mask buffers; both forms load. Weights are Conv1D [in, out], as inkwell keeps them.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { noGrad } from '../tensor/tensor.js';
 import { GPT, validateConfig, type GPTConfig } from './gpt.js';
+import { readJsonObject } from '../io/json.js';
 
 /** Buffers and tied copies a GPT-2 checkpoint may hold that are not parameters. */
 const IGNORED = /(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/;
@@ -104,20 +104,7 @@ export function loadHFWeights(model: GPT, tensors: Map<string, NamedTensor>, fil
 
 export function readHFConfig(dir: string): GPTConfig {
   const file = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON (${(err as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${file}: not a JSON object`);
-  return configFromHF(json as Record<string, unknown>, file);
+  return configFromHF(readJsonObject(file), file);
 }
 
 /** Loads a GPT from a folder holding HF `config.json` and `model.safetensors`. */

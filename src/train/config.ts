@@ -1,8 +1,9 @@
 // Training configuration: nanoGPT's train.py settings, with its defaults, read from a preset or a JSON
 // file and overridden by `--key=value`. Every key and value is checked, and errors name them.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJsonObject } from '../io/json.js';
 
 export interface TrainConfig {
   out_dir: string;
@@ -117,14 +118,7 @@ export function readConfigFile(nameOrPath: string): Record<string, unknown> {
   const preset = join(presetDir, `${nameOrPath}.json`);
   const file = existsSync(nameOrPath) ? nameOrPath : existsSync(preset) ? preset : null;
   if (!file) throw new Error(`config '${nameOrPath}' is neither a file nor a preset (presets: ${presetNames().join(', ')})`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON (${(err as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${file}: a config must be a JSON object`);
-  return json as Record<string, unknown>;
+  return readJsonObject(file);
 }
 
 /** Checks ranges and relations between settings; errors name the setting. */
