@@ -4,7 +4,8 @@
 // comparisons are sampled from the SFT model and labelled by the rule (fewer e's wins) → a reward model
 // is trained on them (held-out pairwise accuracy) → PPO optimises the policy against that reward model
 // (held-out reward and KL curves in ppo.svg) → DPO is trained on the same comparisons. Before/after
-// samples and rule scores are printed for each.
+// samples and rule scores are printed for each. The SFT model, the comparisons and the reward model are
+// left in the output folder for trying the CLI (inkwell reward, inkwell rlhf ppo|dpo) on them.
 //
 // Run: npx tsc -p . && node dist/examples/align-demo.js [--out=out-align-demo]
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { defaultPpoConfig, evaluatePolicy, PpoTrainer } from '../src/align/ppo.j
 import { runPpo } from '../src/align/ppo-run.js';
 import { rulesFromJSON } from '../src/align/rbrm.js';
 import { frozenCopy, trainableCopy } from '../src/align/reference.js';
-import { encodePairs, evaluatePairs, RewardModel, trainRewardModel } from '../src/align/reward-model.js';
+import { encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel } from '../src/align/reward-model.js';
 import { rewardFromModel, rewardFromRules, type RewardSource } from '../src/align/reward-source.js';
 import { encodeSequence, packSequences } from '../src/align/sequences.js';
 import { adamWFor, optimizerStep } from '../src/align/step.js';
@@ -24,6 +25,7 @@ import { generate } from '../src/generate/generate.js';
 import { GPT } from '../src/model/gpt.js';
 import { Rng } from '../src/tensor/random.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
+import { saveCheckpoint } from '../src/train/checkpoint.js';
 
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const corpusPath = resolve(repo, '..', 'shared', 'data', 'tinyshakespeare.txt');
@@ -91,6 +93,7 @@ async function ruleScore(model: GPT, label: string): Promise<number> {
   return e.meanReward;
 }
 const sftReference = frozenCopy(sft);
+saveCheckpoint(join(outDir, 'sft.safetensors'), sft, null, { iter_num: 200, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });
 const sftRule = await ruleScore(sft, 'SFT model');
 
 // 3. Comparisons: two sampled answers per prompt, the one with fewer e's chosen (ties dropped).
@@ -120,6 +123,8 @@ console.log(`reward model before training: held-out accuracy ${(100 * evaluatePa
 const rmMetrics = trainRewardModel(rm, rmTrain, rmVal, { epochs: 4, batch_size: 16, learning_rate: 1e-3, weight_decay: 0, grad_clip: 1, seed: 1 }, {
   onEval: (epoch, m) => console.log(`reward model epoch ${epoch}: held-out pairwise accuracy ${(100 * m.accuracy).toFixed(1)}%, mean margin ${m.margin.toFixed(3)} (${elapsed()})`),
 })!;
+
+saveRewardModel(join(outDir, 'reward.safetensors'), rm, tokenizer, rmMetrics);
 
 // 5. PPO against the reward model.
 const rmReward: RewardSource = rewardFromModel(rm, tokenizer, 'reward model');

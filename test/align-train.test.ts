@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { referenceMargins, trainDpo, evaluateDpo } from '../src/align/dpo.js';
 import { PpoTrainer, defaultPpoConfig } from '../src/align/ppo.js';
+import { runPpo } from '../src/align/ppo-run.js';
+import { loadModel } from '../src/train/checkpoint.js';
 import { loadRules, rulesFromJSON } from '../src/align/rbrm.js';
 import { frozenCopy } from '../src/align/reference.js';
 import { encodePairs, evaluatePairs, loadRewardModel, RewardModel, saveRewardModel, scoreTexts, trainRewardModel } from '../src/align/reward-model.js';
@@ -63,6 +65,8 @@ describe('reward model', () => {
     const loaded = loadRewardModel(file);
     const items = [{ prompt: 'a?', answer: 'xya' }, { prompt: 'a?', answer: 'xyb' }];
     assert.deepEqual(scoreTexts(loaded.model, loaded.tokenizer, items), scoreTexts(rm, tokenizer, items));
+    // A policy that ends at once leaves an empty answer: it is scored (at the prompt's last token), not refused.
+    assert.ok(Number.isFinite(scoreTexts(rm, tokenizer, [{ prompt: 'a?', answer: '' }])[0]!));
   });
 });
 
@@ -120,6 +124,14 @@ describe('DPO and PPO', () => {
     distant.transformer.wte.weight.data.forEach((v, i, a) => (a[i] = v * 100));
     const runaway = new PpoTrainer(tinyGPT(4), distant, tokenizer, reward, prompts, { ...c, max_kl: 1e-3 });
     await assert.rejects(runaway.step(), (err: Error) => err instanceof TrainingDiverged && /KL to the reference is .* \(k3; max_kl 0\.001\)/.test(err.message));
+    // Weights gone NaN after step 1: step 2 stops with a message and step 1's checkpoint is kept.
+    const broken = tinyGPT(6);
+    const run = runPpo(new PpoTrainer(broken, frozenCopy(broken), tokenizer, reward, prompts, { ...c, steps: 3 }), {
+      valPrompts: prompts, evalInterval: 10, outDir: join(root, 'nan-run'),
+      onStep: () => broken.transformer.ln_f.weight.data.fill(Number.NaN),
+    });
+    await assert.rejects(run, (err: Error) => err instanceof TrainingDiverged && /ppo step 2: .* is NaN.*the last good policy \(step 1\) is kept in .*nan-run\/ckpt\.safetensors/.test(err.message));
+    assert.ok(loadModel(join(root, 'nan-run', 'ckpt.safetensors')).model.parameters().every((p) => p.data.every(Number.isFinite)));
     assert.throws(() => new PpoTrainer(policy, policy, tokenizer, reward, ['a'.repeat(20)], c), /prompt 1 is 20 tokens; with max_new_tokens 8 that exceeds the model's context \(block_size\) of 24/);
   });
 });

@@ -8,6 +8,7 @@ import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { evaluatePolicy, type PolicyEvaluation, type PpoStepLog, type PpoTrainer } from './ppo.js';
 import { ppoChartSvg, type HeldOutPoint } from './ppo-chart.js';
+import { assertFiniteParameters } from './step.js';
 
 export interface PpoRunOptions {
   valPrompts: readonly string[];
@@ -43,10 +44,11 @@ export async function runPpo(trainer: PpoTrainer, o: PpoRunOptions): Promise<Ppo
   try {
     for (let i = 1; i <= config.steps; i++) {
       const log = await trainer.step();
+      assertFiniteParameters(policy.namedParameters(), `ppo step ${log.step}`);
+      saveCheckpoint(checkpoint, policy, null, { iter_num: log.step, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });
       steps.push(log);
       appendFileSync(logFile, `${JSON.stringify(log)}\n`);
       o.onStep?.(log);
-      saveCheckpoint(checkpoint, policy, null, { iter_num: log.step, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });
       if (i % o.evalInterval === 0 || i === config.steps) after = await evaluate(i);
       writeFileAtomic(chart, ppoChartSvg(steps, heldOut));
     }

@@ -137,7 +137,7 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
 
 /** Rewards of prompt + answer texts (no gradient). */
 export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string }[], batchSize = 16): number[] {
-  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `item ${i + 1}`));
+  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, true));
   const out: number[] = [];
   const wasTraining = model.training;
   model.eval();

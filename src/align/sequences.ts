@@ -28,10 +28,13 @@ export interface PackedBatch {
   last: Int32Array;
 }
 
-/** Token ids of `prompt` and `answer` (encoded separately, so the answer's tokens are its own). */
-export function encodeSequence(tokenizer: Tokenizer, prompt: string, answer: string, blockSize: number, where: string): TokenSequence {
+/**
+ * Token ids of `prompt` and `answer` (encoded separately, so the answer's tokens are its own). Training
+ * needs answer tokens; scoring (allowEmptyAnswer) can take an empty answer, e.g. a policy that ended at once.
+ */
+export function encodeSequence(tokenizer: Tokenizer, prompt: string, answer: string, blockSize: number, where: string, allowEmptyAnswer = false): TokenSequence {
   const seq = { prompt: tokenizer.encode(prompt), response: tokenizer.encode(answer) };
-  if (seq.response.length === 0) throw new Error(`${where}: the answer encodes to no tokens`);
+  if (seq.response.length === 0 && !(allowEmptyAnswer && seq.prompt.length > 0)) throw new Error(`${where}: the answer encodes to no tokens`);
   const length = seq.prompt.length + seq.response.length;
   if (length > blockSize) {
     throw new Error(`${where}: prompt + answer is ${length} tokens (prompt ${seq.prompt.length}) but the model's context (block_size) is ${blockSize}; shorten it or use a model with a longer context`);

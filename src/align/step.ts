@@ -22,6 +22,13 @@ export function optimizerStep(optimizer: AdamW, loss: Tensor, gradClip: number, 
   return norm;
 }
 
+/** Throws TrainingDiverged if any parameter holds a NaN or infinity (checked before a checkpoint is written). */
+export function assertFiniteParameters(named: [string, Tensor][], what: string): void {
+  for (const [name, p] of named) {
+    for (let i = 0; i < p.size; i++) if (!Number.isFinite(p.data[i])) throw new TrainingDiverged(`${what}: parameter ${name} holds ${p.data[i]}`);
+  }
+}
+
 /** Indices 0..n−1 in a seeded random order. */
 export function shuffled(n: number, random: () => number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);

@@ -2,17 +2,19 @@
 // model or rules) or with DPO on comparison files.
 import { join } from 'node:path';
 import { readComparisons, splitByPrompt } from '../align/comparisons.js';
-import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, type DpoConfig } from '../align/dpo.js';
-import { defaultPpoConfig, PpoTrainer, type PpoConfig, type Turn } from '../align/ppo.js';
+import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
+import { defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
 import { encodePairs } from '../align/reward-model.js';
 import { loadRewardSource } from '../align/reward-source.js';
+import { assertFiniteParameters } from '../align/step.js';
 import { eosTokenOf } from '../generate/generate.js';
 import { endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES } from '../finetune/template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { readPrompts } from '../serve/feedback.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
+import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -71,6 +73,7 @@ async function ppo(options: Options): Promise<void> {
   if (!rewardFile || !promptsFile) throw new UsageError('--reward=FILE and --prompts=FILE are required');
   const config: PpoConfig = { ...p, kl_estimator: (options.string('kl_estimator', p.kl_estimator) as PpoConfig['kl_estimator']), whiten_advantages: options.flag('whiten_advantages', true) };
   for (const key of PPO_NUMBERS) config[key] = options.number(key, p[key])!;
+  asUsage(() => validatePpoConfig(config));
   const evalInterval = options.number('eval_interval', 5)!;
   if (!(Number.isInteger(evalInterval) && evalInterval >= 1)) throw new UsageError(`--eval_interval must be an integer ≥ 1, got ${evalInterval}`);
   let prompts = readPrompts(promptsFile);
@@ -95,6 +98,15 @@ async function ppo(options: Options): Promise<void> {
   showSamples('before', result.before.prompts, result.before.answers, result.before.scores);
   showSamples('after', result.after.prompts, result.after.answers, result.after.scores);
   console.log(`wrote ${result.checkpoint}, ${join(outDir, 'log.jsonl')}, ${join(outDir, 'ppo.svg')}`);
+}
+
+/** Bad settings are usage errors (exit 2), found before any model is loaded. */
+function asUsage(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** Without --template prompts go to the model as given; with it, formatted as the SFT model was trained. */
@@ -122,6 +134,7 @@ async function dpo(options: Options): Promise<void> {
   if (!data) throw new UsageError('--data=comparisons.jsonl is required');
   const config: DpoConfig = { ...q };
   for (const key of DPO_NUMBERS) config[key] = options.number(key, q[key])!;
+  asUsage(() => validateDpoConfig(config));
   const all = readComparisons(data);
   const valFile = options.string('val');
   const { train, val } = valFile ? { train: all, val: readComparisons(valFile) } : splitByPrompt(all, options.number('val_fraction', 0.1)!, config.seed);
@@ -142,10 +155,20 @@ async function dpo(options: Options): Promise<void> {
   console.log(`dpo: ${trainPairs.length} training pairs, beta ${config.beta}`);
   report('before');
   const out = join(options.string('out_dir', 'out-dpo')!, 'ckpt.safetensors');
-  trainDpo(policy, trainPairs, refTrain, config, {
-    onStep: (l) => { if (l.step % 10 === 0) console.log(`step ${l.step} (epoch ${l.epoch}): loss ${l.loss.toFixed(4)}, accuracy ${(100 * l.accuracy).toFixed(0)}%, margin ${l.margin.toFixed(4)}`); },
-    onEpoch: (epoch) => saveCheckpoint(out, policy, null, { iter_num: epoch, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() }),
-  });
+  let saved = 0;
+  try {
+    trainDpo(policy, trainPairs, refTrain, config, {
+      onStep: (l) => { if (l.step % 10 === 0) console.log(`step ${l.step} (epoch ${l.epoch}): loss ${l.loss.toFixed(4)}, accuracy ${(100 * l.accuracy).toFixed(0)}%, margin ${l.margin.toFixed(4)}`); },
+      onEpoch: (epoch) => {
+        assertFiniteParameters(policy.namedParameters(), `dpo epoch ${epoch}`);
+        saveCheckpoint(out, policy, null, { iter_num: epoch, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });
+        saved = epoch;
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof TrainingDiverged)) throw err;
+    throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the last good policy (epoch ${saved}) is kept in ${out}` : 'no checkpoint had been written yet'}`);
+  }
   report('after');
   console.log(`wrote ${out}`);
 }

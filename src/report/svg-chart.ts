@@ -57,11 +57,17 @@ export function lineChartSvg(o: ChartOptions): string {
   parts.push(`<rect x="${left}" y="${top}" width="${W - left - right}" height="${H - top - bottom}" fill="none" stroke="#444"/>`);
   parts.push(`<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  const colors = o.series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]!);
   o.series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
-    if (pts.length) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8" points="${pts.join(' ')}"/>`);
-    parts.push(`<rect x="${W - right - 150}" y="${top + 8 + i * 18}" width="12" height="3" fill="${color}"/><text x="${W - right - 132}" y="${top + 13 + i * 18}">${escapeXml(s.name)}</text>`);
+    if (pts.length) parts.push(`<polyline fill="none" stroke="${colors[i]}" stroke-width="1.8" points="${pts.join(' ')}"/>`);
+  });
+  // The legend goes over the curves on a translucent box, so neither hides the other.
+  const legendWidth = 30 + 7 * Math.max(0, ...o.series.map((s) => s.name.length));
+  const lx = W - right - legendWidth - 6;
+  parts.push(`<rect x="${lx}" y="${top + 4}" width="${legendWidth}" height="${o.series.length * 18 + 6}" fill="white" fill-opacity="0.8" stroke="#ccc"/>`);
+  o.series.forEach((s, i) => {
+    parts.push(`<rect x="${lx + 6}" y="${top + 12 + i * 18}" width="12" height="3" fill="${colors[i]}"/><text x="${lx + 24}" y="${top + 17 + i * 18}">${escapeXml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
