@@ -1,11 +1,12 @@
-// Classification fine-tuning: which of four characters (from four plays) speaks a line of
-// tinyshakespeare. The base is the cached char-level GPT (examples/base-model.ts); the LM head is
-// replaced by a class head on the last character and the whole model is fine-tuned. Held-out data are
-// the lines of speeches the training never saw; the result is compared with the majority-class
-// baseline. Also writes the data as JSONL, so the same run works from the command line:
+// Classification fine-tuning on a task generated from tinyshakespeare: is a line as Shakespeare wrote
+// it, or are its words shuffled? Only a model that knows how English runs can tell, which is what the
+// base's pretraining taught it. The base is the cached char-level GPT (examples/base-model.ts); the LM
+// head is replaced by a class head on the last character and the whole model is fine-tuned. Training
+// lines come from the first 90% of the text, held-out lines from the last 10%; the result is compared
+// with the majority-class baseline. The data are written as JSONL, so the CLI does the same:
 //   inkwell finetune classify --checkpoint=out-examples/base-char-4x128/ckpt.safetensors \
-//     --data=out-examples/speaker/train.jsonl --val=out-examples/speaker/val.jsonl
-// Run: node dist/examples/classify-speaker.js
+//     --data=out-examples/shuffled/train.jsonl --val=out-examples/shuffled/val.jsonl
+// Run: node dist/examples/classify-shuffled.js
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateClassifier, trainClassifier } from '../src/finetune/classify.js';
@@ -15,27 +16,44 @@ import { formatReport } from '../src/finetune/metrics.js';
 import { Rng } from '../src/tensor/random.js';
 import { baseModel, OUT, requireShakespeare } from './base-model.js';
 
-const SPEAKERS = ['GLOUCESTER', 'DUKE VINCENTIO', 'ROMEO', 'PETRUCHIO'];
+const TRAIN = 3000, HELD_OUT = 600;
 
-/** One example per verse line of every speech by SPEAKERS; every 5th speech (shuffled) is held out. */
-function speakerLines(text: string): { train: string[]; val: string[] } {
-  const speeches = text.split('\n\n').map((block) => block.trim().split('\n')).filter((lines) => lines.length > 1 && SPEAKERS.includes(lines[0]!.slice(0, -1)));
-  const rng = new Rng(7);
-  const train: string[] = [], val: string[] = [];
-  for (const [name, ...lines] of speeches) {
-    const heldOut = rng.uniform() < 0.2;
-    for (const line of lines) if (line.trim().length >= 12) (heldOut ? val : train).push(JSON.stringify({ text: line.trim(), label: name!.slice(0, -1) }));
+/** Lines of dialogue with at least 6 words (speaker names, "NAME:", are left out). */
+function dialogueLines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => !l.endsWith(':') && l.split(' ').length >= 6);
+}
+
+/** Half the lines keep their words' order, half get them shuffled (into a different order). */
+function examples(lines: string[], n: number, rng: Rng): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const line = lines[rng.int(lines.length)]!;
+    if (rng.uniform() < 0.5) {
+      out.push(JSON.stringify({ text: line, label: 'original' }));
+      continue;
+    }
+    const words = line.split(' ');
+    let shuffled = line;
+    while (shuffled === line) {
+      for (let k = words.length - 1; k > 0; k--) {
+        const j = rng.int(k + 1);
+        [words[k], words[j]] = [words[j]!, words[k]!];
+      }
+      shuffled = words.join(' ');
+    }
+    out.push(JSON.stringify({ text: shuffled, label: 'shuffled' }));
   }
-  return { train, val };
+  return out;
 }
 
 async function main(): Promise<void> {
   const corpus = readFileSync(requireShakespeare(), 'utf8');
-  const dir = join(OUT, 'speaker');
+  const cut = Math.floor(corpus.length * 0.9);
+  const rng = new Rng(7);
+  const dir = join(OUT, 'shuffled');
   mkdirSync(dir, { recursive: true });
-  const { train: trainLines, val: valLines } = speakerLines(corpus);
-  writeFileSync(join(dir, 'train.jsonl'), trainLines.join('\n') + '\n');
-  writeFileSync(join(dir, 'val.jsonl'), valLines.join('\n') + '\n');
+  writeFileSync(join(dir, 'train.jsonl'), examples(dialogueLines(corpus.slice(0, cut)), TRAIN, rng).join('\n') + '\n');
+  writeFileSync(join(dir, 'val.jsonl'), examples(dialogueLines(corpus.slice(cut)), HELD_OUT, rng).join('\n') + '\n');
 
   const { model, tokenizer } = await baseModel();
   const trainSet = loadClassificationFile(join(dir, 'train.jsonl'), false, 'stop');
@@ -43,19 +61,19 @@ async function main(): Promise<void> {
   const labels = labelSet(trainSet.examples);
   const train = encodeExamples(trainSet, labels, tokenizer, model.config.block_size, 'stop');
   const val = encodeExamples(valSet, labels, tokenizer, model.config.block_size, 'stop');
-  console.log(`speaker of a line: ${train.examples.length} training lines, ${val.examples.length} held-out lines (from unseen speeches), labels ${labels.join(', ')}`);
+  console.log(`original or shuffled words: ${train.examples.length} training lines, ${val.examples.length} held-out lines (from the last 10% of the text); truncated to the last ${model.config.block_size} characters: ${train.truncated} + ${val.truncated}`);
 
   const classifier = new GPTClassifier(model, labels, false, 1);
   const before = evaluateClassifier(classifier, val.examples).report;
   console.log(`before fine-tuning (random head): accuracy ${(100 * before.accuracy).toFixed(1)}%`);
   const t0 = performance.now();
   trainClassifier(classifier, train.examples, val.examples, {
-    max_iters: 400, batch_size: 32, learning_rate: 1e-3, warmup_iters: 40, weight_decay: 0.01, grad_clip: 1, eval_interval: 100, seed: 1,
+    max_iters: 300, batch_size: 32, learning_rate: 1e-3, warmup_iters: 30, weight_decay: 0.01, grad_clip: 1, eval_interval: 100, seed: 1,
   }, { print: (line) => { if (line.startsWith('step')) console.log(`  ${line}`); } });
   const report = evaluateClassifier(classifier, val.examples).report;
   console.log(`fine-tuned in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   console.log(formatReport(report));
-  console.log(`RESULT classify-speaker: held-out accuracy ${(100 * report.accuracy).toFixed(1)}% vs majority-class baseline ${(100 * report.majorityBaseline).toFixed(1)}%`);
+  console.log(`RESULT classify-shuffled: held-out accuracy ${(100 * report.accuracy).toFixed(1)}% vs majority-class baseline ${(100 * report.majorityBaseline).toFixed(1)}%`);
 }
 
 await main();

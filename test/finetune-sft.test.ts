@@ -75,6 +75,19 @@ describe('SFT training', () => {
     assert.ok(after >= 0.9, `exact match ${after}`);
   });
 
+  it('full fine-tuning: the best checkpoint is written and put back into the model at the end', () => {
+    const model = new GPT(config, { seed: 9 });
+    const out = mkdtempSync(join(tmpdir(), 'inkwell-sft-full-'));
+    const keeper = keepBest(model, out, 'tiny', (path) => saveCheckpoint(path, model, null, { iter_num: 0, best_val_loss: 0, tokenizer: tok.toJSON() }));
+    // A learning rate that overshoots late makes the last weights differ from the best.
+    const result = trainSft(model, encode(train), encode(val), { ...loop, max_iters: 40, eval_interval: 10, learning_rate: 3e-2, min_lr: 3e-2 }, {}, () => keeper.save());
+    assert.deepEqual(keeper.finish(), [join(out, 'ckpt.safetensors')]);
+    const best = result.best!.value;
+    assert.ok(result.last!.value > best, `the setup must end worse than its best (last ${result.last!.value}, best ${best})`);
+    assert.ok(Math.abs(sftEvalLoss(model, encode(val)) - best) < 1e-4, `in memory: ${sftEvalLoss(model, encode(val))} vs best ${best}`);
+    assert.ok(Math.abs(sftEvalLoss(loadCheckpoint(join(out, 'ckpt.safetensors')).model, encode(val)) - best) < 1e-4);
+  });
+
   it('with LoRA: trains only the LoRA weights, keeps the best, merges into a loadable checkpoint', () => {
     const model = new GPT(config, { seed: 9 });
     const base = new Map(model.namedParameters().map(([n, p]) => [n, p.data.slice()]));

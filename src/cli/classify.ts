@@ -5,8 +5,7 @@ import { loadClassifier } from '../finetune/classifier.js';
 import { readRecords } from '../finetune/jsonl.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
-import { reportSkipped } from './finetune-classify.js';
-import { badLinePolicy } from './finetune-options.js';
+import { badLinePolicy, reportSkipped } from './finetune-options.js';
 
 export const usage = `usage: inkwell classify --checkpoint=FILE (TEXT ... | --file=FILE) [options]
 

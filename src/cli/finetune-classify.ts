@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import { evaluateClassifier, trainClassifier } from '../finetune/classify.js';
 import { encodeExamples, labelSet, loadClassificationFile, type LoadedExamples } from '../finetune/classify-data.js';
 import { GPTClassifier, saveClassifier } from '../finetune/classifier.js';
-import type { SkippedLine } from '../finetune/jsonl.js';
 import { keepBest } from '../finetune/keep-best.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, splitHeldOut, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, splitHeldOut, type LoopDefaults,
 } from './finetune-options.js';
 import { MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -36,13 +35,6 @@ ${LOOP_USAGE(DEFAULTS)}`;
 export const booleanFlags = ['multi_label'];
 
 export const options = [...MODEL_OPTIONS, ...DATA_OPTIONS, ...LOOP_OPTIONS, ...PEFT_OPTIONS, 'multi_label'];
-
-export function reportSkipped(file: string, skipped: readonly SkippedLine[], what = 'skipped'): void {
-  if (!skipped.length) return;
-  console.log(`${file}: ${what} ${skipped.length} line${skipped.length === 1 ? '' : 's'}:`);
-  for (const s of skipped.slice(0, 10)) console.log(`  line ${s.line}: ${s.message}`);
-  if (skipped.length > 10) console.log(`  … and ${skipped.length - 10} more`);
-}
 
 export async function run(args: string[], opts: Options): Promise<void> {
   opts.rejectUnknown(options);

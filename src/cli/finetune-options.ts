@@ -3,7 +3,7 @@
 import type { Module } from '../nn/module.js';
 import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
-import type { BadLinePolicy } from '../finetune/jsonl.js';
+import type { BadLinePolicy, SkippedLine } from '../finetune/jsonl.js';
 import { applyLora } from '../finetune/lora.js';
 import type { LoopConfig } from '../finetune/loop.js';
 import { Rng } from '../tensor/random.js';
@@ -109,4 +109,12 @@ export function splitHeldOut<T>(items: readonly T[], fraction: number, seed: num
   const nVal = Math.max(1, Math.round(items.length * fraction));
   if (items.length - nVal < 1) throw new UsageError(`only ${items.length} examples: too few to hold ${nVal} out`);
   return { train: order.slice(nVal).sort((a, b) => a - b).map((i) => items[i]!), val: order.slice(0, nVal).sort((a, b) => a - b).map((i) => items[i]!) };
+}
+
+/** Lists the lines a reader left out (the first ten), so skipping is never silent. */
+export function reportSkipped(file: string, skipped: readonly SkippedLine[], what = 'skipped'): void {
+  if (!skipped.length) return;
+  console.log(`${file}: ${what} ${skipped.length} line${skipped.length === 1 ? '' : 's'}:`);
+  for (const s of skipped.slice(0, 10)) console.log(`  line ${s.line}: ${s.message}`);
+  if (skipped.length > 10) console.log(`  … and ${skipped.length - 10} more`);
 }

@@ -6,9 +6,8 @@ import { trainSft } from '../finetune/sft.js';
 import { getTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
-import { reportSkipped } from './finetune-classify.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, splitHeldOut, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, splitHeldOut, type LoopDefaults,
 } from './finetune-options.js';
 import { MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 

@@ -1,12 +1,14 @@
 // Keeping the best model of a fine-tuning run on disk. A fully trained (or only frozen) model is
-// written whole to <out_dir>/ckpt.safetensors at every improvement. With LoRA or adapters, whose added
-// weights a plain checkpoint cannot hold, each improvement writes the PEFT folder <out_dir>/peft (only
-// the trained weights, HF PEFT layout) and keeps those weights in memory; at the end the best ones are
-// put back and, for LoRA, merged into the base weights, and the merged model is written to
-// ckpt.safetensors, loadable like any checkpoint. Adapters cannot be merged: their run keeps the folder.
+// written whole to <out_dir>/ckpt.safetensors at every improvement and read back at the end, so the
+// model in memory is the best one too. With LoRA or adapters, whose added weights a plain checkpoint
+// cannot hold, each improvement writes the PEFT folder <out_dir>/peft (only the trained weights, HF
+// PEFT layout) and keeps those weights in memory; at the end the best ones are put back and, for LoRA,
+// merged into the base weights, and the merged model is written to ckpt.safetensors, loadable like any
+// checkpoint. Adapters cannot be merged: their run keeps the folder.
 import { join } from 'node:path';
 import type { GPTConfig } from '../model/gpt.js';
 import type { Module } from '../nn/module.js';
+import { readSafetensors } from '../io/safetensors.js';
 import { noGrad } from '../tensor/tensor.js';
 import { adapterLayers } from './adapters.js';
 import { loraLayers, mergeLora } from './lora.js';
@@ -32,7 +34,8 @@ export function keepBest(model: Module & { config: GPTConfig }, outDir: string, 
         saved = true;
       },
       finish: () => {
-        if (!saved) writeCheckpoint(ckpt);
+        if (saved) restoreFrom(ckpt, model);
+        else writeCheckpoint(ckpt);
         return [ckpt];
       },
     };
@@ -53,4 +56,16 @@ export function keepBest(model: Module & { config: GPTConfig }, outDir: string, 
       return [peftDir, ckpt];
     },
   };
+}
+
+/** Puts the weights saved in a checkpoint (named as the model's parameters) back into the model. */
+function restoreFrom(path: string, model: Module): void {
+  const { tensors } = readSafetensors(path);
+  noGrad(() => {
+    for (const [name, p] of model.namedParameters()) {
+      const t = tensors.get(name);
+      if (!t || t.data.length !== p.size) throw new Error(`${path}: cannot restore '${name}' from the best checkpoint`);
+      p.data.set(t.data);
+    }
+  });
 }

@@ -72,6 +72,12 @@ export function validateLoopConfig(c: LoopConfig): void {
   if (!(c.grad_clip >= 0)) throw new Error(`grad_clip must be ≥ 0, got ${c.grad_clip}`);
 }
 
+/** A higher (or lower) value wins; on a tie (accuracy on a small set often ties), the lower loss. */
+function isBetter(score: EvalScore, best: EvalScore): boolean {
+  if (score.value !== best.value) return score.higherIsBetter ? score.value > best.value : score.value < best.value;
+  return score.loss !== undefined && best.loss !== undefined && score.loss < best.loss;
+}
+
 export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   validateLoopConfig(config);
   const print = hooks.print ?? (() => {});
@@ -98,7 +104,7 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     backend().releaseFreeMemory();
     last = score;
     hooks.onEval?.(iter, score);
-    const improved = !best || (score.higherIsBetter ? score.value > best.value : score.value < best.value);
+    const improved = !best || isBetter(score, best);
     print(`step ${iter}: ${score.text}${improved && task.save ? ' (best so far: saved)' : ''}`);
     if (improved) {
       best = score;

@@ -1,0 +1,118 @@
+// `inkwell finetune classify|sft` and `inkwell classify` end to end on tiny data in a temp dir, and
+// what they say about bad input.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadClassifier } from '../src/finetune/classifier.js';
+import { GPT } from '../src/model/gpt.js';
+import { Rng } from '../src/tensor/random.js';
+import { CharTokenizer } from '../src/tokenizers/char.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'inkwell-finetune-cli-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function inkwell(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, INKWELL_DEBUG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const path = (name: string) => join(root, name);
+const tok = CharTokenizer.fromText('\n :ABQabcdefghijklmnopqrstuvwxyz');
+const rng = new Rng(3);
+const word = () => Array.from({ length: 3 + rng.int(3) }, () => 'abcdefgh'[rng.int(8)]).join('');
+
+before(() => {
+  const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, block_size: 24, vocab_size: tok.vocabSize, dropout: 0, bias: true }, { seed: 1 });
+  saveCheckpoint(path('base.safetensors'), model, null, { iter_num: 0, best_val_loss: 0, tokenizer: tok.toJSON() });
+  // Label: does the text contain the letter "a"?
+  const rows = Array.from({ length: 80 }, () => {
+    const w = word();
+    return { text: w, label: w.includes('a') ? 'has_a' : 'no_a' };
+  });
+  writeFileSync(path('cls.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(path('cls.csv'), 'text,label\n' + rows.map((r) => `${r.text},${r.label}`).join('\n') + '\n');
+  writeFileSync(path('sft.jsonl'), Array.from({ length: 60 }, () => {
+    const w = word();
+    return JSON.stringify({ prompt: w, completion: w.slice(0, 1) });
+  }).join('\n') + '\n');
+});
+
+describe('inkwell finetune', () => {
+  it('classify: trains, reports held-out metrics, saves a classifier that `inkwell classify` uses', () => {
+    const r = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=cls.csv', '--max_iters=20', '--eval_interval=10', '--batch_size=8', '--out_dir=clf');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /72 training and 8 held-out examples, 2 labels: has_a, no_a/);
+    assert.match(r.stdout, /trainable params: [\d,]+ \|\| all params: [\d,]+ \|\| trainable%: 100\.0000/);
+    assert.match(r.stdout, /confusion matrix/);
+    const { classifier } = loadClassifier(path('clf/ckpt.safetensors'));
+    assert.deepEqual(classifier.labels, ['has_a', 'no_a']);
+
+    const one = inkwell('classify', '--checkpoint=clf/ckpt.safetensors', 'abc', 'dfg');
+    assert.equal(one.code, 0, one.stderr);
+    const lines = one.stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /^(has_a|no_a)\t(has_a|no_a) \d\.\d{3}, (has_a|no_a) \d\.\d{3}\tabc$/);
+    const file = inkwell('classify', '--checkpoint=clf/ckpt.safetensors', '--file=cls.jsonl');
+    assert.equal(file.code, 0, file.stderr);
+    assert.match(file.stdout, /accuracy [\d.]+% on 80 held-out examples/);
+  });
+
+  it('classify with LoRA trains the LoRA matrices and the new head only', () => {
+    const r = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=cls.jsonl', '--max_iters=4', '--eval_interval=2', '--lora', '--lora_r=2', '--out_dir=clf-lora');
+    assert.equal(r.code, 0, r.stderr);
+    // LoRA r=2 on c_attn [16 → 48]: 2·(16 + 48) = 128, plus the head 2·16 = 32.
+    assert.match(r.stdout, /trainable params: 160 \|\|/);
+    assert.ok(existsSync(path('clf-lora/peft/adapter_config.json')));
+    assert.equal(loadClassifier(path('clf-lora/ckpt.safetensors')).classifier.labels.length, 2, 'merged checkpoint loads as a plain classifier');
+  });
+
+  it('sft: trains with the qa template and saves a checkpoint `inkwell sample` loads, template recorded', () => {
+    const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=10', '--eval_interval=5', '--packing', '--eval_samples=4', '--max_new_tokens=4', '--out_dir=sft');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /54 training and 6 held-out examples, template 'qa', packed into \d+ rows of up to 25 tokens/);
+    assert.match(r.stdout, /held-out exact match: [\d.]+% of 4/);
+    const { state } = loadCheckpoint(path('sft/ckpt.safetensors'));
+    assert.equal((state as unknown as { finetune: { template: string } }).finetune.template, 'qa');
+    const s = inkwell('sample', '--checkpoint=sft/ckpt.safetensors', 'Q: abc\nA: ', '--num_samples=1', '--max_new_tokens=3');
+    assert.equal(s.code, 0, s.stderr);
+  });
+});
+
+describe('inkwell finetune: bad input', () => {
+  it('names the line of malformed JSONL and stops, or skips it with --skip_bad_lines', () => {
+    writeFileSync(path('bad.jsonl'), '{"prompt":"ab","completion":"a"}\n{"prompt": "x", \n' + '{"prompt":"cd","completion":"c"}\n'.repeat(4));
+    const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=bad.jsonl', '--max_iters=1');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^inkwell: bad\.jsonl:2: invalid JSON .*--skip_bad_lines/);
+    const skip = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=bad.jsonl', '--max_iters=1', '--eval_samples=0', '--skip_bad_lines', '--out_dir=skip');
+    assert.equal(skip.code, 0, skip.stderr);
+    assert.match(skip.stdout, /bad\.jsonl: skipped 1 line:\n {2}line 2: invalid JSON/);
+  });
+
+  it('stops on a held-out label never seen in training, naming file, line and label', () => {
+    writeFileSync(path('val-unknown.jsonl'), '{"text":"abc","label":"has_a"}\n{"text":"bcd","label":"maybe"}\n');
+    const r = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=cls.jsonl', '--val=val-unknown.jsonl', '--max_iters=1');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /val-unknown\.jsonl:2: label "maybe" never occurs in the training data \(labels: has_a, no_a\)/);
+  });
+
+  it('counts and reports examples truncated to the context', () => {
+    writeFileSync(path('long.jsonl'), `{"text":"${'ab'.repeat(20)}","label":"has_a"}\n` + '{"text":"bcd","label":"no_a"}\n{"text":"abd","label":"has_a"}\n'.repeat(3));
+    const r = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=long.jsonl', '--val=long.jsonl', '--max_iters=1', '--out_dir=long');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /truncated to the last 24 tokens: 1 training and 1 held-out examples/);
+  });
+
+  it('usage errors exit 2', () => {
+    assert.equal(inkwell('finetune', 'reward-ish').code, 2);
+    assert.match(inkwell('finetune', 'sft', '--checkpoint=base.safetensors').stderr, /give the training data: --data=FILE\.jsonl/);
+    assert.match(inkwell('finetune', 'sft', '--data=sft.jsonl', '--checkpoint=base.safetensors', '--template=alpaca').stderr, /--template: unknown template 'alpaca'/);
+    assert.equal(inkwell('classify', '--checkpoint=base.safetensors', 'abc').code, 1, 'a plain checkpoint is not a classifier');
+  });
+});
