@@ -79,8 +79,15 @@ describe('inkwell finetune', () => {
     assert.match(r.stdout, /held-out exact match: [\d.]+% of 4/);
     const { state } = loadCheckpoint(path('sft/ckpt.safetensors'));
     assert.equal((state as unknown as { finetune: { template: string } }).finetune.template, 'qa');
-    const s = inkwell('sample', '--checkpoint=sft/ckpt.safetensors', 'Q: abc\nA: ', '--num_samples=1', '--max_new_tokens=3');
+    // sample wraps the prompt in the recorded template; --template=none continues the text as given
+    const s = inkwell('sample', '--checkpoint=sft/ckpt.safetensors', 'abc', '--num_samples=1', '--max_new_tokens=3', '--temperature=0');
     assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stderr, /using the 'qa' template the checkpoint was fine-tuned with/);
+    const raw = inkwell('sample', '--checkpoint=sft/ckpt.safetensors', 'Q: abc\nA: ', '--template=none', '--num_samples=1', '--max_new_tokens=3', '--temperature=0');
+    assert.equal(raw.code, 0, raw.stderr);
+    assert.ok(s.stdout.startsWith('Q: abc\nA: ') && raw.stdout.startsWith('Q: abc\nA: '), `${JSON.stringify(s.stdout)} ${JSON.stringify(raw.stdout)}`);
+    assert.equal(s.stdout.slice(0, s.stdout.indexOf('\n---')).length <= raw.stdout.slice(0, raw.stdout.indexOf('\n---')).length, true, 'the template run may stop at the end of turn');
+    assert.match(inkwell('sample', '--checkpoint=sft/ckpt.safetensors', '--num_samples=1').stderr, /the 'qa' template needs a prompt/);
   });
 });
 

@@ -5,6 +5,9 @@ import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../ge
 import { backend } from '../tensor/backends/index.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
 import { UsageError, type Options } from './args.js';
+import { checkpointTemplate, formatPrompt } from '../finetune/template.js';
+import { replyEnding } from '../generate/chat.js';
+import { templateOption } from './template-option.js';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
@@ -24,6 +27,8 @@ Sampling:
   --num_samples=10         samples per prompt
   --max_new_tokens=500     tokens generated per sample
 ${SAMPLING_USAGE}
+  --template=NAME|none     wrap each prompt in a fine-tuning template and end at its end of turn (default:
+                           the template \`inkwell finetune sft\` recorded in the checkpoint, else none)
   --stop=TEXT              end a sample at TEXT (not printed); a JSON string or array gives escapes
                            or several: --stop='"\\n\\n"', --stop='["\\n\\n", "THE END"]'
   --seed=1337              same seed, same samples
@@ -35,7 +40,7 @@ step re-reads the last block_size tokens. Timing goes to stderr.`;
 
 export const booleanFlags = ['offline', 'cache'];
 
-const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, ...SAMPLING_OPTIONS, 'start', 'num_samples', 'max_new_tokens', 'stop', 'seed', 'batch_size', 'cache'];
+const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, ...SAMPLING_OPTIONS, 'template', 'start', 'num_samples', 'max_new_tokens', 'stop', 'seed', 'batch_size', 'cache'];
 
 export async function run(args: string[], options: Options): Promise<void> {
   options.rejectUnknown(KNOWN_OPTIONS);
@@ -50,9 +55,21 @@ export async function run(args: string[], options: Options): Promise<void> {
     useCache: options.flag('cache', true),
   };
 
-  const { model, tokenizer } = await inferenceModelFromOptions(options);
+  const templateName = options.string('template');
+  const givenTemplate = templateName === 'none' ? null : templateOption(options);
+  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
+  // A fine-tuned model answers prompts in its template; anything else continues the text as it is.
+  const template = templateName === 'none' ? null : givenTemplate ?? checkpointTemplate(state);
   const given = args.length ? args : options.has('start') ? [options.string('start')!] : [];
-  const starts = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
+  if (template && !given.length) throw new UsageError(`the '${template.name}' template needs a prompt (--template=none samples unconditionally)`);
+  if (template) {
+    const ending = replyEnding(template, tokenizer);
+    settings.eosTokenId = ending.eosTokenId;
+    settings.stop = [...settings.stop!, ...ending.stop];
+    if (!options.has('template')) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to continue raw text)\n`);
+  }
+  const raw = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
+  const starts = template ? raw.map((text) => formatPrompt(template, text)) : raw;
   const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));
   // Encoded up front so a bad prompt fails before any output.
   const prompts = texts.map((text, i) => preparePrompt(model, text, tokenizer, i));
