@@ -1,8 +1,8 @@
 // A prepared dataset folder: train.bin and val.bin (token files) and meta.json (tokenizer, vocabulary
 // size, token dtype, counts), as `inkwell prepare` writes it. Batches are random windows, as nanoGPT's
 // get_batch draws them.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Rng } from '../tensor/random.js';
 import { TokenFile, type TokenDtype } from './token-file.js';
 import { readJsonObject } from '../io/json.js';
@@ -31,7 +31,13 @@ export interface Batch {
 
 /** A dataset folder's meta.json, checked. */
 export function readDatasetMeta(dir: string): DatasetMeta {
-  if (!existsSync(dir)) throw new Error(`dataset folder ${dir} does not exist (run \`inkwell prepare\` first)`);
+  if (!existsSync(dir)) {
+    // Name the datasets that do exist beside it: `inkwell prepare FILE` writes data/<FILE's name>.
+    const parent = dirname(dir);
+    const siblings = existsSync(parent) ? readdirSync(parent).filter((d) => existsSync(join(parent, d, 'meta.json'))) : [];
+    const hint = siblings.length ? `; prepared datasets in ${parent}: ${siblings.join(', ')} (choose one with --dataset=${join(parent, siblings[0]!)})` : '';
+    throw new Error(`dataset folder ${dir} does not exist (run \`inkwell prepare\` first, or \`inkwell prepare FILE --out=${dir}\`${hint})`);
+  }
   const metaPath = join(dir, 'meta.json');
   if (!existsSync(metaPath)) throw new Error(`${metaPath} is missing (run \`inkwell prepare\` to make the dataset)`);
   const meta = readJsonObject(metaPath) as unknown as DatasetMeta;
