@@ -40,6 +40,7 @@ export { createOpenAIServer, SERVER_DEFAULTS, type OpenAIServer, type OpenAIServ
 export { GenerationQueue, QueueFull } from './serve/queue.js';
 export { createWebHandler, type WebAppOptions, type WebHandler } from './serve/web/handler.js';
 export { DashboardHub, hubFromRunLog, type DashboardEvent, type RunInfo, type SampleEvent, type RunState } from './serve/dashboard.js';
+export { followRunLog, RunLogReader, type FollowOptions } from './serve/run-log.js';
 export { dashboardHooks, type DashboardSampling } from './serve/dashboard-hooks.js';
 export { startDashboardServer, type DashboardServer } from './serve/dashboard-server.js';
 export { FeedbackSession, readPrompts, sampleForFeedback, type FeedbackItem, type FeedbackSampling } from './serve/feedback.js';

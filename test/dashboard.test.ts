@@ -3,14 +3,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DashboardHub, hubFromRunLog, type DashboardEvent } from '../src/serve/dashboard.js';
 import { dashboardHooks } from '../src/serve/dashboard-hooks.js';
 import { startDashboardServer } from '../src/serve/dashboard-server.js';
 import { FeedbackSession, readPrompts } from '../src/serve/feedback.js';
+import { followRunLog } from '../src/serve/run-log.js';
 import { createWebHandler } from '../src/serve/web/handler.js';
 import { serveWeb } from '../src/serve/web-server.js';
 import { train, type TrainLogRow } from '../src/train/trainer.js';
@@ -114,6 +116,63 @@ describe('dashboard hooks', () => {
   });
 });
 
+describe('following a training log', () => {
+  const line = (kind: string, row: object) => JSON.stringify({ kind, ...row }) + '\n';
+  /** Waits (polling) until `condition` holds. */
+  const until = async (condition: () => boolean) => { while (!condition()) await sleep(10); };
+
+  it('publishes appended rows, waits for a line to be complete, skips a bad one, and starts over when the file is rewritten', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'inkwell-follow-')), 'log.jsonl');
+    const half = line('train', logRow(2));
+    writeFileSync(file, line('train', logRow(0)) + line('eval', { iter: 0, train_loss: 2, val_loss: 2.1 }) + line('train', logRow(1)) + half.slice(0, 9));
+    const hub = new DashboardHub();
+    const live: DashboardEvent[] = [];
+    hub.subscribe((e) => live.push(e));
+    const errors: string[] = [];
+    const stop = followRunLog(file, hub, { run: { title: 'followed', max_iters: 4 }, intervalMs: 15, onError: (err) => errors.push(err.message) });
+    try {
+      const logIters = () => hub.history().flatMap((e) => (e.type === 'log' ? [e.row.iter] : []));
+      assert.deepEqual(logIters(), [0, 1], 'the half-written line waits');
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'watching', message: `following ${file}` });
+
+      appendFileSync(file, half.slice(9) + '{oops\n' + line('train', logRow(3)));
+      await until(() => logIters().length === 4);
+      assert.deepEqual(logIters(), [0, 1, 2, 3]);
+      assert.deepEqual(errors, [`${file}:5: invalid JSON (${errorOf('{oops')})`]);
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'watching', message: `following ${file}` }, 'iter 3 < max_iters 4');
+      appendFileSync(file, line('eval', { iter: 4, train_loss: 1.5, val_loss: 1.6 }));
+      await until(() => hub.history().some((e) => e.type === 'status' && e.state === 'finished'));
+
+      // A new run rewrites the log from its start: the pages are told to clear, then get the new rows.
+      live.length = 0;
+      writeFileSync(file, line('train', logRow(0, 3.5)));
+      await until(() => live.some((e) => e.type === 'reset') && logIters().length === 1);
+      assert.deepEqual(live.map((e) => e.type), ['reset', 'run', 'log', 'status']);
+      assert.deepEqual(hub.history().map((e) => e.type), ['run', 'log', 'status']);
+      assert.equal(hub.history().flatMap((e) => (e.type === 'log' ? [e.row.loss] : []))[0], 3.5);
+    } finally {
+      stop();
+    }
+  });
+
+  it('refuses a missing log or a bad line at the start, naming the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-follow-'));
+    assert.throws(() => followRunLog(join(dir, 'none.jsonl'), new DashboardHub(), { run: { title: 'x', max_iters: 0 } }), /none\.jsonl: cannot read the training log \(ENOENT\)/);
+    writeFileSync(join(dir, 'bad.jsonl'), line('train', logRow(0)) + 'nope\n');
+    assert.throws(() => followRunLog(join(dir, 'bad.jsonl'), new DashboardHub(), { run: { title: 'x', max_iters: 0 } }), /bad\.jsonl:2: invalid JSON/);
+  });
+});
+
+/** JSON.parse's message for `text`. */
+function errorOf(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return '';
+}
+
 describe('web routes', () => {
   it('serve the pages, the state and the live event stream', async () => {
     const hub = new DashboardHub();
@@ -131,6 +190,20 @@ describe('web routes', () => {
       assert.match(await (await fetch(server.url + '/dashboard/charts/loss.svg')).text(), /^<svg/);
       const events = await readEvents(server.url + '/dashboard/events', 3, () => hub.publish({ type: 'log', row: logRow(1) }));
       assert.deepEqual(events.map((e) => e.type === 'log' ? e.row.iter : e.type), ['run', 0, 1]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('explain a page that is not offered, when told why', async () => {
+    const server = await serveWeb(createWebHandler({ dashboard: new DashboardHub(), unavailable: { feedback: 'no prompts <given>' } }), { port: 0 });
+    try {
+      const res = await fetch(server.url + '/feedback');
+      assert.equal(res.status, 404);
+      assert.match(await res.text(), /<div class="card" id="unavailable">no prompts &lt;given&gt;<\/div>/);
+      assert.equal((await fetch(server.url + '/feedback/items')).status, 404);
+      assert.equal(await (await fetch(server.url + '/playground')).text(), 'not found: /playground\n', 'no reason: a plain 404');
+      assert.doesNotMatch(await (await fetch(server.url + '/')).text(), /href="\/feedback"/);
     } finally {
       await server.close();
     }

@@ -290,10 +290,39 @@ describe('inkwell serve command', () => {
       assert.deepEqual((await client.models.list()).data.map((m) => m.id), ['out-tiny']);
       await assert.rejects(client.completions.create({ model: 'out-tiny', prompt: 'a', max_tokens: 9 }), (err: any) => err.status === 400 && /limit of 8/.test(err.message));
       assert.match(stderr, /API key required/);
+
+      // The web pages are not behind the key; with no log.jsonl beside the checkpoint and no --feedback,
+      // the index links the playground only and the other pages say why they are missing.
+      const site = url.replace(/\/v1$/, '');
+      const index = await (await fetch(site + '/')).text();
+      assert.match(index, /href="\/playground"/);
+      assert.doesNotMatch(index, /href="\/dashboard"|href="\/feedback"/);
+      const dashboard = await fetch(site + '/dashboard');
+      assert.equal(dashboard.status, 404);
+      assert.match(await dashboard.text(), new RegExp(`No training log: ${join(dir, 'log.jsonl')} does not exist`));
+      assert.match(await (await fetch(site + '/feedback')).text(), /started without prompts to rank: start `inkwell serve` with --feedback=PROMPTS_FILE/);
+      assert.equal((await fetch(site + '/dashboard/state')).status, 404);
     } finally {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);
+  });
+
+  it('refuses feedback flags without --feedback, and a --run_log that cannot be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-serve-'));
+    saveCheckpoint(join(dir, 'ckpt.safetensors'), tinyModel(), null, { iter_num: 0, best_val_loss: 0, tokenizer: tokenizer.toJSON() });
+    const serve = (...args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', `--checkpoint=${join(dir, 'ckpt.safetensors')}`, '--port=0', ...args]);
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d; });
+      child.once('exit', (code) => resolve({ code, stderr }));
+    });
+    const stray = await serve('--samples=3');
+    assert.equal(stray.code, 2);
+    assert.match(stray.stderr, /--samples is for the feedback page: it needs --feedback=PROMPTS_FILE/);
+    const missing = await serve(`--run_log=${join(dir, 'nope.jsonl')}`);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.jsonl: cannot read the training log \(ENOENT\)/);
   });
 });
 

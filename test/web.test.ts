@@ -1,12 +1,13 @@
 // The web app in a real headless Chromium (playwright-core driving Debian's chromium): the dashboard
 // updating live (fed directly, and from a real `inkwell train --dashboard`), the playground streaming from
 // the real OpenAI-compatible server with every sampling control, and ranking samples on the feedback page
-// (a session, and `inkwell feedback` end to end). Screenshots are decoded and their pixels checked; one
+// (a session, and `inkwell feedback` end to end), and `inkwell serve` as the whole app: its checkpoint's
+// training log followed live on the dashboard, and the feedback page ranking its samples. Screenshots are decoded and their pixels checked; one
 // of each page is kept in /tmp/inkwell-screens/ for people to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -38,18 +39,18 @@ async function screenshot(page: Page, name: string, selector?: string): Promise<
   return decodePng(png);
 }
 
-/** Starts `inkwell …` and resolves with the first match of `pattern` on its stdout. */
-function startCli(args: string[], pattern: RegExp) {
-  const child = spawn('node', [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `inkwell …` and resolves with the first match of `pattern` on its output (stdout, then stderr). */
+function startCli(args: string[], pattern: RegExp, env: Record<string, string> = {}) {
+  const child = spawn('node', [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '', stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const matched = new Promise<RegExpExecArray>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      const m = pattern.exec(stdout);
+    const check = () => {
+      const m = pattern.exec(stdout) ?? pattern.exec(stderr);
       if (m) resolve(m);
-    });
+    };
+    child.stdout.on('data', (d: Buffer) => { stdout += d; check(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; check(); });
     void exited.then((code) => reject(new Error(`inkwell ${args[0]} exited (${code}) before printing ${pattern}:\n${stdout}${stderr}`)));
   });
   return { child, matched, exited, output: () => stdout + stderr };
@@ -251,6 +252,63 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
       }
     } finally {
       cliRun.child.kill();
+      await page.close();
+    }
+  });
+
+  it('serve: `inkwell serve` follows its checkpoint\'s log.jsonl live and ranks its own samples', async () => {
+    const config = tinyConfig(tinyDataset(), { max_iters: 20, eval_interval: 10 });
+    train(config);
+    // Serve while the run is "still being written": its log holds the rows up to iteration 10 now, and
+    // the rest is appended below, as `inkwell train` appends them.
+    const log = join(config.out_dir, 'log.jsonl');
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const cut = lines.findIndex((l) => JSON.parse(l).kind === 'eval' && JSON.parse(l).iter === 10) + 1;
+    writeFileSync(log, lines.slice(0, cut).map((l) => l + '\n').join(''));
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-web-serve-'));
+    writeFileSync(join(dir, 'prompts.txt'), 'abc\n');
+    const out = join(dir, 'comparisons.jsonl');
+    const served = startCli(['serve', `--checkpoint=${join(config.out_dir, 'ckpt.safetensors')}`, '--port=0', `--feedback=${join(dir, 'prompts.txt')}`, `--feedback_out=${out}`, '--samples=3', '--max_new_tokens=10'],
+      /at (http:\S+)\/v1/, { INKWELL_API_KEY: 'page-test' });
+    page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+    try {
+      const url = (await served.matched)[1]!;
+      await page.goto(url + '/');
+      assert.deepEqual(await page.locator('main a').allTextContents(), ['dashboard', 'playground', 'feedback']);
+      // The pages and their data are not behind the API key; the model API is.
+      assert.equal((await fetch(url + '/dashboard/state')).status, 200);
+      assert.equal((await fetch(url + '/feedback/items')).status, 200);
+      assert.equal((await fetch(url + '/v1/models')).status, 401);
+
+      await page.goto(url + '/dashboard');
+      await page.locator('#status', { hasText: 'watching' }).waitFor();
+      assert.equal(await page.locator('#iter').textContent(), '9 / 20');
+      await page.waitForFunction(() => document.querySelector('#loss-chart polyline')?.getAttribute('points')?.split(' ').length === 10);
+      appendFileSync(log, lines.slice(cut).map((l) => l + '\n').join(''));
+      await page.locator('#iter', { hasText: '19 / 20' }).waitFor();
+      await page.locator('#status', { hasText: 'finished' }).waitFor();
+      await page.waitForFunction(() => document.querySelector('#loss-chart polyline')?.getAttribute('points')?.split(' ').length === 20);
+      assert.match((await page.locator('#samples').textContent())!, /a training log holds no samples/);
+      const lastVal = JSON.parse(lines.at(-1)!);
+      assert.equal(await page.locator('#val-loss').textContent(), lastVal.val_loss.toFixed(4));
+      const chart = await screenshot(page, 'serve-dashboard-chart', '#loss-chart');
+      assert.ok(countColour(chart, TRAIN_LOSS_BLUE) > 100, `train-loss blue pixels: ${countColour(chart, TRAIN_LOSS_BLUE)}`);
+      assert.ok(countColour(chart, VAL_LOSS_GREEN) > 50, `val-loss green pixels: ${countColour(chart, VAL_LOSS_GREEN)}`);
+      assert.ok(inkFraction(await screenshot(page, 'serve-dashboard')) > 0.03);
+
+      await page.goto(url + '/feedback');
+      await page.locator('#prompt', { hasText: 'abc' }).waitFor();
+      const cards = await page.locator('.response').count();
+      for (let i = cards - 1; i >= 0; i--) await page.locator(`.response[data-index="${i}"]`).click();
+      await page.click('#submit');
+      await page.locator('#finished').waitFor();
+      const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].prompt, 'abc');
+      assert.ok(rows[0].responses.length >= 2 && rows[0].responses.every((t: string) => new RegExp(`^[${ALPHABET}]{10}$`).test(t)), JSON.stringify(rows[0]));
+      assert.deepEqual(rows[0].ranking, rows[0].responses.map((_: string, i: number) => rows[0].responses.length - 1 - i));
+    } finally {
+      served.child.kill();
       await page.close();
     }
   });

@@ -1,15 +1,17 @@
 // The live-training hub behind the dashboard page: it receives the trainer's log rows, evaluations and
 // samples as events, keeps a bounded history so a page opened mid-run sees the whole run so far, fans the
 // events out to subscribed pages (server-sent events), and draws the loss and learning-rate charts.
-import { readFileSync } from 'node:fs';
 import { lineChartSvg } from '../report/svg-chart.js';
 import type { EvalRow, TrainLogRow } from '../train/trainer.js';
+import { RunLogReader } from './run-log.js';
 
 export interface RunInfo {
   title: string;
   max_iters: number;
   /** Any settings worth showing (dataset, model shape, batch …). */
   settings?: Record<string, string | number | boolean>;
+  /** False when no samples will come (a followed log.jsonl holds none), so the page says so. */
+  samples?: boolean;
 }
 
 export interface SampleEvent {
@@ -19,14 +21,17 @@ export interface SampleEvent {
   text: string;
 }
 
-export type RunState = 'training' | 'finished' | 'failed';
+/** `watching`: a training log is followed (src/serve/run-log.ts) and has not reached max_iters. */
+export type RunState = 'training' | 'watching' | 'finished' | 'failed';
 
 export type DashboardEvent =
   | { type: 'run'; run: RunInfo }
   | { type: 'log'; row: TrainLogRow }
   | { type: 'eval'; row: EvalRow }
   | SampleEvent
-  | { type: 'status'; state: RunState; message?: string };
+  | { type: 'status'; state: RunState; message?: string }
+  /** Everything so far is void (the log was rewritten by a new run): pages clear and take what follows. */
+  | { type: 'reset' };
 
 /** Log rows kept for late-joining pages; beyond it the history is thinned to every other row. */
 const MAX_LOG_ROWS = 4000;
@@ -51,6 +56,13 @@ export class DashboardHub {
       case 'sample':
         this.samples.push(event);
         if (this.samples.length > MAX_SAMPLES) this.samples.shift();
+        break;
+      case 'reset':
+        this.run = this.status = null;
+        this.logs = [];
+        this.stride = 1;
+        this.logCount = 0;
+        this.evals.length = this.samples.length = 0;
         break;
       case 'log':
         if (this.logCount++ % this.stride === 0) this.logs.push(event.row);
@@ -107,29 +119,13 @@ export class DashboardHub {
   }
 }
 
-/** A hub holding a finished (or running) training's out_dir/log.jsonl, to show its curves. */
+/** A hub holding a finished training's out_dir/log.jsonl, to show its curves (followRunLog follows a running one). */
 export function hubFromRunLog(path: string, title = path): DashboardHub {
   const hub = new DashboardHub();
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${path}: cannot read the training log (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const rows: ({ kind: string } & Record<string, number>)[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      rows.push(JSON.parse(line));
-    } catch (err) {
-      throw new Error(`${path}:${i + 1}: invalid JSON (${(err as Error).message})`);
-    }
-  });
-  hub.publish({ type: 'run', run: { title, max_iters: rows.reduce((m, r) => Math.max(m, r.iter ?? 0), 0) } });
-  for (const { kind, ...row } of rows) {
-    if (kind === 'train') hub.publish({ type: 'log', row: row as unknown as TrainLogRow });
-    else if (kind === 'eval') hub.publish({ type: 'eval', row: row as unknown as EvalRow });
-  }
+  const reader = new RunLogReader(path);
+  const events = reader.next()!;
+  hub.publish({ type: 'run', run: { title, max_iters: Math.max(0, reader.lastIter) } });
+  for (const event of events) hub.publish(event);
   hub.publish({ type: 'status', state: 'finished' });
   return hub;
 }

@@ -1,6 +1,7 @@
 // The training dashboard: stats, loss and learning-rate charts (SVG drawn by the server from the hub's
 // history, refetched at most a few times a second), and the samples taken at each evaluation. Events
-// arrive by server-sent events from /dashboard/events; the first ones replay the run so far.
+// arrive by server-sent events from /dashboard/events; the first ones replay the run so far, and a
+// 'reset' (a followed log rewritten by a new run) clears the page for the new run.
 import { ESCAPE_JS, page, type PageLinks } from './layout.js';
 
 const BODY = `
@@ -39,6 +40,7 @@ const handlers = {
     $('title').textContent = e.run.title;
     maxIters = e.run.max_iters;
     $('settings').textContent = Object.entries(e.run.settings || {}).map(([k, v]) => k + '=' + v).join('  ');
+    if (e.run.samples === false) $('samples').innerHTML = '<p class="muted">none: a training log holds no samples (<code>inkwell train --dashboard</code> takes them)</p>';
   },
   log(e) {
     const r = e.row;
@@ -63,12 +65,18 @@ const handlers = {
   status(e) {
     $('status').textContent = e.state + (e.message ? ': ' + e.message : '');
   },
+  reset() {
+    for (const id of ['iter', 'loss', 'val-loss', 'lr', 'tokens-per-s', 'mfu']) $(id).textContent = '–';
+    clearSamples();
+    scheduleCharts();
+  },
 };
+const clearSamples = () => { samples = 0; $('samples').innerHTML = '<p class="muted">none yet</p>'; };
 const source = new EventSource('/dashboard/events');
 source.onmessage = (m) => { const e = JSON.parse(m.data); handlers[e.type]?.(e); };
 // A reconnect replays the whole history: start the samples afresh.
-source.onopen = () => { samples = 0; $('samples').innerHTML = '<p class="muted">none yet</p>'; };
-source.onerror = () => { if ($('status').textContent === 'training') $('status').textContent = 'disconnected'; };
+source.onopen = clearSamples;
+source.onerror = () => { if (/^(training|watching)/.test($('status').textContent)) $('status').textContent = 'disconnected'; };
 `;
 
 export const dashboardPage = (links: PageLinks): string => page('dashboard', 'dashboard', links, BODY, SCRIPT);

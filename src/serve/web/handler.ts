@@ -5,6 +5,7 @@
 //                             /dashboard/state (the history as JSON), /dashboard/charts/{loss,lr}.svg
 //   /playground               sampling page; it streams from the server's /v1/completions
 //   /feedback                 ranking page; /feedback/items (GET), /feedback/rankings (POST {id, ranking})
+// A page that is not mounted but has an `unavailable` reason answers 404 with a page giving the reason.
 // Anything else is left to the next handler (the function resolves to false).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardEvent, DashboardHub } from '../dashboard.js';
@@ -12,7 +13,7 @@ import type { FeedbackSession } from '../feedback.js';
 import { ApiError, readJsonBody, sendJson } from '../http.js';
 import { dashboardPage } from './dashboard-page.js';
 import { feedbackPage } from './feedback-page.js';
-import { indexPage, type PageLinks } from './layout.js';
+import { indexPage, unavailablePage, type PageLinks } from './layout.js';
 import { playgroundPage } from './playground-page.js';
 
 export interface WebAppOptions {
@@ -20,6 +21,8 @@ export interface WebAppOptions {
   feedback?: FeedbackSession;
   /** The playground page, for a server that answers /v1/completions with this model name. */
   playground?: { modelName: string };
+  /** Why a page is not offered (plain text), shown at its URL instead of a bare 404. */
+  unavailable?: Partial<Record<keyof PageLinks, string>>;
 }
 
 export type WebHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -60,6 +63,9 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
         return true;
       }
     }
+    const missing = (Object.keys(links) as (keyof PageLinks)[]).find((name) => !links[name] && path === `/${name}`);
+    const reason = missing && options.unavailable?.[missing];
+    if (get && reason) return send(res, 404, 'text/html; charset=utf-8', unavailablePage(links, missing!, reason));
     return false;
   };
 }

@@ -65,5 +65,14 @@ export function indexPage(links: PageLinks): string {
   return page('inkwell', 'index', links, `<h1>inkwell</h1><ul>${items.join('') || '<li>nothing is served here</li>'}</ul>`);
 }
 
+/** What a page this server does not offer says instead (`reason`: plain text), so a link or bookmark explains itself. */
+export function unavailablePage(links: PageLinks, name: keyof PageLinks, reason: string): string {
+  return page(name, name, links, `<h1>no ${name} here</h1><div class="card" id="unavailable">${escapeHtml(reason)}</div>`);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
 /** Browser-side helper shared by the pages: escapes text for innerHTML. */
 export const ESCAPE_JS = `const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);`;
