@@ -7,6 +7,7 @@
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { noGrad } from '../tensor/tensor.js';
+import { escapeMarkup } from '../report/escape.js';
 
 export const DEFAULT_SEQUENCE = '111101111011110';
 export const CONTEXT = 3;
@@ -171,10 +172,6 @@ export function formatMarkov(r: MarkovResult): string[] {
   return lines;
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-}
-
 const SEEN = '#d62728', UNSEEN = '#9aa0a6';
 
 /**
@@ -193,7 +190,7 @@ export function markovSvg(r: MarkovResult, o: { width?: number; height?: number 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<defs>${[['seen', SEEN], ['unseen', UNSEEN]].map(([id, c]) => `<marker id="arrow-${id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="${c}"/></marker>`).join('')}</defs>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(`binary GPT as a Markov chain (${r.steps} steps on ${r.sequence})`)}</text>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeMarkup(`binary GPT as a Markov chain (${r.steps} steps on ${r.sequence})`)}</text>`,
     `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555"><tspan fill="${SEEN}">red</tspan>: transition seen in the training data; grey: not seen; width ∝ probability</text>`,
   ];
   const edges: string[] = [];

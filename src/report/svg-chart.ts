@@ -1,5 +1,6 @@
 // A dependency-free SVG line chart for loss, learning-rate and reward curves: axes with round ticks,
 // one polyline per series, a legend. Opens in any browser.
+import { escapeMarkup } from './escape.js';
 export interface Series {
   name: string;
   points: [number, number][];
@@ -27,10 +28,6 @@ function ticks(lo: number, hi: number): number[] {
   return out;
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-}
-
 export function lineChartSvg(o: ChartOptions): string {
   const W = o.width ?? 720, H = o.height ?? 420, left = 64, right = 20, top = 40, bottom = 50;
   const all = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -50,13 +47,13 @@ export function lineChartSvg(o: ChartOptions): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(o.title)}</text>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeMarkup(o.title)}</text>`,
   ];
   for (const v of xt) parts.push(`<line x1="${px(v)}" y1="${top}" x2="${px(v)}" y2="${H - bottom}" stroke="#eee"/><text x="${px(v)}" y="${H - bottom + 16}" text-anchor="middle">${v}</text>`);
   for (const v of yt) parts.push(`<line x1="${left}" y1="${py(v)}" x2="${W - right}" y2="${py(v)}" stroke="#eee"/><text x="${left - 6}" y="${py(v) + 4}" text-anchor="end">${v}</text>`);
   parts.push(`<rect x="${left}" y="${top}" width="${W - left - right}" height="${H - top - bottom}" fill="none" stroke="#444"/>`);
-  parts.push(`<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  parts.push(`<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${escapeMarkup(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeMarkup(o.yLabel)}</text>`);
   const colors = o.series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]!);
   o.series.forEach((s, i) => {
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
@@ -67,7 +64,7 @@ export function lineChartSvg(o: ChartOptions): string {
   const lx = W - right - legendWidth - 6;
   parts.push(`<rect x="${lx}" y="${top + 4}" width="${legendWidth}" height="${o.series.length * 18 + 6}" fill="white" fill-opacity="0.8" stroke="#ccc"/>`);
   o.series.forEach((s, i) => {
-    parts.push(`<rect x="${lx + 6}" y="${top + 12 + i * 18}" width="12" height="3" fill="${colors[i]}"/><text x="${lx + 24}" y="${top + 17 + i * 18}">${escapeXml(s.name)}</text>`);
+    parts.push(`<rect x="${lx + 6}" y="${top + 12 + i * 18}" width="12" height="3" fill="${colors[i]}"/><text x="${lx + 24}" y="${top + 17 + i * 18}">${escapeMarkup(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';

@@ -1,4 +1,5 @@
 // The shell every page shares: one stylesheet and a header linking the pages this server offers.
+import { escapeMarkup } from '../../report/escape.js';
 export interface PageLinks {
   dashboard: boolean;
   playground: boolean;
@@ -67,11 +68,7 @@ export function indexPage(links: PageLinks): string {
 
 /** What a page this server does not offer says instead (`reason`: plain text), so a link or bookmark explains itself. */
 export function unavailablePage(links: PageLinks, name: keyof PageLinks, reason: string): string {
-  return page(name, name, links, `<h1>no ${name} here</h1><div class="card" id="unavailable">${escapeHtml(reason)}</div>`);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return page(name, name, links, `<h1>no ${name} here</h1><div class="card" id="unavailable">${escapeMarkup(reason)}</div>`);
 }
 
 /** Browser-side helper shared by the pages: escapes text for innerHTML. */
