@@ -1,5 +1,6 @@
 // The shell every page shares: one stylesheet and a header linking the pages this server offers.
 import { escapeMarkup } from '../../report/escape.js';
+
 export interface PageLinks {
   dashboard: boolean;
   playground: boolean;
