@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { GPT } from '../src/model/gpt.js';
 import { CharTokenizer } from '../src/tokenizers/index.js';
-import { saveCheckpoint } from '../src/train/checkpoint.js';
+import { loadModel, saveCheckpoint } from '../src/train/checkpoint.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'inkwell-align-cli-'));
@@ -58,6 +58,10 @@ describe('inkwell finetune reward and inkwell reward', () => {
     assert.match(one.stdout, /^-?\d+\.\d{4}\n$/);
     const pairs = await inkwell(['reward', '--model=no-y.json', '--data=prefs.jsonl']);
     assert.equal(pairs.stdout, '24 pairs: pairwise accuracy 100.0%, mean margin 1.5000\n');
+    const notModel = await inkwell(['reward', '--model=prefs.jsonl', 'a?', 'xxa']);
+    assert.equal(notModel.code, 1);
+    assert.match(notModel.stderr, /prefs\.jsonl: not a reward source: give a reward model \(\.safetensors from `inkwell finetune reward`\) or rules/);
+    assert.match((await inkwell(['reward', '--model=no-y.json', '--data=missing.jsonl'])).stderr, /^inkwell: missing\.jsonl: cannot read the data file \(ENOENT\)$/m);
   });
 
   test('bad comparison rows and over-long prompts stop with the file and line named', async () => {
@@ -70,7 +74,26 @@ describe('inkwell finetune reward and inkwell reward', () => {
     write('long.jsonl', `${JSON.stringify({ prompt: 'a'.repeat(15), chosen: 'xx', rejected: 'yy' })}\n`);
     const long = await inkwell(['rlhf', 'dpo', '--checkpoint=sft.safetensors', '--data=long.jsonl', '--val_fraction=0']);
     assert.equal(long.code, 1);
-    assert.match(long.stderr, /long\.jsonl:1 \(chosen\): prompt \+ answer is 17 tokens \(prompt 15\) but the model's context \(block_size\) is 16/);
+    assert.match(long.stderr, /long\.jsonl:1: chosen: prompt \+ answer is 17 tokens \(prompt 15\) but the model's context \(block_size\) is 16.*--skip_bad_lines/);
+  });
+
+  test('--skip_bad_lines lists bad rows and pairs longer than the context, and trains on the rest', async () => {
+    write('mixed.jsonl', [
+      pairLines,
+      JSON.stringify({ prompt: 'a?', chosen: 'x', rejected: 'x' }),
+      '{"prompt": "b?", "chosen":',
+      JSON.stringify({ prompt: 'a'.repeat(15), chosen: 'xx', rejected: 'yy' }),
+    ].join('\n') + '\n');
+    const stop = await inkwell(['finetune', 'reward', '--checkpoint=sft.safetensors', '--data=mixed.jsonl']);
+    assert.equal(stop.code, 1);
+    assert.match(stop.stderr, /^inkwell: mixed\.jsonl:13: chosen and rejected are the same text; the pair carries no preference \(skip bad lines with --skip_bad_lines\)$/m);
+    for (const command of [['finetune', 'reward', '--out_dir=rm-skip'], ['rlhf', 'dpo', '--out_dir=dpo-skip']]) {
+      const run = await inkwell([...command, '--checkpoint=sft.safetensors', '--data=mixed.jsonl', '--val_fraction=0', '--epochs=1', '--skip_bad_lines']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /mixed\.jsonl: skipped 2 lines:\n {2}line 13: chosen and rejected are the same text.*\n {2}line 14: malformed JSON/);
+      assert.match(run.stdout, /mixed\.jsonl: left out \(longer than the context\) 1 line:\n {2}line 15: chosen: prompt \+ answer is 17 tokens/);
+      assert.match(run.stdout, /\b24 training pairs/);
+    }
   });
 });
 
@@ -91,11 +114,34 @@ describe('inkwell rlhf', () => {
     assert.match(nan.stderr, /^inkwell: rules nan\.mjs: reward for answer 1 is NaN, not a finite number/);
     write('long.txt', 'a'.repeat(14));
     const long = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=long.txt', '--max_new_tokens=4']);
-    assert.match(long.stderr, /prompt 1 is 14 tokens; with max_new_tokens 4 that exceeds the model's context \(block_size\) of 16/);
+    assert.match(long.stderr, /^inkwell: long\.txt: prompt 1 is 14 tokens; with max_new_tokens 4 that exceeds the model's context \(block_size\) of 16/m);
+    const longVal = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=prompts.txt', '--val_prompts=long.txt', '--max_new_tokens=4']);
+    assert.equal(longVal.code, 1);
+    assert.match(longVal.stderr, /^inkwell: long\.txt: prompt 1 is 14 tokens/m);
     const runaway = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=prompts.txt', '--steps=3', '--batch_size=4', '--minibatch_size=2', '--max_new_tokens=4', '--learning_rate=0.05', '--max_kl=1e-9', '--out_dir=runaway']);
     assert.equal(runaway.code, 1);
-    assert.match(runaway.stderr, /ppo step 2: the KL to the reference is .* stopped, and the last good policy \(step 1\) is kept in runaway\/ckpt\.safetensors/);
-    assert.ok(existsSync(join(root, 'runaway', 'ckpt.safetensors')));
+    // Step 2's rollout shows step 1's update ran away: the policy kept is the one before it.
+    assert.match(runaway.stderr, /ppo step 2: the KL to the reference is .* stopped, and the last good policy \(the starting model, step 0\) is kept in runaway\/ckpt\.safetensors/);
+    assert.equal(loadModel(join(root, 'runaway', 'ckpt.safetensors')).state?.iter_num, 0);
+  });
+
+  test('ppo and dpo use the template the SFT checkpoint recorded and record it in the aligned checkpoint', async () => {
+    const tokenizer = new CharTokenizer([...'abxyQA: ?\n']);
+    const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: tokenizer.vocabSize, dropout: 0, bias: true }, { seed: 1 });
+    const sftState = { iter_num: 0, best_val_loss: 0, tokenizer: tokenizer.toJSON(), finetune: { task: 'sft', template: 'qa' } };
+    saveCheckpoint(join(root, 'sft-qa.safetensors'), model, null, sftState);
+    const template = (dir: string) => (loadModel(join(root, dir, 'ckpt.safetensors')).state as unknown as { finetune: { task: string; template?: string } }).finetune;
+    const ppo = await inkwell(['rlhf', 'ppo', '--checkpoint=sft-qa.safetensors', '--reward=no-y.json', '--prompts=prompts.txt', '--steps=1', '--batch_size=2', '--minibatch_size=2', '--max_new_tokens=4', '--out_dir=ppo-qa']);
+    assert.equal(ppo.code, 0, ppo.stderr);
+    assert.match(ppo.stderr, /using the 'qa' template the checkpoint was fine-tuned with/);
+    assert.deepEqual(template('ppo-qa'), { task: 'ppo', template: 'qa', base: 'sft-qa.safetensors' });
+    const dpo = await inkwell(['rlhf', 'dpo', '--checkpoint=sft-qa.safetensors', '--data=prefs.jsonl', '--val_fraction=0', '--out_dir=dpo-qa']);
+    assert.equal(dpo.code, 0, dpo.stderr);
+    assert.equal(template('dpo-qa').template, 'qa');
+    const raw = await inkwell(['rlhf', 'dpo', '--checkpoint=sft-qa.safetensors', '--data=prefs.jsonl', '--val_fraction=0', '--template=none', '--out_dir=dpo-raw']);
+    assert.equal(raw.code, 0, raw.stderr);
+    assert.doesNotMatch(raw.stderr, /template/);
+    assert.equal(template('dpo-raw').template, undefined);
   });
 
   test('dpo reports held-out loss and implicit-reward accuracy before and after, and writes the policy', async () => {

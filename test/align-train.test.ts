@@ -124,14 +124,17 @@ describe('DPO and PPO', () => {
     distant.transformer.wte.weight.data.forEach((v, i, a) => (a[i] = v * 100));
     const runaway = new PpoTrainer(tinyGPT(4), distant, tokenizer, reward, prompts, { ...c, max_kl: 1e-3 });
     await assert.rejects(runaway.step(), (err: Error) => err instanceof TrainingDiverged && /KL to the reference is .* \(k3; max_kl 0\.001\)/.test(err.message));
-    // Weights gone NaN after step 1: step 2 stops with a message and step 1's checkpoint is kept.
+    // Weights gone NaN in step 2: step 3's rollout stops the run, and the policy step 1 left (checked
+    // by step 2's rollout) is the checkpoint kept, not step 2's.
     const broken = tinyGPT(6);
-    const run = runPpo(new PpoTrainer(broken, frozenCopy(broken), tokenizer, reward, prompts, { ...c, steps: 3 }), {
+    const run = runPpo(new PpoTrainer(broken, frozenCopy(broken), tokenizer, reward, prompts, { ...c, steps: 4 }), {
       valPrompts: prompts, evalInterval: 10, outDir: join(root, 'nan-run'),
-      onStep: () => broken.transformer.ln_f.weight.data.fill(Number.NaN),
+      onStep: (log) => { if (log.step === 2) broken.transformer.ln_f.weight.data.fill(Number.NaN); },
     });
-    await assert.rejects(run, (err: Error) => err instanceof TrainingDiverged && /ppo step 2: .* is NaN.*the last good policy \(step 1\) is kept in .*nan-run\/ckpt\.safetensors/.test(err.message));
-    assert.ok(loadModel(join(root, 'nan-run', 'ckpt.safetensors')).model.parameters().every((p) => p.data.every(Number.isFinite)));
+    await assert.rejects(run, (err: Error) => err instanceof TrainingDiverged && /ppo step 3: .* is NaN.*the last good policy \(step 1\) is kept in .*nan-run\/ckpt\.safetensors/.test(err.message));
+    const kept = loadModel(join(root, 'nan-run', 'ckpt.safetensors'));
+    assert.equal(kept.state?.iter_num, 1);
+    assert.ok(kept.model.parameters().every((p) => p.data.every(Number.isFinite)));
     assert.throws(() => new PpoTrainer(policy, policy, tokenizer, reward, ['a'.repeat(20)], c), /prompt 1 is 20 tokens; with max_new_tokens 8 that exceeds the model's context \(block_size\) of 24/);
   });
 });

@@ -113,7 +113,7 @@ describe('inkwell chat', () => {
   it('stops on messages it cannot encode and on bad options', () => {
     const bad = chat('héllo\n');
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /inkwell: Character "é" \(U\+00E9\).*not in the char tokenizer's vocabulary/);
+    assert.match(bad.stderr, /inkwell: cannot send this message with the 'chat' template: Character "é" \(U\+00E9\).*not in the char tokenizer's vocabulary.*try --template=qa/);
     const template = chat('hi\n', ['--template=nope']);
     assert.equal(template.status, 2);
     assert.match(template.stderr, /--template: unknown template 'nope' \(templates: article, instruction, chat, qa\)/);

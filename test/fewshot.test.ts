@@ -100,7 +100,7 @@ describe('inkwell eval', () => {
     assert.match(r.stderr, /inkwell: .*cli-bad\.jsonl:2: invalid JSON .*\(skip bad lines with --skip_bad_lines\)/);
     const skipped = evalCli([`--fewshot=${task}`, '--skip_bad_lines']);
     assert.equal(skipped.status, 0, skipped.stderr);
-    assert.match(skipped.stderr, /cli-bad\.jsonl:2: skipped: invalid JSON/);
+    assert.match(skipped.stdout, /cli-bad\.jsonl: skipped 1 line:\n {2}line 2: invalid JSON/);
     assert.match(skipped.stdout, /1 examples \(0 shots\)/);
     assert.equal(evalCli([`--fewshot=${task}`, '--split=val']).status, 2);
   });

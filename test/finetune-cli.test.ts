@@ -2,8 +2,8 @@
 // what they say about bad input.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,7 +96,7 @@ describe('inkwell finetune: bad input', () => {
     writeFileSync(path('bad.jsonl'), '{"prompt":"ab","completion":"a"}\n{"prompt": "x", \n' + '{"prompt":"cd","completion":"c"}\n'.repeat(4));
     const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=bad.jsonl', '--max_iters=1');
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^inkwell: bad\.jsonl:2: invalid JSON .*--skip_bad_lines/);
+    assert.match(r.stderr, /^inkwell: bad\.jsonl:2: invalid JSON .*--skip_bad_lines/m);
     const skip = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=bad.jsonl', '--max_iters=1', '--eval_samples=0', '--skip_bad_lines', '--out_dir=skip');
     assert.equal(skip.code, 0, skip.stderr);
     assert.match(skip.stdout, /bad\.jsonl: skipped 1 line:\n {2}line 2: invalid JSON/);
@@ -116,10 +116,73 @@ describe('inkwell finetune: bad input', () => {
     assert.match(r.stdout, /truncated to the last 24 tokens: 1 training and 1 held-out examples/);
   });
 
+  it('LoRA on a module the model lacks and a freeze glob matching nothing are usage errors naming the flag', () => {
+    const lora = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=cls.jsonl', '--max_iters=1', '--lora', '--lora_targets=q_proj', '--out_dir=bad-lora');
+    assert.equal(lora.code, 2);
+    assert.match(lora.stderr, /^inkwell: usage: --lora_targets: LoRA target 'q_proj' matches no module \(modules: c_attn, c_proj, c_fc;/m);
+    const freeze = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=1', '--freeze=pattern:*.q_proj.*', '--out_dir=bad-freeze');
+    assert.equal(freeze.code, 2);
+    assert.match(freeze.stderr, /--freeze: freeze pattern '\*\.q_proj\.\*' matches no parameter/);
+    assert.ok(!existsSync(path('bad-lora')) && !existsSync(path('bad-freeze')), 'nothing written');
+  });
+
+  it('an SFT example the tokenizer cannot encode names its file and line', () => {
+    writeFileSync(path('unencodable.jsonl'), '{"prompt":"ab","completion":"a"}\n{"prompt":"ab","completion":"Z!"}\n');
+    const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=unencodable.jsonl', '--val=unencodable.jsonl', '--max_iters=1');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^inkwell: unencodable\.jsonl:2: cannot render the example with the 'qa' template: .*"Z"/m);
+    assert.doesNotMatch(r.stderr, /try --template=qa/, 'no advice to use the template already in use');
+  });
+
+  it('a diverging run (NaN loss) stops with a message naming the best model kept', () => {
+    const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=20', '--eval_interval=1', '--learning_rate=1e30', '--grad_clip=0', '--eval_samples=0', '--out_dir=diverged');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^inkwell: fine-tuning diverged: (loss|gradient norm) is (NaN|-?Infinity) at step \d+ \(try a lower learning_rate\); stopped, and the best model so far \(step 0\) is kept in diverged\/ckpt\.safetensors$/m);
+    const { model, state } = loadCheckpoint(path('diverged/ckpt.safetensors'));
+    assert.equal(state.iter_num, 0);
+    assert.ok(model.parameters().every((p) => p.data.every(Number.isFinite)));
+  });
+
+  it('a run killed with SIGTERM mid-training leaves its best checkpoint whole', async () => {
+    const child = spawn(process.execPath, [MAIN, 'finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=1000000', '--eval_interval=5', '--eval_samples=0', '--out_dir=killed'], { cwd: root });
+    let stdout = '';
+    const savedStep = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.stdout.setEncoding('utf8').on('data', (t: string) => {
+        stdout += t;
+        // Kill after an improvement past step 0, while the run goes on.
+        const steps = [...stdout.matchAll(/^step (\d+): .*\(best so far: saved\)$/gm)].map((m) => Number(m[1]));
+        if (steps.some((n) => n > 0) && /^iter \d+/m.test(stdout.slice(stdout.lastIndexOf('saved)')))) {
+          child.kill('SIGTERM');
+          resolve(Math.max(...steps));
+        }
+      });
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    const { model, state } = loadCheckpoint(path('killed/ckpt.safetensors'));
+    assert.ok(state!.iter_num >= savedStep, `checkpoint of step ${state!.iter_num}, last saved step ${savedStep}`);
+    assert.ok(model.parameters().every((p) => p.data.every(Number.isFinite)));
+    assert.deepEqual(readdirSync(path('killed')).filter((f) => f.endsWith('.safetensors')), ['ckpt.safetensors']);
+  });
+
   it('usage errors exit 2', () => {
     assert.equal(inkwell('finetune', 'reward-ish').code, 2);
     assert.match(inkwell('finetune', 'sft', '--checkpoint=base.safetensors').stderr, /give the training data: --data=FILE\.jsonl/);
     assert.match(inkwell('finetune', 'sft', '--data=sft.jsonl', '--checkpoint=base.safetensors', '--template=alpaca').stderr, /--template: unknown template 'alpaca'/);
     assert.equal(inkwell('classify', '--checkpoint=base.safetensors', 'abc').code, 1, 'a plain checkpoint is not a classifier');
+    // Bad training settings stop before any data or model is loaded.
+    const iters = inkwell('finetune', 'classify', '--checkpoint=missing.safetensors', '--data=cls.jsonl', '--max_iters=0');
+    assert.equal(iters.code, 2);
+    assert.match(iters.stderr, /--max_iters must be an integer ≥ 1, got 0/);
+    const tokens = inkwell('finetune', 'sft', '--checkpoint=missing.safetensors', '--data=sft.jsonl', '--max_new_tokens=0');
+    assert.equal(tokens.code, 2);
+    assert.match(tokens.stderr, /--max_new_tokens must be an integer ≥ 1, got 0/);
+  });
+
+  it('a CSV without the needed columns is refused once, naming the columns it has', () => {
+    writeFileSync(path('no-text.csv'), 'sentence,label\nabc,has_a\n');
+    const r = inkwell('finetune', 'classify', '--checkpoint=base.safetensors', '--data=no-text.csv', '--max_iters=1');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^inkwell: no-text\.csv:1: the header has no 'text' column \(columns: sentence, label\)$/m);
   });
 });

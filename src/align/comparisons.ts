@@ -86,33 +86,44 @@ export function pairsOfRow(row: ComparisonRow, line = 0): ComparisonPair[] {
   return pairs;
 }
 
-/** Parses JSONL text (blank lines skipped); errors name `source` and the line. */
-export function parseComparisons(text: string, source = 'comparisons'): ComparisonPair[] {
+/** A bad line left out of the data, with what is wrong with it. */
+export type OnBadLine = (bad: { line: number; message: string }) => void;
+
+/**
+ * Parses JSONL text (blank lines skipped); errors name `source` and the line. With `onBadLine`, a bad
+ * line is reported to it and left out instead of stopping the parse.
+ */
+export function parseComparisons(text: string, source = 'comparisons', onBadLine?: OnBadLine): ComparisonPair[] {
   const pairs: ComparisonPair[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
     const where = `${source}:${i + 1}`;
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch (err) {
+        throw new ComparisonError(`${where}: malformed JSON (${(err as Error).message})`);
+      }
+      pairs.push(...pairsOfRow(validateComparisonRow(parsed, where), i + 1));
     } catch (err) {
-      throw new ComparisonError(`${where}: malformed JSON (${(err as Error).message})`);
+      if (!onBadLine || !(err instanceof ComparisonError)) throw err;
+      onBadLine({ line: i + 1, message: err.message.slice(where.length + 2) });
     }
-    pairs.push(...pairsOfRow(validateComparisonRow(parsed, where), i + 1));
   }
   return pairs;
 }
 
-export function readComparisons(file: string): ComparisonPair[] {
+export function readComparisons(file: string, onBadLine?: OnBadLine): ComparisonPair[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ComparisonError(`cannot read comparisons file ${file}: ${(err as Error).message}`);
   }
-  const pairs = parseComparisons(text, file);
+  const pairs = parseComparisons(text, file, onBadLine);
   if (pairs.length === 0) throw new ComparisonError(`${file}: no comparisons in the file`);
   return pairs;
 }

@@ -179,6 +179,11 @@ export interface PpoStepLog {
 }
 
 export interface PpoHooks {
+  /**
+   * Called once a step's rollout has shown the policy, as the previous step left it, within max_kl,
+   * before it is updated: the moment that policy is known good (runPpo saves it then).
+   */
+  onPolicyChecked?: (goodStep: number) => void;
   onStep?: (log: PpoStepLog, rollout: Rollout) => void | Promise<void>;
 }
 
@@ -249,6 +254,7 @@ export class PpoTrainer {
     if (!Number.isFinite(kl) || !Number.isFinite(klK3) || klK3 > c.max_kl) {
       throw new TrainingDiverged(`ppo step ${stepNo}: the KL to the reference is ${klK3.toFixed(3)} per answer (k3; max_kl ${c.max_kl}); the policy has run away from the reference — try a lower learning_rate or a higher kl_coef`);
     }
+    hooks.onPolicyChecked?.(stepNo - 1);
     const advantages = c.whiten_advantages ? whiten(advantagesRaw) : Float32Array.from(advantagesRaw);
 
     let policyLoss = 0, valueLoss = 0, clipFraction = 0, valueClip = 0, updates = 0;

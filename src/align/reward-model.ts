@@ -10,7 +10,7 @@ import { matmul } from '../tensor/ops/matmul.js';
 import { Rng } from '../tensor/random.js';
 import { noGrad, Tensor } from '../tensor/tensor.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
-import type { ComparisonPair } from './comparisons.js';
+import type { ComparisonPair, OnBadLine } from './comparisons.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { encodeSequence, packSequences, type TokenSequence } from './sequences.js';
 import { adamWFor, optimizerStep, shuffled } from './step.js';
@@ -56,10 +56,22 @@ interface EncodedPair {
   rejected: TokenSequence;
 }
 
-export function encodePairs(tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, source: string): EncodedPair[] {
-  return pairs.map((p) => {
+/**
+ * Token sequences of each pair; a pair that does not fit the context (or has an answer of no tokens)
+ * stops with its file and line, or with `onBadLine` is reported (once per line) and left out.
+ */
+export function encodePairs(tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, source: string, onBadLine?: OnBadLine): EncodedPair[] {
+  const reported = new Set<number>();
+  return pairs.flatMap((p) => {
     const where = `${source}:${p.line}`;
-    return { chosen: encodeSequence(tokenizer, p.prompt, p.chosen, blockSize, `${where} (chosen)`), rejected: encodeSequence(tokenizer, p.prompt, p.rejected, blockSize, `${where} (rejected)`) };
+    try {
+      return [{ chosen: encodeSequence(tokenizer, p.prompt, p.chosen, blockSize, `${where}: chosen`), rejected: encodeSequence(tokenizer, p.prompt, p.rejected, blockSize, `${where}: rejected`) }];
+    } catch (err) {
+      if (!onBadLine) throw err;
+      if (!reported.has(p.line)) onBadLine({ line: p.line, message: (err as Error).message.slice(where.length + 2) });
+      reported.add(p.line);
+      return [];
+    }
   });
 }
 
@@ -109,9 +121,9 @@ export interface RewardStepLog {
   accuracy: number;
 }
 
-/** Trains on `train` pairs; after each epoch reports held-out metrics on `val` (if any). */
+/** Trains on `train` pairs; after each epoch reports held-out metrics on `val` (if any), then calls onEpoch (e.g. to save). */
 export function trainRewardModel(model: RewardModel, train: readonly EncodedPair[], val: readonly EncodedPair[], config: RewardTrainConfig,
-  hooks: { onStep?: (log: RewardStepLog) => void; onEval?: (epoch: number, metrics: PairMetrics) => void } = {}): PairMetrics | null {
+  hooks: { onStep?: (log: RewardStepLog) => void; onEval?: (epoch: number, metrics: PairMetrics) => void; onEpoch?: (epoch: number, metrics: PairMetrics | null) => void } = {}): PairMetrics | null {
   const optimizer = adamWFor(model.namedParameters(), config.learning_rate, config.weight_decay);
   const rng = new Rng(config.seed);
   model.train();
@@ -131,6 +143,7 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
       last = evaluatePairs(model, val);
       hooks.onEval?.(epoch, last);
     }
+    hooks.onEpoch?.(epoch, last);
   }
   return last;
 }

@@ -45,7 +45,9 @@ const RULE_EXTENSIONS = new Set(['.json', '.js', '.mjs', '.cjs', '.ts', '.mts'])
 
 /** A rules file (.json, .js, .mjs) or a reward model written by `inkwell finetune reward`. */
 export async function loadRewardSource(path: string): Promise<RewardSource> {
-  if (RULE_EXTENSIONS.has(extname(path))) return rewardFromRules(await loadRules(path), `rules ${path}`);
+  const ext = extname(path);
+  if (RULE_EXTENSIONS.has(ext)) return rewardFromRules(await loadRules(path), `rules ${path}`);
+  if (ext !== '.safetensors') throw new Error(`${path}: not a reward source: give a reward model (.safetensors from \`inkwell finetune reward\`) or rules (${[...RULE_EXTENSIONS].join(', ')})`);
   const { model, tokenizer } = loadRewardModel(path);
   return rewardFromModel(model, tokenizer, `reward model ${path}`);
 }

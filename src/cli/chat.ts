@@ -81,7 +81,8 @@ export async function run(args: string[], options: Options): Promise<void> {
         fitted = fitConversation(template, tokenizer, history, promptBudget);
       } catch (err) {
         history.pop();
-        complain((err as Error).message);
+        const hint = tokenizer.type === 'char' && template.name !== 'qa' ? ' (a character-level vocabulary may lack the template\'s characters: try --template=qa)' : '';
+        complain(`cannot send this message with the '${template.name}' template: ${(err as Error).message}${hint}`);
       }
       if (fitted) {
         if (fitted.dropped) {

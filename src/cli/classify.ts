@@ -37,7 +37,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const { classifier, tokenizer } = loadClassifier(checkpoint);
   let texts: string[];
   if (file) {
-    const { records, skipped } = readRecords<string>(file, { onBadLine: policy, validate: textOf });
+    const { records, skipped } = readRecords<string>(file, { onBadLine: policy, validate: textOf, columns: ['text'] });
     reportSkipped(file, skipped);
     texts = records.map((r) => r.value);
   } else {

@@ -6,6 +6,7 @@ import { readTextFile } from '../finetune/jsonl.js';
 import type { LoadedModel } from '../model/load.js';
 import { evaluateTokens, type EvalResult } from '../train/evaluate.js';
 import { UsageError, type Options } from './args.js';
+import { reportSkipped } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
 export const usage = `usage: inkwell eval [--checkpoint=FILE|DIR | --init=NAME|DIR] [--split=val|train] [--data=DIR] [--file=TEXT] [--fewshot=FILE.jsonl] [options]
@@ -79,7 +80,7 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
 
 function runFewShot({ model, tokenizer }: LoadedModel, file: string, batchSize: number, options: Options): void {
   const task = readFewShotTask(file, options.flag('skip_bad_lines') ? 'skip' : 'stop');
-  for (const { line, message } of task.skipped) process.stderr.write(`${file}:${line}: skipped: ${message}\n`);
+  reportSkipped(file, task.skipped);
   const maxNewTokens = options.number('max_new_tokens');
   if (maxNewTokens !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new UsageError(`--max_new_tokens must be an integer ≥ 1, got ${maxNewTokens}`);
   const result = evaluateFewShot(model, tokenizer, task, { maxNewTokens, batchSize });

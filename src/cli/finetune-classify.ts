@@ -1,5 +1,4 @@
 // `inkwell finetune classify`: a GPT with a class head on its last token, trained on labelled text.
-import { join } from 'node:path';
 import { evaluateClassifier, trainClassifier } from '../finetune/classify.js';
 import { encodeExamples, labelSet, loadClassificationFile, type LoadedExamples } from '../finetune/classify-data.js';
 import { GPTClassifier, saveClassifier } from '../finetune/classifier.js';
@@ -7,15 +6,15 @@ import { keepBest } from '../finetune/keep-best.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, splitHeldOut, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
-import { MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 export const summary = 'replace the LM head with a class head and train it on labelled text (CSV or JSONL)';
 
 const DEFAULTS: LoopDefaults = { max_iters: 300, batch_size: 16, learning_rate: 1e-3, eval_interval: 50 };
 
-export const usage = `usage: inkwell finetune classify --data=FILE [--checkpoint=FILE | --init=gpt2] [options]
+export const usage = `usage: inkwell finetune classify --data=FILE [--checkpoint=FILE|DIR | --init=NAME|DIR] [options]
 
 Trains a classifier: the base GPT with a new head (HF GPT2ForSequenceClassification's score.weight,
 [num_labels, n_embd], no bias) reading the hidden state of each text's last token. FILE is CSV with a
@@ -27,7 +26,7 @@ OUT_DIR/ckpt.safetensors (default out-finetune-classify) with the labels; predic
 
   --multi_label            several labels per text
 
-Model:
+Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
 
 ${LOOP_USAGE(DEFAULTS)}`;
@@ -80,13 +79,13 @@ export async function run(args: string[], opts: Options): Promise<void> {
     iter_num: bestIter, best_val_loss: bestLoss, tokenizer: tokenizer.toJSON(), dataset: { train: dataFile, val: valFile ?? null, base: baseName, base_dataset: state?.dataset ?? null },
   });
   const keeper = keepBest(classifier, outDir, baseName, writeCheckpoint);
-  const result = trainClassifier(classifier, train.examples, val.examples, config, { print: (line) => console.log(line) }, (iter, score) => {
+  const result = stopOnDivergence(keeper, () => bestIter, () => trainClassifier(classifier, train.examples, val.examples, config, { print: (line) => console.log(line) }, (iter, score) => {
     bestIter = iter;
     bestLoss = score?.loss ?? NaN;
     keeper.save();
-  });
+  }));
   const written = keeper.finish();
   console.log(`best held-out accuracy at step ${result.bestIter}; saved ${written.join(' and ')}`);
   console.log(formatReport(evaluateClassifier(classifier, val.examples).report));
-  if (!written.some((p) => p.endsWith('.safetensors'))) console.log(`(adapters cannot be merged into a checkpoint: ${join(outDir, 'peft')} holds the trained weights)`);
+  reportUnmerged(written);
 }

@@ -4,9 +4,11 @@ import type { Module } from '../nn/module.js';
 import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
 import type { BadLinePolicy, SkippedLine } from '../finetune/jsonl.js';
+import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora } from '../finetune/lora.js';
-import type { LoopConfig } from '../finetune/loop.js';
+import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';
 import { Rng } from '../tensor/random.js';
+import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
 
 export const LOOP_OPTIONS = ['max_iters', 'batch_size', 'learning_rate', 'min_lr', 'warmup_iters', 'weight_decay', 'grad_clip', 'eval_interval', 'seed', 'dropout'] as const;
@@ -22,14 +24,14 @@ export interface LoopDefaults {
 }
 
 export const LOOP_USAGE = (d: LoopDefaults) => `Training:
-  --max_iters=${d.max_iters}          optimizer steps
-  --batch_size=${d.batch_size}          examples per step
-  --learning_rate=${d.learning_rate}     peak AdamW learning rate (linear warmup, then cosine decay)
+  ${`--max_iters=${d.max_iters}`.padEnd(23)}  optimizer steps
+  ${`--batch_size=${d.batch_size}`.padEnd(23)}  examples per step
+  ${`--learning_rate=${d.learning_rate}`.padEnd(23)}  peak AdamW learning rate (linear warmup, then cosine decay)
   --min_lr=LR/10           learning rate at the end of the decay
   --warmup_iters=10%       warmup steps (default a tenth of max_iters)
   --weight_decay=0.01      AdamW decay of matrices and embeddings (not biases, LayerNorms)
   --grad_clip=1            clip the global gradient norm (0 = off)
-  --eval_interval=${d.eval_interval}      evaluate on the held-out data every this many steps; the best model is kept
+  ${`--eval_interval=${d.eval_interval}`.padEnd(23)}  evaluate on the held-out data every this many steps; the best model is kept
   --dropout=0              dropout while fine-tuning
   --seed=1337
 
@@ -66,6 +68,12 @@ export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopCo
   if (!(Number.isInteger(config.batch_size) && config.batch_size >= 1)) throw new UsageError(`--batch_size must be an integer ≥ 1, got ${config.batch_size}`);
   if (!Number.isInteger(config.seed)) throw new UsageError(`--seed must be an integer, got ${config.seed}`);
   if (!(config.dropout >= 0 && config.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${config.dropout}`);
+  // Checked here, before any data or model is loaded, rather than when the loop starts.
+  try {
+    validateLoopConfig(config);
+  } catch (err) {
+    throw new UsageError(`--${(err as Error).message}`);
+  }
   return config;
 }
 
@@ -83,18 +91,32 @@ export function applyPeftOptions(model: Module, options: Options, head: (name: s
   if (!lora) for (const k of ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets']) if (options.has(k)) throw new UsageError(`--${k} needs --lora`);
   if (!adapters && options.has('adapter_size')) throw new UsageError('--adapter_size needs --adapters');
   if (lora) {
-    applyLora(model, {
-      r: options.number('lora_r'),
-      alpha: options.number('lora_alpha'),
-      dropout: options.number('lora_dropout'),
-      targetModules: options.string('lora_targets')?.split(',').map((t) => t.trim()),
-    });
+    const targets = options.string('lora_targets')?.split(',').map((t) => t.trim());
+    if (targets?.includes('')) throw new UsageError(`--lora_targets: an empty module name in '${options.string('lora_targets')}'`);
+    try {
+      applyLora(model, { r: options.number('lora_r'), alpha: options.number('lora_alpha'), dropout: options.number('lora_dropout'), targetModules: targets });
+    } catch (err) {
+      // Name the flag that set the bad value: LoRA's messages start with the setting or the target.
+      const message = (err as Error).message;
+      const setting = /^LoRA: (r|alpha|dropout) /.exec(message)?.[1];
+      throw new UsageError(`--${setting ? `lora_${setting}` : 'lora_targets'}: ${message.replace(/^LoRA: /, '')}`);
+    }
   }
-  if (adapters) applyAdapters(model, { bottleneck: options.number('adapter_size') });
+  if (adapters) asUsage(options.has('adapter_size') ? '--adapter_size' : '--adapters', () => applyAdapters(model, { bottleneck: options.number('adapter_size') }));
   const freeze = options.string('freeze');
-  if (freeze !== undefined) applyFreeze(model, parseFreezeSpec(freeze));
+  if (freeze !== undefined) asUsage('--freeze', () => applyFreeze(model, parseFreezeSpec(freeze)));
   else if (lora || adapters) for (const [name, p] of model.namedParameters()) if (head(name)) setTrainable(p, true);
   return trainableSummary(model).text;
+}
+
+/** A flag's value the model cannot take (a LoRA target it lacks, a freeze glob matching nothing) is a usage error. */
+function asUsage(flag: string, apply: () => void): void {
+  try {
+    apply();
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${flag}: ${(err as Error).message.replace(/^(LoRA|applyAdapters): /, '')}`);
+  }
 }
 
 /** Splits examples into train and held-out parts, reproducibly from the seed (a shuffled tail). */
@@ -117,4 +139,20 @@ export function reportSkipped(file: string, skipped: readonly SkippedLine[], wha
   console.log(`${file}: ${what} ${skipped.length} line${skipped.length === 1 ? '' : 's'}:`);
   for (const s of skipped.slice(0, 10)) console.log(`  line ${s.line}: ${s.message}`);
   if (skipped.length > 10) console.log(`  … and ${skipped.length - 10} more`);
+}
+
+/** After an adapters run: no checkpoint was written, so say where the weights are and how to use them. */
+export function reportUnmerged(written: readonly string[]): void {
+  if (written.some((p) => p.endsWith('.safetensors'))) return;
+  console.log(`(adapters cannot be merged into a checkpoint: ${written.join(', ')} holds the trained weights; apply them to the base model with loadPeft(dir, model) from the library)`);
+}
+
+/** Runs a training loop; a divergence (NaN loss or gradient) stops with where the best model so far is. */
+export function stopOnDivergence<T>(keeper: KeepBest, bestIter: () => number, train: () => T): T {
+  try {
+    return train();
+  } catch (err) {
+    if (!(err instanceof TrainingDiverged)) throw err;
+    throw new TrainingDiverged(`${err.message}; stopped, and ${keeper.saved ? `the best model so far (step ${bestIter()}) is kept in ${keeper.saved}` : 'nothing had been saved yet'}`);
+  }
 }

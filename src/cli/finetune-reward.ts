@@ -1,9 +1,14 @@
 // `inkwell finetune reward`: trains a reward model (GPT backbone + scalar head) on comparison JSONL and
 // reports held-out pairwise accuracy and mean margin after each epoch.
 import { join } from 'node:path';
-import { readComparisons, splitByPrompt } from '../align/comparisons.js';
+import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
+import { assertFiniteParameters } from '../align/step.js';
+import { DataLineError, type SkippedLine } from '../finetune/jsonl.js';
+import { TrainingDiverged } from '../train/trainer.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { UsageError, type Options } from './args.js';
+import { reportSkipped } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 const d = defaultRewardTrainConfig;
@@ -24,47 +29,92 @@ Options:
   --data=FILE              comparisons to train on
   --val=FILE               held-out comparisons (default: --val_fraction of the prompts of --data)
   --val_fraction=0.1
-  --out_dir=out-reward     writes reward.safetensors there
+  --skip_bad_lines         leave out bad lines and pairs longer than the context (listed) instead of stopping
+  --out_dir=out-reward     writes reward.safetensors there (after every epoch)
   --epochs=${d.epochs}  --batch_size=${d.batch_size}  --learning_rate=${d.learning_rate}  --weight_decay=${d.weight_decay}  --grad_clip=${d.grad_clip}  --seed=${d.seed}
 
 Score answers with it: inkwell reward --model=out-reward/reward.safetensors.`;
 
-export const booleanFlags = ['offline'];
+export const booleanFlags = ['offline', 'skip_bad_lines'];
 
-const KNOWN = [...MODEL_OPTIONS, 'data', 'val', 'val_fraction', 'out_dir', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'];
+const KNOWN = [...MODEL_OPTIONS, 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'];
 
 export function formatPairMetrics(m: PairMetrics): string {
   return `pairwise accuracy ${(100 * m.accuracy).toFixed(1)}% on ${m.pairs} pairs, mean margin ${m.margin.toFixed(3)}, loss ${m.loss.toFixed(4)}`;
 }
 
+/**
+ * A bad line of a comparisons file stops the run naming file and line, or with --skip_bad_lines is
+ * collected into `skipped` (listed by reportSkipped) and left out.
+ */
+function badLines(options: Options, file: string, skipped: SkippedLine[]): OnBadLine {
+  if (options.flag('skip_bad_lines')) return (bad) => skipped.push(bad);
+  return (bad) => { throw new DataLineError(file, bad.line, `${bad.message} (skip bad lines with --skip_bad_lines)`); };
+}
+
+/** Comparisons of --data, and held-out ones from --val or --val_fraction of its prompts (`inkwell finetune reward`, `inkwell rlhf dpo`). */
+export function readComparisonSets(options: Options, seed: number): { train: ComparisonPair[]; val: ComparisonPair[]; data: string; valFile: string | undefined } {
+  const data = options.string('data');
+  if (!data) throw new UsageError('--data=comparisons.jsonl is required');
+  const read = (file: string) => {
+    const skipped: SkippedLine[] = [];
+    const pairs = readComparisons(file, badLines(options, file, skipped));
+    reportSkipped(file, skipped);
+    return pairs;
+  };
+  const all = read(data);
+  const valFile = options.string('val');
+  if (valFile && options.has('val_fraction')) throw new UsageError('give either --val or --val_fraction, not both');
+  const { train, val } = valFile ? { train: all, val: read(valFile) } : splitByPrompt(all, options.number('val_fraction', 0.1)!, seed);
+  if (train.length === 0) throw new Error(`${data}: no training pairs left after holding out the validation prompts (${val.length} pairs held out)`);
+  return { train, val, data, valFile };
+}
+
+/** Token sequences of comparison pairs; one longer than the context stops the run or is skipped, as for bad lines. */
+export function encodeComparisonPairs(options: Options, tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, file: string): ReturnType<typeof encodePairs> {
+  const skipped: SkippedLine[] = [];
+  const encoded = encodePairs(tokenizer, pairs, blockSize, file, badLines(options, file, skipped));
+  reportSkipped(file, skipped, 'left out (longer than the context)');
+  return encoded;
+}
+
 export async function run(args: string[], options: Options): Promise<void> {
   options.rejectUnknown(KNOWN);
   if (args.length) throw new UsageError(`unexpected argument '${args[0]}'`);
-  const data = options.string('data');
-  if (!data) throw new UsageError('--data=comparisons.jsonl is required');
   const config: RewardTrainConfig = {
     epochs: options.number('epochs', d.epochs)!, batch_size: options.number('batch_size', d.batch_size)!,
     learning_rate: options.number('learning_rate', d.learning_rate)!, weight_decay: options.number('weight_decay', d.weight_decay)!,
     grad_clip: options.number('grad_clip', d.grad_clip)!, seed: options.number('seed', d.seed)!,
   };
   for (const key of ['epochs', 'batch_size'] as const) if (!(Number.isInteger(config[key]) && config[key] >= 1)) throw new UsageError(`--${key} must be an integer ≥ 1, got ${config[key]}`);
-  const all = readComparisons(data);
-  const valFile = options.string('val');
-  const { train, val } = valFile ? { train: all, val: readComparisons(valFile) } : splitByPrompt(all, options.number('val_fraction', 0.1)!, config.seed);
-  if (train.length === 0) throw new Error(`${data}: no training pairs left after holding out the validation prompts`);
+  if (!(config.learning_rate > 0)) throw new UsageError(`--learning_rate must be > 0, got ${config.learning_rate}`);
+  for (const key of ['weight_decay', 'grad_clip'] as const) if (!(config[key] >= 0)) throw new UsageError(`--${key} must be ≥ 0, got ${config[key]}`);
+  const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: gpt, tokenizer } = await modelFromOptions(options);
   const blockSize = gpt.config.block_size;
-  const trainPairs = encodePairs(tokenizer, train, blockSize, data);
-  const valPairs = encodePairs(tokenizer, val, blockSize, valFile ?? data);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, train, blockSize, data);
+  const valPairs = encodeComparisonPairs(options, tokenizer, val, blockSize, valFile ?? data);
+  if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${blockSize} tokens`);
   const model = new RewardModel(gpt, config.seed);
-  console.log(`reward model: ${train.length} training pairs, ${val.length} held-out pairs`);
+  console.log(`reward model: ${trainPairs.length} training pairs, ${valPairs.length} held-out pairs`);
   if (valPairs.length) console.log(`before training: ${formatPairMetrics(evaluatePairs(model, valPairs))}`);
   const t0 = Date.now();
-  const metrics = trainRewardModel(model, trainPairs, valPairs, config, {
-    onStep: (log) => { if (log.step % 10 === 0) console.log(`step ${log.step} (epoch ${log.epoch}): loss ${log.loss.toFixed(4)}, batch accuracy ${(100 * log.accuracy).toFixed(0)}%`); },
-    onEval: (epoch, m) => console.log(`epoch ${epoch} held-out: ${formatPairMetrics(m)}`),
-  });
   const out = join(options.string('out_dir', 'out-reward')!, 'reward.safetensors');
-  saveRewardModel(out, model, tokenizer, metrics);
+  let saved = 0;
+  try {
+    trainRewardModel(model, trainPairs, valPairs, config, {
+      onStep: (log) => { if (log.step % 10 === 0) console.log(`step ${log.step} (epoch ${log.epoch}): loss ${log.loss.toFixed(4)}, batch accuracy ${(100 * log.accuracy).toFixed(0)}%`); },
+      onEval: (epoch, m) => console.log(`epoch ${epoch} held-out: ${formatPairMetrics(m)}`),
+      // Written (atomically) after every epoch, so an interrupted run keeps its last whole epoch.
+      onEpoch: (epoch, m) => {
+        assertFiniteParameters(model.namedParameters(), `reward model epoch ${epoch}`);
+        saveRewardModel(out, model, tokenizer, m);
+        saved = epoch;
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof TrainingDiverged)) throw err;
+    throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the reward model of epoch ${saved} is kept in ${out}` : 'no reward model had been written yet'}`);
+  }
   console.log(`wrote ${out} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }

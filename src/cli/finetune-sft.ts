@@ -7,15 +7,15 @@ import { getTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/temp
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, splitHeldOut, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
-import { MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
+import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 export const summary = 'supervised fine-tuning on prompt/completion or chat JSONL, loss on completions only';
 
 const DEFAULTS: LoopDefaults = { max_iters: 500, batch_size: 16, learning_rate: 1e-3, eval_interval: 100 };
 
-export const usage = `usage: inkwell finetune sft --data=FILE.jsonl [--checkpoint=FILE | --init=gpt2] [options]
+export const usage = `usage: inkwell finetune sft --data=FILE.jsonl [--checkpoint=FILE|DIR | --init=NAME|DIR] [options]
 
 FILE holds one example per line: {"prompt": …, "completion": …} or a chat
 {"messages": [{"role": "system"|"user"|"assistant", "content": …}, …]} ending with an assistant turn.
@@ -32,7 +32,7 @@ load it like any checkpoint.
                            the exact match with their completions (0 = skip)
   --max_new_tokens=64      tokens generated per held-out prompt
 
-Model:
+Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
 
 ${LOOP_USAGE(DEFAULTS)}`;
@@ -52,6 +52,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   const evalSamples = opts.number('eval_samples', 20)!;
   if (!(Number.isInteger(evalSamples) && evalSamples >= 0)) throw new UsageError(`--eval_samples must be an integer ≥ 0, got ${evalSamples}`);
   const maxNewTokens = opts.number('max_new_tokens', 64)!;
+  if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new UsageError(`--max_new_tokens must be an integer ≥ 1, got ${maxNewTokens}`);
 
   const loaded = loadSftFile(dataFile, policy);
   reportSkipped(dataFile, loaded.skipped);
@@ -80,9 +81,10 @@ export async function run(args: string[], opts: Options): Promise<void> {
   const blockSize = model.config.block_size;
   const encode = (records: SftRecord[], file: string) => {
     try {
-      return encodeSftRecords(records, template, tokenizer, blockSize);
+      return encodeSftRecords(records, template, tokenizer, blockSize, file);
     } catch (err) {
-      throw new Error(`${file}: cannot render the examples with the '${template.name}' template: ${(err as Error).message}${tokenizer.type === 'char' ? ' (a character-level vocabulary may lack the template\'s characters: try --template=qa)' : ''}`);
+      const hint = tokenizer.type === 'char' && template.name !== 'qa' ? ' (a character-level vocabulary may lack the template\'s characters: try --template=qa)' : '';
+      throw new Error(`${(err as Error).message}${hint}`);
     }
   };
   const train = encode(trainRecords, dataFile);
@@ -104,13 +106,14 @@ export async function run(args: string[], opts: Options): Promise<void> {
     saveCheckpoint(path, model, null, meta);
   };
   const keeper = keepBest(model, outDir, baseName, writeCheckpoint);
-  const result = trainSft(model, trainRows, val.sequences, config, { print: (line) => console.log(line) }, (iter, score) => {
+  const result = stopOnDivergence(keeper, () => bestIter, () => trainSft(model, trainRows, val.sequences, config, { print: (line) => console.log(line) }, (iter, score) => {
     bestIter = iter;
     bestLoss = score?.loss ?? NaN;
     keeper.save();
-  });
+  }));
   const written = keeper.finish();
   console.log(`best held-out loss ${result.best?.value.toFixed(4) ?? '-'} at step ${result.bestIter}; saved ${written.join(' and ')}`);
+  reportUnmerged(written);
 
   const held = valRecords.slice(0, evalSamples);
   if (held.length) {

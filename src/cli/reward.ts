@@ -1,8 +1,8 @@
 // `inkwell reward`: scores prompt + answer pairs with a reward model or rules, or measures pairwise
 // accuracy on a comparisons file.
-import { readFileSync } from 'node:fs';
 import { parseComparisons } from '../align/comparisons.js';
 import { loadRewardSource, type ScoredItem } from '../align/reward-source.js';
+import { readTextFile } from '../finetune/jsonl.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell reward --model=FILE PROMPT ANSWER
@@ -14,7 +14,7 @@ With --data, each line is {"prompt", "answer"} (prints one score a line), or the
 ({"prompt", "chosen", "rejected"} or rankings): prints the pairwise accuracy and mean margin.`;
 
 function readScoredItems(file: string): ScoredItem[] {
-  return readFileSync(file, 'utf8').split('\n').flatMap((line, i) => {
+  return readTextFile(file).split('\n').flatMap((line, i) => {
     if (!line.trim()) return [];
     let row: { prompt?: unknown; answer?: unknown };
     try {
@@ -38,7 +38,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     console.log((await source.score([{ prompt: args[0]!, answer: args[1]! }]))[0]!.toFixed(4));
     return;
   }
-  const text = readFileSync(data, 'utf8');
+  const text = readTextFile(data);
   // {"prompt", "answer"} rows are scored; anything else is read as comparisons (with their errors).
   if (!/"answer"\s*:/.test(text.split('\n').find((l) => l.trim()) ?? '')) {
     const pairs = parseComparisons(text, data);

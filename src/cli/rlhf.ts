@@ -1,21 +1,20 @@
 // `inkwell rlhf ppo|dpo`: aligns an SFT model to preferences, with PPO against a reward source (a reward
 // model or rules) or with DPO on comparison files.
 import { join } from 'node:path';
-import { readComparisons, splitByPrompt } from '../align/comparisons.js';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
-import { defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
+import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
-import { encodePairs } from '../align/reward-model.js';
 import { loadRewardSource } from '../align/reward-source.js';
 import { assertFiniteParameters } from '../align/step.js';
 import { eosTokenOf } from '../generate/generate.js';
-import { endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES } from '../finetune/template.js';
+import { checkpointTemplate, endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { readPrompts } from '../serve/feedback.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
+import { encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 const p = defaultPpoConfig, q = defaultDpoConfig;
@@ -28,14 +27,18 @@ samples an answer to batch_size prompts, scores it with --reward, subtracts kl_c
 to the reference, estimates advantages by GAE (gamma, lam), whitens them and runs ppo_epochs epochs of
 minibatches of the clipped policy and value losses. Logged per step: mean reward, KL (k1 and k3), policy
 entropy, clip fraction, value loss; held-out mean reward and KL every eval_interval steps. Writes
-out_dir/ckpt.safetensors (the policy, after every good step), log.jsonl and ppo.svg.
+out_dir/ckpt.safetensors (the policy: each step's once the next step's rollout has found it within
+max_kl, and the last at the end; a divergent run keeps the last good one), log.jsonl and ppo.svg.
 
 dpo: Direct Preference Optimization on comparisons ({"prompt", "chosen", "rejected"} or rankings);
-the reference log-probabilities are computed once before training. Writes out_dir/ckpt.safetensors.
+the reference log-probabilities are computed once before training. Writes out_dir/ckpt.safetensors
+after every epoch.
 
-Both take --template=NAME (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained with
-(inkwell finetune sft); prompts are then formatted with it and PPO answers end where SFT taught them to
-(end-of-text token or the template's turn end). Rewards always see the prompt as written.
+Both take --template=NAME|none (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained
+with (default: the one \`inkwell finetune sft\` recorded in the checkpoint, else none). Prompts are then
+formatted with it, PPO answers end where SFT taught them to (end-of-text token or the template's turn
+end), and the aligned checkpoint records it, so sample, chat and serve use it too. Rewards always see the
+prompt as written.
 
 Model (the SFT model; default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
@@ -51,10 +54,10 @@ PPO options:
   --eval_interval=5  --out_dir=out-ppo
 
 DPO options:
-  --data=FILE  --val=FILE  --val_fraction=0.1  --beta=${q.beta}  --epochs=${q.epochs}  --batch_size=${q.batch_size}
+  --data=FILE  --val=FILE  --val_fraction=0.1  --skip_bad_lines  --beta=${q.beta}  --epochs=${q.epochs}  --batch_size=${q.batch_size}
   --learning_rate=${q.learning_rate}  --weight_decay=${q.weight_decay}  --grad_clip=${q.grad_clip}  --seed=${q.seed}  --out_dir=out-dpo`;
 
-export const booleanFlags = ['offline', 'whiten_advantages'];
+export const booleanFlags = ['offline', 'whiten_advantages', 'skip_bad_lines'];
 
 const PPO_NUMBERS = ['steps', 'batch_size', 'minibatch_size', 'ppo_epochs', 'learning_rate', 'grad_clip', 'max_new_tokens', 'kl_coef', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam', 'max_kl', 'seed'] as const;
 const DPO_NUMBERS = ['beta', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'] as const;
@@ -86,12 +89,17 @@ async function ppo(options: Options): Promise<void> {
     else valPrompts = prompts;
   }
   const reward = await loadRewardSource(rewardFile);
-  const { model: policy, tokenizer } = await modelFromOptions(options);
-  const trainer = new PpoTrainer(policy, frozenCopy(policy), tokenizer, reward, prompts, config, turnFromOptions(options, tokenizer));
+  const { model: policy, tokenizer, state } = await modelFromOptions(options);
+  const { turn, template } = turnFromOptions(options, tokenizer, state);
+  // Checked here to name the file (training and held-out prompts alike), as the sampler will see them.
+  const check = (list: string[], file: string) => checkPrompts(tokenizer, list.map(turn.format ?? ((x) => x)), policy.config.block_size, config.max_new_tokens, file);
+  check(prompts, promptsFile);
+  check(valPrompts, valFile ?? promptsFile);
+  const trainer = new PpoTrainer(policy, frozenCopy(policy), tokenizer, reward, prompts, config, turn);
   const outDir = options.string('out_dir', 'out-ppo')!;
   console.log(`ppo: ${prompts.length} prompts, ${valPrompts.length} held out; reward from ${reward.name}`);
   const result = await runPpo(trainer, {
-    valPrompts, evalInterval, outDir,
+    valPrompts, evalInterval, outDir, checkpointState: alignedState('ppo', options, template),
     onStep: (l) => console.log(`step ${l.step}: reward ${l.reward.toFixed(4)}, kl ${l.kl.toFixed(4)} (k3 ${l.kl_k3.toFixed(4)}), entropy ${l.entropy.toFixed(3)}, clipfrac ${l.clip_fraction.toFixed(3)}, value loss ${l.value_loss.toFixed(4)}`),
     onEval: (step, e) => console.log(`held-out at step ${step}: mean reward ${e.meanReward.toFixed(4)}, kl ${e.kl.toFixed(4)}`),
   });
@@ -109,18 +117,30 @@ function asUsage(check: () => void): void {
   }
 }
 
-/** Without --template prompts go to the model as given; with it, formatted as the SFT model was trained. */
-function turnFromOptions(options: Options, tokenizer: Tokenizer): Turn {
+/**
+ * The SFT template (--template, else the one `inkwell finetune sft` recorded in the checkpoint; none:
+ * prompts go to the model as written) and the turn it gives: prompts formatted as the SFT model was
+ * trained, answers ending at its end of turn.
+ */
+function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown): { turn: Turn; template: Template | null } {
   const name = options.string('template');
-  if (name === undefined) return { eosTokenId: eosTokenOf(tokenizer) };
-  let template;
+  let template: Template | null;
   try {
-    template = getTemplate(name);
+    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state);
   } catch (err) {
     throw new UsageError(`--template: ${(err as Error).message}`);
   }
+  if (!template) return { turn: { eosTokenId: eosTokenOf(tokenizer) }, template };
+  if (name === undefined) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to use prompts as written)\n`);
   const { eosId, stopText } = endOfTurn(template, tokenizer);
-  return { format: (p) => formatPrompt(template, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] };
+  const t = template;
+  return { turn: { format: (p) => formatPrompt(t, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] }, template };
+}
+
+/** What a PPO or DPO checkpoint records besides the weights: the template, so sample, chat and serve use it. */
+function alignedState(task: 'ppo' | 'dpo', options: Options, template: Template | null): { finetune: { task: string; template?: string; base: string } } {
+  const base = options.string('init') ?? options.string('checkpoint', DEFAULT_CHECKPOINT)!;
+  return { finetune: { task, ...(template ? { template: template.name } : {}), base } };
 }
 
 function showSamples(label: string, prompts: readonly string[], answers: readonly string[], scores: readonly number[], count = 3): void {
@@ -129,21 +149,18 @@ function showSamples(label: string, prompts: readonly string[], answers: readonl
 }
 
 async function dpo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...DPO_NUMBERS, 'data', 'val', 'val_fraction', 'out_dir', 'template']);
-  const data = options.string('data');
-  if (!data) throw new UsageError('--data=comparisons.jsonl is required');
+  options.rejectUnknown([...MODEL_OPTIONS, ...DPO_NUMBERS, 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'template']);
   const config: DpoConfig = { ...q };
   for (const key of DPO_NUMBERS) config[key] = options.number(key, q[key])!;
   asUsage(() => validateDpoConfig(config));
-  const all = readComparisons(data);
-  const valFile = options.string('val');
-  const { train, val } = valFile ? { train: all, val: readComparisons(valFile) } : splitByPrompt(all, options.number('val_fraction', 0.1)!, config.seed);
-  if (train.length === 0) throw new Error(`${data}: no training pairs left after holding out the validation prompts`);
-  const { model: policy, tokenizer } = await modelFromOptions(options);
-  const format = turnFromOptions(options, tokenizer).format ?? ((prompt: string) => prompt);
+  const { train, val, data, valFile } = readComparisonSets(options, config.seed);
+  const { model: policy, tokenizer, state } = await modelFromOptions(options);
+  const { turn, template } = turnFromOptions(options, tokenizer, state);
+  const format = turn.format ?? ((prompt: string) => prompt);
   const formatted = <T extends { prompt: string }>(pairs: T[]) => pairs.map((pair) => ({ ...pair, prompt: format(pair.prompt) }));
-  const trainPairs = encodePairs(tokenizer, formatted(train), policy.config.block_size, data);
-  const valPairs = encodePairs(tokenizer, formatted(val), policy.config.block_size, valFile ?? data);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, formatted(train), policy.config.block_size, data);
+  const valPairs = encodeComparisonPairs(options, tokenizer, formatted(val), policy.config.block_size, valFile ?? data);
+  if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${policy.config.block_size} tokens`);
   // The reference is the starting policy: its log-ratios are all DPO needs from it, computed once.
   const reference = frozenCopy(policy);
   const refTrain = referenceMargins(reference, trainPairs), refVal = referenceMargins(reference, valPairs);
@@ -161,7 +178,7 @@ async function dpo(options: Options): Promise<void> {
       onStep: (l) => { if (l.step % 10 === 0) console.log(`step ${l.step} (epoch ${l.epoch}): loss ${l.loss.toFixed(4)}, accuracy ${(100 * l.accuracy).toFixed(0)}%, margin ${l.margin.toFixed(4)}`); },
       onEpoch: (epoch) => {
         assertFiniteParameters(policy.namedParameters(), `dpo epoch ${epoch}`);
-        saveCheckpoint(out, policy, null, { iter_num: epoch, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });
+        saveCheckpoint(out, policy, null, { iter_num: epoch, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON(), ...alignedState('dpo', options, template) });
         saved = epoch;
       },
     });

@@ -148,8 +148,7 @@ export function loadClassifier(path: string): LoadedClassifier {
   } catch (err) {
     throw new Error(`${path}: checkpoint state is not valid JSON (${(err as Error).message})`);
   }
-  if (state?.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not an inkwell checkpoint`);
-  const info = state.finetune;
+  const info = state?.format === CHECKPOINT_FORMAT ? state.finetune : undefined;
   if (info?.task !== 'classify' || !Array.isArray(info.labels)) {
     throw new Error(`${path}: not a classifier checkpoint (make one with \`inkwell finetune classify\`)`);
   }

@@ -46,7 +46,7 @@ function toExample(value: unknown, multiLabel: boolean): Omit<ClassificationExam
 }
 
 export function loadClassificationFile(file: string, multiLabel: boolean, onBadLine: BadLinePolicy): LoadedExamples {
-  const { records, skipped } = readRecords(file, { onBadLine, validate: (v) => toExample(v, multiLabel) });
+  const { records, skipped } = readRecords(file, { onBadLine, validate: (v) => toExample(v, multiLabel), columns: ['text', 'label'] });
   return { file, examples: records.map((r) => ({ line: r.line, ...r.value })), skipped };
 }
 

@@ -25,6 +25,8 @@ export interface ReadOptions<T> {
   onBadLine?: BadLinePolicy;
   /** Turns a parsed record into T or throws a message naming the bad field (the line is added). */
   validate?: (value: unknown) => T;
+  /** CSV: columns the header must have (a missing one is an error about the file, not every line). */
+  columns?: readonly string[];
 }
 
 /** An error about one line of a data file; the message starts with `file:line:`. */
@@ -71,6 +73,8 @@ export function parseCsv<T = Record<string, string>>(text: string, file: string,
   const rows = csvRows(text, file);
   if (rows.length === 0) throw new Error(`${file}: empty CSV file (expected a header row)`);
   const header = rows[0]!.fields.map((h) => h.trim());
+  const missing = (options.columns ?? []).filter((c) => !header.includes(c));
+  if (missing.length) throw new DataLineError(file, rows[0]!.line, `the header has no ${missing.map((c) => `'${c}'`).join(' or ')} column (columns: ${header.join(', ')})`);
   const records: DataRecord<unknown>[] = [];
   const bad: SkippedLine[] = [];
   for (const { line, fields } of rows.slice(1)) {

@@ -17,6 +17,8 @@ import { savePeft } from './peft.js';
 export interface KeepBest {
   /** Saves the model as it is now (the best so far). */
   save(): void;
+  /** Where the last save went (the checkpoint, or the PEFT folder), null before the first. */
+  readonly saved: string | null;
   /** Restores the best weights into the model and writes the final files; returns the paths written. */
   finish(): string[];
 }
@@ -33,6 +35,9 @@ export function keepBest(model: Module & { config: GPTConfig }, outDir: string, 
         writeCheckpoint(ckpt);
         saved = true;
       },
+      get saved() {
+        return saved ? ckpt : null;
+      },
       finish: () => {
         if (saved) restoreFrom(ckpt, model);
         else writeCheckpoint(ckpt);
@@ -46,6 +51,9 @@ export function keepBest(model: Module & { config: GPTConfig }, outDir: string, 
     save: () => {
       savePeft(peftDir, model, { baseModel });
       best = trained().map((p) => p.data.slice());
+    },
+    get saved() {
+      return best ? peftDir : null;
     },
     finish: () => {
       if (best) noGrad(() => trained().forEach((p, i) => p.data.set(best![i]!)));

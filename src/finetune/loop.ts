@@ -121,10 +121,10 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     const t0 = performance.now();
     const loss = task.step(task.nextBatch(iter));
     const value = loss.item();
-    if (!Number.isFinite(value)) throw new TrainingDiverged(`fine-tuning diverged: loss is ${value} at step ${iter}; the best checkpoint so far is kept. Try a lower learning_rate.`);
+    if (!Number.isFinite(value)) throw new TrainingDiverged(`fine-tuning diverged: loss is ${value} at step ${iter} (try a lower learning_rate)`);
     loss.backward();
     const norm = clipGradNorm(params, config.grad_clip > 0 ? config.grad_clip : Infinity);
-    if (!Number.isFinite(norm)) throw new TrainingDiverged(`fine-tuning diverged: gradient norm is ${norm} at step ${iter}; the best checkpoint so far is kept. Try a lower learning_rate.`);
+    if (!Number.isFinite(norm)) throw new TrainingDiverged(`fine-tuning diverged: gradient norm is ${norm} at step ${iter} (try a lower learning_rate)`);
     optimizer.update();
     optimizer.zeroGrad();
     lastLoss = value;

@@ -15,7 +15,7 @@
 import { Rng } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { IGNORE_INDEX, padBatch, padTargets, truncateTokens, type PaddedBatch } from './batch.js';
-import { readJsonl, type BadLinePolicy, type SkippedLine } from './jsonl.js';
+import { DataLineError, readJsonl, type BadLinePolicy, type SkippedLine } from './jsonl.js';
 import { encodeChat, type ChatMessage, type Template } from './template.js';
 
 export interface SftRecord {
@@ -65,10 +65,16 @@ export function encodeSft(template: Template, messages: readonly ChatMessage[], 
   return { sequence: { ids, targets }, truncated };
 }
 
-export function encodeSftRecords(records: readonly SftRecord[], template: Template, tokenizer: Tokenizer, blockSize: number): { sequences: SftSequence[]; truncated: number } {
+/** Encodes every record; a record the tokenizer cannot encode stops with `file:line:` (DataLineError). */
+export function encodeSftRecords(records: readonly SftRecord[], template: Template, tokenizer: Tokenizer, blockSize: number, file = 'data'): { sequences: SftSequence[]; truncated: number } {
   let truncated = 0;
   const sequences = records.map((r) => {
-    const out = encodeSft(template, r.messages, tokenizer, blockSize + 1);
+    let out: ReturnType<typeof encodeSft>;
+    try {
+      out = encodeSft(template, r.messages, tokenizer, blockSize + 1);
+    } catch (err) {
+      throw new DataLineError(file, r.line, `cannot render the example with the '${template.name}' template: ${(err as Error).message}`);
+    }
     if (out.truncated) truncated++;
     return out.sequence;
   });
