@@ -167,6 +167,10 @@ describe('inkwell finetune: bad input', () => {
 
   it('usage errors exit 2', () => {
     assert.equal(inkwell('finetune', 'reward-ish').code, 2);
+    // --help after a task shows that task's options only
+    const help = inkwell('finetune', 'sft', '--help');
+    assert.ok(help.stdout.startsWith('usage: inkwell finetune sft') && !help.stdout.includes('inkwell finetune classify'), help.stdout.slice(0, 80));
+    assert.match(inkwell('finetune', '--help').stdout, /^usage: inkwell finetune <task>/);
     assert.match(inkwell('finetune', 'sft', '--checkpoint=base.safetensors').stderr, /give the training data: --data=FILE\.jsonl/);
     assert.match(inkwell('finetune', 'sft', '--data=sft.jsonl', '--checkpoint=base.safetensors', '--template=alpaca').stderr, /--template: unknown template 'alpaca'/);
     assert.equal(inkwell('classify', '--checkpoint=base.safetensors', 'abc').code, 1, 'a plain checkpoint is not a classifier');

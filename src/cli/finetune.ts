@@ -29,6 +29,10 @@ export const usage = [
   Object.values(subcommands).map((s) => s.usage).join('\n\n'),
 ].join('\n');
 
+export function usageOf(task: string): string | undefined {
+  return Object.hasOwn(subcommands, task) ? subcommands[task]!.usage : undefined;
+}
+
 /** main.ts parses the arguments before the task is known, so every task's flags are declared here. */
 export const booleanFlags = [...new Set([...FINETUNE_BOOLEAN_FLAGS, ...Object.values(subcommands).flatMap((s) => s.booleanFlags ?? [])])];
 

@@ -5,7 +5,13 @@ import { Options, parseArgs, UsageError } from './args.js';
 
 interface Command {
   summary: string;
-  load: () => Promise<{ run(args: string[], options: Options): Promise<void> | void; usage: string; booleanFlags?: string[] }>;
+  load: () => Promise<{
+    run(args: string[], options: Options): Promise<void> | void;
+    usage: string;
+    /** A subcommand's own usage (`inkwell finetune sft --help`), for commands that dispatch to several. */
+    usageOf?: (sub: string) => string | undefined;
+    booleanFlags?: string[];
+  }>;
 }
 
 const commands: Record<string, Command> = {
@@ -51,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const mod = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(mod.usage);
+    const sub = rest[0] && !rest[0].startsWith('-') ? rest[0] : null;
+    console.log((sub && mod.usageOf?.(sub)) || mod.usage);
     return 0;
   }
   const parsed = parseArgs(rest, new Set(mod.booleanFlags ?? []));
