@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,24 @@ describe('inkwell finetune', () => {
     assert.ok(s.stdout.startsWith('Q: abc\nA: ') && raw.stdout.startsWith('Q: abc\nA: '), `${JSON.stringify(s.stdout)} ${JSON.stringify(raw.stdout)}`);
     assert.equal(s.stdout.slice(0, s.stdout.indexOf('\n---')).length <= raw.stdout.slice(0, raw.stdout.indexOf('\n---')).length, true, 'the template run may stop at the end of turn');
     assert.match(inkwell('sample', '--checkpoint=sft/ckpt.safetensors', '--num_samples=1').stderr, /the 'qa' template needs a prompt/);
+  });
+
+  it('sft with adapters: the adapter folder samples as --checkpoint, on the base it records', () => {
+    const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=6', '--eval_interval=3', '--eval_samples=0', '--adapters', '--adapter_size=4', '--out_dir=sft-adapters');
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(readFileSync(path('sft-adapters/peft/adapter_config.json'), 'utf8')) as { base_model_name_or_path: string };
+    assert.equal(config.base_model_name_or_path, path('base.safetensors'), 'the base is recorded by absolute path');
+    const args = ['abc', '--template=qa', '--num_samples=1', '--max_new_tokens=4', '--temperature=0'];
+    const adapted = inkwell('sample', '--checkpoint=sft-adapters/peft', ...args);
+    assert.equal(adapted.code, 0, adapted.stderr);
+    assert.match(adapted.stderr, /adapter loaded onto .*base\.safetensors/);
+    assert.ok(adapted.stdout.startsWith('Q: abc\nA: '));
+    const missingBase = JSON.stringify({ ...config, base_model_name_or_path: path('nowhere.safetensors') });
+    mkdirSync(path('orphan'), { recursive: true });
+    writeFileSync(path('orphan/adapter_config.json'), missingBase);
+    const orphan = inkwell('sample', '--checkpoint=orphan', ...args);
+    assert.equal(orphan.code, 1);
+    assert.match(orphan.stderr, /orphan\/adapter_config\.json: the base model .*nowhere\.safetensors is not found/);
   });
 });
 

@@ -6,7 +6,7 @@ import { keepBest } from '../finetune/keep-best.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -73,7 +73,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
 
   const classifier = new GPTClassifier(model, labels, multiLabel, config.seed);
   console.log(applyPeftOptions(classifier, opts, (name) => name.startsWith('score.')));
-  const baseName = opts.string('init') ?? opts.string('checkpoint') ?? 'base';
+  const baseName = baseModelName(opts);
   let bestIter = 0, bestLoss = NaN;
   const writeCheckpoint = (path: string) => saveClassifier(path, classifier, {
     iter_num: bestIter, best_val_loss: bestLoss, tokenizer: tokenizer.toJSON(), dataset: { train: dataFile, val: valFile ?? null, base: baseName, base_dataset: state?.dataset ?? null },

@@ -1,5 +1,6 @@
 // Options every `inkwell finetune` subcommand shares: the training loop's settings, bad-line handling,
 // and parameter-efficient fine-tuning (LoRA, adapters, freezing), printed as PEFT prints them.
+import { resolve } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
@@ -10,6 +11,7 @@ import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';
 import { Rng } from '../tensor/random.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
+import { DEFAULT_CHECKPOINT } from './model-options.js';
 
 export const LOOP_OPTIONS = ['max_iters', 'batch_size', 'learning_rate', 'min_lr', 'warmup_iters', 'weight_decay', 'grad_clip', 'eval_interval', 'seed', 'dropout'] as const;
 export const PEFT_OPTIONS = ['lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets', 'adapters', 'adapter_size', 'freeze'] as const;
@@ -75,6 +77,12 @@ export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopCo
     throw new UsageError(`--${(err as Error).message}`);
   }
   return config;
+}
+
+/** The base model as an adapter file records it: a GPT-2 name, or the checkpoint's absolute path (so the adapter
+ * folder loads from anywhere: `--checkpoint=OUT_DIR/peft`). */
+export function baseModelName(options: Options): string {
+  return options.string('init') ?? resolve(options.string('checkpoint', DEFAULT_CHECKPOINT)!);
 }
 
 export function badLinePolicy(options: Options): BadLinePolicy {

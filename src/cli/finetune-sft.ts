@@ -7,7 +7,7 @@ import { getTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/temp
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -95,7 +95,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   if (train.truncated + val.truncated) console.log(`truncated to the last ${blockSize + 1} tokens: ${train.truncated} training and ${val.truncated} held-out examples`);
 
   console.log(applyPeftOptions(model, opts));
-  const baseName = opts.string('init') ?? opts.string('checkpoint') ?? 'base';
+  const baseName = baseModelName(opts);
   let bestIter = 0, bestLoss = NaN;
   const writeCheckpoint = (path: string) => {
     const meta = {

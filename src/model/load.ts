@@ -1,14 +1,17 @@
 // One way in for every command that needs a model and its tokenizer: an `inkwell train` checkpoint,
 // an HF GPT-2 folder, or a pretrained GPT-2 name fetched from the hub.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADAPTER_CONFIG, loadPeft } from '../finetune/peft.js';
+import { readJsonObject } from '../io/json.js';
 import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { loadModel, type CheckpointState } from '../train/checkpoint.js';
 import type { GPT } from './gpt.js';
-import { loadPretrained, readHFTokenizer, type PretrainedOptions } from './pretrained.js';
+import { GPT2_MODELS, loadPretrained, readHFTokenizer, type PretrainedOptions } from './pretrained.js';
 
 export interface ModelSource extends PretrainedOptions {
-  /** An inkwell checkpoint file or an HF GPT-2 folder. */
+  /** An inkwell checkpoint file, an HF GPT-2 folder, or a PEFT adapter folder (loaded onto its recorded base). */
   checkpoint?: string;
   /** A GPT-2 name (gpt2, gpt2-medium, …) or a local folder with the hub's files. */
   init?: string;
@@ -24,6 +27,8 @@ export interface LoadedModel {
 }
 
 export async function loadModelAndTokenizer(source: ModelSource): Promise<LoadedModel> {
+  const adapterDir = source.checkpoint;
+  if (adapterDir !== undefined && existsSync(join(adapterDir, ADAPTER_CONFIG))) return loadAdapterFolder(adapterDir, source);
   if (source.init !== undefined) {
     if (source.checkpoint !== undefined) throw new Error('give either a checkpoint or a pretrained model (init), not both');
     const { model, tokenizer } = await loadPretrained(source.init, source);
@@ -44,4 +49,20 @@ export async function loadModelAndTokenizer(source: ModelSource): Promise<Loaded
     }
   }
   throw new Error(`${path} holds no tokenizer to encode prompts with (a checkpoint from \`inkwell train\` has one)`);
+}
+
+/**
+ * A PEFT folder (adapter_config.json + adapter_model.safetensors): its base model, as recorded in
+ * base_model_name_or_path (a GPT-2 name or a checkpoint path), with the adapter loaded onto it.
+ */
+async function loadAdapterFolder(dir: string, source: ModelSource): Promise<LoadedModel> {
+  const configFile = join(dir, ADAPTER_CONFIG);
+  const base = readJsonObject(configFile).base_model_name_or_path;
+  if (typeof base !== 'string' || !base) throw new Error(`${configFile}: base_model_name_or_path names no base model`);
+  const fromHub = !existsSync(base) && (base in GPT2_MODELS || /^[\w.-]+\/[\w.-]+$/.test(base));
+  if (!fromHub && !existsSync(base)) throw new Error(`${configFile}: the base model ${base} is not found (adapters load onto the model they were trained from)`);
+  const loaded = await loadModelAndTokenizer({ ...source, checkpoint: fromHub ? undefined : base, init: fromHub ? base : undefined });
+  loadPeft(dir, loaded.model);
+  source.onNotice?.(`${dir}: adapter loaded onto ${base}`);
+  return loaded;
 }
