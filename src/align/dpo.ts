@@ -7,20 +7,16 @@ import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { packSequences, sequenceLogProbs, type TokenSequence } from './sequences.js';
 import { adamWFor, optimizerStep, shuffled } from './step.js';
+import type { RewardTrainConfig } from './reward-model.js';
 
 export interface DpoPair {
   chosen: TokenSequence;
   rejected: TokenSequence;
 }
 
-export interface DpoConfig {
+/** The reward model's epoch-based settings, plus DPO's β. */
+export interface DpoConfig extends RewardTrainConfig {
   beta: number;
-  epochs: number;
-  batch_size: number;
-  learning_rate: number;
-  weight_decay: number;
-  grad_clip: number;
-  seed: number;
 }
 
 export const defaultDpoConfig: DpoConfig = { beta: 0.1, epochs: 1, batch_size: 8, learning_rate: 1e-5, weight_decay: 0, grad_clip: 1.0, seed: 1337 };
