@@ -56,8 +56,10 @@ void k_mul(const float *a, const float *b, float *out, long n) {
 }
 
 void k_axpy(double alpha, const float *x, float *y, long n) {
-  ew_args args = { .x = x, .out = y, .s = { alpha } };
-  parallel_for(n, GRAIN, axpy_range, &args);
+  /* alpha = 1 (gradient accumulation) is a float add: rounding the double sum of two floats to float gives
+   * the float sum (double rounding is innocuous for 53 >= 2*24 + 2 bits), at twice the speed. */
+  ew_args args = { .x = x, .y = y, .out = y, .s = { alpha } };
+  parallel_for(n, GRAIN, alpha == 1.0 ? add_range : axpy_range, &args);
 }
 
 void k_scale(const float *x, double alpha, float *out, long n) {
@@ -69,14 +71,22 @@ void k_scale(const float *x, double alpha, float *out, long n) {
 
 /* 0.5 (1 + tanh(y)) = sigmoid(2y) = 1 / (1 + e^{-2y}), with y = sqrt(2/pi) (u + 0.044715 u^3). This form
  * has no cancellation for any u (1 + tanh(y) would lose all digits for very negative u). The exponent
- * t = -2y is formed in double and split as t_hi + t_lo (floats), and e^t = e^{t_hi} (1 + t_lo): only exp's
- * own ~1 ulp error reaches the result, not the rounding of t (which would cost |t| ulps).
+ * t = -2y = a u (1 + k u^2) is formed as t_hi + t_lo (floats) with error-free products (FMA) and sums,
+ * a and k themselves split in two floats, and e^t = e^{t_hi} (1 + t_lo): only exp's own ~1 ulp error
+ * reaches the result, not the rounding of t (which would cost |t| ulps). (Float pairs rather than double
+ * lanes: same accuracy, measured 1.4x faster.)
  * Returns e^{-2y}, clamped to stay finite (so that e * s below is never inf * 0). */
 INLINE vf gelu_exp(vf u) {
-  vfd d = vfd_from(u);
-  vfd y = vfd_mul(vfd_set1(0.7978845608028654), vfd_add(d, vfd_mul(vfd_set1(0.044715), vfd_mul(vfd_mul(d, d), d))));
-  vfd t = vfd_mul(vfd_set1(-2.0), y);
-  vf hi = vmin(vset1(80.0f), vfd_to(t)), lo = vmin(vset1(1.0f), vfd_to(vfd_sub(t, vfd_from(hi))));
+  const float a_hi = (float)(-2 * 0.7978845608028654), a_lo = (float)(-2 * 0.7978845608028654 - (double)a_hi);
+  const float k_hi = 0.044715f, k_lo = (float)(0.044715 - (double)k_hi);
+  vf one = vset1(1.0f), ah = vset1(a_hi), kh = vset1(k_hi);
+  u = vmax(vset1(-100.0f), vmin(vset1(100.0f), u)); /* |t| > 80 is clamped anyway; keeps u^3 finite */
+  vf w = vmul(u, u), we = vfms(u, u, w); /* u^2 = w + we */
+  vf q = vmul(kh, w), ql = vfma(vset1(k_lo), w, vfma(kh, we, vfms(kh, w, q))); /* k u^2 = q + ql */
+  vf r = vadd(one, q), bb = vsub(r, one), rl = vadd(vadd(vsub(one, vsub(r, bb)), vsub(q, bb)), ql); /* two-sum: 1 + k u^2 */
+  vf z = vmul(u, r), zl = vfma(u, rl, vfms(u, r, z)); /* u (1 + k u^2) */
+  vf t = vmul(ah, z), tl = vfma(vset1(a_lo), z, vfma(ah, zl, vfms(ah, z, t)));
+  vf hi = vmin(vset1(80.0f), t), lo = vmin(one, vadd(vsub(t, hi), tl));
   vf e = vexp(hi);
   return vfma(e, lo, e);
 }
@@ -133,12 +143,14 @@ void k_dropout(const float *x, float *out, long n, double p, uint32_t seed) {
 /* ------------------------------------------------------------------ AdamW */
 
 /* The oracle's double arithmetic, operation for operation; m and v are rounded to float when stored and
- * the update uses the stored values. */
+ * the update uses the stored values. The bias corrections are folded into two constants, as torch does,
+ * leaving one division and one square root per element (the divisions bounded the kernel's speed):
+ * param = param (1 - lr wd) - step_size m / (sqrt(v) inv_root_bc2 + eps). */
 static void adamw_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   float *param = a->out, *m = a->m, *v = a->v;
-  vfd lr = vfd_set1(a->s[0]), b1 = vfd_set1(a->s[1]), b2 = vfd_set1(a->s[2]), eps = vfd_set1(a->s[3]);
-  vfd decay = vfd_set1(a->s[4]), bc1 = vfd_set1(a->s[5]), bc2 = vfd_set1(a->s[6]);
+  vfd step_size = vfd_set1(a->s[0]), b1 = vfd_set1(a->s[1]), b2 = vfd_set1(a->s[2]), eps = vfd_set1(a->s[3]);
+  vfd decay = vfd_set1(a->s[4]), inv_root_bc2 = vfd_set1(a->s[5]);
   vfd c1 = vfd_set1(1.0 - a->s[1]), c2 = vfd_set1(1.0 - a->s[2]);
   VLOOP(i, lo, hi) {
     long n = hi - i;
@@ -148,7 +160,7 @@ static void adamw_range(void *ctx, long lo, long hi) {
     vstorep(m + i, mf, n);
     vstorep(v + i, vf_, n);
     vfd p = vfd_mul(vfd_from(vloadp(param + i, n)), decay);
-    vfd step = vfd_div(vfd_mul(lr, vfd_div(vfd_from(mf), bc1)), vfd_add(vfd_sqrt(vfd_div(vfd_from(vf_), bc2)), eps));
+    vfd step = vfd_div(vfd_mul(step_size, vfd_from(mf)), vfd_add(vfd_mul(vfd_sqrt(vfd_from(vf_)), inv_root_bc2), eps));
     vstorep(param + i, vfd_to(vfd_sub(p, step)), n);
   }
 }
@@ -157,7 +169,7 @@ void k_adamw(float *param, const float *grad, float *m, float *v, long n, double
              double eps, double weight_decay, double step) {
   ew_args args = {
     .x = grad, .out = param, .m = m, .v = v,
-    .s = { lr, beta1, beta2, eps, 1.0 - lr * weight_decay, 1.0 - pow(beta1, step), 1.0 - pow(beta2, step) },
+    .s = { lr / (1.0 - pow(beta1, step)), beta1, beta2, eps, 1.0 - lr * weight_decay, 1.0 / sqrt(1.0 - pow(beta2, step)) },
   };
   parallel_for(n, GRAIN / 2, adamw_range, &args);
 }

@@ -38,6 +38,7 @@ INLINE vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 INLINE vf vdiv(vf a, vf b) { return _mm512_div_ps(a, b); }
 INLINE vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 INLINE vf vfnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+INLINE vf vfms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
 /* max/min return the second operand when either is NaN: callers pass the data second so NaN propagates. */
 INLINE vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
@@ -140,6 +141,7 @@ INLINE vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 INLINE vf vdiv(vf a, vf b) { return _mm256_div_ps(a, b); }
 INLINE vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 INLINE vf vfnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+INLINE vf vfms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
 INLINE vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
 INLINE float vhsum(vf v) {
@@ -250,6 +252,7 @@ INLINE vf vmul(vf a, vf b) { return a * b; }
 INLINE vf vdiv(vf a, vf b) { return a / b; }
 INLINE vf vfma(vf a, vf b, vf c) { return fmaf(a, b, c); }
 INLINE vf vfnma(vf a, vf b, vf c) { return fmaf(-a, b, c); }
+INLINE vf vfms(vf a, vf b, vf c) { return fmaf(a, b, -c); }
 INLINE vf vmax(vf a, vf b) { return a > b ? a : b; }
 INLINE vf vmin(vf a, vf b) { return a < b ? a : b; }
 INLINE float vhsum(vf v) { return v; }

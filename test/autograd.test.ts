@@ -125,6 +125,37 @@ describe('autograd engine', () => {
     assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6));
     assert.equal(dropout(x, 0.25, new Rng(7), false), x);
   });
+  it('reuses gradient buffers without corrupting a gradient still in use', () => {
+    // Pass-through (add), tensors read by several ops (h, u) and a residual: each gradient buffer may be
+    // recycled only once dead. Checked against finite differences, then repeated after an unrelated pass
+    // has left other values in the pooled buffers.
+    const block = (input: Tensor, W: Tensor, lnW: Tensor) => {
+      const h = matmul(input, W), u = gelu(h);
+      return layerNorm(add(input, add(h, add(u, scale(u, 2)))), lnW, null);
+    };
+    const x = rand([6, 8], 1), W = rand([8, 8], 2, 0.5), lnW = rand([8], 3);
+    gradcheck('pooled gradient buffers', block, [x, W, lnW]);
+    const w = new Tensor(randomArray(48, 4), [6, 8]);
+    const grads = (input: Tensor) => {
+      for (const p of [input, W, lnW]) p.grad = null;
+      sum(mul(block(input, W, lnW), w)).backward();
+      return [input, W, lnW].map((p) => [...p.grad!]);
+    };
+    const first = grads(x);
+    grads(rand([6, 8], 5));
+    assert.deepEqual(grads(x), first);
+  });
+  it('never recycles a gradient the caller holds', () => {
+    // A leaf's gradient outlives the walk; seeding a later pass with it must neither change it nor let the
+    // pool hand it out again.
+    const W = rand([8, 8], 2), x = rand([8, 8], 1);
+    sum(gelu(matmul(x, W))).backward();
+    const kept = W.grad!, copy = [...kept];
+    W.grad = null;
+    gelu(add(gelu(matmul(x, W)), x)).backward(kept);
+    assert.deepEqual([...kept], copy);
+    assert.notEqual(W.grad, kept);
+  });
   it('names the problem in shape errors', () => {
     assert.throws(() => matmul(rand([2, 3], 1), rand([4, 5], 2)), /inner dimensions differ/);
     assert.throws(() => add(rand([2, 3], 1), rand([4], 2)), /cannot be broadcast/);

@@ -145,6 +145,11 @@ test('add, mul, axpy, scale match js bit for bit (including in place)', { skip }
     js.axpy(-0.3712345678, a, yj, n);
     native!.axpy(-0.3712345678, a, yn, n);
     assertIdentical(yn, yj, `axpy n=${n}`);
+    // alpha = 1 takes a float-add path: still the oracle's double sum rounded once, also across magnitudes
+    const wide = a.map((v, i) => v * 2 ** ((i % 61) - 30)), y1j = copy(b), y1n = copy(b);
+    js.axpy(1, wide, y1j, n);
+    native!.axpy(1, wide, y1n, n);
+    assertIdentical(y1n, y1j, `axpy alpha=1 n=${n}`);
     const sj = copy(a), sn = copy(a);
     js.scale(sj, 1 / 3, sj, n);
     native!.scale(sn, 1 / 3, sn, n);
@@ -178,6 +183,12 @@ test('geluForward and geluBackward match js (accurate tanh)', { skip }, () => {
   js.geluBackward(x, dout, bj, n);
   native!.geluBackward(x, dout, bn, n);
   assertClose(bn, bj, 2e-6, 1e-6, 'geluBackward'); // the derivative crosses 0 near u = -0.75: absolute there
+  // Huge inputs (u^3 overflows float) stay finite: the identity above, ~0 below.
+  const huge = Float32Array.from([1e19, 1e30, 3e12, -1e19, -1e30, -3e12]), hj = new Float32Array(6), hn = new Float32Array(6);
+  js.geluForward(huge, hj, 6);
+  native!.geluForward(huge, hn, 6);
+  assert.ok(hn.every(Number.isFinite), `geluForward of huge inputs: ${[...hn]}`);
+  assertClose(hn.subarray(0, 3), hj.subarray(0, 3), 2e-6, 0, 'geluForward of huge positive inputs');
 });
 
 test('dropout masks are bit-identical to js', { skip }, () => {

@@ -1,8 +1,10 @@
 // Tensor and reverse-mode autograd. A tensor is a contiguous float32 buffer plus a shape. An op that
 // produces a tensor from inputs needing gradients attaches a `GradNode`: its inputs and a backward
 // function mapping the output's gradient to each input's. `backward()` walks the graph in reverse
-// topological order. Buffers are plain typed arrays, so the garbage collector owns every lifetime.
+// topological order. Buffers are plain typed arrays, so the garbage collector owns every lifetime, except
+// that the walk hands gradient buffers it has consumed back to the pool of buffers.ts for reuse.
 import { backend } from './backends/index.js';
+import { gradientBuffer, recycleGradient, trimGradientPool } from './buffers.js';
 
 export type Shape = readonly number[];
 
@@ -108,21 +110,31 @@ export class Tensor {
     }
     const order = topologicalOrder(this);
     const owned = new WeakSet<Float32Array>();
-    accumulate(this, grad, owned);
+    // The walk accumulates into the gradients it hands on: the caller's buffer stays untouched.
+    const seed = gradientBuffer(grad.length);
+    seed.set(grad);
+    accumulate(this, seed, owned);
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
       const node = t.node!;
       const g = t.grad;
-      // Non-leaf tensors give their gradient up once it is propagated.
+      // Non-leaf tensors give their gradient up once it is propagated: an input may take it over.
       t.node = null;
       t.grad = null;
       if (!g) continue;
+      owned.delete(g);
       const inputGrads = node.backward(g);
       node.inputs.forEach((input, k) => {
         const ig = inputGrads[k];
         if (ig && input.requiresGrad) accumulate(input, ig, owned);
       });
+      // Gradients that no input took over (only added into existing ones, or not needed) and that no
+      // input gradient views are dead.
+      const dead = (b: Float32Array) => !owned.has(b) && !inputGrads.some((ig) => ig && ig !== b && ig.buffer === b.buffer);
+      if (dead(g)) recycleGradient(g);
+      for (const ig of inputGrads) if (ig && ig !== g && dead(ig)) recycleGradient(ig);
     }
+    trimGradientPool();
   }
 }
 
@@ -130,13 +142,11 @@ function accumulate(t: Tensor, g: Float32Array, owned: WeakSet<Float32Array>): v
   if (g.length !== t.size) throw new Error(`internal: gradient of ${g.length} elements for tensor ${shapeString(t.shape)}`);
   if (t.grad) {
     backend().axpy(1, g, t.grad, t.size);
-  } else if (owned.has(g)) {
-    // The same buffer already serves as another tensor's gradient: take a copy to accumulate into.
-    t.grad = g.slice();
-    owned.add(t.grad);
   } else {
-    t.grad = g;
-    owned.add(g);
+    // A buffer that already serves as another tensor's gradient is copied: each is accumulated into alone.
+    t.grad = owned.has(g) ? gradientBuffer(t.size) : g;
+    if (t.grad !== g) t.grad.set(g);
+    owned.add(t.grad);
   }
 }
 

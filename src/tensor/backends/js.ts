@@ -321,13 +321,14 @@ export function createJsBackend(): Backend {
       // Nothing to release: the js backend allocates only through V8.
     },
     adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
-      const bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+      // lr m̂ / (√v̂ + eps) with the bias corrections folded into two constants, as torch computes it.
+      const stepSize = lr / (1 - Math.pow(beta1, step)), invRootBc2 = 1 / Math.sqrt(1 - Math.pow(beta2, step));
       for (let i = 0; i < n; i++) {
         const g = grad[i]!;
         m[i] = beta1 * m[i]! + (1 - beta1) * g;
         v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
         const p = param[i]! * (1 - lr * weightDecay);
-        param[i] = p - lr * (m[i]! / bc1) / (Math.sqrt(v[i]! / bc2) + eps);
+        param[i] = p - (stepSize * m[i]!) / (Math.sqrt(v[i]!) * invRootBc2 + eps);
       }
     },
   };

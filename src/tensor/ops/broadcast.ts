@@ -1,6 +1,7 @@
 // Shape rules for broadcasting binary ops (NumPy's), and the reduction that takes a gradient of the
 // broadcast shape back to an input's shape.
 import { backend } from '../backends/index.js';
+import { gradientBuffer, uninitialized } from '../buffers.js';
 import { shapeString, sizeOf, type Shape } from '../tensor.js';
 
 export function broadcastShape(a: Shape, b: Shape): number[] {
@@ -60,7 +61,7 @@ function forEachBroadcast(aShape: Shape, bShape: Shape, outShape: Shape, visit: 
 /** out = f(a, b) over the broadcast shape; same shapes go straight to the backend kernel. */
 export function broadcastBinary(kind: 'add' | 'mul', a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, outShape: Shape): Float32Array {
   const n = sizeOf(outShape);
-  const out = new Float32Array(n);
+  const out = uninitialized(n);
   const aFull = a.length === n, bFull = b.length === n;
   if (aFull && bFull) {
     backend()[kind](a, b, out, n);
@@ -82,10 +83,11 @@ export function broadcastBinary(kind: 'add' | 'mul', a: Float32Array, aShape: Sh
 export function reduceToShape(g: Float32Array, outShape: Shape, shape: Shape): Float32Array {
   const n = sizeOf(shape);
   if (n === g.length) return g;
-  const out = new Float32Array(n);
+  const out = gradientBuffer(n);
   if (isSuffix(shape, outShape)) {
     backend().sumRows(g, out, g.length / n, n);
   } else {
+    out.fill(0);
     forEachBroadcast(outShape, shape, outShape, (o, _ia, ib) => { out[ib]! += g[o]!; });
   }
   return out;

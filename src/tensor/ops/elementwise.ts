@@ -1,5 +1,6 @@
 // Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, dropout.
 import { backend } from '../backends/index.js';
+import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
 import { result, type Tensor } from '../tensor.js';
 import { broadcastBinary, broadcastShape, reduceToShape } from './broadcast.js';
@@ -24,10 +25,10 @@ export function mul(a: Tensor, b: Tensor): Tensor {
 
 /** x · alpha for a constant alpha. */
 export function scale(x: Tensor, alpha: number): Tensor {
-  const data = new Float32Array(x.size);
+  const data = uninitialized(x.size);
   backend().scale(x.data, alpha, data, x.size);
   return result('scale', data, x.shape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradientBuffer(x.size);
     backend().scale(g, alpha, gx, x.size);
     return [gx];
   });
@@ -35,10 +36,10 @@ export function scale(x: Tensor, alpha: number): Tensor {
 
 /** tanh-approximated GELU, as GPT-2 ("gelu_new"). */
 export function gelu(x: Tensor): Tensor {
-  const data = new Float32Array(x.size);
+  const data = uninitialized(x.size);
   backend().geluForward(x.data, data, x.size);
   return result('gelu', data, x.shape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradientBuffer(x.size);
     backend().geluBackward(x.data, g, gx, x.size);
     return [gx];
   });
@@ -53,10 +54,10 @@ export function dropout(x: Tensor, p: number, rng: Rng, training: boolean): Tens
   if (!training || p === 0) return x;
   if (!(p >= 0 && p < 1)) throw new Error(`dropout probability must be in [0, 1), got ${p}`);
   const seed = rng.nextU32();
-  const data = new Float32Array(x.size);
+  const data = uninitialized(x.size);
   backend().dropout(x.data, data, x.size, p, seed);
   return result('dropout', data, x.shape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradientBuffer(x.size);
     backend().dropout(g, gx, x.size, p, seed);
     return [gx];
   });

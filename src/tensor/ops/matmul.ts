@@ -2,6 +2,7 @@
 // a is [..., M, K] ([..., K, M] when transA); b is [K, N] ([N, K] when transB), either 2-D and shared by
 // every batch, or with the same leading dims as a.
 import { backend } from '../backends/index.js';
+import { gradientBuffer, uninitialized } from '../buffers.js';
 import { result, shapeString, type Tensor } from '../tensor.js';
 
 export interface MatmulOptions {
@@ -32,7 +33,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new Error(`matmul: bias ${shapeString(bias.shape)} needs ${N} elements, a 2-D b and no transA`);
   }
   const outShape = [...lead, M, N];
-  const out = new Float32Array(batch * M * N);
+  const out = uninitialized(batch * M * N);
   // With b shared and a not transposed, the batch folds into M: one large product instead of many.
   const fold = sharedB && !transA;
   const aSize = M * K, bSize = sharedB ? 0 : K * N, cSize = M * N;
@@ -47,14 +48,14 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   return result('matmul', out, outShape, bias ? [a, b, bias] : [a, b], (g) => {
     let ga: Float32Array | null = null, gb: Float32Array | null = null;
     if (a.requiresGrad) {
-      ga = new Float32Array(a.size);
+      ga = gradientBuffer(a.size);
       // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
       if (fold) kernel.matmul(g, b.data, ga, null, 1, batch * M, K, N, false, !transB, false, 0);
       else if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize);
       else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0), ga, aSize);
     }
     if (b.requiresGrad) {
-      gb = new Float32Array(b.size);
+      gb = gradientBuffer(b.size);
       // dB = op(A)ᵀ · dC, laid out as B is; summed over the batch when B is shared.
       if (fold && !transB) kernel.matmul(a.data, g, gb, null, 1, K, N, batch * M, true, false, false, 0);
       else if (fold) kernel.matmul(g, a.data, gb, null, 1, N, K, batch * M, true, false, false, 0);
@@ -67,7 +68,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       }
     }
     if (!bias) return [ga, gb];
-    const gbias = new Float32Array(N);
+    const gbias = gradientBuffer(N);
     kernel.sumRows(g, gbias, batch * M, N);
     return [ga, gb, gbias];
   });

@@ -1,6 +1,7 @@
 // The neural-network ops of a GPT: embedding lookup, LayerNorm, fused causal self-attention and
 // cross-entropy. Each calls one forward and one backward kernel.
 import { backend } from '../backends/index.js';
+import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
 import { result, shapeString, Tensor, type Shape } from '../tensor.js';
 
@@ -11,10 +12,10 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: Shape): Tens
   for (let i = 0; i < N; i++) {
     if (!(ids[i]! >= 0 && ids[i]! < V)) throw new Error(`embedding: id ${ids[i]} at position ${i} is outside the table of ${V} rows`);
   }
-  const out = new Float32Array(N * C);
+  const out = uninitialized(N * C);
   backend().embeddingForward(table.data, ids, out, N, C);
   return result('embedding', out, [...idsShape, C], [table], (g) => {
-    const gt = new Float32Array(V * C);
+    const gt = gradientBuffer(V * C);
     backend().embeddingBackward(g, ids, gt, N, C, V);
     return [gt];
   });
@@ -26,11 +27,11 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null, eps = 
   if (weight.size !== C || (bias && bias.size !== C)) {
     throw new Error(`layerNorm: weight ${shapeString(weight.shape)} does not match the last dim ${C} of ${shapeString(x.shape)}`);
   }
-  const out = new Float32Array(x.size), mean = new Float32Array(N), rstd = new Float32Array(N);
+  const out = uninitialized(x.size), mean = uninitialized(N), rstd = uninitialized(N);
   backend().layernormForward(x.data, weight.data, bias ? bias.data : null, out, mean, rstd, N, C, eps);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return result('layerNorm', out, x.shape, inputs, (g) => {
-    const dx = new Float32Array(x.size), dw = new Float32Array(C), db = bias ? new Float32Array(C) : null;
+    const dx = gradientBuffer(x.size), dw = gradientBuffer(C), db = bias ? gradientBuffer(C) : null;
     backend().layernormBackward(g, x.data, weight.data, mean, rstd, dx, dw, db, N, C);
     return bias ? [dx, dw, db] : [dx, dw];
   });
@@ -48,10 +49,10 @@ export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rn
   const p = training ? dropoutP : 0;
   if (p > 0 && !rng) throw new Error('attention: dropout needs an rng');
   const seed = p > 0 ? rng!.nextU32() : 0;
-  const out = new Float32Array(B * T * C), lse = new Float32Array(B * nHead * T);
+  const out = uninitialized(B * T * C), lse = uninitialized(B * nHead * T);
   backend().attentionForward(qkv.data, out, lse, B, T, C, nHead, p, seed);
   return result('attention', out, [B, T, C], [qkv], (g) => {
-    const dqkv = new Float32Array(qkv.size);
+    const dqkv = gradientBuffer(qkv.size);
     backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, p, seed);
     return [dqkv];
   });
@@ -90,11 +91,11 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     if (!(t >= 0 && t < V)) throw new Error(`crossEntropy: target ${t} at row ${i} is outside the vocabulary of ${V}`);
     counted++;
   }
-  const losses = new Float32Array(N);
+  const losses = uninitialized(N);
   backend().crossEntropyForward(logits.data, targets, losses, N, V, ignoreIndex);
   const value = backend().sum(losses, N) / counted;
   return result('crossEntropy', Float32Array.of(value), [], [logits], (g) => {
-    const dlogits = new Float32Array(logits.size);
+    const dlogits = gradientBuffer(logits.size);
     backend().crossEntropyBackward(logits.data, targets, dlogits, N, V, ignoreIndex, g[0]! / counted);
     return [dlogits];
   });
