@@ -54,8 +54,11 @@ export function report(title: string, rows: Measurement[]): void {
   });
 }
 
+/** One decimal from 100 up, three below, and four significant digits under 1 (small differences stay visible). */
 function round(v: number): number {
-  return Math.abs(v) >= 100 ? Math.round(v * 10) / 10 : Math.round(v * 1000) / 1000;
+  if (Math.abs(v) >= 100) return Math.round(v * 10) / 10;
+  if (Math.abs(v) >= 1 || v === 0 || !Number.isFinite(v)) return Math.round(v * 1000) / 1000;
+  return Number(v.toPrecision(4));
 }
 
 /**
