@@ -242,8 +242,15 @@ test('layernorm forward and backward match js', { skip }, () => {
 
 // ------------------------------------------------------------------------------------------ attention
 
+// The native kernels take a direct path when hs <= 128 is a multiple of the vector width (8 or 16 lanes)
+// and T <= 128 (forward) or T <= 256 (backward), and the packed-GEMM path otherwise: both are covered, the
+// direct one with T not a multiple of its 4-row blocks and with more (batch, head) tasks than threads.
 const attentionShapes: [number, number, number, number][] = [ // B, T, C, nh
-  [1, 1, 8, 1], [2, 5, 24, 3], [1, 37, 48, 2], [2, 70, 32, 2], [1, 130, 16, 1],
+  [1, 1, 8, 1], [2, 5, 24, 3], [1, 37, 48, 2], // GEMM path (hs 8, 24)
+  [2, 70, 32, 2], [3, 64, 128, 4], [2, 33, 64, 2], [1, 128, 128, 2], [5, 103, 128, 2], [1, 1, 32, 1], // direct
+  [1, 50, 128, 1], [1, 90, 256, 2], // direct (hs 128)
+  [1, 130, 16, 1], [2, 129, 128, 2], [1, 200, 64, 2], // GEMM forward (T > 128), direct backward
+  [1, 257, 64, 2], // GEMM path both ways (T > 256)
 ];
 
 test('attention forward and backward match js, with and without dropout', { skip }, () => {
