@@ -22,6 +22,8 @@ export * from './generate/index.js';
 export { fetchPretrained, loadPretrained, GPT2_MODELS } from './model/pretrained.js';
 export { lineChartSvg, type Series, type ChartOptions } from './report/svg-chart.js';
 export { loadModelAndTokenizer, type ModelSource, type LoadedModel } from './model/load.js';
+export { compressModel, decompress, type CompressionReport } from './model/compress.js';
+export { compressMatrix, compressedMatmul, WEIGHT_FORMATS, type WeightFormat, type CompressedMatrix } from './tensor/ops/compressed.js';
 export { appendComparison, parseComparisons, readComparisons, validateComparisonRow, pairsOfRow, splitByPrompt, ComparisonError, type ComparisonRow, type PairRow, type RankingRow, type ComparisonPair, type OnBadLine } from './align/comparisons.js';
 export { RewardModel, trainRewardModel, evaluatePairs, scoreTexts, saveRewardModel, loadRewardModel, encodePairs, defaultRewardTrainConfig, type PairMetrics, type RewardTrainConfig } from './align/reward-model.js';
 export { rulesFromJSON, loadRules, type Rule, type ScoreFn } from './align/rbrm.js';
