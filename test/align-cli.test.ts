@@ -68,7 +68,7 @@ describe('inkwell finetune reward and inkwell reward', () => {
     write('same.jsonl', `${JSON.stringify({ prompt: 'a?', chosen: 'x', rejected: 'y' })}\n${JSON.stringify({ prompt: 'a?', chosen: 'x', rejected: 'x' })}\n`);
     const same = await inkwell(['finetune', 'reward', '--checkpoint=sft.safetensors', '--data=same.jsonl']);
     assert.equal(same.code, 1);
-    assert.match(same.stderr, /^inkwell: .*same\.jsonl:2: chosen and rejected are the same text/);
+    assert.match(same.stderr, /^inkwell: .*same\.jsonl:2: chosen and rejected are the same text/m);
     write('empty.jsonl', `${JSON.stringify({ prompt: 'a?', chosen: '', rejected: 'y' })}\n`);
     assert.match((await inkwell(['rlhf', 'dpo', '--checkpoint=sft.safetensors', '--data=empty.jsonl'])).stderr, /empty\.jsonl:1: field 'chosen' is an empty answer/);
     write('long.jsonl', `${JSON.stringify({ prompt: 'a'.repeat(15), chosen: 'xx', rejected: 'yy' })}\n`);
@@ -111,7 +111,7 @@ describe('inkwell rlhf', () => {
     write('nan.mjs', 'export default () => NaN;\n');
     const nan = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=nan.mjs', '--prompts=prompts.txt', '--steps=1', '--batch_size=2', '--max_new_tokens=4', '--out_dir=nan']);
     assert.equal(nan.code, 1);
-    assert.match(nan.stderr, /^inkwell: rules nan\.mjs: reward for answer 1 is NaN, not a finite number/);
+    assert.match(nan.stderr, /^inkwell: rules nan\.mjs: reward for answer 1 is NaN, not a finite number/m);
     write('long.txt', 'a'.repeat(14));
     const long = await inkwell(['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--reward=no-y.json', '--prompts=long.txt', '--max_new_tokens=4']);
     assert.match(long.stderr, /^inkwell: long\.txt: prompt 1 is 14 tokens; with max_new_tokens 4 that exceeds the model's context \(block_size\) of 16/m);
