@@ -6,23 +6,16 @@ import { gather, logSigmoidLoss, ppoPolicyLoss, ppoValueLoss, segmentSum, tokenL
 import { gae, klEstimates, whiten } from '../src/align/ppo.js';
 import { Rng } from '../src/tensor/random.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { randomArray } from './helpers.js';
+import { numericGrad, randomArray } from './helpers.js';
 
 /** Checks x.grad of scalar f against central differences (in float64 via repeated float32 evaluation). */
 function checkGradient(x: Tensor, f: () => Tensor, tolerance = 2e-3, h = 1e-3): void {
   x.grad = null;
   f().backward();
   const analytic = Float32Array.from(x.grad!);
-  for (let i = 0; i < x.size; i++) {
-    const saved = x.data[i]!;
-    x.data[i] = saved + h;
-    const up = f().item();
-    x.data[i] = saved - h;
-    const down = f().item();
-    x.data[i] = saved;
-    const numeric = (up - down) / (2 * h);
+  numericGrad(x.data, x.data.keys(), () => f().item(), h).forEach((numeric, i) => {
     assert.ok(Math.abs(numeric - analytic[i]!) <= tolerance * Math.max(1, Math.abs(numeric)), `d/dx[${i}]: analytic ${analytic[i]} vs numeric ${numeric}`);
-  }
+  });
 }
 
 describe('alignment ops', () => {

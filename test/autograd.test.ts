@@ -6,7 +6,7 @@ import {
   Tensor, add, mul, scale, gelu, dropout, matmul, reshape, transpose, narrow, split, concat, sum, mean,
   embedding, layerNorm, causalSelfAttention, crossEntropy, noGrad, Rng,
 } from '../src/tensor/index.js';
-import { randomArray, withBackend } from './helpers.js';
+import { numericGrad, randomArray, withBackend } from './helpers.js';
 import { backendNames } from '../src/tensor/backends/index.js';
 
 /** Random tensor requiring grad. */
@@ -27,17 +27,10 @@ function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: Tensor[
   for (const [k, x] of inputs.entries()) {
     if (!x.requiresGrad) continue;
     const analytic = x.grad!;
-    for (let i = 0; i < x.size; i++) {
-      const orig = x.data[i]!;
-      x.data[i] = orig + eps;
-      const up = noGrad(() => objective().item());
-      x.data[i] = orig - eps;
-      const down = noGrad(() => objective().item());
-      x.data[i] = orig;
-      const numeric = (up - down) / (2 * eps);
+    numericGrad(x.data, x.data.keys(), () => noGrad(() => objective().item()), eps).forEach((numeric, i) => {
       const err = Math.abs(numeric - analytic[i]!);
       assert.ok(err <= tol + 2e-2 * Math.abs(numeric), `${name}: input ${k} element ${i}: backward ${analytic[i]} vs numeric ${numeric}`);
-    }
+    });
   }
 }
 

@@ -15,7 +15,7 @@ import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { Rng } from '../src/tensor/random.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, numericGrad } from './helpers.js';
 
 const config: GPTConfig = { n_layer: 2, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 11, dropout: 0, bias: true };
 
@@ -24,18 +24,8 @@ function example(ids: number[], label: number, L = 3): EncodedExample {
 }
 
 /** Central differences of f over every element of p, compared with the analytic gradient. */
-function checkGradient(p: Tensor, f: () => number, analytic: Float32Array, eps = 1e-2): number {
-  const numeric = new Float32Array(p.size);
-  for (let i = 0; i < p.size; i++) {
-    const v = p.data[i]!;
-    p.data[i] = v + eps;
-    const up = f();
-    p.data[i] = v - eps;
-    const down = f();
-    p.data[i] = v;
-    numeric[i] = (up - down) / (2 * eps);
-  }
-  return maxAbsDiff(numeric, analytic);
+function checkGradient(p: Tensor, f: () => number, analytic: Float32Array): number {
+  return maxAbsDiff(numericGrad(p.data, p.data.keys(), f), analytic);
 }
 
 describe('classification head', () => {

@@ -49,3 +49,16 @@ export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   }
   return out;
 }
+
+/** Central differences (f(x + eps) − f(x − eps)) / 2·eps at the listed indices of x; x is restored. */
+export function numericGrad(x: Float32Array, indices: Iterable<number>, f: () => number, eps = 1e-2): number[] {
+  return Array.from(indices, (i) => {
+    const old = x[i]!;
+    x[i] = old + eps;
+    const up = f();
+    x[i] = old - eps;
+    const down = f();
+    x[i] = old;
+    return (up - down) / (2 * eps);
+  });
+}

@@ -22,6 +22,7 @@ import '../src/tensor/backends/index.js';
 import { backendNames, getBackendByName, type Backend } from '../src/tensor/backend.js';
 import { nativeLoadError, nativeMissingKernels } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/tensor/random.js';
+import { numericGrad } from './helpers.js';
 
 const js = getBackendByName('js');
 const native: Backend | null = backendNames().includes('native') ? getBackendByName('native') : null;
@@ -357,19 +358,6 @@ test('the native addon implements every kernel of the interface', { skip }, () =
 });
 
 // ------------------------------------------------------------------------------------------ finite differences
-
-/** Central differences of f at the listed coordinates of x (float32 storage, eps 1e-2). */
-function numericGrad(x: Float32Array, coords: number[], f: () => number, eps = 1e-2): number[] {
-  return coords.map((i) => {
-    const old = x[i]!;
-    x[i] = old + eps;
-    const up = f();
-    x[i] = old - eps;
-    const down = f();
-    x[i] = old;
-    return (up - down) / (2 * eps);
-  });
-}
 
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
