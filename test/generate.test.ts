@@ -19,6 +19,7 @@ import { Gpt2Tokenizer } from '../src/tokenizers/gpt2.js';
 import { WordTokenizer } from '../src/tokenizers/word.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
 import { maxAbsDiff, repoRoot, sharedDir } from './helpers.js';
+import { randomizeWeights } from './tiny-model.js';
 
 const fixtureDir = join(sharedDir, 'fixtures', 'gpt-tiny');
 const fixturePresent = existsSync(join(fixtureDir, 'model.safetensors'));
@@ -31,13 +32,7 @@ const near = (actual: number[], expected: number[], tol = 1e-6) =>
 
 /** A random GPT with the fixture's large weights (N(0, 0.3²)): small GPT-2-init models barely prefer any token. */
 function randomModel(config: Partial<GPTConfig> = {}, seed = 7): GPT {
-  const model = new GPT({ n_layer: 2, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 65, dropout: 0, bias: true, ...config }, { init: false });
-  const rng = new Rng(seed);
-  for (const [name, p] of model.namedParameters()) {
-    const isGain = /ln_\d\.weight|ln_f\.weight/.test(name);
-    for (let i = 0; i < p.size; i++) p.data[i] = (isGain ? 1 : 0) + rng.normal() * (name.endsWith('.bias') || isGain ? 0.05 : 0.3);
-  }
-  return model;
+  return randomizeWeights(new GPT({ n_layer: 2, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 65, dropout: 0, bias: true, ...config }, { init: false }), seed);
 }
 
 /** Per (sequence, step) copies of the raw logits generate() computed. */
