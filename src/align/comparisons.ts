@@ -5,6 +5,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Rng } from '../tensor/random.js';
+import { jsonLines } from '../finetune/jsonl.js';
 
 export interface PairRow {
   prompt: string;
@@ -95,22 +96,14 @@ export type OnBadLine = (bad: { line: number; message: string }) => void;
  */
 export function parseComparisons(text: string, source = 'comparisons', onBadLine?: OnBadLine): ComparisonPair[] {
   const pairs: ComparisonPair[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    const where = `${source}:${i + 1}`;
+  for (const entry of jsonLines(text)) {
+    const where = `${source}:${entry.line}`;
     try {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        throw new ComparisonError(`${where}: malformed JSON (${(err as Error).message})`);
-      }
-      pairs.push(...pairsOfRow(validateComparisonRow(parsed, where), i + 1));
+      if (entry.error !== undefined) throw new ComparisonError(`${where}: malformed JSON (${entry.error})`);
+      pairs.push(...pairsOfRow(validateComparisonRow(entry.value, where), entry.line));
     } catch (err) {
       if (!onBadLine || !(err instanceof ComparisonError)) throw err;
-      onBadLine({ line: i + 1, message: err.message.slice(where.length + 2) });
+      onBadLine({ line: entry.line, message: err.message.slice(where.length + 2) });
     }
   }
   return pairs;

@@ -2,7 +2,7 @@
 // accuracy on a comparisons file.
 import { parseComparisons } from '../align/comparisons.js';
 import { loadRewardSource, type ScoredItem } from '../align/reward-source.js';
-import { readTextFile } from '../finetune/jsonl.js';
+import { jsonLines, readTextFile } from '../finetune/jsonl.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell reward --model=FILE PROMPT ANSWER
@@ -14,16 +14,11 @@ With --data, each line is {"prompt", "answer"} (prints one score a line), or the
 ({"prompt", "chosen", "rejected"} or rankings): prints the pairwise accuracy and mean margin.`;
 
 function readScoredItems(file: string): ScoredItem[] {
-  return readTextFile(file).split('\n').flatMap((line, i) => {
-    if (!line.trim()) return [];
-    let row: { prompt?: unknown; answer?: unknown };
-    try {
-      row = JSON.parse(line) as typeof row;
-    } catch (err) {
-      throw new Error(`${file}:${i + 1}: malformed JSON (${(err as Error).message})`);
-    }
-    if (typeof row?.prompt !== 'string' || typeof row.answer !== 'string') throw new Error(`${file}:${i + 1}: expected {"prompt": string, "answer": string}`);
-    return [{ prompt: row.prompt, answer: row.answer }];
+  return jsonLines(readTextFile(file)).map((entry) => {
+    if (entry.error !== undefined) throw new Error(`${file}:${entry.line}: malformed JSON (${entry.error})`);
+    const row = entry.value as { prompt?: unknown; answer?: unknown } | null;
+    if (typeof row?.prompt !== 'string' || typeof row.answer !== 'string') throw new Error(`${file}:${entry.line}: expected {"prompt": string, "answer": string}`);
+    return { prompt: row.prompt, answer: row.answer };
   });
 }
 

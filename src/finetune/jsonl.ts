@@ -45,19 +45,29 @@ export function readTextFile(file: string, what = 'data file'): string {
   }
 }
 
+/** One non-blank line of JSONL text: its 1-based number and value, or the parser's message when it is not JSON. */
+export type JsonLine = { line: number; value: unknown; error?: never } | { line: number; error: string };
+
+/** Each non-blank line of JSONL text, parsed. */
+export function jsonLines(text: string): JsonLine[] {
+  return text.split('\n').flatMap((raw, i): JsonLine[] => {
+    if (!raw.trim()) return [];
+    try {
+      return [{ line: i + 1, value: JSON.parse(raw) as unknown }];
+    } catch (err) {
+      return [{ line: i + 1, error: (err as Error).message }];
+    }
+  });
+}
+
 /** JSONL text → records; blank lines are skipped silently. `file` names the source in errors. */
 export function parseJsonl<T = unknown>(text: string, file: string, options: ReadOptions<T> = {}): ReadResult<T> {
   const rows: DataRecord<unknown>[] = [];
   const bad: SkippedLine[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (!line.trim()) return;
-    try {
-      rows.push({ line: i + 1, value: JSON.parse(line) });
-    } catch (err) {
-      bad.push({ line: i + 1, message: `invalid JSON (${(err as Error).message})` });
-    }
-  });
+  for (const entry of jsonLines(text)) {
+    if (entry.error === undefined) rows.push({ line: entry.line, value: entry.value });
+    else bad.push({ line: entry.line, message: `invalid JSON (${entry.error})` });
+  }
   return finish(rows, bad, file, options);
 }
 

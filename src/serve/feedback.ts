@@ -4,6 +4,7 @@
 // sampling that fills it; the page is src/serve/web/feedback-page.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { appendComparison, validateComparisonRow } from '../align/comparisons.js';
+import { jsonLines } from '../finetune/jsonl.js';
 import { generate, type GenerateOptions } from '../generate/generate.js';
 import type { GPT } from '../model/gpt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -54,24 +55,15 @@ export class FeedbackSession {
  */
 export function readPrompts(file: string): string[] {
   if (!existsSync(file)) throw new Error(`${file}: prompts file not found`);
-  const lines = readFileSync(file, 'utf8').split('\n');
-  const prompts: string[] = [];
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    if (!file.endsWith('.jsonl')) {
-      prompts.push(line.replace(/\\n/g, '\n'));
-      return;
-    }
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      throw new Error(`${file}:${i + 1}: invalid JSON (${(err as Error).message})`);
-    }
-    const prompt = (row as { prompt?: unknown } | null)?.prompt;
-    if (typeof prompt !== 'string') throw new Error(`${file}:${i + 1}: field 'prompt' must be a string, got ${JSON.stringify(prompt ?? null)}`);
-    prompts.push(prompt);
-  });
+  const text = readFileSync(file, 'utf8');
+  const prompts = file.endsWith('.jsonl')
+    ? jsonLines(text).map((entry) => {
+      if (entry.error !== undefined) throw new Error(`${file}:${entry.line}: invalid JSON (${entry.error})`);
+      const prompt = (entry.value as { prompt?: unknown } | null)?.prompt;
+      if (typeof prompt !== 'string') throw new Error(`${file}:${entry.line}: field 'prompt' must be a string, got ${JSON.stringify(prompt ?? null)}`);
+      return prompt;
+    })
+    : text.split('\n').filter((line) => line.trim()).map((line) => line.replace(/\\n/g, '\n'));
   if (!prompts.length) throw new Error(`${file}: no prompts`);
   return prompts;
 }
