@@ -6,7 +6,7 @@ import { Rng } from '../tensor/random.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { packSequences, sequenceLogProbs, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep, shuffled } from './step.js';
+import { adamWFor, optimizerStep } from './step.js';
 import type { RewardTrainConfig } from './reward-model.js';
 
 export interface DpoPair {
@@ -92,7 +92,7 @@ export function trainDpo(model: GPT, pairs: readonly DpoPair[], refMargins: Floa
   model.eval();
   let step = 0;
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
-    const order = shuffled(pairs.length, () => rng.uniform());
+    const order = rng.permutation(pairs.length);
     for (let i = 0; i < order.length; i += config.batch_size) {
       const members = order.slice(i, i + config.batch_size);
       const ref = Float32Array.from(members, (k) => refMargins[k]!);

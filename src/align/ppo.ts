@@ -17,7 +17,7 @@ import { TrainingDiverged } from '../train/trainer.js';
 import { gather, ppoPolicyLoss, ppoValueLoss, rowEntropies } from './ops.js';
 import type { RewardSource } from './reward-source.js';
 import { logitsAndHidden, packSequences, responseLogProbs, type PackedBatch, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep, shuffled } from './step.js';
+import { adamWFor, optimizerStep } from './step.js';
 
 export interface PpoConfig {
   /** Rollout batches (PPO steps). */
@@ -206,7 +206,7 @@ export class PpoTrainer {
   private nextPrompts(): string[] {
     const out: string[] = [];
     while (out.length < this.config.batch_size) {
-      if (this.promptOrder.length === 0) this.promptOrder = shuffled(this.prompts.length, () => this.rng.uniform());
+      if (this.promptOrder.length === 0) this.promptOrder = this.rng.permutation(this.prompts.length);
       out.push(this.prompts[this.promptOrder.pop()!]!);
     }
     return out;
@@ -259,7 +259,7 @@ export class PpoTrainer {
 
     let policyLoss = 0, valueLoss = 0, clipFraction = 0, valueClip = 0, updates = 0;
     for (let epoch = 0; epoch < c.ppo_epochs; epoch++) {
-      const order = shuffled(n, () => this.rng.uniform());
+      const order = this.rng.permutation(n);
       for (let i = 0; i < n; i += c.minibatch_size) {
         const members = order.slice(i, i + c.minibatch_size);
         const pick = (src: Float32Array) => Float32Array.from(members.flatMap((b) => Array.from(src.subarray(batch.offsets[b]!, batch.offsets[b + 1]!))));

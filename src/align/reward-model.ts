@@ -13,7 +13,7 @@ import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokeni
 import type { ComparisonPair, OnBadLine } from './comparisons.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { encodeSequence, packSequences, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep, shuffled } from './step.js';
+import { adamWFor, optimizerStep } from './step.js';
 
 export const REWARD_MODEL_FORMAT = 'inkwell-reward-model/1';
 
@@ -129,7 +129,7 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
   model.train();
   let step = 0, last: PairMetrics | null = null;
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
-    const order = shuffled(train.length, () => rng.uniform());
+    const order = rng.permutation(train.length);
     for (let i = 0; i < order.length; i += config.batch_size) {
       const batch = order.slice(i, i + config.batch_size).map((k) => train[k]!);
       const r = pairRewards(model, batch);

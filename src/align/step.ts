@@ -28,13 +28,3 @@ export function assertFiniteParameters(named: [string, Tensor][], what: string):
     for (let i = 0; i < p.size; i++) if (!Number.isFinite(p.data[i])) throw new TrainingDiverged(`${what}: parameter ${name} holds ${p.data[i]}`);
   }
 }
-
-/** Indices 0..n−1 in a seeded random order. */
-export function shuffled(n: number, random: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}

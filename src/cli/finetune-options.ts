@@ -130,12 +130,7 @@ function asUsage(flag: string, apply: () => void): void {
 /** Splits examples into train and held-out parts, reproducibly from the seed (a shuffled tail). */
 export function splitHeldOut<T>(items: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
   if (!(fraction > 0 && fraction < 1)) throw new UsageError(`--val_fraction must be between 0 and 1, got ${fraction}`);
-  const order = items.map((_, i) => i);
-  const rng = new Rng(seed);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = new Rng(seed).permutation(items.length);
   const nVal = Math.max(1, Math.round(items.length * fraction));
   if (items.length - nVal < 1) throw new UsageError(`only ${items.length} examples: too few to hold ${nVal} out`);
   return { train: order.slice(nVal).sort((a, b) => a - b).map((i) => items[i]!), val: order.slice(0, nVal).sort((a, b) => a - b).map((i) => items[i]!) };

@@ -57,6 +57,16 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
+  /** 0..n−1 in random order (Fisher–Yates from the last index down). */
+  permutation(n: number): number[] {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  }
+
   /** Standard normal (Box-Muller, both values used). */
   normal(): number {
     if (this.spareNormal !== null) {
