@@ -62,6 +62,10 @@ describe('inkwell finetune reward and inkwell reward', () => {
     assert.equal(notModel.code, 1);
     assert.match(notModel.stderr, /prefs\.jsonl: not a reward source: give a reward model \(\.safetensors from `inkwell finetune reward`\) or rules/);
     assert.match((await inkwell(['reward', '--model=no-y.json', '--data=missing.jsonl'])).stderr, /^inkwell: missing\.jsonl: cannot read the data file \(ENOENT\)$/m);
+    write('blank.jsonl', '\n  \n');
+    const blank = await inkwell(['reward', '--model=no-y.json', '--data=blank.jsonl']);
+    assert.equal(blank.code, 1);
+    assert.match(blank.stderr, /^inkwell: blank\.jsonl: the file is empty/m);
   });
 
   test('bad comparison rows and over-long prompts stop with the file and line named', async () => {

@@ -13,8 +13,8 @@ module exporting (prompt, answer) => number). With PROMPT ANSWER prints the scor
 With --data, each line is {"prompt", "answer"} (prints one score a line), or the file is comparisons
 ({"prompt", "chosen", "rejected"} or rankings): prints the pairwise accuracy and mean margin.`;
 
-function readScoredItems(file: string): ScoredItem[] {
-  return jsonLines(readTextFile(file)).map((entry) => {
+function parseScoredItems(text: string, file: string): ScoredItem[] {
+  return jsonLines(text).map((entry) => {
     if (entry.error !== undefined) throw new Error(`${file}:${entry.line}: malformed JSON (${entry.error})`);
     const row = entry.value as { prompt?: unknown; answer?: unknown } | null;
     if (typeof row?.prompt !== 'string' || typeof row.answer !== 'string') throw new Error(`${file}:${entry.line}: expected {"prompt": string, "answer": string}`);
@@ -34,8 +34,10 @@ export async function run(args: string[], options: Options): Promise<void> {
     return;
   }
   const text = readTextFile(data);
+  const first = text.split('\n').find((l) => l.trim());
+  if (first === undefined) throw new Error(`${data}: the file is empty (expected {"prompt", "answer"} lines or comparisons)`);
   // {"prompt", "answer"} rows are scored; anything else is read as comparisons (with their errors).
-  if (!/"answer"\s*:/.test(text.split('\n').find((l) => l.trim()) ?? '')) {
+  if (!/"answer"\s*:/.test(first)) {
     const pairs = parseComparisons(text, data);
     const chosen = await source.score(pairs.map((p) => ({ prompt: p.prompt, answer: p.chosen })));
     const rejected = await source.score(pairs.map((p) => ({ prompt: p.prompt, answer: p.rejected })));
@@ -44,7 +46,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     console.log(`${pairs.length} pairs: pairwise accuracy ${(100 * accuracy).toFixed(1)}%, mean margin ${(margins.reduce((s, m) => s + m, 0) / margins.length).toFixed(4)}`);
     return;
   }
-  const items = readScoredItems(data);
+  const items = parseScoredItems(text, data);
   const scores = await source.score(items);
   for (const s of scores) console.log(s.toFixed(4));
 }
