@@ -45,18 +45,39 @@ describe('training', () => {
     assert.ok(ckpt.optimizer && ckpt.optimizer.moments.size === ckpt.model.parameters().length);
   });
 
-  it('resumes with the same losses as an uninterrupted run', () => {
-    const losses = (c: TrainConfig) => {
-      const rows: TrainLogRow[] = [];
-      train(c, { onLog: (r) => rows.push(r) });
-      return rows.map((r) => [r.iter, r.loss]);
-    };
-    const settings = { max_iters: 30, eval_interval: 10, dropout: 0.1, always_save_checkpoint: true, gradient_accumulation_steps: 2 };
-    const whole = losses(config(dataset, settings));
-    const first = config(dataset, { ...settings, max_iters: 10 });
-    losses(first);
-    const rest = losses({ ...first, init_from: 'resume', max_iters: 30 });
-    assert.deepEqual(rest, whole.slice(10));
+  const losses = (c: TrainConfig) => {
+    const rows: TrainLogRow[] = [];
+    train(c, { onLog: (r) => rows.push(r) });
+    return rows.map((r) => [r.iter, r.loss]);
+  };
+
+  for (const rng of ['inkwell', 'nanogpt']) {
+    it(`resumes with the same losses as an uninterrupted run (rng=${rng})`, () => {
+      const settings = { max_iters: 30, eval_interval: 10, dropout: 0.1, always_save_checkpoint: true, gradient_accumulation_steps: 2, rng };
+      const whole = losses(config(dataset, settings));
+      const first = config(dataset, { ...settings, max_iters: 10 });
+      losses(first);
+      const rest = losses({ ...first, init_from: 'resume', max_iters: 30 });
+      assert.deepEqual(rest, whole.slice(10));
+    });
+  }
+
+  it('with rng=nanogpt, follows PyTorch running nanoGPT\'s train.py loss for loss', () => {
+    // From bench/peers/nanogpt_train.py on this dataset (gelu 'tanh', seed 1337, the settings below).
+    const torchLosses = [2.153092384338379, 2.1095542907714844, 2.042851209640503, 1.920816421508789, 1.8032623529434204,
+      1.71468186378479, 1.6872116327285767, 1.6180570125579834, 1.5723965167999268, 1.5063459873199463, 1.4662243127822876,
+      1.422936201095581, 1.3456107378005981, 1.3666977882385254, 1.2978317737579346, 1.2443575859069824, 1.264711856842041,
+      1.135870337486267, 1.0433943271636963, 1.0578389167785645, 1.07131826877594, 1.103759765625, 1.0103106498718262,
+      0.8843399286270142, 1.0323747396469116, 0.880730152130127, 0.8392249941825867, 0.7502050399780273, 0.7812063097953796,
+      0.7555575966835022];
+    const torchVal = [2.1590145111083983, 1.4750146865844727, 1.0379231929779054, 0.7619142174720764];
+    const evals: number[] = [];
+    const c = config(dataset, { rng: 'nanogpt', bias: true, max_iters: 30, eval_interval: 10 });
+    const rows: TrainLogRow[] = [];
+    train(c, { onLog: (r) => rows.push(r), onEval: (e) => evals.push(e.val_loss) });
+    rows.forEach((r, i) => assert.ok(Math.abs(r.loss - torchLosses[i]!) < 1e-4, `iter ${i}: ${r.loss} vs PyTorch ${torchLosses[i]}`));
+    evals.forEach((v, i) => assert.ok(Math.abs(v - torchVal[i]!) < 1e-4, `eval ${i}: ${v} vs PyTorch ${torchVal[i]}`));
+    assert.equal(rows.length, 30);
   });
 
   it('stops on NaN and leaves the last good checkpoint intact', () => {
@@ -78,6 +99,8 @@ describe('training', () => {
     const c = config(dataset, { max_iters: 20 });
     train(c);
     assert.throws(() => train({ ...c, init_from: 'resume', n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
+    assert.throws(() => train({ ...c, init_from: 'resume', rng: 'nanogpt' }), /config mismatch on resume: rng is inkwell in .* but nanogpt/);
+    assert.throws(() => train({ ...c, rng: 'numpy' }), /config: rng must be inkwell or nanogpt, got "numpy"/);
     assert.throws(() => train({ ...c, out_dir: join(c.out_dir, 'empty'), init_from: 'resume' }), /no checkpoint at/);
     assert.throws(() => applySettings(defaultTrainConfig, { n_layers: 3 }, 'cli'), /cli: unknown setting 'n_layers' \(did you mean n_layer\?\)/);
     assert.throws(() => applySettings(defaultTrainConfig, { batch_size: 'big' }, 'cli'), /'batch_size' must be a number/);

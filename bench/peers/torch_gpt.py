@@ -1,12 +1,10 @@
 """PyTorch peer for inkwell's benchmarks: a GPT-2-style model as nanoGPT builds it (pre-LN, fused qkv,
-tanh GELU, tied head, optional biases) in plain PyTorch 1.13. Prints one JSON line. Modes:
+tanh GELU, tied head, optional biases) in plain PyTorch 1.13. Prints one JSON line:
   torch_gpt.py step  n_layer n_head n_embd block vocab batch dropout reps
       median ms of one forward + backward + AdamW step on random tokens
-  torch_gpt.py train data_dir n_layer n_head n_embd block batch dropout iters eval_iters lr min_lr warmup beta2
-      nanoGPT's training loop on train.bin/val.bin (uint16): median ms/iter and the final val loss
+(nanoGPT's whole training loop is nanogpt_train.py.)
 """
-import json, math, os, sys, time
-import numpy as np
+import json, math, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -91,50 +89,7 @@ def step_benchmark(L, nh, C, T, V, B, p, reps):
     return {'ms_per_step': times[len(times) // 2], 'threads': torch.get_num_threads(), 'torch': torch.__version__}
 
 
-def train_benchmark(data_dir, L, nh, C, T, B, p, iters, eval_iters, lr, min_lr, warmup, beta2):
-    torch.manual_seed(1337)
-    meta = json.load(open(os.path.join(data_dir, 'meta.json')))
-    data = {s: np.memmap(os.path.join(data_dir, f'{s}.bin'), dtype=np.uint16, mode='r') for s in ('train', 'val')}
-
-    def batch(split):
-        d = data[split]
-        ix = torch.randint(len(d) - T, (B,))
-        x = torch.stack([torch.from_numpy(d[i:i + T].astype(np.int64)) for i in ix])
-        y = torch.stack([torch.from_numpy(d[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
-        return x, y
-
-    def lr_at(it):
-        if it < warmup:
-            return lr * (it + 1) / (warmup + 1)
-        ratio = (it - warmup) / max(1, iters - warmup)
-        return min_lr + 0.5 * (1 + math.cos(math.pi * min(1.0, ratio))) * (lr - min_lr)
-
-    model = GPT(L, nh, C, T, meta['vocab_size'], p)
-    opt = optimizer(model, lr, beta2)
-    times = []
-    t_start = time.perf_counter()
-    for it in range(iters):
-        for g in opt.param_groups:
-            g['lr'] = lr_at(it)
-        t0 = time.perf_counter()
-        x, y = batch('train')
-        loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        times.append((time.perf_counter() - t0) * 1000)
-    total_s = time.perf_counter() - t_start
-    model.eval()
-    with torch.no_grad():
-        val = sum(model(*batch('val')).item() for _ in range(eval_iters)) / eval_iters
-    times.sort()
-    return {'ms_per_iter': times[len(times) // 2], 'total_s': total_s, 'val_loss': val, 'torch': torch.__version__}
-
-
 if __name__ == '__main__':
     mode, a = sys.argv[1], sys.argv[2:]
     if mode == 'step':
         print(json.dumps(step_benchmark(*map(int, a[:6]), float(a[6]), int(a[7]))))
-    elif mode == 'train':
-        print(json.dumps(train_benchmark(a[0], *map(int, a[1:6]), float(a[6]), int(a[7]), int(a[8]), float(a[9]), float(a[10]), int(a[11]), float(a[12]))))

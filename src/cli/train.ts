@@ -23,7 +23,9 @@ Common settings: dataset, out_dir, init_from (scratch | resume | checkpoint file
 gpt2-large, gpt2-xl from the Hugging Face hub),
 batch_size, block_size, n_layer, n_head, n_embd, dropout, bias, learning_rate, min_lr, max_iters,
 warmup_iters, lr_decay_iters, weight_decay, beta1, beta2, grad_clip, gradient_accumulation_steps,
-eval_interval, eval_iters, log_interval, always_save_checkpoint, eval_only, seed, progress.
+eval_interval, eval_iters, log_interval, always_save_checkpoint, eval_only, seed, progress,
+rng (inkwell | nanogpt: draw the init and every batch from PyTorch's generator in nanoGPT's order, so
+a run follows nanoGPT's with the same seed; the presets use it).
 
 Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.
 

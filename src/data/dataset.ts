@@ -3,7 +3,7 @@
 // get_batch draws them.
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Rng } from '../tensor/random.js';
+import type { IndexSource } from '../tensor/random.js';
 import { TokenFile, type TokenDtype } from './token-file.js';
 import { readJsonObject } from '../io/json.js';
 
@@ -69,7 +69,7 @@ export class Dataset {
   }
 
   /** B random windows of T + 1 tokens: inputs x and targets y = x shifted by one. */
-  batch(split: Split, B: number, T: number, rng: Rng): Batch {
+  batch(split: Split, B: number, T: number, rng: IndexSource): Batch {
     const file = this.files[split];
     const x = new Int32Array(B * T), y = new Int32Array(B * T), window = new Int32Array(T + 1);
     for (let b = 0; b < B; b++) {

@@ -19,7 +19,21 @@ export function hashUniform(seed: number, counter: number): number {
   return (mix32((counter + mix32(seed)) >>> 0) >>> 8) * (1 / 16777216);
 }
 
-export class Rng {
+/** The seed of stream `stream` derived from a user's seed: generators seeded this way from one seed do
+ * not replay each other's numbers (as two Rng(seed) would). */
+export function streamSeed(seed: number, stream: number): number {
+  return mix32((seed >>> 0) ^ mix32((stream + 0x9e3779b9) >>> 0));
+}
+
+/** What batch sampling needs from a generator, with a state a checkpoint can save. */
+export interface IndexSource {
+  /** Integer in [0, n). */
+  int(n: number): number;
+  getState(): (number | null)[];
+  setState(state: (number | null)[]): void;
+}
+
+export class Rng implements IndexSource {
   private s: Uint32Array;
   private spareNormal: number | null = null;
 

@@ -35,6 +35,13 @@ export interface TrainConfig {
   lr_decay_iters: number;
   min_lr: number;
   seed: number;
+  /**
+   * Where randomness comes from. 'inkwell': its own generator, evaluation batches independent of
+   * training's. 'nanogpt': PyTorch's generator seeded as torch.manual_seed(seed), drawn in nanoGPT's
+   * order (model init, then training and evaluation batches from one stream), so a run from scratch
+   * starts from nanoGPT's weights and sees nanoGPT's batches (dropout masks still come from inkwell's).
+   */
+  rng: string;
   /** Write loss curves (log.jsonl, log.csv, loss.svg) to out_dir. */
   write_curves: boolean;
   /** Show a progress bar on a terminal. */
@@ -69,9 +76,12 @@ export const defaultTrainConfig: TrainConfig = {
   lr_decay_iters: 600000,
   min_lr: 6e-5,
   seed: 1337,
+  rng: 'inkwell',
   write_curves: true,
   progress: true,
 };
+
+export const RNG_KINDS = ['inkwell', 'nanogpt'];
 
 /** Settings that define the model's shape: they cannot change when resuming. */
 export const MODEL_KEYS = ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias'] as const;
@@ -132,5 +142,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(c.min_lr >= 0 && c.min_lr <= c.learning_rate)) throw new Error(`config: min_lr must be in [0, learning_rate], got ${c.min_lr}`);
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config: ${k} must be in [0, 1), got ${c[k]}`);
   if (!(c.weight_decay >= 0)) throw new Error(`config: weight_decay must be >= 0, got ${c.weight_decay}`);
+  if (!RNG_KINDS.includes(c.rng)) throw new Error(`config: rng must be ${RNG_KINDS.join(' or ')}, got ${JSON.stringify(c.rng)}`);
   if (!(c.grad_clip >= 0)) throw new Error(`config: grad_clip must be >= 0 (0 disables clipping), got ${c.grad_clip}`);
 }

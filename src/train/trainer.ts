@@ -7,7 +7,9 @@ import { Dataset, type Split } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
-import { Rng } from '../tensor/random.js';
+import { Rng, streamSeed, type IndexSource } from '../tensor/random.js';
+import { TorchGenerator } from '../tensor/torch-random.js';
+import { initLikeNanoGPT } from '../model/nanogpt-init.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { backend } from '../tensor/backends/index.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
@@ -71,11 +73,12 @@ function evalRng(seed: number, iter: number, split: Split): Rng {
   return new Rng((seed * 1_000_003 + iter * 7 + (split === 'train' ? 1 : 2)) >>> 0);
 }
 
-export function estimateLoss(model: GPT, data: Dataset, config: TrainConfig, iter: number): EvalRow {
+/** Mean loss over eval_iters batches of each split; `shared` draws them (train first) instead of evalRng, as nanoGPT does. */
+export function estimateLoss(model: GPT, data: Dataset, config: TrainConfig, iter: number, shared?: IndexSource): EvalRow {
   const wasTraining = model.training;
   model.eval();
   const mean = (split: Split) => noGrad(() => {
-    const rng = evalRng(config.seed, iter, split);
+    const rng = shared ?? evalRng(config.seed, iter, split);
     let total = 0;
     for (let k = 0; k < config.eval_iters; k++) {
       const { x, y } = data.batch(split, config.batch_size, config.block_size, rng);
@@ -98,14 +101,18 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   const data = new Dataset(config.dataset);
   data.checkBlockSize(config.block_size);
   const ckptPath = checkpointPath(config);
-  const batchRng = new Rng(config.seed);
+  const nanogpt = config.rng === 'nanogpt';
+  // The model's Rng(seed) draws init and dropout; batches get their own stream, so the windows sampled
+  // do not echo the initial weights. nanoGPT draws both from one generator, in order.
+  const batchRng: IndexSource = nanogpt ? new TorchGenerator(config.seed) : new Rng(streamSeed(config.seed, 1));
 
   let model: GPT;
   let iter = 0, bestValLoss = Infinity;
   let resumed: ReturnType<typeof loadCheckpoint> | null = null;
   if (config.init_from === 'scratch') {
     print('initializing a new model from scratch');
-    model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed });
+    model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed, init: !nanogpt });
+    if (nanogpt) initLikeNanoGPT(model, batchRng as TorchGenerator);
   } else if (config.init_from === 'resume') {
     if (!existsSync(ckptPath)) throw new Error(`init_from=resume: no checkpoint at ${ckptPath}`);
     print(`resuming training from ${ckptPath}`);
@@ -114,6 +121,8 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     // A key this run leaves as the checkpoint's run had it follows the model (a run started from GPT-2
     // adopted GPT-2's shape); a key set to anything else is a mismatch.
     const saved = resumed.state.train_config;
+    const savedRng = saved?.rng ?? 'inkwell';
+    if (savedRng !== config.rng) throw new Error(`config mismatch on resume: rng is ${savedRng} in ${ckptPath} but ${config.rng} in this run's config`);
     for (const key of MODEL_KEYS) {
       if (model.config[key] !== config[key] && !(saved && saved[key] === config[key])) {
         throw new Error(`config mismatch on resume: ${key} is ${model.config[key]} in ${ckptPath} but ${config[key]} in this run's config`);
@@ -134,6 +143,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   }
   model.config.dropout = config.dropout;
   model.train();
+  if (nanogpt && config.dropout > 0) print(`rng=nanogpt with dropout ${config.dropout}: PyTorch draws dropout masks from the batches' generator, inkwell does not, so batches follow nanoGPT's only until the first dropout`);
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
 
   const { decay, noDecay, groups } = decayGroups(model.namedParameters(), config.weight_decay);
@@ -147,6 +157,18 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     if (rng?.batches) batchRng.setState(rng.batches);
     if (rng?.model) model.rng.setState(rng.model);
   }
+  // Each batch is drawn right after the previous one is used (nanoGPT's order: with rng=nanogpt the
+  // evaluation at an iteration draws after that iteration's batch). A checkpoint keeps the state from
+  // before the pending draw, so a resumed run draws the same batch again.
+  const draw = () => data.batch('train', config.batch_size, config.block_size, batchRng);
+  let pendingState = batchRng.getState();
+  let pending = draw();
+  const nextBatch = () => {
+    const batch = pending;
+    pendingState = batchRng.getState();
+    pending = draw();
+    return batch;
+  };
 
   mkdirSync(config.out_dir, { recursive: true });
   const curves = new Curves(config.out_dir, config.write_curves && !config.eval_only, resumed ? iter : null);
@@ -161,7 +183,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
       train_config: config,
       iter_num: iter,
       best_val_loss: bestValLoss,
-      rng: { batches: batchRng.getState(), model: model.rng.getState() },
+      rng: { batches: pendingState, model: model.rng.getState() },
       tokenizer: data.meta.tokenizer,
       dataset: { dir: config.dataset, vocab_size: data.meta.vocab_size, dtype: data.meta.dtype },
     });
@@ -172,7 +194,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     optimizer.lr = lr;
 
     if (iter % config.eval_interval === 0) {
-      lastEval = estimateLoss(model, data, config, iter);
+      lastEval = estimateLoss(model, data, config, iter, nanogpt ? batchRng : undefined);
       print(`step ${iter}: train loss ${lastEval.train_loss.toFixed(4)}, val loss ${lastEval.val_loss.toFixed(4)}`);
       hooks.onEval?.(lastEval, model);
       curves.eval(lastEval);
@@ -191,7 +213,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     const t0 = performance.now();
     let loss = 0;
     for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
-      const { x, y } = data.batch('train', config.batch_size, config.block_size, batchRng);
+      const { x, y } = nextBatch();
       const out = model.forward(x, config.batch_size, config.block_size, y);
       const microLoss = out.loss!.item();
       if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
