@@ -1,6 +1,6 @@
 // Benchmark plumbing: timing, a printed table with ratios to a reference measured in the same run, or
 // one JSON object per measurement with --json.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
 export interface Measurement {
   name: string;
@@ -67,15 +67,68 @@ function round(v: number): number {
  * for old builds are cleared for the child only (they slow a current build).
  */
 export function runPythonPeer(script: string, args: string[], what: string): unknown | null {
+  const r = spawnSync('/usr/bin/python3', [script, ...args], { env: peerEnv(), encoding: 'utf8', maxBuffer: 1 << 24 });
+  return peerResult(r.error, r.status, r.stdout, r.stderr, what);
+}
+
+function peerEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync('/usr/bin/python3', [script, ...args], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.error || r.status !== 0) {
-    const reason = r.error ? r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);
+  return env;
+}
+
+function peerResult(error: Error | undefined, status: number | null, stdout: string, stderr: string, what: string): unknown | null {
+  if (error || status !== 0) {
+    const reason = error ? error.message : (stderr.trim().split('\n').pop() ?? `exit ${status}`);
     process.stderr.write(`${what}: reference not measured (${reason}); printing inkwell's figures alone\n`);
     return null;
   }
-  const lines = r.stdout.trim().split('\n');
+  const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
+}
+
+export interface TurnJob {
+  /** A program and its arguments; with `python`, a script run by Debian's python3 as a peer. */
+  command: string;
+  args: string[];
+  what: string;
+  python?: boolean;
+}
+
+/**
+ * Runs the jobs as child processes taking turns of `sliceMs` (the others held with SIGSTOP) until all
+ * have exited. This machine's speed drifts by ±20% over minutes, more than the gaps measured; taking
+ * turns lets every job see the same machine. An iteration cut by a pause looks long, so per-iteration
+ * figures should be medians. Returns each python peer's JSON result (null if it could not run) and null
+ * for the other jobs, which must exit 0.
+ */
+export async function runTakingTurns(jobs: TurnJob[], sliceMs = 4000): Promise<(unknown | null)[]> {
+  const running = jobs.map((job) => {
+    const child = spawn(job.python ? '/usr/bin/python3' : job.command, job.python ? [job.command, ...job.args] : job.args,
+      { env: job.python ? peerEnv() : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '', error: Error | undefined;
+    child.stdout!.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    child.on('error', (e) => { error = e; });
+    const entry = { child, exited: false, done: null as unknown as Promise<unknown | null> };
+    entry.done = new Promise<unknown | null>((resolve, reject) => child.on('close', (status) => {
+      entry.exited = true;
+      if (job.python) resolve(peerResult(error, status, stdout, stderr, job.what));
+      else if (status !== 0) reject(new Error(`${job.what} failed (exit ${status}): ${error?.message ?? stderr.trim()}`));
+      else resolve(null);
+    }));
+    entry.done.catch(() => {}); // failures surface through Promise.all below
+    return entry;
+  });
+  const signal = (child: ChildProcess, sig: NodeJS.Signals) => { if (child.exitCode === null) child.kill(sig); };
+  running.slice(1).forEach((r) => signal(r.child, 'SIGSTOP'));
+  for (let turn = 0; running.some((r) => !r.exited); turn = (turn + 1) % running.length) {
+    const current = running[turn]!;
+    if (current.exited) continue;
+    signal(current.child, 'SIGCONT');
+    await Promise.race([current.done.catch(() => {}), new Promise((r) => setTimeout(r, sliceMs))]);
+    if (!current.exited && running.some((r) => r !== current && !r.exited)) signal(current.child, 'SIGSTOP');
+  }
+  return Promise.all(running.map((r) => r.done));
 }
