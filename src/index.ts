@@ -48,7 +48,7 @@ export { serveWeb, type RunningServer, type ListenOptions } from './serve/web-se
 export { fitConversation, replyEnding, type FittedConversation } from './generate/chat.js';
 export { readFewShotTask, evaluateFewShot, fewShotPrompt, type FewShotTask, type FewShotResult, type FewShotPrediction, type Shot } from './eval/fewshot.js';
 export { getTemplate, formatPrompt, formatChat, endOfTurn, encodeChat, checkpointTemplate, TEMPLATE_NAMES, type ChatMessage, type Template, type TemplateName } from './finetune/template.js';
-export { readJsonl, parseJsonl, readCsv, parseCsv, readRecords, DataLineError, type DataRecord, type ReadResult, type ReadOptions, type BadLinePolicy, type SkippedLine } from './finetune/jsonl.js';
+export { readJsonl, parseJsonl, readCsv, parseCsv, readRecords, DataLineError, type DataRecord, type ReadResult, type ReadOptions, type BadLinePolicy, type SkippedLine } from './io/records.js';
 export { fineTune, type FineTuneTask, type LoopConfig, type LoopHooks, type LoopResult, type EvalScore } from './finetune/loop.js';
 export { GPTClassifier, saveClassifier, loadClassifier, type ClassifierInfo, type LoadedClassifier } from './finetune/classifier.js';
 export { trainClassifier, evaluateClassifier, classifierLoss, type ClassifierEvaluation } from './finetune/classify.js';

@@ -94,7 +94,7 @@ describe('inkwell finetune reward and inkwell reward', () => {
     for (const command of [['finetune', 'reward', '--out_dir=rm-skip'], ['rlhf', 'dpo', '--out_dir=dpo-skip']]) {
       const run = await inkwell([...command, '--checkpoint=sft.safetensors', '--data=mixed.jsonl', '--val_fraction=0', '--epochs=1', '--skip_bad_lines']);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /mixed\.jsonl: skipped 2 lines:\n {2}line 13: chosen and rejected are the same text.*\n {2}line 14: malformed JSON/);
+      assert.match(run.stdout, /mixed\.jsonl: skipped 2 lines:\n {2}line 13: chosen and rejected are the same text.*\n {2}line 14: invalid JSON/);
       assert.match(run.stdout, /mixed\.jsonl: left out \(longer than the context\) 1 line:\n {2}line 15: chosen: prompt \+ answer is 17 tokens/);
       assert.match(run.stdout, /\b24 training pairs/);
     }

@@ -27,7 +27,7 @@ describe('comparisons', () => {
 
   test('names the file and line of a bad row', () => {
     const good = JSON.stringify({ prompt: 'p', chosen: 'a', rejected: 'b' });
-    assert.throws(() => parseComparisons(`${good}\n{"prompt": "p",`, 'f.jsonl'), /f\.jsonl:2: malformed JSON/);
+    assert.throws(() => parseComparisons(`${good}\n{"prompt": "p",`, 'f.jsonl'), /f\.jsonl:2: invalid JSON/);
     assert.throws(() => parseComparisons(`${good}\n${JSON.stringify({ prompt: 'p', chosen: 'a', rejected: 'a' })}`, 'f.jsonl'), /f\.jsonl:2: chosen and rejected are the same text/);
     assert.throws(() => parseComparisons(JSON.stringify({ prompt: 'p', chosen: '  ', rejected: 'b' }), 'f.jsonl'), /f\.jsonl:1: field 'chosen' is an empty answer/);
     assert.throws(() => parseComparisons(JSON.stringify({ prompt: 'p', chosen: 'a' }), 'f.jsonl'), /f\.jsonl:1: field 'rejected' must be a string, got nothing/);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IGNORE_INDEX, padBatch, truncateTokens } from '../src/finetune/batch.js';
 import { encodeExamples, labelSet, loadClassificationFile } from '../src/finetune/classify-data.js';
-import { DataLineError, parseCsv, parseJsonl } from '../src/finetune/jsonl.js';
+import { DataLineError, parseCsv, parseJsonl } from '../src/io/records.js';
 import { encodeSft, encodeSftRecords, loadSftFile, packSftSequences, sftBatch } from '../src/finetune/sft-data.js';
 import { getTemplate } from '../src/finetune/template.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';

@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Rng } from '../tensor/random.js';
-import { jsonLines } from '../finetune/jsonl.js';
+import { jsonLines } from '../io/records.js';
 
 export interface PairRow {
   prompt: string;
@@ -99,7 +99,7 @@ export function parseComparisons(text: string, source = 'comparisons', onBadLine
   for (const entry of jsonLines(text)) {
     const where = `${source}:${entry.line}`;
     try {
-      if (entry.error !== undefined) throw new ComparisonError(`${where}: malformed JSON (${entry.error})`);
+      if (entry.error !== undefined) throw new ComparisonError(`${where}: invalid JSON (${entry.error})`);
       pairs.push(...pairsOfRow(validateComparisonRow(entry.value, where), entry.line));
     } catch (err) {
       if (!onBadLine || !(err instanceof ComparisonError)) throw err;

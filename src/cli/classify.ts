@@ -2,7 +2,7 @@
 import { evaluateClassifier } from '../finetune/classify.js';
 import { encodeExamples, loadClassificationFile } from '../finetune/classify-data.js';
 import { loadClassifier } from '../finetune/classifier.js';
-import { readRecords } from '../finetune/jsonl.js';
+import { readRecords } from '../io/records.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
 import { badLinePolicy, reportSkipped } from './finetune-options.js';

@@ -2,7 +2,7 @@
 // accuracy (exact match) on a JSONL file of prompts and expected answers.
 import { Dataset } from '../data/dataset.js';
 import { evaluateFewShot, readFewShotTask } from '../eval/fewshot.js';
-import { readTextFile } from '../finetune/jsonl.js';
+import { readTextFile } from '../io/records.js';
 import type { LoadedModel } from '../model/load.js';
 import { evaluateTokens, type EvalResult } from '../train/evaluate.js';
 import { UsageError, type Options } from './args.js';

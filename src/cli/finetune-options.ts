@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
-import type { BadLinePolicy, SkippedLine } from '../finetune/jsonl.js';
+import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';

@@ -2,7 +2,7 @@
 // accuracy on a comparisons file.
 import { parseComparisons } from '../align/comparisons.js';
 import { loadRewardSource, type ScoredItem } from '../align/reward-source.js';
-import { jsonLines, readTextFile } from '../finetune/jsonl.js';
+import { jsonLines, readTextFile } from '../io/records.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell reward --model=FILE PROMPT ANSWER
@@ -15,7 +15,7 @@ With --data, each line is {"prompt", "answer"} (prints one score a line), or the
 
 function parseScoredItems(text: string, file: string): ScoredItem[] {
   return jsonLines(text).map((entry) => {
-    if (entry.error !== undefined) throw new Error(`${file}:${entry.line}: malformed JSON (${entry.error})`);
+    if (entry.error !== undefined) throw new Error(`${file}:${entry.line}: invalid JSON (${entry.error})`);
     const row = entry.value as { prompt?: unknown; answer?: unknown } | null;
     if (typeof row?.prompt !== 'string' || typeof row.answer !== 'string') throw new Error(`${file}:${entry.line}: expected {"prompt": string, "answer": string}`);
     return { prompt: row.prompt, answer: row.answer };

@@ -10,7 +10,7 @@
 // max_new_tokens (default: the longest answer's tokens + 1, so an answer followed by more text is wrong).
 import { generate, preparePrompt } from '../generate/generate.js';
 import { exactMatch } from '../finetune/complete.js';
-import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../finetune/jsonl.js';
+import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
 import type { GPT } from '../model/gpt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 

@@ -6,7 +6,7 @@
 // (truncateTokens) and are counted.
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { truncateTokens } from './batch.js';
-import { DataLineError, readRecords, type BadLinePolicy, type SkippedLine } from './jsonl.js';
+import { DataLineError, readRecords, type BadLinePolicy, type SkippedLine } from '../io/records.js';
 
 export const MULTI_LABEL_SEPARATOR = '|';
 

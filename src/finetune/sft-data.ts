@@ -15,7 +15,7 @@
 import { Rng } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { IGNORE_INDEX, padBatch, padTargets, truncateTokens, type PaddedBatch } from './batch.js';
-import { DataLineError, readJsonl, type BadLinePolicy, type SkippedLine } from './jsonl.js';
+import { DataLineError, readJsonl, type BadLinePolicy, type SkippedLine } from '../io/records.js';
 import { encodeChat, type ChatMessage, type Template } from './template.js';
 
 export interface SftRecord {

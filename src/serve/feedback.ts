@@ -4,7 +4,7 @@
 // sampling that fills it; the page is src/serve/web/feedback-page.ts.
 import { existsSync, readFileSync } from 'node:fs';
 import { appendComparison, validateComparisonRow } from '../align/comparisons.js';
-import { jsonLines } from '../finetune/jsonl.js';
+import { jsonLines } from '../io/records.js';
 import { generate, type GenerateOptions } from '../generate/generate.js';
 import type { GPT } from '../model/gpt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';

@@ -1,5 +1,5 @@
-// Line-numbered readers for fine-tuning data: JSONL (one JSON value per line) and CSV with a header
-// row. A malformed record either stops the read with an error naming file and line, or, with
+// Line-numbered readers for data files (fine-tuning sets, comparisons, few-shot tasks): JSONL (one JSON
+// value per line) and CSV with a header row. A malformed record either stops the read with an error naming file and line, or, with
 // onBadLine 'skip', is reported and left out, so one broken line in a large file need not cost the run.
 import { readFileSync } from 'node:fs';
 
