@@ -1,7 +1,7 @@
 // `inkwell prepare` and `inkwell tokenize` as a user runs them: output, exit codes (0 done, 1 bad input,
 // 2 bad usage) and the one-line error messages.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,6 +44,13 @@ function write(name: string, text: string): string {
 }
 
 const CORPUS = 'First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n'.repeat(10);
+
+test('the built CLI runs as a program (what `npx inkwell` executes on a fresh checkout)', () => {
+  const r = spawnSync(MAIN, ['--help'], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, `${MAIN}: ${r.error?.message}`);
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /usage: inkwell <command>/);
+});
 
 describe('inkwell prepare', () => {
   test('prepares a text file and prints what nanoGPT prints', async () => {

@@ -99,7 +99,7 @@ describe('training', () => {
     const c = config(dataset, { max_iters: 20 });
     train(c);
     assert.throws(() => train({ ...c, init_from: 'resume', n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
-    assert.throws(() => train({ ...c, init_from: 'resume', rng: 'nanogpt' }), /config mismatch on resume: rng is inkwell in .* but nanogpt/);
+    assert.throws(() => train({ ...c, init_from: 'resume', rng: 'nanogpt' }), /config mismatch on resume: rng is inkwell in .* but nanogpt in this run's config; pass --rng=inkwell to continue that run/);
     assert.throws(() => train({ ...c, rng: 'numpy' }), /config: rng must be inkwell or nanogpt, got "numpy"/);
     assert.throws(() => train({ ...c, out_dir: join(c.out_dir, 'empty'), init_from: 'resume' }), /no checkpoint at/);
     assert.throws(() => applySettings(defaultTrainConfig, { n_layers: 3 }, 'cli'), /cli: unknown setting 'n_layers' \(did you mean n_layer\?\)/);

@@ -110,7 +110,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   let iter = 0, bestValLoss = Infinity;
   let resumed: ReturnType<typeof loadCheckpoint> | null = null;
   if (config.init_from === 'scratch') {
-    print('initializing a new model from scratch');
+    print(`initializing a new model from scratch${nanogpt ? ` (rng=nanogpt: nanoGPT's weights and batches for seed ${config.seed})` : ''}`);
     model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed, init: !nanogpt });
     if (nanogpt) initLikeNanoGPT(model, batchRng as TorchGenerator);
   } else if (config.init_from === 'resume') {
@@ -122,7 +122,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     // adopted GPT-2's shape); a key set to anything else is a mismatch.
     const saved = resumed.state.train_config;
     const savedRng = saved?.rng ?? 'inkwell';
-    if (savedRng !== config.rng) throw new Error(`config mismatch on resume: rng is ${savedRng} in ${ckptPath} but ${config.rng} in this run's config`);
+    if (savedRng !== config.rng) throw new Error(`config mismatch on resume: rng is ${savedRng} in ${ckptPath} but ${config.rng} in this run's config; pass --rng=${savedRng} to continue that run`);
     for (const key of MODEL_KEYS) {
       if (model.config[key] !== config[key] && !(saved && saved[key] === config[key])) {
         throw new Error(`config mismatch on resume: ${key} is ${model.config[key]} in ${ckptPath} but ${config[key]} in this run's config`);
