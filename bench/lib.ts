@@ -122,6 +122,10 @@ export async function runTakingTurns(jobs: TurnJob[], sliceMs = 4000): Promise<(
     return entry;
   });
   const signal = (child: ChildProcess, sig: NodeJS.Signals) => { if (child.exitCode === null) child.kill(sig); };
+  // A held job must not outlive an interrupted benchmark, stopped for good.
+  const release = () => running.forEach((r) => { signal(r.child, 'SIGCONT'); signal(r.child, 'SIGTERM'); });
+  const interrupted = () => { release(); process.exit(130); };
+  process.once('exit', release).once('SIGINT', interrupted).once('SIGTERM', interrupted);
   running.slice(1).forEach((r) => signal(r.child, 'SIGSTOP'));
   for (let turn = 0; running.some((r) => !r.exited); turn = (turn + 1) % running.length) {
     const current = running[turn]!;
@@ -130,5 +134,6 @@ export async function runTakingTurns(jobs: TurnJob[], sliceMs = 4000): Promise<(
     await Promise.race([current.done.catch(() => {}), new Promise((r) => setTimeout(r, sliceMs))]);
     if (!current.exited && running.some((r) => r !== current && !r.exited)) signal(current.child, 'SIGSTOP');
   }
+  process.off('exit', release).off('SIGINT', interrupted).off('SIGTERM', interrupted);
   return Promise.all(running.map((r) => r.done));
 }
