@@ -4,7 +4,7 @@
 // K(K-1)/2 pairs, as InstructGPT trains on them.
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { jsonLines } from '../io/records.js';
 
 export interface PairRow {
@@ -160,7 +160,7 @@ export function appendComparison(file: string, row: ComparisonRow): void {
 export function splitByPrompt<T extends { prompt: string }>(pairs: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
   if (!(fraction >= 0 && fraction < 1)) throw new ComparisonError(`val_fraction must be in [0, 1), got ${fraction}`);
   const prompts = [...new Set(pairs.map((p) => p.prompt))];
-  const rng = new Rng(seed);
+  const rng = new Rng(streamSeed(seed, STREAM.split));
   const held = new Set(prompts.filter(() => rng.uniform() < fraction));
   return { train: pairs.filter((p) => !held.has(p.prompt)), val: pairs.filter((p) => held.has(p.prompt)) };
 }

@@ -2,7 +2,7 @@
 // model: loss = −log σ(β·[(log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x))]).
 // The reference log-probs are computed once, before training, and the reference model is then dropped.
 import type { GPT } from '../model/gpt.js';
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { packSequences, sequenceLogProbs, type TokenSequence } from './sequences.js';
@@ -86,7 +86,7 @@ export function trainDpo(model: GPT, pairs: readonly DpoPair[], refMargins: Floa
   validateDpoConfig(config);
   if (refMargins.length !== pairs.length) throw new Error(`dpo: ${refMargins.length} reference margins for ${pairs.length} pairs`);
   const optimizer = adamWFor(model.namedParameters(), config.learning_rate, config.weight_decay);
-  const rng = new Rng(config.seed);
+  const rng = new Rng(streamSeed(config.seed, STREAM.order));
   const beta = config.beta;
   // Without dropout (as TRL's default): the log-ratios against the reference then measure the update alone.
   model.eval();

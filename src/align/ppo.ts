@@ -9,7 +9,7 @@ import type { GPT } from '../model/gpt.js';
 import { Module } from '../nn/module.js';
 import { add, scale } from '../tensor/ops/elementwise.js';
 import { matmul } from '../tensor/ops/matmul.js';
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { AdamW } from '../train/optim.js';
@@ -199,7 +199,7 @@ export class PpoTrainer {
     checkPrompts(tokenizer, prompts.map(turn.format ?? ((p) => p)), policy.config.block_size, config.max_new_tokens, 'ppo prompts');
     this.valueHead = new ValueHead(policy.config.n_embd);
     this.optimizer = adamWFor([...policy.namedParameters(), ...this.valueHead.namedParameters().map(([n, p]): [string, Tensor] => [`v_head.${n}`, p])], config.learning_rate, 0);
-    this.rng = new Rng(config.seed);
+    this.rng = new Rng(streamSeed(config.seed, STREAM.order));
     reference.eval();
   }
 

@@ -7,7 +7,7 @@ import { GPT, type GPTConfig } from '../model/gpt.js';
 import { loadHFWeights } from '../model/hf.js';
 import { Module } from '../nn/module.js';
 import { matmul } from '../tensor/ops/matmul.js';
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, Tensor } from '../tensor/tensor.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import type { ComparisonPair, OnBadLine } from './comparisons.js';
@@ -125,7 +125,7 @@ export interface RewardStepLog {
 export function trainRewardModel(model: RewardModel, train: readonly EncodedPair[], val: readonly EncodedPair[], config: RewardTrainConfig,
   hooks: { onStep?: (log: RewardStepLog) => void; onEval?: (epoch: number, metrics: PairMetrics) => void; onEpoch?: (epoch: number, metrics: PairMetrics | null) => void } = {}): PairMetrics | null {
   const optimizer = adamWFor(model.namedParameters(), config.learning_rate, config.weight_decay);
-  const rng = new Rng(config.seed);
+  const rng = new Rng(streamSeed(config.seed, STREAM.order));
   model.train();
   let step = 0, last: PairMetrics | null = null;
   for (let epoch = 1; epoch <= config.epochs; epoch++) {

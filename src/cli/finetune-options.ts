@@ -8,7 +8,7 @@ import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT } from './model-options.js';
@@ -130,7 +130,7 @@ function asUsage(flag: string, apply: () => void): void {
 /** Splits examples into train and held-out parts, reproducibly from the seed (a shuffled tail). */
 export function splitHeldOut<T>(items: readonly T[], fraction: number, seed: number): { train: T[]; val: T[] } {
   if (!(fraction > 0 && fraction < 1)) throw new UsageError(`--val_fraction must be between 0 and 1, got ${fraction}`);
-  const order = new Rng(seed).permutation(items.length);
+  const order = new Rng(streamSeed(seed, STREAM.split)).permutation(items.length);
   const nVal = Math.max(1, Math.round(items.length * fraction));
   if (items.length - nVal < 1) throw new UsageError(`only ${items.length} examples: too few to hold ${nVal} out`);
   return { train: order.slice(nVal).sort((a, b) => a - b).map((i) => items[i]!), val: order.slice(0, nVal).sort((a, b) => a - b).map((i) => items[i]!) };

@@ -1,5 +1,5 @@
 // Fine-tuning and evaluating a GPTClassifier on encoded examples (classify-data.ts) with the shared loop.
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/tensor.js';
 import { padBatch } from './batch.js';
 import type { EncodedExample } from './classify-data.js';
@@ -67,7 +67,7 @@ export function trainClassifier(
   config: LoopConfig & { batch_size: number; seed: number }, hooks: LoopHooks = {}, save?: FineTuneTask<ClassifierBatch>['save'],
 ): LoopResult {
   if (train.length === 0) throw new Error('no training examples');
-  const rng = new Rng(config.seed);
+  const rng = new Rng(streamSeed(config.seed, STREAM.order));
   const B = Math.min(config.batch_size, train.length);
   return fineTune<ClassifierBatch>({
     module: classifier,

@@ -12,7 +12,7 @@
 // tokens (an example never straddles two rows), so short examples do not waste compute on padding.
 // Attention is not masked between the examples of a row: a later example can see the earlier ones, as
 // in Hugging Face's plain packing; the loss still counts only completion tokens.
-import { Rng } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { IGNORE_INDEX, padBatch, padTargets, truncateTokens, type PaddedBatch } from './batch.js';
 import { DataLineError, readJsonl, type BadLinePolicy, type SkippedLine } from '../io/records.js';
@@ -112,6 +112,6 @@ export function sftBatch(sequences: readonly SftSequence[]): SftBatch {
 /** Random batches of batchSize sequences, reproducible from the seed. */
 export function randomSftBatches(sequences: readonly SftSequence[], batchSize: number, seed: number): () => SftBatch {
   if (sequences.length === 0) throw new Error('no training sequences');
-  const rng = new Rng(seed);
+  const rng = new Rng(streamSeed(seed, STREAM.order));
   return () => sftBatch(Array.from({ length: Math.min(batchSize, sequences.length) }, () => sequences[rng.int(sequences.length)]!));
 }

@@ -19,8 +19,11 @@ export function hashUniform(seed: number, counter: number): number {
   return (mix32((counter + mix32(seed)) >>> 0) >>> 8) * (1 / 16777216);
 }
 
-/** The seed of stream `stream` derived from a user's seed: generators seeded this way from one seed do
- * not replay each other's numbers (as two Rng(seed) would). */
+/** What a user's one seed drives: weights are drawn from Rng(seed) itself; the order of examples (batches)
+ * and held-out splits from their own streams, so that none replays another's numbers. */
+export const STREAM = { order: 1, split: 2 } as const;
+
+/** The seed of stream `stream` derived from a user's seed. */
 export function streamSeed(seed: number, stream: number): number {
   return mix32((seed >>> 0) ^ mix32((stream + 0x9e3779b9) >>> 0));
 }

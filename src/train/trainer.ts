@@ -7,7 +7,7 @@ import { Dataset, type Split } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
-import { Rng, streamSeed, type IndexSource } from '../tensor/random.js';
+import { Rng, STREAM, streamSeed, type IndexSource } from '../tensor/random.js';
 import { TorchGenerator } from '../tensor/torch-random.js';
 import { initLikeNanoGPT } from '../model/nanogpt-init.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
@@ -104,7 +104,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   const nanogpt = config.rng === 'nanogpt';
   // The model's Rng(seed) draws init and dropout; batches get their own stream, so the windows sampled
   // do not echo the initial weights. nanoGPT draws both from one generator, in order.
-  const batchRng: IndexSource = nanogpt ? new TorchGenerator(config.seed) : new Rng(streamSeed(config.seed, 1));
+  const batchRng: IndexSource = nanogpt ? new TorchGenerator(config.seed) : new Rng(streamSeed(config.seed, STREAM.order));
 
   let model: GPT;
   let iter = 0, bestValLoss = Infinity;
