@@ -110,7 +110,8 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   let iter = 0, bestValLoss = Infinity;
   let resumed: ReturnType<typeof loadCheckpoint> | null = null;
   if (config.init_from === 'scratch') {
-    print(`initializing a new model from scratch${nanogpt ? ` (rng=nanogpt: nanoGPT's weights and batches for seed ${config.seed})` : ''}`);
+    const dropoutNote = config.dropout > 0 ? `; with dropout, whose masks PyTorch draws from the same generator, only until the first step` : '';
+    print(`initializing a new model from scratch${nanogpt ? ` (rng=nanogpt: nanoGPT's weights and batches for seed ${config.seed}${dropoutNote})` : ''}`);
     model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed, init: !nanogpt });
     if (nanogpt) initLikeNanoGPT(model, batchRng as TorchGenerator);
   } else if (config.init_from === 'resume') {
@@ -143,7 +144,6 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   }
   model.config.dropout = config.dropout;
   model.train();
-  if (nanogpt && config.dropout > 0) print(`rng=nanogpt with dropout ${config.dropout}: PyTorch draws dropout masks from the batches' generator, inkwell does not, so batches follow nanoGPT's only until the first dropout`);
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
 
   const { decay, noDecay, groups } = decayGroups(model.namedParameters(), config.weight_decay);
