@@ -20,7 +20,6 @@ export function initLikeNanoGPT(model: GPT, gen: TorchGenerator): void {
   const { transformer } = model;
   const { wte, wpe, h, ln_f } = transformer;
   const linears = h.flatMap((b) => [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]);
-  const V = wte.weight.shape[0]!, C = wte.weight.shape[1]!;
 
   gen.skipNormal(wte.weight.size);
   gen.skipNormal(wpe.weight.size);
@@ -28,7 +27,7 @@ export function initLikeNanoGPT(model: GPT, gen: TorchGenerator): void {
     gen.skipUniform(l.weight.size);
     if (l.bias) gen.skipUniform(l.bias.size);
   }
-  gen.skipUniform(V * C); // lm_head
+  gen.skipUniform(wte.weight.size); // lm_head: nn.Linear(C, V), later tied to wte
 
   gen.skipNormal(wte.weight.size);
   gen.normal_(wpe.weight.data, 0, 0.02);
