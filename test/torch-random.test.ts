@@ -38,6 +38,18 @@ describe('TorchGenerator', () => {
     close(g.normal_(new Float32Array(1), 0, 1), [-0.26961955428123474], 1e-6);
   });
 
+  it('skips a fill exactly as far as drawing it would', () => {
+    for (const n of [1, 5, 16, 20, 8320, 8321]) {
+      const drawn = new TorchGenerator(3), skipped = new TorchGenerator(3);
+      drawn.normal_(new Float32Array(n), 0, 1);
+      skipped.skipNormal(n);
+      assert.deepEqual(skipped.getState(), drawn.getState(), `normal_ of ${n}`);
+      drawn.uniform_(new Float32Array(n), 0, 1);
+      skipped.skipUniform(n);
+      assert.deepEqual(skipped.getState(), drawn.getState(), `uniform_ of ${n}`);
+    }
+  });
+
   it('seeds with the low 32 bits as torch.manual_seed does, and restores a saved state', () => {
     const g = new TorchGenerator(2 ** 40 + 3);
     assert.deepEqual(Array.from({ length: 4 }, () => g.int(100)), [86, 48, 37, 67]);

@@ -105,9 +105,10 @@ export class TorchGenerator implements IndexSource {
     return out;
   }
 
-  /** Advances past the draws of a fill of `count` elements without keeping them. */
+  /** Advances past the draws of a normal_ fill of `count` elements without computing them. */
   skipNormal(count: number): void {
-    this.normal_(new Float32Array(count), 0, 1);
+    if (count < 16) for (let i = 0; i < count; i++) this.normalDouble();
+    else this.skipUniform(count + (count % 16 === 0 ? 0 : 16));
   }
 
   skipUniform(count: number): void {
