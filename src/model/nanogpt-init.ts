@@ -19,6 +19,7 @@ function fillTransposed(w: Tensor, draw: Float32Array): void {
 export function initLikeNanoGPT(model: GPT, gen: TorchGenerator): void {
   const { transformer } = model;
   const { wte, wpe, h, ln_f } = transformer;
+  const projections = h.flatMap((b) => [b.attn.c_proj, b.mlp.c_proj]);
   const linears = h.flatMap((b) => [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]);
 
   gen.skipNormal(wte.weight.size);
@@ -32,16 +33,15 @@ export function initLikeNanoGPT(model: GPT, gen: TorchGenerator): void {
   gen.skipNormal(wte.weight.size);
   gen.normal_(wpe.weight.data, 0, 0.02);
   for (const l of linears) {
-    const draw = gen.normal_(new Float32Array(l.weight.size), 0, 0.02);
-    fillTransposed(l.weight, draw);
+    // The projections are drawn again, scaled, in step 3: only advance past this draw.
+    if (projections.includes(l)) gen.skipNormal(l.weight.size);
+    else fillTransposed(l.weight, gen.normal_(new Float32Array(l.weight.size), 0, 0.02));
     l.bias?.data.fill(0);
   }
   gen.normal_(wte.weight.data, 0, 0.02); // lm_head, tied to wte
 
   const projStd = 0.02 / Math.sqrt(2 * model.config.n_layer);
-  for (const b of h) {
-    for (const proj of [b.attn.c_proj, b.mlp.c_proj]) fillTransposed(proj.weight, gen.normal_(new Float32Array(proj.weight.size), 0, projStd));
-  }
+  for (const proj of projections) fillTransposed(proj.weight, gen.normal_(new Float32Array(proj.weight.size), 0, projStd));
   for (const ln of [...h.flatMap((b) => [b.ln_1, b.ln_2]), ln_f]) {
     ln.weight.data.fill(1);
     ln.bias?.data.fill(0);
