@@ -18,7 +18,16 @@ export const stepConfigs: StepConfig[] = [
   { name: 'full', model: { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false }, batch: 64, reps: 3 },
 ];
 
-const peerScript = fileURLToPath(new URL('../../bench/peers/torch_gpt.py', import.meta.url));
+export const nanoGptPeer = fileURLToPath(new URL('../../bench/peers/nanogpt.py', import.meta.url));
+
+/** Median ms of one forward + backward + AdamW step of nanoGPT's model on PyTorch (GPT-2's tanh GELU, as
+ * inkwell's), on random tokens; null when PyTorch is missing. */
+export function peerStepMs(model: GPTConfig, batch: number, reps: number, what: string): number | null {
+  const peer = runPythonPeer(nanoGptPeer, [JSON.stringify({
+    mode: 'step', ...model, batch_size: batch, gelu: 'tanh', reps, seed: 0, learning_rate: 1e-3, weight_decay: 0.1, beta1: 0.9, beta2: 0.99,
+  })], what) as { ms_per_step: number } | null;
+  return peer?.ms_per_step ?? null;
+}
 
 export function stepMeasurements(configs: StepConfig[]): Measurement[] {
   const rows: Measurement[] = [];
@@ -35,10 +44,10 @@ export function stepMeasurements(configs: StepConfig[]): Measurement[] {
       loss!.backward();
       opt.update();
     }, c.reps);
-    const peer = runPythonPeer(peerScript, ['step', m.n_layer, m.n_head, m.n_embd, T, m.vocab_size, B, m.dropout, c.reps].map(String), `${c.name} step`) as { ms_per_step: number } | null;
-    rows.push(withReference({ name: `step ${c.name} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peer?.ms_per_step, 'PyTorch', false));
+    const peerMs = peerStepMs(m, B, c.reps, `${c.name} step`);
+    rows.push(withReference({ name: `step ${c.name} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peerMs ?? undefined, 'PyTorch', false));
     const tokens = B * T;
-    rows.push(withReference({ name: `step ${c.name} throughput`, value: (tokens / ms) * 1000, unit: 'tokens/s' }, peer ? (tokens / peer.ms_per_step) * 1000 : undefined, 'PyTorch', true));
+    rows.push(withReference({ name: `step ${c.name} throughput`, value: (tokens / ms) * 1000, unit: 'tokens/s' }, peerMs ? (tokens / peerMs) * 1000 : undefined, 'PyTorch', true));
   }
   return rows;
 }

@@ -1,9 +1,9 @@
 // `npm run bench:train`: nanoGPT's shakespeare_char run. Trains the baby config (the seed's CPU run:
 // 4 layers, 128 wide, block 64, batch 12, 2,000 iterations; the preset's rng=nanogpt, seed 1337) on
 // ../shared/data/tinyshakespeare.txt with `inkwell train`, and nanoGPT's train.py on PyTorch
-// (bench/peers/nanogpt_train.py) on the same bins with the same seed, the two taking turns on the
-// machine; reports ms/iter, tokens/s, the final val estimate and the loss over the whole val split. Then
-// times iterations of the full config against bench/peers/torch_gpt.py.
+// (bench/peers/nanogpt.py) on the same bins with the same seed, the two taking turns on the machine;
+// reports ms/iter, tokens/s, the final val estimate and the loss over the whole val split. Then times
+// iterations of the full config against steps of the same peer.
 // Flags: --json; --iters=N (baby iterations, default 2000); --peer-iters=N (PyTorch baby iterations,
 // default: as many; the losses are compared only when equal); --full-iters=N (default 3).
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -16,7 +16,8 @@ import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
 import { evaluateTokens } from '../src/train/evaluate.js';
 import { train, type EvalRow, type TrainLogRow } from '../src/train/trainer.js';
-import { report, runPythonPeer, runTakingTurns, withReference, type Measurement } from './lib.js';
+import { report, runTakingTurns, withReference, type Measurement } from './lib.js';
+import { nanoGptPeer, peerStepMs } from './step.js';
 
 const arg = (name: string, fallback: number) => {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -47,7 +48,7 @@ const [, peer] = await runTakingTurns([
       '--always_save_checkpoint=true'],
   },
   {
-    command: join(repo, 'bench', 'peers', 'nanogpt_train.py'), what: 'nanoGPT baby training', python: true,
+    command: nanoGptPeer, what: 'nanoGPT baby training', python: true,
     args: [JSON.stringify({ ...babyConfig, data_dir: dataDir, gelu: 'erf', max_iters: peerIters, lr_decay_iters: iters, eval_interval: evalInterval })],
   },
 ]) as [null, { ms_per_iter: number; val_loss: number; val_split_loss: number } | null];
@@ -65,16 +66,18 @@ const fullConfig = applySettings(applySettings(defaultTrainConfig, readConfigFil
 const fullRows: TrainLogRow[] = [];
 train(fullConfig, { onLog: (r) => fullRows.push(r) });
 const fullMs = median(fullRows.map((r) => r.ms));
-const fullPeer = runPythonPeer(join(repo, 'bench', 'peers', 'torch_gpt.py'), ['step', '6', '6', '384', '256', '65', '64', '0.2', String(fullIters)], 'full step') as { ms_per_step: number } | null;
+const fullPeerMs = peerStepMs({ n_layer: fullConfig.n_layer, n_head: fullConfig.n_head, n_embd: fullConfig.n_embd, block_size: fullConfig.block_size,
+  vocab_size: 65, dropout: fullConfig.dropout, bias: fullConfig.bias }, fullConfig.batch_size, fullIters, 'full step');
 
+const fullTokens = fullConfig.batch_size * fullConfig.block_size;
 const sameRun = peerIters === iters;
 const rows: Measurement[] = [
   withReference({ name: 'baby: ms/iter (median, taking turns)', value: babyMs, unit: 'ms' }, peer?.ms_per_iter, 'nanoGPT', false),
   withReference({ name: 'baby: tokens/s', value: (babyTokens / babyMs) * 1000, unit: 'tokens/s' }, peer ? (babyTokens / peer.ms_per_iter) * 1000 : undefined, 'nanoGPT', true),
   withReference({ name: `baby: val loss after ${iters} iters (eval_iters batches)`, value: babyVal, unit: 'nats' }, sameRun ? peer?.val_loss : undefined, 'nanoGPT', false),
   withReference({ name: 'baby: loss over the whole val split', value: babySplitLoss, unit: 'nats' }, sameRun ? peer?.val_split_loss : undefined, 'nanoGPT', false),
-  withReference({ name: 'full: ms/iter (median)', value: fullMs, unit: 'ms' }, fullPeer?.ms_per_step, 'PyTorch', false),
-  withReference({ name: 'full: tokens/s', value: (64 * 256 / fullMs) * 1000, unit: 'tokens/s' }, fullPeer ? (64 * 256 / fullPeer.ms_per_step) * 1000 : undefined, 'PyTorch', true),
+  withReference({ name: 'full: ms/iter (median)', value: fullMs, unit: 'ms' }, fullPeerMs ?? undefined, 'PyTorch', false),
+  withReference({ name: 'full: tokens/s', value: (fullTokens / fullMs) * 1000, unit: 'tokens/s' }, fullPeerMs ? (fullTokens / fullPeerMs) * 1000 : undefined, 'PyTorch', true),
   { name: 'full: MFU against measured matmul peak', value: median(fullRows.map((r) => r.mfu)) * 100, unit: '%' },
 ];
 report('shakespeare_char training', rows);

@@ -63,7 +63,7 @@ describe('training', () => {
   }
 
   it('with rng=nanogpt, follows PyTorch running nanoGPT\'s train.py loss for loss', () => {
-    // From bench/peers/nanogpt_train.py on this dataset (gelu 'tanh', seed 1337, the settings below).
+    // From bench/peers/nanogpt.py on this dataset (gelu 'tanh', seed 1337, the settings below).
     const torchLosses = [2.153092384338379, 2.1095542907714844, 2.042851209640503, 1.920816421508789, 1.8032623529434204,
       1.71468186378479, 1.6872116327285767, 1.6180570125579834, 1.5723965167999268, 1.5063459873199463, 1.4662243127822876,
       1.422936201095581, 1.3456107378005981, 1.3666977882385254, 1.2978317737579346, 1.2443575859069824, 1.264711856842041,

@@ -1,12 +1,13 @@
-"""PyTorch peer for `npm run bench:train`: nanoGPT's model.py and train.py, restated for PyTorch 1.13 on
+"""PyTorch peer for inkwell's benchmarks: nanoGPT's model.py and train.py, restated for PyTorch 1.13 on
 the CPU (no flash attention, no compile) with the same module order, initialisation, random draws and
-loop order, so `torch.manual_seed(seed)` gives nanoGPT's run. One argument, a JSON object:
-  data_dir, n_layer, n_head, n_embd, block_size, batch_size, bias, dropout, gelu ('erf' as nanoGPT,
-  'tanh' as GPT-2), max_iters, eval_interval, eval_iters, learning_rate, min_lr, warmup_iters,
-  lr_decay_iters, weight_decay, beta1, beta2, grad_clip, seed, losses (true: print every loss)
-Prints one JSON line: median ms/iter, total seconds, the evaluations, the final model's loss over every
-token of the val split (consecutive windows of block_size, as `inkwell eval` reads them), and the
-per-iteration losses if asked.
+loop order, so `torch.manual_seed(seed)` gives nanoGPT's run. One argument, a JSON object with the model
+(n_layer, n_head, n_embd, block_size, batch_size, bias, dropout, gelu: 'erf' as nanoGPT, 'tanh' as
+GPT-2), the optimiser (learning_rate, weight_decay, beta1, beta2), seed, and a mode:
+  "train" (default): data_dir, max_iters, eval_interval, eval_iters, min_lr, warmup_iters,
+      lr_decay_iters, grad_clip, losses (true: print every loss). Prints median ms/iter, total seconds,
+      the evaluations, the final model's loss over every token of the val split (consecutive windows of
+      block_size, as `inkwell eval` reads them), and the per-iteration losses if asked.
+  "step": vocab_size, reps. Prints the median ms of one forward + backward + AdamW step on random tokens.
 """
 import json, math, os, sys, time
 import numpy as np
@@ -97,14 +98,42 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
 
 
+def adamw(model):
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW([{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg['weight_decay']},
+                              {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}],
+                             lr=cfg['learning_rate'], betas=(cfg['beta1'], cfg['beta2']))
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2] if xs else None
+
+
+def info():
+    return {'threads': torch.get_num_threads(), 'torch': torch.__version__}
+
+
 torch.manual_seed(cfg['seed'])
+if cfg.get('mode', 'train') == 'step':
+    model = GPT(cfg['vocab_size'])
+    optimizer = adamw(model)
+    x, y = torch.randint(cfg['vocab_size'], (B, T)), torch.randint(cfg['vocab_size'], (B, T))
+    times = []
+    for i in range(cfg['reps'] + 1):
+        t0 = time.perf_counter()
+        loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i > 0:
+            times.append((time.perf_counter() - t0) * 1000)
+    print(json.dumps({'ms_per_step': median(times), **info()}))
+    sys.exit(0)
+
 data = {s: np.memmap(os.path.join(cfg['data_dir'], f'{s}.bin'), dtype=np.uint16, mode='r') for s in ('train', 'val')}
 meta = json.load(open(os.path.join(cfg['data_dir'], 'meta.json')))
 model = GPT(meta['vocab_size'])
-params = [p for p in model.parameters() if p.requires_grad]
-optimizer = torch.optim.AdamW([{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg['weight_decay']},
-                               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}],
-                              lr=cfg['learning_rate'], betas=(cfg['beta1'], cfg['beta2']))
+optimizer = adamw(model)
 
 
 def get_batch(split):
@@ -183,9 +212,8 @@ def split_loss(d):
     return total / count
 
 
-times.sort()
-result = {'ms_per_iter': times[len(times) // 2] if times else None, 'total_s': total_s, 'evals': evals,
-          'val_loss': evals[-1]['val_loss'], 'val_split_loss': split_loss(data['val']), 'threads': torch.get_num_threads(), 'torch': torch.__version__}
+result = {'ms_per_iter': median(times), 'total_s': total_s, 'evals': evals, 'val_loss': evals[-1]['val_loss'],
+          'val_split_loss': split_loss(data['val']), **info()}
 if cfg.get('losses'):
     result['losses'] = losses
 print(json.dumps(result))
