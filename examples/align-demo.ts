@@ -20,7 +20,7 @@ import { frozenCopy, trainableCopy } from '../src/align/reference.js';
 import { encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel } from '../src/align/reward-model.js';
 import { rewardFromModel, rewardFromRules, type RewardSource } from '../src/align/reward-source.js';
 import { encodeSequence, packSequences } from '../src/align/sequences.js';
-import { adamWFor, optimizerStep } from '../src/align/step.js';
+import { adamWFor, optimizerStep } from '../src/train/step.js';
 import { generate } from '../src/generate/generate.js';
 import { GPT } from '../src/model/gpt.js';
 import { Rng } from '../src/tensor/random.js';
@@ -60,8 +60,7 @@ const base = new GPT(config, { seed: 1 });
     }
     optimizer.lr = 3e-3 * Math.min(1, it / 50) * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * it) / iters)));
     const { loss } = base.forward(x, B, T, y);
-    const value = loss!.item();
-    optimizerStep(optimizer, loss!, 1, `base step ${it}`);
+    const { loss: value } = optimizerStep(optimizer, loss!, 1, (what) => `base step ${it}: the ${what}`);
     if (it % 500 === 0) console.log(`base step ${it}: loss ${value.toFixed(3)} (${elapsed()})`);
   }
 }
@@ -80,8 +79,7 @@ const sft = trainableCopy(base);
     const batch = Array.from({ length: 16 }, () => trainSpeeches[Math.floor(rng.uniform() * trainSpeeches.length)]!);
     const packed = packSequences(batch.map((s) => encodeSequence(tokenizer, s.prompt, s.answer, config.block_size, 'sft')), config.block_size);
     const { loss } = sft.forward(packed.idx, packed.B, packed.T, packed.targets);
-    const value = loss!.item();
-    optimizerStep(optimizer, loss!, 1, `sft step ${it}`);
+    const { loss: value } = optimizerStep(optimizer, loss!, 1, (what) => `sft step ${it}: the ${what}`);
     if (it % 100 === 0) console.log(`sft step ${it}: answer loss ${value.toFixed(3)} (${elapsed()})`);
   }
 }

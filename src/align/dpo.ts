@@ -6,7 +6,7 @@ import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { packSequences, sequenceLogProbs, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep } from './step.js';
+import { adamWFor, optimizerStep } from '../train/step.js';
 import type { RewardTrainConfig } from './reward-model.js';
 
 export interface DpoPair {
@@ -105,7 +105,7 @@ export function trainDpo(model: GPT, pairs: readonly DpoPair[], refMargins: Floa
         if (m > 0) correct++;
       });
       const lossValue = loss.item();
-      optimizerStep(optimizer, loss, config.grad_clip, `dpo step ${step + 1}`);
+      optimizerStep(optimizer, loss, config.grad_clip, (what) => `dpo step ${step + 1}: the ${what}`);
       hooks.onStep?.({ step: ++step, epoch, loss: lossValue, accuracy: correct / members.length, margin: margin / members.length });
     }
     hooks.onEpoch?.(epoch);

@@ -10,7 +10,7 @@ import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { evaluatePolicy, type PolicyEvaluation, type PpoStepLog, type PpoTrainer } from './ppo.js';
 import { ppoChartSvg, type HeldOutPoint } from './ppo-chart.js';
-import { assertFiniteParameters } from './step.js';
+import { assertFiniteParameters } from '../train/step.js';
 
 export interface PpoRunOptions {
   valPrompts: readonly string[];

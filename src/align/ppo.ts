@@ -17,7 +17,7 @@ import { TrainingDiverged } from '../train/trainer.js';
 import { gather, ppoPolicyLoss, ppoValueLoss, rowEntropies } from './ops.js';
 import type { RewardSource } from './reward-source.js';
 import { logitsAndHidden, packSequences, responseLogProbs, type PackedBatch, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep } from './step.js';
+import { adamWFor, optimizerStep } from '../train/step.js';
 
 export interface PpoConfig {
   /** Rollout batches (PPO steps). */
@@ -273,7 +273,7 @@ export class PpoTrainer {
         clipFraction += pg.clipFraction;
         valueClip += vf.clipFraction;
         updates++;
-        optimizerStep(this.optimizer, loss, c.grad_clip, `ppo step ${stepNo}`);
+        optimizerStep(this.optimizer, loss, c.grad_clip, (what) => `ppo step ${stepNo}: the ${what}`);
       }
     }
     const log: PpoStepLog = {

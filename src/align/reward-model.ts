@@ -13,7 +13,7 @@ import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokeni
 import type { ComparisonPair, OnBadLine } from './comparisons.js';
 import { gather, logSigmoidLoss } from './ops.js';
 import { encodeSequence, packSequences, type TokenSequence } from './sequences.js';
-import { adamWFor, optimizerStep } from './step.js';
+import { adamWFor, optimizerStep } from '../train/step.js';
 
 export const REWARD_MODEL_FORMAT = 'inkwell-reward-model/1';
 
@@ -136,7 +136,7 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
       const loss = logSigmoidLoss(r.chosen, r.rejected);
       const accuracy = batch.filter((_, k) => r.chosen.data[k]! > r.rejected.data[k]!).length / batch.length;
       const lossValue = loss.item();
-      optimizerStep(optimizer, loss, config.grad_clip, `reward model step ${step + 1}`);
+      optimizerStep(optimizer, loss, config.grad_clip, (what) => `reward model step ${step + 1}: the ${what}`);
       hooks.onStep?.({ step: ++step, epoch, loss: lossValue, accuracy });
     }
     if (val.length) {

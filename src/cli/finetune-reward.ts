@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
-import { assertFiniteParameters } from '../align/step.js';
+import { assertFiniteParameters } from '../train/step.js';
 import { DataLineError, type SkippedLine } from '../io/records.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';

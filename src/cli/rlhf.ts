@@ -6,7 +6,7 @@ import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type Ppo
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
 import { loadRewardSource } from '../align/reward-source.js';
-import { assertFiniteParameters } from '../align/step.js';
+import { assertFiniteParameters } from '../train/step.js';
 import { eosTokenOf } from '../generate/generate.js';
 import { checkpointTemplate, endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';

@@ -6,9 +6,9 @@
 import type { Module } from '../nn/module.js';
 import { backend } from '../tensor/backends/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { AdamW, clipGradNorm, decayGroups } from '../train/optim.js';
+import { AdamW, decayGroups } from '../train/optim.js';
 import { learningRate } from '../train/schedule.js';
-import { TrainingDiverged } from '../train/trainer.js';
+import { optimizerStep } from '../train/step.js';
 
 export interface LoopConfig {
   max_iters: number;
@@ -83,8 +83,7 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
   const print = hooks.print ?? (() => {});
   const { module } = task;
   const { groups } = decayGroups(module.namedParameters(), config.weight_decay);
-  const params = groups.flatMap((g) => g.params);
-  if (params.length === 0) throw new Error('nothing to train: every parameter is frozen');
+  if (groups.every((g) => g.params.length === 0)) throw new Error('nothing to train: every parameter is frozen');
   const optimizer = new AdamW(groups, { lr: config.learning_rate, betas: [config.beta1 ?? 0.9, config.beta2 ?? 0.999] });
   const schedule = {
     learning_rate: config.learning_rate,
@@ -119,14 +118,8 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     const lr = learningRate(iter, schedule);
     optimizer.lr = lr;
     const t0 = performance.now();
-    const loss = task.step(task.nextBatch(iter));
-    const value = loss.item();
-    if (!Number.isFinite(value)) throw new TrainingDiverged(`fine-tuning diverged: loss is ${value} at step ${iter} (try a lower learning_rate)`);
-    loss.backward();
-    const norm = clipGradNorm(params, config.grad_clip > 0 ? config.grad_clip : Infinity);
-    if (!Number.isFinite(norm)) throw new TrainingDiverged(`fine-tuning diverged: gradient norm is ${norm} at step ${iter} (try a lower learning_rate)`);
-    optimizer.update();
-    optimizer.zeroGrad();
+    const { loss: value } = optimizerStep(optimizer, task.step(task.nextBatch(iter)), config.grad_clip,
+      (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`);
     lastLoss = value;
     const ms = performance.now() - t0;
     if (iter % logInterval === 0) {
