@@ -16,7 +16,7 @@
 #include "pool.h"
 #include "simd.h"
 
-#define MAX_ARGS 12
+#define MAX_ARGS 16
 #define MAX_SAFE 9007199254740991.0 /* 2^53 - 1 */
 
 /* One parsed argument. Kinds (the letter after ':' in a spec):
@@ -181,6 +181,21 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   NEED("matmul", 3, N, "N");
   k_matmul(F(0), F(1), F(2), F(3), batch, M, N, K, v[8].flag, v[9].flag, v[10].flag, stride);
   return finish(env, "matmul");
+}
+
+static napi_value js_matmulPair(napi_env env, napi_callback_info info) {
+  PARSE("matmulPair", "a1:f b1:f c1:f M1:n N1:n K1:n transA1:b transB1:b a2:f b2:f c2:f M2:n N2:n K2:n transA2:b transB2:b");
+  for (int p = 0; p < 2; p++) {
+    int o = 8 * p;
+    long M = S(o + 3), N = S(o + 4), K = S(o + 5);
+    int empty = M == 0 || N == 0; /* nothing is read */
+    NEED("matmulPair", o, empty ? 0 : prod(M, K), p ? "M2*K2" : "M1*K1");
+    NEED("matmulPair", o + 1, empty ? 0 : prod(K, N), p ? "K2*N2" : "K1*N1");
+    NEED("matmulPair", o + 2, prod(M, N), p ? "M2*N2" : "M1*N1");
+  }
+  k_matmul_pair(F(0), F(1), F(2), S(3), S(4), S(5), v[6].flag, v[7].flag, F(8), F(9), F(10), S(11), S(12), S(13),
+                v[14].flag, v[15].flag);
+  return finish(env, "matmulPair");
 }
 
 static napi_value js_add(napi_env env, napi_callback_info info) {
@@ -443,7 +458,7 @@ NAPI_MODULE_INIT() {
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
-    FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulBf16),
+    FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
   };

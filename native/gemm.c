@@ -413,38 +413,82 @@ static void matmul_task(void *ctx, long t) {
 
 static long gcd_l(long a, long b) { return b ? gcd_l(b, a % b) : a; }
 
-void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
-              int transA, int transB, int accumulate, long bBatchStride) {
-  if (batch <= 0 || M <= 0 || N <= 0) return;
+/* Cuts each item of j's product into `parts` blocks (rows or columns, whichever wastes least on partial
+ * tiles; columns only for GEMV-like products). */
+static void plan_cut(matmul_job *j, long parts) {
+  long M = j->g.M, N = j->g.N, K = j->g.K;
+  if (parts <= 1) return;
+  if (M <= SMALL_M_MAX) {
+    j->tn = parts;
+    j->unit_n = 16;
+    return;
+  }
+  double best = -1;
+  for (long tm = 1; tm <= parts; tm++) {
+    if (parts % tm) continue;
+    long tn = parts / tm;
+    double area = (double)ceil_div(ceil_div(M, MR), tm) * MR * ceil_div(ceil_div(N, NR), tn) * NR;
+    /* multiply-adds, padding included, plus repacking (one packed element ~ 32 multiply-adds) */
+    double cost = area * tm * tn * K + 32.0 * K * (M * (tn - 1) + N * (tm - 1));
+    if (best < 0 || cost < best) best = cost, j->tm = tm, j->tn = tn;
+  }
+}
+
+static matmul_job make_job(const float *a, const float *b, float *c, const float *bias, long M, long N, long K,
+                           int transA, int transB, int accumulate, long bBatchStride) {
   matmul_job j = {
     .g = { a, transA ? M : K, transA, b, transB ? K : N, transB, c, N, bias, accumulate, M, N, K },
     .strideA = M * K, .strideB = bBatchStride, .strideC = M * N, .tm = 1, .tn = 1,
     .unit_m = MR, .unit_n = NR,
   };
+  return j;
+}
+
+static double work(long batch, long M, long N, long K) { return (double)batch * M * N * (K > 0 ? K : 1); }
+
+void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
+              int transA, int transB, int accumulate, long bBatchStride) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  matmul_job j = make_job(a, b, c, bias, M, N, K, transA, transB, accumulate, bBatchStride);
   long threads = pool_threads();
-  int parallel = threads > 1 && (double)batch * M * N * (K > 0 ? K : 1) >= SERIAL_WORK;
-  if (parallel) {
-    /* Cut each item into `parts` blocks so that batch * parts is a multiple of the thread count, choosing
-     * the cut (rows or columns) that wastes least on partial tiles. GEMV-like products cut columns only. */
-    long parts = threads / gcd_l(batch, threads);
-    if (M <= SMALL_M_MAX) {
-      j.tn = parts;
-      j.unit_n = 16;
-    } else {
-      double best = -1;
-      for (long tm = 1; tm <= parts; tm++) {
-        if (parts % tm) continue;
-        long tn = parts / tm;
-        double area = (double)ceil_div(ceil_div(M, MR), tm) * MR * ceil_div(ceil_div(N, NR), tn) * NR;
-        /* multiply-adds, padding included, plus repacking (one packed element ~ 32 multiply-adds) */
-        double cost = area * tm * tn * K + 32.0 * K * (M * (tn - 1) + N * (tm - 1));
-        if (best < 0 || cost < best) best = cost, j.tm = tm, j.tn = tn;
-      }
-    }
-  }
+  int parallel = threads > 1 && work(batch, M, N, K) >= SERIAL_WORK;
+  /* batch * parts blocks: a multiple of the thread count */
+  if (parallel) plan_cut(&j, threads / gcd_l(batch, threads));
   long tasks = batch * j.tm * j.tn;
   if (parallel)
     pool_run(tasks, matmul_task, &j);
   else
     for (long t = 0; t < tasks; t++) matmul_task(&j, t);
+}
+
+typedef struct {
+  matmul_job job[2];
+  long first; /* tasks of job[0] */
+} pair_job;
+
+static void pair_task(void *ctx, long t) {
+  pair_job *p = ctx;
+  if (t < p->first)
+    matmul_task(&p->job[0], t);
+  else
+    matmul_task(&p->job[1], t - p->first);
+}
+
+void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1, long K1, int transA1, int transB1,
+                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2) {
+  long threads = pool_threads();
+  int empty1 = M1 <= 0 || N1 <= 0, empty2 = M2 <= 0 || N2 <= 0;
+  if (threads < 2 || empty1 || empty2 || work(1, M1, N1, K1) < SERIAL_WORK || work(1, M2, N2, K2) < SERIAL_WORK) {
+    /* too little to share out: one after the other, each on all threads */
+    k_matmul(a1, b1, c1, NULL, 1, M1, N1, K1, transA1, transB1, 0, 0);
+    k_matmul(a2, b2, c2, NULL, 1, M2, N2, K2, transA2, transB2, 0, 0);
+    return;
+  }
+  /* both at once, each on half the threads (cut as k_matmul cuts a product) */
+  pair_job p = { { make_job(a1, b1, c1, NULL, M1, N1, K1, transA1, transB1, 0, 0),
+                   make_job(a2, b2, c2, NULL, M2, N2, K2, transA2, transB2, 0, 0) }, 0 };
+  plan_cut(&p.job[0], threads / 2);
+  plan_cut(&p.job[1], threads - threads / 2);
+  p.first = p.job[0].tm * p.job[0].tn;
+  pool_run(p.first + p.job[1].tm * p.job[1].tn, pair_task, &p);
 }

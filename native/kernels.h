@@ -36,6 +36,9 @@ void gemm_serial_packed_b(const gemm_args *g, const float *bp, long bp_k);
 
 void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
               int transA, int transB, int accumulate, long bBatchStride);
+/* Two independent products (batch 1, no bias, C written) at once, each on a share of the threads. */
+void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1, long K1, int transA1, int transB1,
+                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2);
 
 /* ---- quant.c */
 void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,

@@ -8,6 +8,7 @@ import {
 } from '../src/tensor/index.js';
 import { numericGrad, randomArray, withBackend } from './helpers.js';
 import { backendNames } from '../src/tensor/backends/index.js';
+import { OutputArena } from '../src/tensor/buffers.js';
 
 /** Random tensor requiring grad. */
 function rand(shape: number[], seed: number, s = 1): Tensor {
@@ -117,6 +118,29 @@ describe('autograd engine', () => {
     assert.ok(Math.abs(kept.length / 10000 - 0.75) < 0.02, `kept fraction ${kept.length / 10000}`);
     assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6));
     assert.equal(dropout(x, 0.25, new Rng(7), false), x);
+  });
+  it('an OutputArena hands the op outputs of one run to the next, and nothing else', () => {
+    const x = rand([6, 8], 1), W = rand([8, 8], 2, 0.5);
+    const step = () => {
+      x.grad = W.grad = null;
+      const h = matmul(x, W), u = gelu(h);
+      sum(u).backward();
+      return { buffers: new Set([h.data.buffer, u.data.buffer]), values: [[...u.data], [...x.grad!], [...W.grad!]] };
+    };
+    const plain = step();
+    const outside = gelu(matmul(x, W)), before = [...outside.data]; // allocated outside any run: never reused
+    const arena = new OutputArena();
+    const first = arena.run(step), second = arena.run(step);
+    assert.deepEqual(second.buffers, first.buffers);
+    assert.deepEqual(first.values, plain.values);
+    assert.deepEqual(second.values, plain.values);
+    assert.ok(![...first.buffers].some((b) => plain.buffers.has(b) || b === outside.data.buffer));
+    assert.throws(() => arena.run(() => {
+      gelu(matmul(x, W));
+      throw new Error('stopped mid-step');
+    }), /stopped mid-step/);
+    assert.deepEqual(arena.run(step).values, plain.values);
+    assert.deepEqual([...outside.data], before);
   });
   it('reuses gradient buffers without corrupting a gradient still in use', () => {
     // Pass-through (add), tensors read by several ops (h, u) and a residual: each gradient buffer may be

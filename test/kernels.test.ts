@@ -127,6 +127,36 @@ test('matmul with K = 0 writes the bias (or leaves C plus the bias)', { skip }, 
   for (const accumulate of [false, true]) checkMatmul(2, 3, 5, 0, false, false, accumulate, true, false);
 });
 
+test('matmulPair computes the two products matmul does, bit for bit, and matches js', { skip }, () => {
+  // [M, N, K, transA, transB] of each product: a linear layer's dA and dB (both layouts of its weight),
+  // products too small to share out, and one with nothing to compute.
+  const pairs: [number, number, number, boolean, boolean][][] = [
+    [[768, 128, 512, false, true], [128, 512, 768, true, false]],
+    [[700, 96, 130, false, false], [130, 96, 700, true, false]],
+    [[3, 17, 65, true, true], [65, 129, 17, false, true]],
+    [[300, 40, 2, false, false], [0, 5, 7, false, false]],
+  ];
+  for (const [p, q] of pairs) {
+    const args = [p!, q!].map(([M, N, K, tA, tB]) => ({ a: rand(M * K), b: rand(K * N), M, N, K, tA, tB }));
+    const [x, y] = args as [typeof args[0], typeof args[0]];
+    const outputs = (be: Backend, pair: boolean) => {
+      const c1 = rand(x.M * x.N), c2 = rand(y.M * y.N);
+      if (pair) be.matmulPair(x.a, x.b, c1, x.M, x.N, x.K, x.tA, x.tB, y.a, y.b, c2, y.M, y.N, y.K, y.tA, y.tB);
+      else {
+        be.matmul(x.a, x.b, c1, null, 1, x.M, x.N, x.K, x.tA, x.tB, false, 0);
+        be.matmul(y.a, y.b, c2, null, 1, y.M, y.N, y.K, y.tA, y.tB, false, 0);
+      }
+      return [c1, c2];
+    };
+    const what = `matmulPair ${JSON.stringify([p, q])}`;
+    const [n1, n2] = outputs(native!, true), [s1, s2] = outputs(native!, false), [j1, j2] = outputs(js, false);
+    assertIdentical(n1!, s1!, `${what}: first product`);
+    assertIdentical(n2!, s2!, `${what}: second product`);
+    assertCloseScaled(n1!, j1!, 1e-5, what);
+    assertCloseScaled(n2!, j2!, 1e-5, what);
+  }
+});
+
 // ------------------------------------------------------------------------------------------ elementwise
 
 test('add, mul, axpy, scale match js bit for bit (including in place)', { skip }, () => {
@@ -342,6 +372,7 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.matmul(a, b.subarray(2), rand(9), null, 1, 3, 3, 4, false, false, false, 0), /matmul: b has/);
   assert.throws(() => native!.matmul(a, b, c, null, 2, 1, 2, 2, false, false, false, 100), /matmul: b has 12 elements/);
   assert.throws(() => native!.matmul(a, b, c, rand(1), 1, 2, 2, 2, false, false, false, 0), /matmul: bias has 1 elements but needs 2/);
+  assert.throws(() => native!.matmulPair(a, b, rand(9), 3, 3, 4, false, false, a, b, c, 3, 4, 3, false, false), /matmulPair: c2 has 4 elements but needs 12 \(M2\*N2\)/);
   assert.throws(() => native!.add(a, b, c, 12), /add: out has 4 elements/);
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
   assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);

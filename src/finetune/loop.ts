@@ -5,6 +5,7 @@
 // supplies batches, the loss of a batch, and optionally an evaluation score.
 import type { Module } from '../nn/module.js';
 import { backend } from '../tensor/backends/index.js';
+import { OutputArena } from '../tensor/buffers.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { learningRate } from '../train/schedule.js';
@@ -113,13 +114,15 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
   };
 
   module.train();
+  const activations = new OutputArena();
   for (let iter = 0; iter < config.max_iters; iter++) {
     if (iter % config.eval_interval === 0) evaluate(iter);
     const lr = learningRate(iter, schedule);
     optimizer.lr = lr;
     const t0 = performance.now();
-    const { loss: value } = optimizerStep(optimizer, task.step(task.nextBatch(iter)), config.grad_clip,
-      (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`);
+    // The step's activations die with it: their memory serves the next step.
+    const { loss: value } = activations.run(() => optimizerStep(optimizer, task.step(task.nextBatch(iter)), config.grad_clip,
+      (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`));
     lastLoss = value;
     const ms = performance.now() - t0;
     if (iter % logInterval === 0) {

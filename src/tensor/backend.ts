@@ -18,6 +18,14 @@ export interface Kernels {
   matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
     transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number): void;
 
+  /**
+   * Two independent products, C1 = op(A1) op(B1) [M1, N1] and C2 = op(A2) op(B2) [M2, N2] (batch 1, no
+   * bias, C written), each as matmul computes it: a linear layer's dA and dB in backward, which a
+   * threaded backend runs at once, each on its share of the threads.
+   */
+  matmulPair(a1: F32, b1: F32, c1: F32, M1: number, N1: number, K1: number, transA1: boolean, transB1: boolean,
+    a2: F32, b2: F32, c2: F32, M2: number, N2: number, K2: number, transA2: boolean, transB2: boolean): void;
+
   /** out = a + b, a * b, elementwise over n (out may alias a or b). */
   add(a: F32, b: F32, out: F32, n: number): void;
   mul(a: F32, b: F32, out: F32, n: number): void;

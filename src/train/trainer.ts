@@ -12,6 +12,7 @@ import { TorchGenerator } from '../tensor/torch-random.js';
 import { initLikeNanoGPT } from '../model/nanogpt-init.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { backend } from '../tensor/backends/index.js';
+import { OutputArena } from '../tensor/buffers.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
@@ -177,6 +178,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   const peak = peakFlops(), flopsPerIter = flopsPerToken(model) * tokensPerIter;
   let lastEval: EvalRow | null = null;
   let lastLoss = NaN;
+  const activations = new OutputArena();
 
   const save = () => {
     saveCheckpoint(ckptPath, model, optimizer, {
@@ -211,20 +213,24 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     if (config.eval_only || iter >= config.max_iters) break;
 
     const t0 = performance.now();
-    let loss = 0;
-    for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
-      const { x, y } = nextBatch();
-      const out = model.forward(x, config.batch_size, config.block_size, y);
-      const microLoss = out.loss!.item();
-      if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
-      loss += microLoss / config.gradient_accumulation_steps;
-      // Scale so accumulated gradients average over micro-batches.
-      out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
-    }
-    const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
-    if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
-    optimizer.update();
-    optimizer.zeroGrad();
+    // The iteration's activations die with it: their memory serves the next iteration.
+    const loss = activations.run(() => {
+      let sum = 0;
+      for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
+        const { x, y } = nextBatch();
+        const out = model.forward(x, config.batch_size, config.block_size, y);
+        const microLoss = out.loss!.item();
+        if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
+        sum += microLoss / config.gradient_accumulation_steps;
+        // Scale so accumulated gradients average over micro-batches.
+        out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
+      }
+      const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
+      if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
+      optimizer.update();
+      optimizer.zeroGrad();
+      return sum;
+    });
     const ms = performance.now() - t0;
     lastLoss = loss;
 

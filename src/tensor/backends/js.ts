@@ -229,6 +229,10 @@ export function createJsBackend(): Backend {
     name: 'js',
     threads: 1,
     matmul,
+    matmulPair(a1, b1, c1, M1, N1, K1, transA1, transB1, a2, b2, c2, M2, N2, K2, transA2, transB2) {
+      matmul(a1, b1, c1, null, 1, M1, N1, K1, transA1, transB1, false, 0);
+      matmul(a2, b2, c2, null, 1, M2, N2, K2, transA2, transB2, false, 0);
+    },
     add(a, b, out, n) {
       for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
     },

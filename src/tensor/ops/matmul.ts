@@ -42,11 +42,25 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     for (let i = 0; i < batch; i++) run(a.data.subarray(i * aSize), b.data.subarray(i * bSize), c.subarray(i * cStride), i);
   };
   const kernel = backend();
+  const biasGradient = (g: Float32Array) => {
+    const gbias = gradientBuffer(N);
+    kernel.sumRows(g, gbias, batch * M, N);
+    return gbias;
+  };
   if (fold) kernel.matmul(a.data, b.data, out, bias ? bias.data : null, 1, batch * M, N, K, false, transB, false, 0);
   else kernel.matmul(a.data, b.data, out, null, batch, M, N, K, transA, transB, false, bSize);
 
   return result('matmul', out, outShape, bias ? [a, b, bias] : [a, b], (g) => {
     let ga: Float32Array | null = null, gb: Float32Array | null = null;
+    if (fold && a.requiresGrad && b.requiresGrad) {
+      // A linear layer: dA = dC · op(B)ᵀ and dB = op(A)ᵀ · dC (laid out as B is), independent products of
+      // equal size, computed at once.
+      ga = gradientBuffer(a.size);
+      gb = gradientBuffer(b.size);
+      if (!transB) kernel.matmulPair(g, b.data, ga, batch * M, K, N, false, true, a.data, g, gb, K, N, batch * M, true, false);
+      else kernel.matmulPair(g, b.data, ga, batch * M, K, N, false, false, g, a.data, gb, N, K, batch * M, true, false);
+      return bias ? [ga, gb, biasGradient(g)] : [ga, gb];
+    }
     if (a.requiresGrad) {
       ga = gradientBuffer(a.size);
       // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
@@ -67,9 +81,6 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         }, gb, bSize);
       }
     }
-    if (!bias) return [ga, gb];
-    const gbias = gradientBuffer(N);
-    kernel.sumRows(g, gbias, batch * M, N);
-    return [ga, gb, gbias];
+    return bias ? [ga, gb, biasGradient(g)] : [ga, gb];
   });
 }
