@@ -360,13 +360,44 @@ static void attn_prepare(attn_job *j, double p, uint32_t seed) {
   j->thr = keep_threshold(p);
 }
 
-/* Runs fn on every (batch, head) task. */
+/* Loads one float per cache line of [p, p + n): a sequential sweep, which the hardware prefetchers run
+ * ahead of at full bandwidth. */
+static void stream_in(const float *p, long n) {
+  float acc = 0;
+  for (long i = 0; i < n; i += 16) acc += p[i];
+  volatile float sink = acc;
+  (void)sink;
+}
+
+typedef struct {
+  const attn_job *j;
+  task_fn fn;
+  long tasks, parts;
+} attn_ranges;
+
+/* One thread's share: a run of consecutive tasks, whose rows of qkv (and dout) it first sweeps through
+ * in order. A task reads its head's rows 3C floats apart, a pattern the hardware prefetchers do not
+ * follow: from memory (in backward, what the forward pass saved; in forward, qkv when the L2 caches
+ * lost it) the kernel then ran at 60% of its speed on cached data. The sweep brings it back to ~95%,
+ * and costs ~3% when the rows are cached already. */
+static void attn_range(void *ctx, long part) {
+  const attn_ranges *r = ctx;
+  const attn_job *j = r->j;
+  long lo = part * r->tasks / r->parts, hi = (part + 1) * r->tasks / r->parts;
+  if (lo < hi && !j->kc) {
+    long b0 = lo / j->nh, b1 = (hi - 1) / j->nh + 1, T = j->T, C = j->C;
+    stream_in(j->qkv + b0 * T * 3 * C, (b1 - b0) * T * 3 * C);
+    if (j->dout) stream_in(j->dout + b0 * T * C, (b1 - b0) * T * C);
+  }
+  for (long t = lo; t < hi; t++) r->fn((void *)j, t);
+}
+
+/* Runs fn on every (batch, head) task: a run of consecutive tasks per thread. */
 static void attn_dispatch(attn_job *j, task_fn fn) {
-  long tasks = j->B * j->nh;
-  if ((double)tasks * j->T * j->nk * j->hs < SERIAL_WORK)
-    for (long t = 0; t < tasks; t++) fn(j, t);
-  else
-    pool_run(tasks, fn, j);
+  long tasks = j->B * j->nh, threads = pool_threads();
+  int serial = (double)tasks * j->T * j->nk * j->hs < SERIAL_WORK;
+  attn_ranges r = { j, fn, tasks, serial ? 1 : threads < tasks ? threads : tasks };
+  pool_run(r.parts, attn_range, &r);
 }
 
 void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, double p,

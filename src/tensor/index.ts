@@ -6,5 +6,6 @@ export { reshape, transpose, narrow, split, concat } from './ops/shape.js';
 export { sum, mean } from './ops/reduce.js';
 export { embedding, layerNorm, causalSelfAttention, crossEntropy } from './ops/nn.js';
 export { Rng, hashUniform } from './random.js';
+export { OutputArena } from './buffers.js';
 export { backend, backendNames, getBackendByName, setBackend } from './backends/index.js';
 export type { Backend, Kernels } from './backend.js';
