@@ -213,24 +213,23 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     if (config.eval_only || iter >= config.max_iters) break;
 
     const t0 = performance.now();
-    // The iteration's activations die with it: their memory serves the next iteration.
-    const loss = activations.run(() => {
-      let sum = 0;
-      for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
-        const { x, y } = nextBatch();
+    let loss = 0;
+    for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
+      const { x, y } = nextBatch();
+      // A micro-batch's activations die once its gradients are in: their memory serves the next one.
+      loss += activations.run(() => {
         const out = model.forward(x, config.batch_size, config.block_size, y);
         const microLoss = out.loss!.item();
         if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
-        sum += microLoss / config.gradient_accumulation_steps;
         // Scale so accumulated gradients average over micro-batches.
         out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
-      }
-      const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
-      if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
-      optimizer.update();
-      optimizer.zeroGrad();
-      return sum;
-    });
+        return microLoss / config.gradient_accumulation_steps;
+      });
+    }
+    const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
+    if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
+    optimizer.update();
+    optimizer.zeroGrad();
     const ms = performance.now() - t0;
     lastLoss = loss;
 
