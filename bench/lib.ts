@@ -94,6 +94,8 @@ export interface TurnJob {
   args: string[];
   what: string;
   python?: boolean;
+  /** Called with each complete line of the job's standard output and the wall-clock time it arrived. */
+  onLine?: (line: string, at: number) => void;
 }
 
 /**
@@ -108,7 +110,15 @@ export async function runTakingTurns(jobs: TurnJob[], sliceMs = 4000): Promise<(
     const child = spawn(job.python ? '/usr/bin/python3' : job.command, job.python ? [job.command, ...job.args] : job.args,
       { env: job.python ? peerEnv() : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '', error: Error | undefined;
-    child.stdout!.on('data', (d: Buffer) => { stdout += d; });
+    let pending = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+      if (!job.onLine) return;
+      const lines = (pending + d.toString()).split('\n');
+      pending = lines.pop()!;
+      const at = Date.now();
+      for (const line of lines) job.onLine(line, at);
+    });
     child.stderr!.on('data', (d: Buffer) => { stderr += d; });
     child.on('error', (e) => { error = e; });
     const entry = { child, exited: false, done: null as unknown as Promise<unknown | null> };

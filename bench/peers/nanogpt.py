@@ -4,7 +4,8 @@ loop order, so `torch.manual_seed(seed)` gives nanoGPT's run. One argument, a JS
 (n_layer, n_head, n_embd, block_size, batch_size, bias, dropout, gelu: 'erf' as nanoGPT, 'tanh' as
 GPT-2), the optimiser (learning_rate, weight_decay, beta1, beta2), seed, and a mode:
   "train" (default): data_dir, max_iters, eval_interval, eval_iters, min_lr, warmup_iters,
-      lr_decay_iters, grad_clip, losses (true: print every loss). Prints median ms/iter, total seconds,
+      lr_decay_iters, grad_clip, losses (true: print every loss), iteration_times (true: print each
+      iteration's ms and the wall-clock time, epoch ms, it ended). Prints median ms/iter, total seconds,
       the evaluations, the final model's loss over every token of the val split (consecutive windows of
       block_size, as `inkwell eval` reads them), and the per-iteration losses if asked.
   "step": vocab_size, reps. Prints the median ms of one forward + backward + AdamW step on random tokens.
@@ -164,7 +165,7 @@ def get_lr(it):
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
 
-evals, losses, times = [], [], []
+evals, losses, times, ends = [], [], [], []
 X, Y = get_batch('train')
 t_start = time.perf_counter()
 it = 0
@@ -186,6 +187,7 @@ while True:
     optimizer.zero_grad(set_to_none=True)
     losses.append(loss.item())
     times.append((time.perf_counter() - t0) * 1000)
+    ends.append(time.time() * 1000)
     it += 1
 total_s = time.perf_counter() - t_start
 
@@ -216,4 +218,6 @@ result = {'ms_per_iter': median(times), 'total_s': total_s, 'evals': evals, 'val
           'val_split_loss': split_loss(data['val']), **info()}
 if cfg.get('losses'):
     result['losses'] = losses
+if cfg.get('iteration_times'):
+    result['iter_ms'], result['iter_end'] = times, ends
 print(json.dumps(result))
