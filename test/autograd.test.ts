@@ -141,6 +141,15 @@ describe('autograd engine', () => {
     }), /stopped mid-step/);
     assert.deepEqual(arena.run(step).values, plain.values);
     assert.deepEqual([...outside.data], before);
+    // A gradient stays the tensor's across runs: accumulated over two runs (a leaf multiplied elementwise
+    // keeps its backward's product as .grad), as without an arena.
+    const s2 = rand([6, 8], 6);
+    const twice = (run: (f: () => void) => void) => {
+      s2.grad = W.grad = null;
+      for (let i = 0; i < 2; i++) run(() => sum(gelu(mul(matmul(x, W), s2))).backward());
+      return [[...s2.grad!], [...W.grad!]];
+    };
+    assert.deepEqual(twice((f) => arena.run(f)), twice((f) => f()));
   });
   it('reuses gradient buffers without corrupting a gradient still in use', () => {
     // Pass-through (add), tensors read by several ops (h, u) and a residual: each gradient buffer may be

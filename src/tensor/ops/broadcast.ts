@@ -58,10 +58,13 @@ function forEachBroadcast(aShape: Shape, bShape: Shape, outShape: Shape, visit: 
   }
 }
 
-/** out = f(a, b) over the broadcast shape; same shapes go straight to the backend kernel. */
-export function broadcastBinary(kind: 'add' | 'mul', a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, outShape: Shape): Float32Array {
-  const n = sizeOf(outShape);
-  const out = uninitialized(n);
+/**
+ * out = f(a, b) over the broadcast shape; same shapes go straight to the backend kernel. `out` is an op
+ * output by default; a backward pass gives a gradient buffer.
+ */
+export function broadcastBinary(kind: 'add' | 'mul', a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, outShape: Shape,
+  out = uninitialized(sizeOf(outShape))): Float32Array {
+  const n = out.length;
   const aFull = a.length === n, bFull = b.length === n;
   if (aFull && bFull) {
     backend()[kind](a, b, out, n);

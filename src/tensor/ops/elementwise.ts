@@ -17,9 +17,10 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function mul(a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShape(a.shape, b.shape);
   const data = broadcastBinary('mul', a.data, a.shape, b.data, b.shape, shape);
+  // The products are gradients (an input may keep one as its .grad), not op outputs.
   return result('mul', data, shape, [a, b], (g) => [
-    a.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, b.data, b.shape, shape), shape, a.shape) : null,
-    b.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, a.data, a.shape, shape), shape, b.shape) : null,
+    a.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, b.data, b.shape, shape, gradientBuffer(g.length)), shape, a.shape) : null,
+    b.requiresGrad ? reduceToShape(broadcastBinary('mul', g, shape, a.data, a.shape, shape, gradientBuffer(g.length)), shape, b.shape) : null,
   ]);
 }
 
