@@ -41,10 +41,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const babyConfig = applySettings(defaultTrainConfig, readConfigFile('shakespeare_char_cpu'), 'shakespeare_char_cpu');
 const evalInterval = iters % babyConfig.eval_interval === 0 ? babyConfig.eval_interval : iters;
 const babyOut = join(work, 'out-baby');
-// Each iteration's ms and when it ended (inkwell: when its log line arrived): the two are compared over
-// the time both were running, taking turns. The slower peer runs on alone once inkwell is done, and this
+// When each iteration ended (inkwell: when its log line arrived): the two are also compared over the time
+// both were running, taking turns. The slower peer runs on alone once inkwell is done, and this
 // machine's speed drifts over minutes by more than the gaps measured.
-const inkwellTimes: { ms: number; at: number }[] = [];
+const inkwellEnds = new Map<number, number>();
 const [, peer] = await runTakingTurns([
   {
     command: process.execPath, what: 'inkwell train (baby)',
@@ -52,8 +52,8 @@ const [, peer] = await runTakingTurns([
       `--max_iters=${iters}`, `--lr_decay_iters=${iters}`, `--eval_interval=${evalInterval}`, '--log_interval=1', '--progress=false',
       '--always_save_checkpoint=true'],
     onLine: (line, at) => {
-      const hit = /^iter \d+: .*time ([\d.]+)ms/.exec(line);
-      if (hit) inkwellTimes.push({ ms: Number(hit[1]), at });
+      const hit = /^iter (\d+):/.exec(line);
+      if (hit) inkwellEnds.set(Number(hit[1]), at);
     },
   },
   {
@@ -62,7 +62,9 @@ const [, peer] = await runTakingTurns([
   },
 ]) as [null, { ms_per_iter: number; val_loss: number; val_split_loss: number; iter_ms: number[]; iter_end: number[] } | null];
 const log = readFileSync(join(babyOut, 'log.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { kind: string } & TrainLogRow & EvalRow);
-const babyMs = median(log.filter((r) => r.kind === 'train').map((r) => r.ms));
+const babyRows = log.filter((r) => r.kind === 'train');
+const babyMs = median(babyRows.map((r) => r.ms));
+const inkwellTimes = babyRows.map((r) => ({ ms: r.ms, at: inkwellEnds.get(r.iter) ?? Infinity }));
 const peerTimes = peer ? peer.iter_ms.map((ms, i) => ({ ms, at: peer.iter_end[i]! })) : [];
 const bothRan = Math.min(inkwellTimes.at(-1)?.at ?? 0, peerTimes.at(-1)?.at ?? 0);
 const whileBoth = (xs: { ms: number; at: number }[]) => xs.filter((x) => x.at <= bothRan).map((x) => x.ms);

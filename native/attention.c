@@ -378,8 +378,8 @@ typedef struct {
 /* One thread's share: a run of consecutive tasks, whose rows of qkv (and dout) it first sweeps through
  * in order. A task reads its head's rows 3C floats apart, a pattern the hardware prefetchers do not
  * follow: from memory (in backward, what the forward pass saved; in forward, qkv when the L2 caches
- * lost it) the kernel then ran at 60% of its speed on cached data. The sweep brings it back to ~95%,
- * and costs ~3% when the rows are cached already. */
+ * lost it) the kernel then ran at ~60% of its speed on cached data. The sweep brings it to ~75%, and
+ * costs ~3% when the rows are cached already. */
 static void attn_range(void *ctx, long part) {
   const attn_ranges *r = ctx;
   const attn_job *j = r->j;

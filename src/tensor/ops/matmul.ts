@@ -5,6 +5,9 @@ import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
 import { result, shapeString, type Tensor } from '../tensor.js';
 
+/** One product C = op(A) op(B) [M, N] of a batch of one: a, b, c, M, N, K, transA, transB. */
+type Product = [Float32Array, Float32Array, Float32Array, number, number, number, boolean, boolean];
+
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
@@ -42,38 +45,33 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     for (let i = 0; i < batch; i++) run(a.data.subarray(i * aSize), b.data.subarray(i * bSize), c.subarray(i * cStride), i);
   };
   const kernel = backend();
-  const biasGradient = (g: Float32Array) => {
-    const gbias = gradientBuffer(N);
-    kernel.sumRows(g, gbias, batch * M, N);
-    return gbias;
-  };
   if (fold) kernel.matmul(a.data, b.data, out, bias ? bias.data : null, 1, batch * M, N, K, false, transB, false, 0);
   else kernel.matmul(a.data, b.data, out, null, batch, M, N, K, transA, transB, false, bSize);
 
   return result('matmul', out, outShape, bias ? [a, b, bias] : [a, b], (g) => {
     let ga: Float32Array | null = null, gb: Float32Array | null = null;
-    if (fold && a.requiresGrad && b.requiresGrad) {
+    if (fold) {
       // A linear layer: dA = dC · op(B)ᵀ and dB = op(A)ᵀ · dC (laid out as B is), independent products of
-      // equal size, computed at once.
-      ga = gradientBuffer(a.size);
-      gb = gradientBuffer(b.size);
-      if (!transB) kernel.matmulPair(g, b.data, ga, batch * M, K, N, false, true, a.data, g, gb, K, N, batch * M, true, false);
-      else kernel.matmulPair(g, b.data, ga, batch * M, K, N, false, false, g, a.data, gb, N, K, batch * M, true, false);
-      return bias ? [ga, gb, biasGradient(g)] : [ga, gb];
-    }
-    if (a.requiresGrad) {
-      ga = gradientBuffer(a.size);
-      // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
-      if (fold) kernel.matmul(g, b.data, ga, null, 1, batch * M, K, N, false, !transB, false, 0);
-      else if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize);
-      else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0), ga, aSize);
-    }
-    if (b.requiresGrad) {
-      gb = gradientBuffer(b.size);
-      // dB = op(A)ᵀ · dC, laid out as B is; summed over the batch when B is shared.
-      if (fold && !transB) kernel.matmul(a.data, g, gb, null, 1, K, N, batch * M, true, false, false, 0);
-      else if (fold) kernel.matmul(g, a.data, gb, null, 1, N, K, batch * M, true, false, false, 0);
-      else {
+      // equal size, computed at once when both are needed.
+      const products: Product[] = [];
+      if (a.requiresGrad) products.push([g, b.data, ga = gradientBuffer(a.size), batch * M, K, N, false, !transB]);
+      if (b.requiresGrad) {
+        gb = gradientBuffer(b.size);
+        products.push(transB ? [g, a.data, gb, N, K, batch * M, true, false] : [a.data, g, gb, K, N, batch * M, true, false]);
+      }
+      const [p, q] = products;
+      if (p && q) kernel.matmulPair(...p, ...q);
+      else if (p) kernel.matmul(p[0], p[1], p[2], null, 1, p[3], p[4], p[5], p[6], p[7], false, 0);
+    } else {
+      if (a.requiresGrad) {
+        ga = gradientBuffer(a.size);
+        // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
+        if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize);
+        else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0), ga, aSize);
+      }
+      if (b.requiresGrad) {
+        gb = gradientBuffer(b.size);
+        // dB = op(A)ᵀ · dC, laid out as B is; summed over the batch when B is shared.
         perBatch((aView, _b, gbView, i) => {
           const gView = g.subarray(i * cSize), acc = sharedB && i > 0;
           if (!transB) kernel.matmul(aView, gView, gbView, null, 1, K, N, M, !transA, false, acc, 0);
@@ -81,6 +79,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         }, gb, bSize);
       }
     }
-    return bias ? [ga, gb, biasGradient(g)] : [ga, gb];
+    if (!bias) return [ga, gb];
+    const gbias = gradientBuffer(N);
+    kernel.sumRows(g, gbias, batch * M, N);
+    return [ga, gb, gbias];
   });
 }
