@@ -59,7 +59,7 @@ function randomArray(n: number): Float32Array {
 /** Median seconds of `reps` calls after one warm-up call; reps adapt so a shape takes ~budget seconds. */
 function timeMatmul(be: Backend, s: Shape, M: number, budget: number, maxReps: number): number {
   const a = randomArray(M * s.K), b = randomArray(s.K * s.N), c = new Float32Array(M * s.N);
-  const run = () => be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0);
+  const run = () => be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0, false);
   let t0 = performance.now();
   run();
   const first = (performance.now() - t0) / 1000;

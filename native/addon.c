@@ -16,7 +16,7 @@
 #include "pool.h"
 #include "simd.h"
 
-#define MAX_ARGS 16
+#define MAX_ARGS 17
 #define MAX_SAFE 9007199254740991.0 /* 2^53 - 1 */
 
 /* One parsed argument. Kinds (the letter after ':' in a spec):
@@ -172,19 +172,19 @@ static napi_value finish(napi_env env, const char *kernel) {
   if (!(ok)) return fail(env, 1, "%s: %s", kernel, msg), NULL
 
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
-  PARSE("matmul", "a:f b:f c:f bias:F batch:n M:n N:n K:n transA:b transB:b accumulate:b bBatchStride:n");
+  PARSE("matmul", "a:f b:f c:f bias:F batch:n M:n N:n K:n transA:b transB:b accumulate:b bBatchStride:n bf16:b");
   long batch = S(4), M = S(5), N = S(6), K = S(7), stride = S(11);
   int empty = batch == 0 || M == 0 || N == 0; /* nothing is read */
   NEED("matmul", 0, empty ? 0 : prod(batch, prod(M, K)), "batch*M*K");
   NEED("matmul", 1, empty || K == 0 ? 0 : plus(prod(batch - 1, stride), prod(K, N)), "(batch-1)*bBatchStride + K*N");
   NEED("matmul", 2, prod(batch, prod(M, N)), "batch*M*N");
   NEED("matmul", 3, N, "N");
-  k_matmul(F(0), F(1), F(2), F(3), batch, M, N, K, v[8].flag, v[9].flag, v[10].flag, stride);
+  k_matmul(F(0), F(1), F(2), F(3), batch, M, N, K, v[8].flag, v[9].flag, v[10].flag, stride, v[12].flag);
   return finish(env, "matmul");
 }
 
 static napi_value js_matmulPair(napi_env env, napi_callback_info info) {
-  PARSE("matmulPair", "a1:f b1:f c1:f M1:n N1:n K1:n transA1:b transB1:b a2:f b2:f c2:f M2:n N2:n K2:n transA2:b transB2:b");
+  PARSE("matmulPair", "a1:f b1:f c1:f M1:n N1:n K1:n transA1:b transB1:b a2:f b2:f c2:f M2:n N2:n K2:n transA2:b transB2:b bf16:b");
   for (int p = 0; p < 2; p++) {
     int o = 8 * p;
     long M = S(o + 3), N = S(o + 4), K = S(o + 5);
@@ -194,7 +194,7 @@ static napi_value js_matmulPair(napi_env env, napi_callback_info info) {
     NEED("matmulPair", o + 2, prod(M, N), p ? "M2*N2" : "M1*N1");
   }
   k_matmul_pair(F(0), F(1), F(2), S(3), S(4), S(5), v[6].flag, v[7].flag, F(8), F(9), F(10), S(11), S(12), S(13),
-                v[14].flag, v[15].flag);
+                v[14].flag, v[15].flag, v[16].flag);
   return finish(env, "matmulPair");
 }
 

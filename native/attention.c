@@ -50,20 +50,20 @@ typedef struct {
 
 static void mm(const float *a, long lda, int ta, const float *b, long ldb, int tb, float *c, long ldc, long M, long N,
                long K, int accumulate) {
-  gemm_args g = { a, lda, ta, b, ldb, tb, c, ldc, NULL, accumulate, M, N, K };
+  gemm_args g = { a, lda, ta, b, ldb, tb, c, ldc, NULL, accumulate, M, N, K, 0 };
   gemm_serial(&g);
 }
 
 /* Packs op(B) [K, N] (B with row stride ldb) into dst, as the B operand of later mmp calls. */
 static void pack(const float *b, long ldb, int tb, long K, long N, float *dst) {
-  gemm_args g = { NULL, 0, 0, b, ldb, tb, NULL, 0, NULL, 0, 0, N, K };
+  gemm_args g = { NULL, 0, 0, b, ldb, tb, NULL, 0, NULL, 0, 0, N, K, 0 };
   gemm_pack_b(&g, dst);
 }
 
 /* mm with op(B) taken from a buffer made by pack() with bp_k rows. */
 static void mmp(const float *a, long lda, int ta, const float *bp, long bp_k, float *c, long ldc, long M, long N,
                 long K, int accumulate) {
-  gemm_args g = { a, lda, ta, NULL, 0, 0, c, ldc, NULL, accumulate, M, N, K };
+  gemm_args g = { a, lda, ta, NULL, 0, 0, c, ldc, NULL, accumulate, M, N, K, 0 };
   gemm_serial_packed_b(&g, bp, bp_k);
 }
 

@@ -13,6 +13,12 @@
 // Edges: packed panels are zero-padded to MR rows and the bottom edge uses a kernel of MR/2 or MR/4 rows;
 // partial columns use masked loads/stores (and a one-vector kernel when at most VL columns remain).
 //
+// bfloat16 products (g->bf16: operands rounded to bfloat16, float32 accumulation, as
+// torch.autocast(dtype=torch.bfloat16) computes a linear layer) take the blocked path; the rounding happens
+// once per packed panel. On AVX-512 BF16 hardware each panel becomes one 32-bit word per k pair per row (A)
+// or column (B), and the micro-kernel's VDPBF16PS does two k steps per instruction: twice the float32 FMA
+// rate. Elsewhere the panels keep float32 values that are exact bfloat16 and the float32 kernel runs.
+//
 // Products with at most SMALL_M_MAX rows take a GEMV-like path instead (decode-time LM head and
 // projections): B is streamed unpacked, SMALL_M rows of A per pass, threads splitting the columns, since
 // packing B would cost as much as the product itself.
@@ -33,6 +39,11 @@
 #define NV 4
 #endif
 #define NR (NV * VL)
+#if VL == 16 && defined(__AVX512BF16__)
+#define BF16_PAIRS 1
+#else
+#define BF16_PAIRS 0
+#endif
 
 /* Blocking for Zen 5 (L1d 48 KB, L2 1 MB per core); measured flat within +-5% for KC 256..512, NB 384..1024. */
 #define KC_MAX 384  /* K slice: an A micro-panel (MR*KC*4 = 21 KB) sits in L1 beside the streaming B panels */
@@ -129,12 +140,48 @@ static void pack_b(const gemm_args *g, long k0, long kc, long j0, long nb, float
   }
 }
 
+/* A packed panel of kc k-rows of `width` lanes, rounded to bfloat16 in place (round to nearest even). With
+ * BF16_PAIRS, k-rows 2p and 2p+1 become k-pair row p of `width` 32-bit words, (lo: 2p, hi: 2p+1) each, in
+ * the first half of the panel (a missing last odd row pairs with 0); row p is written after rows 2p and
+ * 2p+1 are read, so in place is safe. Returns the micro-kernel's k steps. */
+static long panel_to_bf16(float *panel, long kc, int width) {
+#if BF16_PAIRS
+  for (long p = 0; p < (kc + 1) / 2; p++) {
+    const float *lo = panel + 2 * p * width, *hi = lo + width;
+    for (int c = 0; c < width; c += VL) {
+      __mmask16 m = lanes_(width - c >= VL ? VL : width - c);
+      __m512 l = _mm512_maskz_loadu_ps(m, lo + c), h = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(m, hi + c) : vzero();
+      __m512i wl = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(l));
+      __m512i wh = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(h));
+      _mm512_mask_storeu_epi32(panel + p * width + c, m, _mm512_or_si512(wl, _mm512_slli_epi32(wh, 16)));
+    }
+  }
+  return (kc + 1) / 2;
+#else
+  for (long i = 0; i < kc * width; i++) {
+    uint32_t u;
+    memcpy(&u, panel + i, 4);
+    if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u; /* NaN kept */
+    memcpy(panel + i, &u, 4);
+  }
+  return kc;
+#endif
+}
+
+/* Rounds each of the panels of `width` lanes (kc k-rows each) that hold `count` rows or columns. */
+static long panels_to_bf16(float *panels, long count, long kc, int width) {
+  long steps = kc;
+  for (long q = 0; q < count; q += width) steps = panel_to_bf16(panels + q * kc, kc, width);
+  return steps;
+}
+
 /* ------------------------------------------------------------------ micro-kernel */
 
-/* C[mr x nr] (+)= Ap[rows x kc] Bp[kc x nv*VL] for mr <= rows <= MR. nv and rows are compile-time
- * constants at each call site; kernels with fewer rows than MR serve the bottom edge of C. */
-INLINE void micro_kernel(int nv, int rows, long kc, const float *restrict ap, const float *restrict bp, float *c,
-                         long ldc, int mr, int nr, int load_c, const float *bias) {
+/* C[mr x nr] (+)= Ap[rows x kc] Bp[kc x nv*VL] for mr <= rows <= MR, in `steps` k steps: one k each, or
+ * with `pairs` one k pair each (panels from panel_to_bf16). nv, rows and pairs are compile-time constants
+ * at each call site; kernels with fewer rows than MR serve the bottom edge of C. */
+INLINE void micro_kernel(int pairs, int nv, int rows, long steps, const float *restrict ap, const float *restrict bp,
+                         float *c, long ldc, int mr, int nr, int load_c, const float *bias) {
   vf acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < rows; i++)
@@ -147,7 +194,7 @@ INLINE void micro_kernel(int nv, int rows, long kc, const float *restrict ap, co
       for (int v = 0; v < nv; v++) PREFETCHW(c + i * ldc + v * VL);
 
 #pragma GCC unroll 2
-  for (long k = 0; k < kc; k++) {
+  for (long k = 0; k < steps; k++) {
     vf b[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) b[v] = vload(bp + v * VL);
@@ -155,6 +202,14 @@ INLINE void micro_kernel(int nv, int rows, long kc, const float *restrict ap, co
     if (NR * 4 > 64) PREFETCH(bp + 8 * NR + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < rows; i++) {
+#if BF16_PAIRS
+      if (pairs) {
+        __m512bh a = (__m512bh)_mm512_set1_epi32(((const int32_t *)ap)[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, (__m512bh)b[v]);
+        continue;
+      }
+#endif
       vf a = vset1(ap[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++) acc[i][v] = vfma(a, b[v], acc[i][v]);
@@ -171,14 +226,29 @@ INLINE void micro_kernel(int nv, int rows, long kc, const float *restrict ap, co
 /* Picks the kernel instance for a tile of mr x nr: full width or one vector, full height or a shorter one. */
 #define MR2 ((MR + 1) / 2)
 #define MR4 ((MR + 3) / 4)
-INLINE void micro_tile(int nv, long kc, const float *ap, const float *bp, float *c, long ldc, int mr, int nr,
-                       int load_c, const float *bias) {
+INLINE void micro_tile(int pairs, int nv, long steps, const float *ap, const float *bp, float *c, long ldc, int mr,
+                       int nr, int load_c, const float *bias) {
   if (mr > MR2)
-    micro_kernel(nv, MR, kc, ap, bp, c, ldc, mr, nr, load_c, bias);
+    micro_kernel(pairs, nv, MR, steps, ap, bp, c, ldc, mr, nr, load_c, bias);
   else if (mr > MR4)
-    micro_kernel(nv, MR2, kc, ap, bp, c, ldc, mr, nr, load_c, bias);
+    micro_kernel(pairs, nv, MR2, steps, ap, bp, c, ldc, mr, nr, load_c, bias);
   else
-    micro_kernel(nv, MR4, kc, ap, bp, c, ldc, mr, nr, load_c, bias);
+    micro_kernel(pairs, nv, MR4, steps, ap, bp, c, ldc, mr, nr, load_c, bias);
+}
+
+/* The tile at a (packed A) and b (packed B): full width or one vector, k-pair steps or single ones. */
+static void tile(int pairs, long steps, const float *a, const float *b, float *c, long ldc, int mr, int nr,
+                 int load_c, const float *bias) {
+  if (pairs) {
+    if (nr > VL)
+      micro_tile(1, NV, steps, a, b, c, ldc, mr, nr, load_c, bias);
+    else
+      micro_tile(1, 1, steps, a, b, c, ldc, mr, nr, load_c, bias);
+  } else if (nr > VL) {
+    micro_tile(0, NV, steps, a, b, c, ldc, mr, nr, load_c, bias);
+  } else {
+    micro_tile(0, 1, steps, a, b, c, ldc, mr, nr, load_c, bias);
+  }
 }
 
 /* ------------------------------------------------------------------ blocked path */
@@ -199,8 +269,8 @@ static long nb_block(long N, long kc) {
   return ceil_div(ceil_div(N, blocks), NR) * NR;
 }
 
-/* bpre, when not NULL, is op(B) packed whole by gemm_pack_b (bpre_k rows): it replaces packing B, and n0
- * must then be a multiple of NR. */
+/* bpre, when not NULL, is op(B) packed whole by gemm_pack_b (bpre_k rows; float32 products only): it
+ * replaces packing B, and n0 must then be a multiple of NR. */
 static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1, const float *bpre, long bpre_k) {
   long K = g->K, kcb = kc_block(K), nbb = nb_block(n1 - n0, kcb);
   long mbb = min_l(MB_MAX, ceil_div(m1 - m0, MR) * MR);
@@ -211,26 +281,26 @@ static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1,
     long mb = min_l(mbb, m1 - mb0);
     for (long k0 = 0; k0 < K; k0 += kcb) {
       long kc = min_l(kcb, K - k0);
-      int load_c = k0 > 0 || g->accumulate;
+      int load_c = k0 > 0 || g->accumulate, pairs = g->bf16 && BF16_PAIRS;
+      long steps = kc;
       pack_a(g, mb0, mb, k0, kc, ap);
+      if (g->bf16) steps = panels_to_bf16(ap, mb, kc, MR);
       for (long nb0 = n0; nb0 < n1; nb0 += nbb) {
         long nb = min_l(nbb, n1 - nb0), bstride = kc * NR; /* floats from one B panel to the next */
         const float *bp = bbuf;
-        if (bpre)
+        if (bpre) {
           bp = bpre + nb0 * bpre_k + k0 * NR, bstride = bpre_k * NR;
-        else
+        } else {
           pack_b(g, k0, kc, nb0, nb, bbuf);
+          if (g->bf16) panels_to_bf16(bbuf, nb, kc, NR);
+        }
         for (long i = 0; i < mb; i += MR) {
           int mr = (int)min_l(MR, mb - i);
           float *crow = g->c + (mb0 + i) * g->ldc + nb0;
           for (long j = 0; j < nb; j += NR) {
             int nr = (int)min_l(NR, nb - j);
             const float *bias = g->bias && k0 == 0 ? g->bias + nb0 + j : NULL;
-            const float *a = ap + i * kc, *b = bp + j / NR * bstride;
-            if (nr > VL)
-              micro_tile(NV, kc, a, b, crow + j, g->ldc, mr, nr, load_c, bias);
-            else
-              micro_tile(1, kc, a, b, crow + j, g->ldc, mr, nr, load_c, bias);
+            tile(pairs, steps, ap + i * kc, bp + j / NR * bstride, crow + j, g->ldc, mr, nr, load_c, bias);
           }
         }
       }
@@ -365,7 +435,7 @@ static void gemm_region(const gemm_args *g, long m0, long m1, long n0, long n1) 
         float *c = g->c + i * g->ldc + j;
         *c = (g->accumulate ? *c : 0.0f) + (g->bias ? g->bias[j] : 0.0f);
       }
-  } else if (m1 - m0 <= SMALL_M_MAX) {
+  } else if (m1 - m0 <= SMALL_M_MAX && !g->bf16) {
     gemm_small_m(g, m0, m1, n0, n1);
   } else {
     gemm_blocked(g, m0, m1, n0, n1, NULL, 0);
@@ -435,9 +505,9 @@ static void plan_cut(matmul_job *j, long parts) {
 }
 
 static matmul_job make_job(const float *a, const float *b, float *c, const float *bias, long M, long N, long K,
-                           int transA, int transB, int accumulate, long bBatchStride) {
+                           int transA, int transB, int accumulate, long bBatchStride, int bf16) {
   matmul_job j = {
-    .g = { a, transA ? M : K, transA, b, transB ? K : N, transB, c, N, bias, accumulate, M, N, K },
+    .g = { a, transA ? M : K, transA, b, transB ? K : N, transB, c, N, bias, accumulate, M, N, K, bf16 },
     .strideA = M * K, .strideB = bBatchStride, .strideC = M * N, .tm = 1, .tn = 1,
     .unit_m = MR, .unit_n = NR,
   };
@@ -447,9 +517,9 @@ static matmul_job make_job(const float *a, const float *b, float *c, const float
 static double work(long batch, long M, long N, long K) { return (double)batch * M * N * (K > 0 ? K : 1); }
 
 void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
-              int transA, int transB, int accumulate, long bBatchStride) {
+              int transA, int transB, int accumulate, long bBatchStride, int bf16) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  matmul_job j = make_job(a, b, c, bias, M, N, K, transA, transB, accumulate, bBatchStride);
+  matmul_job j = make_job(a, b, c, bias, M, N, K, transA, transB, accumulate, bBatchStride, bf16);
   long threads = pool_threads();
   int parallel = threads > 1 && work(batch, M, N, K) >= SERIAL_WORK;
   /* batch * parts blocks: a multiple of the thread count */
@@ -475,18 +545,19 @@ static void pair_task(void *ctx, long t) {
 }
 
 void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1, long K1, int transA1, int transB1,
-                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2) {
+                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2,
+                   int bf16) {
   long threads = pool_threads();
   int empty1 = M1 <= 0 || N1 <= 0, empty2 = M2 <= 0 || N2 <= 0;
   if (threads < 2 || empty1 || empty2 || work(1, M1, N1, K1) < SERIAL_WORK || work(1, M2, N2, K2) < SERIAL_WORK) {
     /* too little to share out: one after the other, each on all threads */
-    k_matmul(a1, b1, c1, NULL, 1, M1, N1, K1, transA1, transB1, 0, 0);
-    k_matmul(a2, b2, c2, NULL, 1, M2, N2, K2, transA2, transB2, 0, 0);
+    k_matmul(a1, b1, c1, NULL, 1, M1, N1, K1, transA1, transB1, 0, 0, bf16);
+    k_matmul(a2, b2, c2, NULL, 1, M2, N2, K2, transA2, transB2, 0, 0, bf16);
     return;
   }
   /* both at once, each on half the threads (cut as k_matmul cuts a product) */
-  pair_job p = { { make_job(a1, b1, c1, NULL, M1, N1, K1, transA1, transB1, 0, 0),
-                   make_job(a2, b2, c2, NULL, M2, N2, K2, transA2, transB2, 0, 0) }, 0 };
+  pair_job p = { { make_job(a1, b1, c1, NULL, M1, N1, K1, transA1, transB1, 0, 0, bf16),
+                   make_job(a2, b2, c2, NULL, M2, N2, K2, transA2, transB2, 0, 0, bf16) }, 0 };
   plan_cut(&p.job[0], threads / 2);
   plan_cut(&p.job[1], threads - threads / 2);
   p.first = p.job[0].tm * p.job[0].tn;

@@ -9,7 +9,7 @@
 
 /* One GEMM with explicit leading dimensions: C = (accumulate ? C : 0) + op(A) op(B) (+ bias[j]).
  * op(A)[i][k] = a[i*lda + k], or a[k*lda + i] when transA; op(B)[k][j] = b[k*ldb + j], or b[j*ldb + k]
- * when transB. */
+ * when transB. With bf16, the operands are rounded to bfloat16 (products accumulate in float32). */
 typedef struct {
   const float *a;
   long lda;
@@ -22,12 +22,13 @@ typedef struct {
   const float *bias;
   int accumulate;
   long M, N, K;
+  int bf16;
 } gemm_args;
 
 /* Runs entirely on the calling thread (for kernels that parallelise at a coarser level). */
 void gemm_serial(const gemm_args *g);
 
-/* For several products with one B: gemm_pack_b packs op(B) [g->K, g->N] once into a buffer of
+/* For several products with one B (float32 products only): gemm_pack_b packs op(B) [g->K, g->N] once into a buffer of
  * gemm_packed_b_size(K, N) floats; gemm_serial_packed_b then runs gemm_serial (g->b unused) on the first
  * g->K rows and g->N columns of that packed op(B), which had bp_k rows. */
 long gemm_packed_b_size(long K, long N);
@@ -35,10 +36,11 @@ void gemm_pack_b(const gemm_args *g, float *dst);
 void gemm_serial_packed_b(const gemm_args *g, const float *bp, long bp_k);
 
 void k_matmul(const float *a, const float *b, float *c, const float *bias, long batch, long M, long N, long K,
-              int transA, int transB, int accumulate, long bBatchStride);
+              int transA, int transB, int accumulate, long bBatchStride, int bf16);
 /* Two independent products (batch 1, no bias, C written) at once, each on a share of the threads. */
 void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1, long K1, int transA1, int transB1,
-                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2);
+                   const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2,
+                   int bf16);
 
 /* ---- quant.c */
 void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,

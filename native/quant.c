@@ -114,7 +114,7 @@ static void widen_gemm_task(void *ctx, long t) {
   float *w = thread_scratch(SCRATCH_KERNEL, (size_t)rows * a->K * sizeof(float));
   if (!w) return;
   for (long n = 0; n < rows; n++) widen_row(a, n0 + n, w + n * a->K);
-  gemm_args g = { a->x, a->K, 0, w, a->K, 1, a->out + n0, a->N, a->bias ? a->bias + n0 : NULL, 0, a->M, rows, a->K };
+  gemm_args g = { a->x, a->K, 0, w, a->K, 1, a->out + n0, a->N, a->bias ? a->bias + n0 : NULL, 0, a->M, rows, a->K, 0 };
   gemm_serial(&g);
 }
 

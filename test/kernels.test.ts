@@ -80,30 +80,59 @@ function assertIdentical(actual: Float32Array, expected: Float32Array, what: str
 // ------------------------------------------------------------------------------------------ matmul
 
 function checkMatmul(batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
-  accumulate: boolean, withBias: boolean, sharedB: boolean): void {
-  const what = `matmul batch=${batch} ${M}x${N}x${K} transA=${transA} transB=${transB} acc=${accumulate} bias=${withBias} sharedB=${sharedB}`;
+  accumulate: boolean, withBias: boolean, sharedB: boolean, bf16 = false): void {
+  const what = `matmul batch=${batch} ${M}x${N}x${K} transA=${transA} transB=${transB} acc=${accumulate} bias=${withBias} sharedB=${sharedB} bf16=${bf16}`;
   const a = rand(batch * M * K), b = rand((sharedB ? 1 : batch) * K * N), bias = withBias ? rand(N) : null;
   const c0 = rand(batch * M * N);
   const cj = copy(c0), cn = copy(c0);
   const stride = sharedB ? 0 : K * N;
-  js.matmul(a, b, cj, bias, batch, M, N, K, transA, transB, accumulate, stride);
-  native!.matmul(a, b, cn, bias, batch, M, N, K, transA, transB, accumulate, stride);
+  js.matmul(a, b, cj, bias, batch, M, N, K, transA, transB, accumulate, stride, bf16);
+  native!.matmul(a, b, cn, bias, batch, M, N, K, transA, transB, accumulate, stride, bf16);
   assertCloseScaled(cn, cj, 1e-5, what);
 }
 
-test('matmul matches js: every flag combination on odd shapes', { skip }, () => {
-  const shapes: [number, number, number][] = [
-    [1, 1, 1], [3, 17, 65], [17, 65, 3], [65, 129, 17], [129, 3, 129], [1, 129, 65], [4, 65, 17],
-    [8, 33, 129], [15, 31, 33], [29, 64, 100], [13, 16, 1], [2, 300, 40], [20, 48, 70],
-  ];
-  for (const [M, N, K] of shapes) {
-    for (let flags = 0; flags < 16; flags++) {
-      checkMatmul(1, M, N, K, (flags & 1) !== 0, (flags & 2) !== 0, (flags & 4) !== 0, (flags & 8) !== 0, false);
+const oddShapes: [number, number, number][] = [
+  [1, 1, 1], [3, 17, 65], [17, 65, 3], [65, 129, 17], [129, 3, 129], [1, 129, 65], [4, 65, 17],
+  [8, 33, 129], [15, 31, 33], [29, 64, 100], [13, 16, 1], [2, 300, 40], [20, 48, 70],
+];
+
+for (const bf16 of [false, true]) {
+  test(`matmul${bf16 ? ' in bfloat16' : ''} matches js: every flag combination on odd shapes`, { skip }, () => {
+    for (const [M, N, K] of oddShapes) {
+      for (let flags = 0; flags < 16; flags++) {
+        checkMatmul(1, M, N, K, (flags & 1) !== 0, (flags & 2) !== 0, (flags & 4) !== 0, (flags & 8) !== 0, false, bf16);
+      }
     }
+  });
+}
+
+test('matmul in bfloat16 rounds each operand to nearest even and accumulates in float32', () => {
+  // 1 + 2^-8 lies halfway between bfloat16 neighbours 1 and 1 + 2^-7 (ties to even: 1); 1 + 3·2^-9 rounds
+  // up to 1 + 2^-7; 3·2^-20 needs no rounding, and adding it to 1 shows float32 accumulation.
+  const a = new Float32Array([1 + 2 ** -8, 1 + 3 * 2 ** -9, 3 * 2 ** -20]), b = new Float32Array([1, 1, 1]);
+  for (const be of native ? [js, native] : [js]) {
+    const c = new Float32Array(3);
+    be.matmul(a, b, c, null, 1, 3, 1, 1, false, false, false, 0, true);
+    assert.deepEqual([...c], [1, 1 + 2 ** -7, 3 * 2 ** -20], be.name);
+    const dot = new Float32Array(1);
+    be.matmul(a, b, dot, null, 1, 1, 1, 3, false, false, false, 0, true);
+    assert.equal(dot[0], Math.fround(2 + 2 ** -7 + 3 * 2 ** -20), be.name);
   }
+  // On data, the products move off float32's by bfloat16's ~2^-9 relative rounding, not more.
+  const M = 64, N = 48, K = 96, x = rand(M * K), w = rand(K * N), full = new Float32Array(M * N), half = new Float32Array(M * N);
+  js.matmul(x, w, full, null, 1, M, N, K, false, false, false, 0, false);
+  js.matmul(x, w, half, null, 1, M, N, K, false, false, false, 0, true);
+  let diff = 0, norm = 0;
+  for (let i = 0; i < full.length; i++) diff += (full[i]! - half[i]!) ** 2, norm += full[i]! ** 2;
+  const relative = Math.sqrt(diff / norm);
+  assert.ok(relative > 2 ** -12 && relative < 2 ** -7, `relative difference ${relative}`);
 });
 
 test('matmul matches js: larger shapes (threads, several K slices, GEMV path)', { skip }, () => {
+  for (const bf16 of [false, true]) {
+    checkMatmul(1, 130, 257, 801, false, false, true, true, false, bf16); // odd last K slice
+    checkMatmul(1, 3, 500, 300, false, true, false, true, false, bf16);
+  }
   checkMatmul(1, 130, 257, 800, false, false, false, true, false);
   checkMatmul(1, 97, 200, 450, true, true, true, false, false);
   checkMatmul(1, 200, 65, 384, false, true, false, true, false);
@@ -120,6 +149,7 @@ test('matmul matches js: batches, shared and separate B', { skip }, () => {
     checkMatmul(5, 40, 9, 65, true, false, true, false, sharedB);
     checkMatmul(2, 3, 70, 31, false, true, false, false, sharedB);
     checkMatmul(4, 64, 64, 64, true, true, true, true, sharedB);
+    checkMatmul(3, 17, 33, 21, true, false, true, true, sharedB, true);
   }
 });
 
@@ -139,21 +169,23 @@ test('matmulPair computes the two products matmul does, bit for bit, and matches
   for (const [p, q] of pairs) {
     const args = [p!, q!].map(([M, N, K, tA, tB]) => ({ a: rand(M * K), b: rand(K * N), M, N, K, tA, tB }));
     const [x, y] = args as [typeof args[0], typeof args[0]];
-    const outputs = (be: Backend, pair: boolean) => {
-      const c1 = rand(x.M * x.N), c2 = rand(y.M * y.N);
-      if (pair) be.matmulPair(x.a, x.b, c1, x.M, x.N, x.K, x.tA, x.tB, y.a, y.b, c2, y.M, y.N, y.K, y.tA, y.tB);
-      else {
-        be.matmul(x.a, x.b, c1, null, 1, x.M, x.N, x.K, x.tA, x.tB, false, 0);
-        be.matmul(y.a, y.b, c2, null, 1, y.M, y.N, y.K, y.tA, y.tB, false, 0);
-      }
-      return [c1, c2];
-    };
-    const what = `matmulPair ${JSON.stringify([p, q])}`;
-    const [n1, n2] = outputs(native!, true), [s1, s2] = outputs(native!, false), [j1, j2] = outputs(js, false);
-    assertIdentical(n1!, s1!, `${what}: first product`);
-    assertIdentical(n2!, s2!, `${what}: second product`);
-    assertCloseScaled(n1!, j1!, 1e-5, what);
-    assertCloseScaled(n2!, j2!, 1e-5, what);
+    for (const bf16 of [false, true]) {
+      const outputs = (be: Backend, pair: boolean) => {
+        const c1 = rand(x.M * x.N), c2 = rand(y.M * y.N);
+        if (pair) be.matmulPair(x.a, x.b, c1, x.M, x.N, x.K, x.tA, x.tB, y.a, y.b, c2, y.M, y.N, y.K, y.tA, y.tB, bf16);
+        else {
+          be.matmul(x.a, x.b, c1, null, 1, x.M, x.N, x.K, x.tA, x.tB, false, 0, bf16);
+          be.matmul(y.a, y.b, c2, null, 1, y.M, y.N, y.K, y.tA, y.tB, false, 0, bf16);
+        }
+        return [c1, c2];
+      };
+      const what = `matmulPair ${JSON.stringify([p, q])} bf16=${bf16}`;
+      const [n1, n2] = outputs(native!, true), [s1, s2] = outputs(native!, false), [j1, j2] = outputs(js, false);
+      assertIdentical(n1!, s1!, `${what}: first product`);
+      assertIdentical(n2!, s2!, `${what}: second product`);
+      assertCloseScaled(n1!, j1!, 1e-5, what);
+      assertCloseScaled(n2!, j2!, 1e-5, what);
+    }
   }
 });
 
@@ -368,11 +400,11 @@ test('embedding forward and backward match js bit for bit', { skip }, () => {
 
 test('native kernels throw clear errors on misuse instead of crashing', { skip }, () => {
   const a = rand(12), b = rand(12), c = rand(4);
-  assert.throws(() => native!.matmul(a, b, c, null, 1, 3, 4, 3, false, false, false, 0), /matmul: c has 4 elements but needs 12/);
-  assert.throws(() => native!.matmul(a, b.subarray(2), rand(9), null, 1, 3, 3, 4, false, false, false, 0), /matmul: b has/);
-  assert.throws(() => native!.matmul(a, b, c, null, 2, 1, 2, 2, false, false, false, 100), /matmul: b has 12 elements/);
-  assert.throws(() => native!.matmul(a, b, c, rand(1), 1, 2, 2, 2, false, false, false, 0), /matmul: bias has 1 elements but needs 2/);
-  assert.throws(() => native!.matmulPair(a, b, rand(9), 3, 3, 4, false, false, a, b, c, 3, 4, 3, false, false), /matmulPair: c2 has 4 elements but needs 12 \(M2\*N2\)/);
+  assert.throws(() => native!.matmul(a, b, c, null, 1, 3, 4, 3, false, false, false, 0, false), /matmul: c has 4 elements but needs 12/);
+  assert.throws(() => native!.matmul(a, b.subarray(2), rand(9), null, 1, 3, 3, 4, false, false, false, 0, false), /matmul: b has/);
+  assert.throws(() => native!.matmul(a, b, c, null, 2, 1, 2, 2, false, false, false, 100, false), /matmul: b has 12 elements/);
+  assert.throws(() => native!.matmul(a, b, c, rand(1), 1, 2, 2, 2, false, false, false, 0, false), /matmul: bias has 1 elements but needs 2/);
+  assert.throws(() => native!.matmulPair(a, b, rand(9), 3, 3, 4, false, false, a, b, c, 3, 4, 3, false, false, false), /matmulPair: c2 has 4 elements but needs 12 \(M2\*N2\)/);
   assert.throws(() => native!.add(a, b, c, 12), /add: out has 4 elements/);
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
   assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);

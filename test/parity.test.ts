@@ -11,6 +11,7 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { AdamW, clipGradNorm, decayGroups } from '../src/train/optim.js';
 import { backendNames } from '../src/tensor/backends/index.js';
 import { noGrad, type Tensor } from '../src/tensor/tensor.js';
+import { withMatmulPrecision } from '../src/tensor/ops/matmul.js';
 import { maxAbs, maxAbsDiff, sharedDir, withBackend } from './helpers.js';
 
 const fixtureDir = resolve(process.env.INKWELL_FIXTURE ?? join(sharedDir, 'fixtures', 'gpt-tiny'));
@@ -96,6 +97,26 @@ for (const backendName of backendNames()) {
         const grad = params.get(name)!.grad!;
         const tol = 1e-6 + 1e-4 * maxAbs(want.data);
         assert.ok(maxAbsDiff(grad, want.data) <= tol, `grad ${name}: ${maxAbsDiff(grad, want.data)} > ${tol}`);
+      }
+    });
+
+    it('in bfloat16 mixed precision, stays within bfloat16 rounding of the loss and every gradient', () => {
+      const { batch, ids, targets, tensors } = load();
+      const model = loadHFModel(fixtureDir);
+      const loss = withMatmulPrecision('bfloat16', () => {
+        const out = model.forward(ids, batch.B, batch.T, targets).loss!;
+        out.backward();
+        return out.item();
+      });
+      const reference = load().expected.loss as number;
+      // bfloat16 keeps 8 significant bits (relative rounding 2^-9): the loss moves, by far less than 1%.
+      assert.ok(Math.abs(loss - reference) > 1e-6 && Math.abs(loss - reference) < 1e-2 * reference, `loss ${loss} vs ${reference}`);
+      const params = new Map(model.namedParameters());
+      for (const [name, want] of tensors('grads.safetensors')) {
+        const grad = params.get(name)!.grad!;
+        let diff = 0, norm = 0;
+        for (let i = 0; i < grad.length; i++) diff += (grad[i]! - want.data[i]!) ** 2, norm += want.data[i]! ** 2;
+        assert.ok(Math.sqrt(diff / norm) < 3e-2, `grad ${name}: relative error ${Math.sqrt(diff / norm)}`);
       }
     });
 

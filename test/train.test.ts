@@ -62,6 +62,20 @@ describe('training', () => {
     });
   }
 
+  it('trains in bfloat16 mixed precision: learns, stays near float32, and resumes exactly', () => {
+    const settings = { max_iters: 30, eval_interval: 10, always_save_checkpoint: true };
+    const full = losses(config(dataset, settings));
+    const whole = losses(config(dataset, { ...settings, dtype: 'bfloat16' }));
+    const gaps = whole.map(([, loss], i) => Math.abs(loss! - full[i]![1]!));
+    // Rounded operands change every step a little (so bfloat16 is in effect) but not the course of training.
+    assert.ok(Math.max(...gaps) > 1e-6 && Math.max(...gaps) < 0.05, `largest per-iteration gap ${Math.max(...gaps)}`);
+    const first = config(dataset, { ...settings, dtype: 'bfloat16', max_iters: 10 });
+    losses(first);
+    assert.deepEqual(losses({ ...first, init_from: 'resume', max_iters: 30 }), whole.slice(10));
+    const learned = train(config(dataset, { dtype: 'bfloat16' })).lastEval!.val_loss;
+    assert.ok(learned < 0.8, `val loss ${learned} (ln 8 = 2.08)`);
+  });
+
   it('with rng=nanogpt, follows PyTorch running nanoGPT\'s train.py loss for loss', () => {
     // From bench/peers/nanogpt.py on this dataset (gelu 'tanh', seed 1337, the settings below).
     const torchLosses = [2.153092384338379, 2.1095542907714844, 2.042851209640503, 1.920816421508789, 1.8032623529434204,
@@ -101,6 +115,8 @@ describe('training', () => {
     assert.throws(() => train({ ...c, init_from: 'resume', n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
     assert.throws(() => train({ ...c, init_from: 'resume', rng: 'nanogpt' }), /config mismatch on resume: rng is inkwell in .* but nanogpt in this run's config; pass --rng=inkwell to continue that run/);
     assert.throws(() => train({ ...c, rng: 'numpy' }), /config: rng must be inkwell or nanogpt, got "numpy"/);
+    assert.throws(() => train({ ...c, dtype: 'float16' }), /config: dtype must be float32 or bfloat16, got "float16" \(float16 needs a GPU's loss scaling; on CPU use bfloat16\)/);
+    assert.throws(() => train({ ...c, dtype: 'bf16' }), /config: dtype must be float32 or bfloat16, got "bf16"$/);
     assert.throws(() => train({ ...c, out_dir: join(c.out_dir, 'empty'), init_from: 'resume' }), /no checkpoint at/);
     assert.throws(() => applySettings(defaultTrainConfig, { n_layers: 3 }, 'cli'), /cli: unknown setting 'n_layers' \(did you mean n_layer\?\)/);
     assert.throws(() => applySettings(defaultTrainConfig, { batch_size: 'big' }, 'cli'), /'batch_size' must be a number/);

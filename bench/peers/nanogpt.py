@@ -2,7 +2,8 @@
 the CPU (no flash attention, no compile) with the same module order, initialisation, random draws and
 loop order, so `torch.manual_seed(seed)` gives nanoGPT's run. One argument, a JSON object with the model
 (n_layer, n_head, n_embd, block_size, batch_size, bias, dropout, gelu: 'erf' as nanoGPT, 'tanh' as
-GPT-2), the optimiser (learning_rate, weight_decay, beta1, beta2), seed, and a mode:
+GPT-2), the optimiser (learning_rate, weight_decay, beta1, beta2), seed, dtype ('float32', or 'bfloat16':
+forward passes under torch.autocast as nanoGPT runs them on a GPU; nanoGPT's CPU run is float32), and a mode:
   "train" (default): data_dir, max_iters, eval_interval, eval_iters, min_lr, warmup_iters,
       lr_decay_iters, grad_clip, losses (true: print every loss), iteration_times (true: print each
       iteration's ms and the wall-clock time, epoch ms, it ended). Prints median ms/iter, total seconds,
@@ -11,6 +12,7 @@ GPT-2), the optimiser (learning_rate, weight_decay, beta1, beta2), seed, and a m
   "step": vocab_size, reps. Prints the median ms of one forward + backward + AdamW step on random tokens.
 """
 import json, math, os, sys, time
+from contextlib import nullcontext
 import numpy as np
 import torch
 import torch.nn as nn
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 cfg = json.loads(sys.argv[1])
 L, H, C, T, B = cfg['n_layer'], cfg['n_head'], cfg['n_embd'], cfg['block_size'], cfg['batch_size']
 P, BIAS = cfg['dropout'], cfg['bias']
+ctx = torch.autocast('cpu', dtype=torch.bfloat16) if cfg.get('dtype', 'float32') == 'bfloat16' else nullcontext()
 
 
 class LayerNorm(nn.Module):
@@ -122,7 +125,8 @@ if cfg.get('mode', 'train') == 'step':
     times = []
     for i in range(cfg['reps'] + 1):
         t0 = time.perf_counter()
-        loss = model(x, y)
+        with ctx:
+            loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -150,7 +154,8 @@ def estimate_loss():
     out = {}
     model.eval()
     for split in ('train', 'val'):
-        out[split] = sum(model(*get_batch(split)).item() for _ in range(cfg['eval_iters'])) / cfg['eval_iters']
+        with ctx:
+            out[split] = sum(model(*get_batch(split)).item() for _ in range(cfg['eval_iters'])) / cfg['eval_iters']
     model.train()
     return out
 
@@ -178,7 +183,8 @@ while True:
     if it >= cfg['max_iters']:
         break
     t0 = time.perf_counter()
-    loss = model(X, Y)
+    with ctx:
+        loss = model(X, Y)
     X, Y = get_batch('train')
     loss.backward()
     if cfg['grad_clip'] > 0:

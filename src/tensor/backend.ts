@@ -14,9 +14,12 @@ export interface Kernels {
    * C[b] = (accumulate ? C[b] : 0) + op(A[b]) · op(B[b]) (+ bias[n] on every row when bias is given),
    * for b < batch. op(A) is [M,K]: A is stored [M,K], or [K,M] when transA. op(B) is [K,N]: B is stored
    * [K,N], or [N,K] when transB. Batches are contiguous; a batch stride of 0 for B shares one B matrix.
+   * With bf16, every element of A and B is first rounded to bfloat16 (round to nearest even) and the
+   * products accumulate in float32: mixed precision, as torch.autocast(dtype=torch.bfloat16) computes a
+   * linear layer (hardware with bfloat16 dot products runs it at twice the float32 rate).
    */
   matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number): void;
+    transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number, bf16: boolean): void;
 
   /**
    * Two independent products, C1 = op(A1) op(B1) [M1, N1] and C2 = op(A2) op(B2) [M2, N2] (batch 1, no
@@ -24,7 +27,8 @@ export interface Kernels {
    * threaded backend runs at once, each on its share of the threads.
    */
   matmulPair(a1: F32, b1: F32, c1: F32, M1: number, N1: number, K1: number, transA1: boolean, transB1: boolean,
-    a2: F32, b2: F32, c2: F32, M2: number, N2: number, K2: number, transA2: boolean, transB2: boolean): void;
+    a2: F32, b2: F32, c2: F32, M2: number, N2: number, K2: number, transA2: boolean, transB2: boolean,
+    bf16: boolean): void;
 
   /** out = a + b, a * b, elementwise over n (out may alias a or b). */
   add(a: F32, b: F32, out: F32, n: number): void;

@@ -1,27 +1,30 @@
 // The machine's matmul peak (FLOP/s) that MFU is measured against: the rate the backend reaches on a
-// GPT-shaped product (4096×1536×384), measured once and cached per backend and thread count.
+// GPT-shaped product (4096×1536×384), measured once and cached per backend, thread count and precision
+// (a bfloat16 run's MFU is against the bfloat16 rate).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cacheDir } from '../io/cache.js';
 import { backend } from '../tensor/backends/index.js';
+import type { MatmulPrecision } from '../tensor/ops/matmul.js';
 
 /** Measures the active backend's matmul rate; `reps` products after one warm-up. */
-export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 8): number {
-  const b = backend();
+export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 8, precision: MatmulPrecision = 'float32'): number {
+  const b = backend(), bf16 = precision === 'bfloat16';
   const a = new Float32Array(M * K).fill(0.5), w = new Float32Array(K * N).fill(0.25), c = new Float32Array(M * N);
-  b.matmul(a, w, c, null, 1, M, N, K, false, false, false, 0);
+  b.matmul(a, w, c, null, 1, M, N, K, false, false, false, 0, bf16);
   let best = Infinity;
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    b.matmul(a, w, c, null, 1, M, N, K, false, false, false, 0);
+    b.matmul(a, w, c, null, 1, M, N, K, false, false, false, 0, bf16);
     best = Math.min(best, performance.now() - t0);
   }
   return (2 * M * N * K) / (best / 1000);
 }
 
 const peakFile = () => join(cacheDir(), 'peak.json');
-const peakKey = () => `${backend().name}-${backend().threads}`;
+const peakKey = (precision: MatmulPrecision) =>
+  `${backend().name}-${backend().threads}${precision === 'float32' ? '' : `-${precision}`}`;
 
 /** Cached peaks by backend and thread count; empty when there is no readable cache yet. */
 function readPeaks(): Record<string, number> {
@@ -33,17 +36,17 @@ function readPeaks(): Record<string, number> {
 }
 
 /** The cached peak for the active backend, measured now if there is none. */
-export function peakFlops(): number {
-  const cached = readPeaks()[peakKey()];
+export function peakFlops(precision: MatmulPrecision = 'float32'): number {
+  const cached = readPeaks()[peakKey(precision)];
   if (typeof cached === 'number' && cached > 0) return cached;
   // The js backend is slow: measure it on a smaller product.
-  const peak = backend().name === 'js' ? measureMatmulFlops(256, 384, 384, 2) : measureMatmulFlops();
-  recordPeak(peak);
+  const peak = backend().name === 'js' ? measureMatmulFlops(256, 384, 384, 2, precision) : measureMatmulFlops(4096, 1536, 384, 8, precision);
+  recordPeak(peak, precision);
   return peak;
 }
 
-export function recordPeak(flops: number): void {
-  const cache = { ...readPeaks(), [peakKey()]: flops };
+export function recordPeak(flops: number, precision: MatmulPrecision = 'float32'): void {
+  const cache = { ...readPeaks(), [peakKey(precision)]: flops };
   try {
     mkdirSync(cacheDir(), { recursive: true });
     writeFileAtomic(peakFile(), JSON.stringify(cache, null, 2) + '\n');

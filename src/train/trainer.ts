@@ -13,6 +13,7 @@ import { initLikeNanoGPT } from '../model/nanogpt-init.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { backend } from '../tensor/backends/index.js';
 import { OutputArena } from '../tensor/buffers.js';
+import { withMatmulPrecision, type MatmulPrecision } from '../tensor/ops/matmul.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
@@ -175,7 +176,9 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   const curves = new Curves(config.out_dir, config.write_curves && !config.eval_only, resumed ? iter : null);
   const tokensPerIter = config.gradient_accumulation_steps * config.batch_size * config.block_size;
   print(`tokens per iteration will be: ${tokensPerIter.toLocaleString('en-US')}`);
-  const peak = peakFlops(), flopsPerIter = flopsPerToken(model) * tokensPerIter;
+  const precision = config.dtype as MatmulPrecision;
+  if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
+  const peak = peakFlops(precision), flopsPerIter = flopsPerToken(model) * tokensPerIter;
   let lastEval: EvalRow | null = null;
   let lastLoss = NaN;
   const activations = new OutputArena();
@@ -196,7 +199,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     optimizer.lr = lr;
 
     if (iter % config.eval_interval === 0) {
-      lastEval = estimateLoss(model, data, config, iter, nanogpt ? batchRng : undefined);
+      lastEval = withMatmulPrecision(precision, () => estimateLoss(model, data, config, iter, nanogpt ? batchRng : undefined));
       print(`step ${iter}: train loss ${lastEval.train_loss.toFixed(4)}, val loss ${lastEval.val_loss.toFixed(4)}`);
       hooks.onEval?.(lastEval, model);
       curves.eval(lastEval);
@@ -217,14 +220,14 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     for (let micro = 0; micro < config.gradient_accumulation_steps; micro++) {
       const { x, y } = nextBatch();
       // A micro-batch's activations die once its gradients are in: their memory serves the next one.
-      loss += activations.run(() => {
+      loss += activations.run(() => withMatmulPrecision(precision, () => {
         const out = model.forward(x, config.batch_size, config.block_size, y);
         const microLoss = out.loss!.item();
         if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
         // Scale so accumulated gradients average over micro-batches.
         out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
         return microLoss / config.gradient_accumulation_steps;
-      });
+      }));
     }
     const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
     if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);

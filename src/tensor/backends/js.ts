@@ -5,8 +5,23 @@ import { hashUniform } from '../random.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
+/** x rounded to the nearest bfloat16 (ties to even), as a float32 buffer. */
+function roundToBf16(x: F32): F32 {
+  const out = Float32Array.from(x), bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) {
+    const u = bits[i]!;
+    if ((u & 0x7fffffff) > 0x7f800000) continue; // NaN stays NaN
+    bits[i] = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+  }
+  return out;
+}
+
 function matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
-  transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number): void {
+  transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number, bf16: boolean): void {
+  if (bf16) {
+    a = roundToBf16(a.subarray(0, batch * M * K));
+    b = roundToBf16(b.subarray(0, K === 0 ? 0 : (batch - 1) * bBatchStride + K * N));
+  }
   // op(A)[i,k] = A[i*K + k] or A[k*M + i]; op(B)[k,j] = B[k*N + j] or B[j*K + k].
   const aStrideI = transA ? 1 : K, aStrideK = transA ? M : 1;
   const bStrideK = transB ? 1 : N, bStrideJ = transB ? K : 1;
@@ -229,9 +244,9 @@ export function createJsBackend(): Backend {
     name: 'js',
     threads: 1,
     matmul,
-    matmulPair(a1, b1, c1, M1, N1, K1, transA1, transB1, a2, b2, c2, M2, N2, K2, transA2, transB2) {
-      matmul(a1, b1, c1, null, 1, M1, N1, K1, transA1, transB1, false, 0);
-      matmul(a2, b2, c2, null, 1, M2, N2, K2, transA2, transB2, false, 0);
+    matmulPair(a1, b1, c1, M1, N1, K1, transA1, transB1, a2, b2, c2, M2, N2, K2, transA2, transB2, bf16) {
+      matmul(a1, b1, c1, null, 1, M1, N1, K1, transA1, transB1, false, 0, bf16);
+      matmul(a2, b2, c2, null, 1, M2, N2, K2, transA2, transB2, false, 0, bf16);
     },
     add(a, b, out, n) {
       for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;

@@ -1,9 +1,34 @@
 // Matrix product with optional transposed operands, read in place by the kernel (no transposed copies).
 // a is [..., M, K] ([..., K, M] when transA); b is [K, N] ([N, K] when transB), either 2-D and shared by
-// every batch, or with the same leading dims as a.
+// every batch, or with the same leading dims as a. Products run in float32, or in mixed precision inside
+// withMatmulPrecision('bfloat16', ...): operands rounded to bfloat16, float32 accumulation and results.
 import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
 import { result, shapeString, type Tensor } from '../tensor.js';
+
+/**
+ * The precision of matmul products: 'float32', or 'bfloat16' (each operand rounded to bfloat16, products
+ * accumulated in float32, as torch.autocast(dtype=torch.bfloat16) runs a linear layer). Parameters,
+ * activations, gradients and optimizer state stay float32 either way; only the products' inputs lose bits.
+ */
+export type MatmulPrecision = 'float32' | 'bfloat16';
+
+let precision: MatmulPrecision = 'float32';
+
+export function matmulPrecision(): MatmulPrecision {
+  return precision;
+}
+
+/** Runs fn with matmul products (forward, and the backward of the ops it records) in `p`. */
+export function withMatmulPrecision<T>(p: MatmulPrecision, fn: () => T): T {
+  const previous = precision;
+  precision = p;
+  try {
+    return fn();
+  } finally {
+    precision = previous;
+  }
+}
 
 /** One product C = op(A) op(B) [M, N] of a batch of one: a, b, c, M, N, K, transA, transB. */
 type Product = [Float32Array, Float32Array, Float32Array, number, number, number, boolean, boolean];
@@ -45,8 +70,10 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     for (let i = 0; i < batch; i++) run(a.data.subarray(i * aSize), b.data.subarray(i * bSize), c.subarray(i * cStride), i);
   };
   const kernel = backend();
-  if (fold) kernel.matmul(a.data, b.data, out, bias ? bias.data : null, 1, batch * M, N, K, false, transB, false, 0);
-  else kernel.matmul(a.data, b.data, out, null, batch, M, N, K, transA, transB, false, bSize);
+  // The backward runs in the precision the forward ran in, wherever it is called from.
+  const bf16 = precision === 'bfloat16';
+  if (fold) kernel.matmul(a.data, b.data, out, bias ? bias.data : null, 1, batch * M, N, K, false, transB, false, 0, bf16);
+  else kernel.matmul(a.data, b.data, out, null, batch, M, N, K, transA, transB, false, bSize, bf16);
 
   return result('matmul', out, outShape, bias ? [a, b, bias] : [a, b], (g) => {
     let ga: Float32Array | null = null, gb: Float32Array | null = null;
@@ -60,22 +87,22 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         products.push(transB ? [g, a.data, gb, N, K, batch * M, true, false] : [a.data, g, gb, K, N, batch * M, true, false]);
       }
       const [p, q] = products;
-      if (p && q) kernel.matmulPair(...p, ...q);
-      else if (p) kernel.matmul(p[0], p[1], p[2], null, 1, p[3], p[4], p[5], p[6], p[7], false, 0);
+      if (p && q) kernel.matmulPair(...p, ...q, bf16);
+      else if (p) kernel.matmul(p[0], p[1], p[2], null, 1, p[3], p[4], p[5], p[6], p[7], false, 0, bf16);
     } else {
       if (a.requiresGrad) {
         ga = gradientBuffer(a.size);
         // dA = dC · op(B)ᵀ, laid out as A is (so transposed back when transA).
-        if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize);
-        else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0), ga, aSize);
+        if (!transA) kernel.matmul(g, b.data, ga, null, batch, M, K, N, false, !transB, false, bSize, bf16);
+        else perBatch((_a, bView, gaView, i) => kernel.matmul(bView, g.subarray(i * cSize), gaView, null, 1, K, M, N, transB, true, false, 0, bf16), ga, aSize);
       }
       if (b.requiresGrad) {
         gb = gradientBuffer(b.size);
         // dB = op(A)ᵀ · dC, laid out as B is; summed over the batch when B is shared.
         perBatch((aView, _b, gbView, i) => {
           const gView = g.subarray(i * cSize), acc = sharedB && i > 0;
-          if (!transB) kernel.matmul(aView, gView, gbView, null, 1, K, N, M, !transA, false, acc, 0);
-          else kernel.matmul(gView, aView, gbView, null, 1, N, K, M, true, transA, acc, 0);
+          if (!transB) kernel.matmul(aView, gView, gbView, null, 1, K, N, M, !transA, false, acc, 0, bf16);
+          else kernel.matmul(gView, aView, gbView, null, 1, N, K, M, true, transA, acc, 0, bf16);
         }, gb, bSize);
       }
     }
