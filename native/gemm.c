@@ -14,10 +14,10 @@
 // partial columns use masked loads/stores (and a one-vector kernel when at most VL columns remain).
 //
 // bfloat16 products (g->bf16: operands rounded to bfloat16, float32 accumulation, as
-// torch.autocast(dtype=torch.bfloat16) computes a linear layer) take the blocked path; the rounding happens
-// once per packed panel. On AVX-512 BF16 hardware each panel becomes one 32-bit word per k pair per row (A)
-// or column (B), and the micro-kernel's VDPBF16PS does two k steps per instruction: twice the float32 FMA
-// rate. Elsewhere the panels keep float32 values that are exact bfloat16 and the float32 kernel runs.
+// torch.autocast(dtype=torch.bfloat16) computes a linear layer) take the blocked path; packing does the
+// rounding. On AVX-512 BF16 hardware packing writes one 32-bit word per k pair per row (A) or column (B),
+// and the micro-kernel's VDPBF16PS does two k steps per instruction: twice the float32 FMA rate. Elsewhere
+// the panels keep float32 values that are exact bfloat16 and the float32 kernel runs.
 //
 // Products with at most SMALL_M_MAX rows take a GEMV-like path instead (decode-time LM head and
 // projections): B is streamed unpacked, SMALL_M rows of A per pass, threads splitting the columns, since
@@ -78,9 +78,36 @@ INLINE void store_row(float *c, const vf *acc, int nv, int nr, int load_c, const
 
 /* ------------------------------------------------------------------ packing */
 
+#if BF16_PAIRS
+/* Two k-rows (lo: k even, hi: k + 1) rounded to bfloat16 and interleaved lane by lane: one row of 32-bit
+ * words, lo in the low half, as VDPBF16PS reads them. */
+INLINE vf vpair_bf16(vf lo, vf hi) {
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                              23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_castsi512_ps(_mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+}
+#endif
+
+/* The micro-kernel's k steps for a K slice of kc: k pairs when packing pairs up bfloat16 values. */
+static long k_steps(const gemm_args *g, long kc) { return g->bf16 && BF16_PAIRS ? (kc + 1) / 2 : kc; }
+
+/* Stores k-row k of a panel whose rows hold `width` lanes, from x (n lanes at offset `at` within the row).
+ * With pairs, rows k and k + 1 are given together (hi: zeros past the slice) as word row k / 2. */
+INLINE void put_row(float *panel, long width, long k, long at, vf lo, vf hi, int pairs, long n) {
+#if BF16_PAIRS
+  if (pairs) {
+    vstorep(panel + k / 2 * width + at, vpair_bf16(lo, hi), n);
+    return;
+  }
+#endif
+  (void)hi;
+  vstorep(panel + k * width + at, lo, n);
+}
+
 /* dst[k*dld + r] = src[r*sld + k] for r < rows, k < kc, in VL x VL register transposes. Each destination
- * row gets `lanes` values written (rows <= lanes; the lanes past `rows` get zeros). */
-static void transpose_pack(const float *src, long sld, int rows, long kc, float *dst, long dld, int lanes) {
+ * row gets `lanes` values written (rows <= lanes; the lanes past `rows` get zeros). With pairs, k rows
+ * are written in pairs (VL is even, so a pair never straddles two transposes). */
+static void transpose_pack(const float *src, long sld, int rows, long kc, float *dst, long dld, int lanes, int pairs) {
   for (int r0 = 0; r0 < lanes; r0 += VL) {
     int rn = rows - r0 < 0 ? 0 : rows - r0 > VL ? VL : rows - r0, ln = lanes - r0 > VL ? VL : lanes - r0;
     for (long k0 = 0; k0 < kc; k0 += VL) {
@@ -90,95 +117,72 @@ static void transpose_pack(const float *src, long sld, int rows, long kc, float 
         t[r] = vzero();
         if (r < rn) t[r] = kn == VL ? vload(src + (r0 + r) * sld + k0) : vloadn(src + (r0 + r) * sld + k0, kn);
       }
-      vtranspose(t);
-      for (int k = 0; k < kn; k++) {
-        if (ln == VL)
-          vstore(dst + (k0 + k) * dld + r0, t[k]);
-        else
-          vstoren(dst + (k0 + k) * dld + r0, t[k], ln);
-      }
+      vtranspose(t); /* rows k >= kn are zeros */
+      for (int k = 0; k < kn; k += 1 + pairs) put_row(dst, dld, k0 + k, r0, t[k], t[k + pairs], pairs, ln);
     }
   }
 }
 
-/* op(A)[i0.., k0..k0+kc] -> panels of MR rows, each laid out k-major: dst[(panel*kc + k)*MR + r]. */
+/* op(A)[i0.., k0..k0+kc] -> panels of MR rows, each laid out k-major: dst[(panel*steps + k)*MR + r]. */
 static void pack_a(const gemm_args *g, long i0, long mb, long k0, long kc, float *dst) {
-  for (long p = 0; p < mb; p += MR, dst += kc * MR) {
+  int pairs = g->bf16 && BF16_PAIRS;
+  for (long p = 0; p < mb; p += MR, dst += k_steps(g, kc) * MR) {
     int mr = (int)min_l(MR, mb - p);
     if (g->transA) { /* A stored [K, M]: each k holds the panel's mr values contiguously */
       const float *src = g->a + k0 * g->lda + i0 + p;
-      for (long k = 0; k < kc; k++) {
+      for (long k = 0; k < kc; k += 1 + pairs) {
         for (int r = 0; r < MR; r += VL) {
           int n = mr - r;
-          vf x = n >= VL ? vload(src + k * g->lda + r) : n > 0 ? vloadn(src + k * g->lda + r, n) : vzero();
-          vstorep(dst + k * MR + r, x, MR - r);
+          const float *row = src + k * g->lda + r;
+          vf lo = n >= VL ? vload(row) : n > 0 ? vloadn(row, n) : vzero();
+          vf hi = !pairs || k + 1 >= kc || n <= 0 ? vzero() : n >= VL ? vload(row + g->lda) : vloadn(row + g->lda, n);
+          put_row(dst, MR, k, r, lo, hi, pairs, MR - r);
         }
       }
     } else { /* A stored [M, K] */
-      transpose_pack(g->a + (i0 + p) * g->lda + k0, g->lda, mr, kc, dst, MR, MR);
+      transpose_pack(g->a + (i0 + p) * g->lda + k0, g->lda, mr, kc, dst, MR, MR, pairs);
     }
   }
 }
 
-/* op(B)[k0..k0+kc, j0..j0+nb] -> panels of NR columns: dst[(panel*kc + k)*NR + c], zero-padded. */
+/* op(B)[k0..k0+kc, j0..j0+nb] -> panels of NR columns: dst[(panel*steps + k)*NR + c], zero-padded. */
 static void pack_b(const gemm_args *g, long k0, long kc, long j0, long nb, float *dst) {
-  for (long q = 0; q < nb; q += NR, dst += kc * NR) {
+  int pairs = g->bf16 && BF16_PAIRS;
+  for (long q = 0; q < nb; q += NR, dst += k_steps(g, kc) * NR) {
     int nr = (int)min_l(NR, nb - q);
     if (!g->transB) { /* B stored [K, N]: rows are contiguous */
       const float *src = g->b + k0 * g->ldb + j0 + q;
-      for (long k = 0; k < kc; k++) {
+      for (long k = 0; k < kc; k += 1 + pairs) {
         const float *s = src + k * g->ldb;
-        float *d = dst + k * NR;
         for (int v = 0; v < NV; v++) {
           int n = nr - v * VL;
-          vstore(d + v * VL, n >= VL ? vload(s + v * VL) : n > 0 ? vloadn(s + v * VL, n) : vzero());
+          vf lo = n >= VL ? vload(s + v * VL) : n > 0 ? vloadn(s + v * VL, n) : vzero();
+          vf hi = !pairs || k + 1 >= kc || n <= 0 ? vzero() : n >= VL ? vload(s + g->ldb + v * VL) : vloadn(s + g->ldb + v * VL, n);
+          put_row(dst, NR, k, v * VL, lo, hi, pairs, VL);
         }
       }
     } else { /* B stored [N, K] */
-      transpose_pack(g->b + (j0 + q) * g->ldb + k0, g->ldb, nr, kc, dst, NR, NR);
+      transpose_pack(g->b + (j0 + q) * g->ldb + k0, g->ldb, nr, kc, dst, NR, NR, pairs);
     }
   }
 }
 
-/* A packed panel of kc k-rows of `width` lanes, rounded to bfloat16 in place (round to nearest even). With
- * BF16_PAIRS, k-rows 2p and 2p+1 become k-pair row p of `width` 32-bit words, (lo: 2p, hi: 2p+1) each, in
- * the first half of the panel (a missing last odd row pairs with 0); row p is written after rows 2p and
- * 2p+1 are read, so in place is safe. Returns the micro-kernel's k steps. */
-static long panel_to_bf16(float *panel, long kc, int width) {
-#if BF16_PAIRS
-  for (long p = 0; p < (kc + 1) / 2; p++) {
-    const float *lo = panel + 2 * p * width, *hi = lo + width;
-    for (int c = 0; c < width; c += VL) {
-      __mmask16 m = lanes_(width - c >= VL ? VL : width - c);
-      __m512 l = _mm512_maskz_loadu_ps(m, lo + c), h = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(m, hi + c) : vzero();
-      __m512i wl = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(l));
-      __m512i wh = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(h));
-      _mm512_mask_storeu_epi32(panel + p * width + c, m, _mm512_or_si512(wl, _mm512_slli_epi32(wh, 16)));
-    }
-  }
-  return (kc + 1) / 2;
-#else
-  for (long i = 0; i < kc * width; i++) {
+#if !BF16_PAIRS
+/* Rounds n packed values to bfloat16 in place (round to nearest even; NaN kept), for the float32 kernel. */
+static void round_to_bf16(float *p, long n) {
+  for (long i = 0; i < n; i++) {
     uint32_t u;
-    memcpy(&u, panel + i, 4);
-    if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u; /* NaN kept */
-    memcpy(panel + i, &u, 4);
+    memcpy(&u, p + i, 4);
+    if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(p + i, &u, 4);
   }
-  return kc;
+}
 #endif
-}
-
-/* Rounds each of the panels of `width` lanes (kc k-rows each) that hold `count` rows or columns. */
-static long panels_to_bf16(float *panels, long count, long kc, int width) {
-  long steps = kc;
-  for (long q = 0; q < count; q += width) steps = panel_to_bf16(panels + q * kc, kc, width);
-  return steps;
-}
 
 /* ------------------------------------------------------------------ micro-kernel */
 
 /* C[mr x nr] (+)= Ap[rows x kc] Bp[kc x nv*VL] for mr <= rows <= MR, in `steps` k steps: one k each, or
- * with `pairs` one k pair each (panels from panel_to_bf16). nv, rows and pairs are compile-time constants
+ * with `pairs` one k pair each (bfloat16 panels). nv, rows and pairs are compile-time constants
  * at each call site; kernels with fewer rows than MR serve the bottom edge of C. */
 INLINE void micro_kernel(int pairs, int nv, int rows, long steps, const float *restrict ap, const float *restrict bp,
                          float *c, long ldc, int mr, int nr, int load_c, const float *bias) {
@@ -282,17 +286,21 @@ static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1,
     for (long k0 = 0; k0 < K; k0 += kcb) {
       long kc = min_l(kcb, K - k0);
       int load_c = k0 > 0 || g->accumulate, pairs = g->bf16 && BF16_PAIRS;
-      long steps = kc;
+      long steps = k_steps(g, kc);
       pack_a(g, mb0, mb, k0, kc, ap);
-      if (g->bf16) steps = panels_to_bf16(ap, mb, kc, MR);
+#if !BF16_PAIRS
+      if (g->bf16) round_to_bf16(ap, ceil_div(mb, MR) * MR * kc);
+#endif
       for (long nb0 = n0; nb0 < n1; nb0 += nbb) {
-        long nb = min_l(nbb, n1 - nb0), bstride = kc * NR; /* floats from one B panel to the next */
+        long nb = min_l(nbb, n1 - nb0), bstride = steps * NR; /* floats from one B panel to the next */
         const float *bp = bbuf;
         if (bpre) {
           bp = bpre + nb0 * bpre_k + k0 * NR, bstride = bpre_k * NR;
         } else {
           pack_b(g, k0, kc, nb0, nb, bbuf);
-          if (g->bf16) panels_to_bf16(bbuf, nb, kc, NR);
+#if !BF16_PAIRS
+          if (g->bf16) round_to_bf16(bbuf, ceil_div(nb, NR) * NR * kc);
+#endif
         }
         for (long i = 0; i < mb; i += MR) {
           int mr = (int)min_l(MR, mb - i);
@@ -300,7 +308,7 @@ static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1,
           for (long j = 0; j < nb; j += NR) {
             int nr = (int)min_l(NR, nb - j);
             const float *bias = g->bias && k0 == 0 ? g->bias + nb0 + j : NULL;
-            tile(pairs, steps, ap + i * kc, bp + j / NR * bstride, crow + j, g->ldc, mr, nr, load_c, bias);
+            tile(pairs, steps, ap + i * steps, bp + j / NR * bstride, crow + j, g->ldc, mr, nr, load_c, bias);
           }
         }
       }
