@@ -1,6 +1,7 @@
 // Matmul microbenchmark: GFLOP/s of the native and js backends on the matrix shapes of a GPT training
 // step (forward, and the two backward products dA = dC·Bᵀ and dB = Aᵀ·dC) and of decoding (M = 1), with
-// numpy's matmul (OpenBLAS when numpy links it) measured in the same run as the reference.
+// numpy's matmul (OpenBLAS when numpy links it) measured in the same run as the reference; and the
+// native bfloat16 products (dtype=bfloat16 training) of the training shapes against its own float32.
 //
 //   node dist/bench/matmul.js [--json] [--quick]
 //
@@ -57,9 +58,9 @@ function randomArray(n: number): Float32Array {
 }
 
 /** Median seconds of `reps` calls after one warm-up call; reps adapt so a shape takes ~budget seconds. */
-function timeMatmul(be: Backend, s: Shape, M: number, budget: number, maxReps: number): number {
+function timeMatmul(be: Backend, s: Shape, M: number, budget: number, maxReps: number, bf16 = false): number {
   const a = randomArray(M * s.K), b = randomArray(s.K * s.N), c = new Float32Array(M * s.N);
-  const run = () => be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0, false);
+  const run = () => be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0, bf16);
   let t0 = performance.now();
   run();
   const first = (performance.now() - t0) / 1000;
@@ -121,10 +122,16 @@ export function matmulMeasurements(opts: { quick?: boolean } = {}): Measurement[
   const rows: Measurement[] = [];
   const reference = numpyReference(shapes);
   if (native) {
-    shapes.forEach((s, i) => {
+    const float32 = shapes.map((s, i) => {
       const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50));
       rows.push(withReference({ name: `${shapeName(s)} native`, value, unit: 'GFLOP/s' },
         reference?.gflops[i], reference?.blas ?? 'numpy', true));
+      return value;
+    });
+    shapes.forEach((s, i) => {
+      if (s.M === 1) return; // decoding runs float32 (or compressed weights), not bfloat16 products
+      const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50, true));
+      rows.push(withReference({ name: `${shapeName(s)} native bfloat16`, value, unit: 'GFLOP/s' }, float32[i], 'native float32', true));
     });
   } else {
     process.stderr.write('matmul bench: native addon not built; measuring js only\n');

@@ -104,10 +104,40 @@ INLINE void put_row(float *panel, long width, long k, long at, vf lo, vf hi, int
   vstorep(panel + k * width + at, lo, n);
 }
 
+#if BF16_PAIRS
+/* transpose_pack's bfloat16 pairs: dst[(k/2)*dld + r] = the pair (k, k+1) of source row r. A row's 2*VL
+ * values in k order convert to VL words in pair order, so one VL x VL transpose of words serves 2*VL k. */
+static void transpose_pack_pairs(const float *src, long sld, int rows, long kc, float *dst, long dld, int lanes) {
+  for (int r0 = 0; r0 < lanes; r0 += VL) {
+    int rn = rows - r0 < 0 ? 0 : rows - r0 > VL ? VL : rows - r0, ln = lanes - r0 > VL ? VL : lanes - r0;
+    for (long k0 = 0; k0 < kc; k0 += 2 * VL) {
+      int kn = (int)min_l(2 * VL, kc - k0);
+      vf t[VL];
+      for (int r = 0; r < VL; r++) {
+        t[r] = vzero();
+        if (r >= rn) continue;
+        const float *p = src + (r0 + r) * sld + k0;
+        vf lo = kn >= VL ? vload(p) : vloadn(p, kn);
+        vf hi = kn >= 2 * VL ? vload(p + VL) : kn > VL ? vloadn(p + VL, kn - VL) : vzero();
+        t[r] = (vf)_mm512_cvtne2ps_pbh(hi, lo);
+      }
+      vtranspose(t);
+      for (int j = 0; j < (kn + 1) / 2; j++) vstorep(dst + (k0 / 2 + j) * dld + r0, t[j], ln);
+    }
+  }
+}
+#endif
+
 /* dst[k*dld + r] = src[r*sld + k] for r < rows, k < kc, in VL x VL register transposes. Each destination
  * row gets `lanes` values written (rows <= lanes; the lanes past `rows` get zeros). With pairs, k rows
- * are written in pairs (VL is even, so a pair never straddles two transposes). */
+ * are written in pairs, as bfloat16 words. */
 static void transpose_pack(const float *src, long sld, int rows, long kc, float *dst, long dld, int lanes, int pairs) {
+#if BF16_PAIRS
+  if (pairs) {
+    transpose_pack_pairs(src, sld, rows, kc, dst, dld, lanes);
+    return;
+  }
+#endif
   for (int r0 = 0; r0 < lanes; r0 += VL) {
     int rn = rows - r0 < 0 ? 0 : rows - r0 > VL ? VL : rows - r0, ln = lanes - r0 > VL ? VL : lanes - r0;
     for (long k0 = 0; k0 < kc; k0 += VL) {
@@ -117,8 +147,8 @@ static void transpose_pack(const float *src, long sld, int rows, long kc, float 
         t[r] = vzero();
         if (r < rn) t[r] = kn == VL ? vload(src + (r0 + r) * sld + k0) : vloadn(src + (r0 + r) * sld + k0, kn);
       }
-      vtranspose(t); /* rows k >= kn are zeros */
-      for (int k = 0; k < kn; k += 1 + pairs) put_row(dst, dld, k0 + k, r0, t[k], t[k + pairs], pairs, ln);
+      vtranspose(t);
+      for (int k = 0; k < kn; k++) vstorep(dst + (k0 + k) * dld + r0, t[k], ln);
     }
   }
 }
