@@ -91,8 +91,8 @@ INLINE vf vpair_bf16(vf lo, vf hi) {
 /* The micro-kernel's k steps for a K slice of kc: k pairs when packing pairs up bfloat16 values. */
 static long k_steps(const gemm_args *g, long kc) { return g->bf16 && BF16_PAIRS ? (kc + 1) / 2 : kc; }
 
-/* Stores k-row k of a panel whose rows hold `width` lanes, from x (n lanes at offset `at` within the row).
- * With pairs, rows k and k + 1 are given together (hi: zeros past the slice) as word row k / 2. */
+/* Stores lo as k-row k of a panel whose rows hold `width` lanes (n lanes, from lane `at` of the row). With
+ * pairs, lo and hi are k-rows k and k + 1 (hi zero past the slice), stored as word row k / 2. */
 INLINE void put_row(float *panel, long width, long k, long at, vf lo, vf hi, int pairs, long n) {
 #if BF16_PAIRS
   if (pairs) {
