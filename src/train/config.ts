@@ -43,10 +43,11 @@ export interface TrainConfig {
    */
   rng: string;
   /**
-   * The precision of the matmul products (forward, backward and evaluation): 'float32', or 'bfloat16'
-   * (mixed precision: operands rounded to bfloat16, float32 accumulation, as nanoGPT's dtype=bfloat16 runs
-   * under torch.autocast; weights, gradients and AdamW state stay float32). Twice the matmul rate on CPUs
-   * with AVX-512 BF16; elsewhere the same rounding at float32 speed.
+   * The precision of the matmul products (the linear layers', forward, backward and evaluation):
+   * 'float32', or 'bfloat16' (mixed precision: operands rounded to bfloat16, float32 accumulation, as
+   * nanoGPT's dtype=bfloat16 runs under torch.autocast; weights, gradients, AdamW state and the fused
+   * attention stay float32). Twice the matmul rate on CPUs with AVX-512 BF16; elsewhere the same rounding
+   * at float32 speed.
    */
   dtype: string;
   /** Write loss curves (log.jsonl, log.csv, loss.svg) to out_dir. */
