@@ -412,7 +412,6 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return finish(env, "adamw");
 }
 
-/* Hands freed heap pages back to the OS: V8 frees tensors' buffers, but glibc keeps the pages. */
 static napi_value js_matmulQ8(napi_env env, napi_callback_info info) {
   PARSE("matmulQ8", "x:f q:q scales:f bias:F out:f M:n N:n K:n group:n");
   long M = S(5), N = S(6), K = S(7), group = S(8);
@@ -437,6 +436,7 @@ static napi_value js_matmulBf16(napi_env env, napi_callback_info info) {
   return finish(env, "matmulBf16");
 }
 
+/* Hands freed heap pages back to the OS: V8 frees tensors' buffers, but glibc keeps the pages. */
 static napi_value js_releaseFreeMemory(napi_env env, napi_callback_info info) {
   (void)info;
 #ifdef __GLIBC__

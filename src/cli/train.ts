@@ -27,8 +27,8 @@ eval_interval, eval_iters, log_interval, always_save_checkpoint, eval_only, seed
 rng (inkwell | nanogpt: draw the init and every batch from PyTorch's generator in nanoGPT's order, so
 a run follows nanoGPT's with the same seed; the presets use it),
 dtype (float32 | bfloat16: matmul operands rounded to bfloat16 with float32 accumulation, weights and
-optimizer state, as nanoGPT's dtype=bfloat16 under torch.autocast; ~1.4x faster steps on CPUs with
-AVX-512 BF16).
+optimizer state, as nanoGPT's dtype=bfloat16 under torch.autocast; ~1.6x faster baby steps on CPUs
+with AVX-512 BF16).
 
 Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.
 

@@ -20,7 +20,7 @@ function matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: numb
   transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number, bf16: boolean): void {
   if (bf16) {
     a = roundToBf16(a.subarray(0, batch * M * K));
-    b = roundToBf16(b.subarray(0, K === 0 ? 0 : (batch - 1) * bBatchStride + K * N));
+    b = roundToBf16(b.subarray(0, batch === 0 || K === 0 ? 0 : (batch - 1) * bBatchStride + K * N));
   }
   // op(A)[i,k] = A[i*K + k] or A[k*M + i]; op(B)[k,j] = B[k*N + j] or B[j*K + k].
   const aStrideI = transA ? 1 : K, aStrideK = transA ? M : 1;
