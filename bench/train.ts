@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { Dataset } from '../src/data/dataset.js';
 import { prepareDataset } from '../src/data/prepare.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { applySettings, defaultTrainConfig, DTYPES, readConfigFile } from '../src/train/config.js';
+import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
+import { MATMUL_PRECISIONS } from '../src/tensor/ops/matmul.js';
 import { evaluateTokens } from '../src/train/evaluate.js';
 import { train, type EvalRow, type TrainLogRow } from '../src/train/trainer.js';
 import { report, runTakingTurns, withReference, type Measurement } from './lib.js';
@@ -31,8 +32,8 @@ const iters = arg('iters', 2000), peerIters = arg('peer-iters', iters), fullIter
 const dtypesArg = process.argv.find((a) => a.startsWith('--dtypes='))?.split('=')[1];
 const dtypes = dtypesArg ? dtypesArg.split(',') : ['float32', 'bfloat16'];
 for (const d of dtypes) {
-  if (!DTYPES.includes(d)) {
-    console.error(`bench:train: --dtypes takes ${DTYPES.join(',')}; got ${JSON.stringify(d)}`);
+  if (!MATMUL_PRECISIONS.includes(d)) {
+    console.error(`bench:train: --dtypes takes ${MATMUL_PRECISIONS.join(',')}; got ${JSON.stringify(d)}`);
     process.exit(1);
   }
 }

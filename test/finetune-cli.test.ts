@@ -90,6 +90,18 @@ describe('inkwell finetune', () => {
     assert.match(inkwell('sample', '--checkpoint=sft/ckpt.safetensors', '--num_samples=1').stderr, /the 'qa' template needs a prompt/);
   });
 
+  it('--dtype=bfloat16 fine-tunes in mixed precision: its losses move off float32\'s, a little', () => {
+    const args = ['finetune', 'classify', '--checkpoint=base.safetensors', '--data=cls.jsonl', '--max_iters=10', '--eval_interval=10', '--batch_size=8'];
+    const full = inkwell(...args, '--out_dir=clf-f32'), mixed = inkwell(...args, '--out_dir=clf-bf16', '--dtype=bfloat16');
+    assert.equal(mixed.code, 0, mixed.stderr);
+    assert.match(mixed.stdout, /matmul products in bfloat16/);
+    const losses = (out: string) => [...out.matchAll(/^iter \d+: loss ([\d.]+)/gm)].map((m) => Number(m[1]));
+    const [f32, bf16] = [losses(full.stdout), losses(mixed.stdout)];
+    assert.ok(f32.length > 0 && f32.length === bf16.length, `${f32} / ${bf16}`);
+    assert.notDeepEqual(bf16, f32);
+    f32.forEach((loss, i) => assert.ok(Math.abs(loss - bf16[i]!) < 0.05, `iter ${i}: ${loss} vs ${bf16[i]}`));
+  });
+
   it('sft with adapters: the adapter folder samples as --checkpoint, on the base it records', () => {
     const r = inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=6', '--eval_interval=3', '--eval_samples=0', '--adapters', '--adapter_size=4', '--out_dir=sft-adapters');
     assert.equal(r.code, 0, r.stderr);
@@ -196,6 +208,9 @@ describe('inkwell finetune: bad input', () => {
     const iters = inkwell('finetune', 'classify', '--checkpoint=missing.safetensors', '--data=cls.jsonl', '--max_iters=0');
     assert.equal(iters.code, 2);
     assert.match(iters.stderr, /--max_iters must be an integer ≥ 1, got 0/);
+    const dtype = inkwell('finetune', 'classify', '--checkpoint=missing.safetensors', '--data=cls.jsonl', '--dtype=float16');
+    assert.equal(dtype.code, 2);
+    assert.match(dtype.stderr, /--dtype must be float32 or bfloat16, got "float16" \(float16 needs a GPU's loss scaling; on CPU use bfloat16\)/);
     const tokens = inkwell('finetune', 'sft', '--checkpoint=missing.safetensors', '--data=sft.jsonl', '--max_new_tokens=0');
     assert.equal(tokens.code, 2);
     assert.match(tokens.stderr, /--max_new_tokens must be an integer ≥ 1, got 0/);

@@ -13,7 +13,7 @@ import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT } from './model-options.js';
 
-export const LOOP_OPTIONS = ['max_iters', 'batch_size', 'learning_rate', 'min_lr', 'warmup_iters', 'weight_decay', 'grad_clip', 'eval_interval', 'seed', 'dropout'] as const;
+export const LOOP_OPTIONS = ['max_iters', 'batch_size', 'learning_rate', 'min_lr', 'warmup_iters', 'weight_decay', 'grad_clip', 'eval_interval', 'seed', 'dropout', 'dtype'] as const;
 export const PEFT_OPTIONS = ['lora', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets', 'adapters', 'adapter_size', 'freeze'] as const;
 export const DATA_OPTIONS = ['data', 'val', 'val_fraction', 'out_dir', 'skip_bad_lines'] as const;
 export const FINETUNE_BOOLEAN_FLAGS = ['lora', 'adapters', 'skip_bad_lines', 'offline'];
@@ -35,6 +35,9 @@ export const LOOP_USAGE = (d: LoopDefaults) => `Training:
   --grad_clip=1            clip the global gradient norm (0 = off)
   ${`--eval_interval=${d.eval_interval}`.padEnd(23)}  evaluate on the held-out data every this many steps; the best model is kept
   --dropout=0              dropout while fine-tuning
+  --dtype=float32          float32 | bfloat16: the linear layers' products on bfloat16-rounded operands with
+                           float32 accumulation (mixed precision: the products run ~1.9x faster on CPUs
+                           with AVX-512 BF16)
   --seed=1337
 
 Data:
@@ -66,6 +69,7 @@ export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopCo
     eval_interval: options.number('eval_interval', d.eval_interval)!,
     seed: options.number('seed', 1337)!,
     dropout: options.number('dropout', 0)!,
+    dtype: options.string('dtype', 'float32')!,
   };
   if (!(Number.isInteger(config.batch_size) && config.batch_size >= 1)) throw new UsageError(`--batch_size must be an integer ≥ 1, got ${config.batch_size}`);
   if (!Number.isInteger(config.seed)) throw new UsageError(`--seed must be an integer, got ${config.seed}`);

@@ -1,11 +1,13 @@
 // The fine-tuning loop shared by every fine-tuning task (classification, SFT, reward models, …): AdamW
 // over the trainable parameters only (requiresGrad; frozen and PEFT-wrapped weights are left alone)
-// with nanoGPT's decay groups, linear warmup + cosine decay, global-norm clipping, a NaN/Inf guard, and
-// an evaluation every eval_interval steps that saves the best model through the task's `save`. The task
-// supplies batches, the loss of a batch, and optionally an evaluation score.
+// with nanoGPT's decay groups, linear warmup + cosine decay, global-norm clipping, a NaN/Inf guard,
+// float32 or bfloat16 mixed-precision products, and an evaluation every eval_interval steps that saves
+// the best model through the task's `save`. The task supplies batches, the loss of a batch, and
+// optionally an evaluation score.
 import type { Module } from '../nn/module.js';
 import { backend } from '../tensor/backends/index.js';
 import { OutputArena } from '../tensor/buffers.js';
+import { parseMatmulPrecision, withMatmulPrecision } from '../tensor/ops/matmul.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { learningRate } from '../train/schedule.js';
@@ -25,6 +27,8 @@ export interface LoopConfig {
   /** Evaluate (and maybe save) every this many steps, and after the last. */
   eval_interval: number;
   log_interval?: number;
+  /** The matmul products' precision in training and evaluation: 'float32' (default) or 'bfloat16'. */
+  dtype?: string;
 }
 
 export interface EvalScore {
@@ -71,6 +75,7 @@ export function validateLoopConfig(c: LoopConfig): void {
   if (!(c.learning_rate > 0)) throw new Error(`learning_rate must be > 0, got ${c.learning_rate}`);
   if (!(c.weight_decay >= 0)) throw new Error(`weight_decay must be ≥ 0, got ${c.weight_decay}`);
   if (!(c.grad_clip >= 0)) throw new Error(`grad_clip must be ≥ 0, got ${c.grad_clip}`);
+  if (c.dtype !== undefined) parseMatmulPrecision(c.dtype, 'dtype');
 }
 
 /** A higher (or lower) value wins; on a tie (accuracy on a small set often ties), the lower loss. */
@@ -94,12 +99,14 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     decay_lr: true,
   };
   const logInterval = config.log_interval ?? Math.max(1, Math.floor(config.eval_interval / 5));
+  const precision = parseMatmulPrecision(config.dtype ?? 'float32', 'dtype');
+  if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
   let best: EvalScore | null = null, last: EvalScore | null = null, bestIter = -1, lastLoss = NaN;
 
   const evaluate = (iter: number) => {
     if (!task.evaluate) return;
     module.eval();
-    const score = task.evaluate();
+    const score = withMatmulPrecision(precision, () => task.evaluate!());
     module.train();
     backend().releaseFreeMemory();
     last = score;
@@ -121,8 +128,8 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     optimizer.lr = lr;
     const t0 = performance.now();
     // The step's activations die with it: their memory serves the next step.
-    const { loss: value } = activations.run(() => optimizerStep(optimizer, task.step(task.nextBatch(iter)), config.grad_clip,
-      (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`));
+    const { loss: value } = activations.run(() => withMatmulPrecision(precision, () => optimizerStep(optimizer,
+      task.step(task.nextBatch(iter)), config.grad_clip, (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`)));
     lastLoss = value;
     const ms = performance.now() - t0;
     if (iter % logInterval === 0) {

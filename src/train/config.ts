@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonObject } from '../io/json.js';
+import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
 
 export interface TrainConfig {
   out_dir: string;
@@ -91,7 +92,6 @@ export const defaultTrainConfig: TrainConfig = {
 };
 
 export const RNG_KINDS = ['inkwell', 'nanogpt'];
-export const DTYPES = ['float32', 'bfloat16'];
 
 /** Settings that define the model's shape: they cannot change when resuming. */
 export const MODEL_KEYS = ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias'] as const;
@@ -153,9 +153,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config: ${k} must be in [0, 1), got ${c[k]}`);
   if (!(c.weight_decay >= 0)) throw new Error(`config: weight_decay must be >= 0, got ${c.weight_decay}`);
   if (!RNG_KINDS.includes(c.rng)) throw new Error(`config: rng must be ${RNG_KINDS.join(' or ')}, got ${JSON.stringify(c.rng)}`);
-  if (!DTYPES.includes(c.dtype)) {
-    const why = c.dtype === 'float16' ? ' (float16 needs a GPU\'s loss scaling; on CPU use bfloat16)' : '';
-    throw new Error(`config: dtype must be ${DTYPES.join(' or ')}, got ${JSON.stringify(c.dtype)}${why}`);
-  }
+  parseMatmulPrecision(c.dtype, 'config: dtype');
   if (!(c.grad_clip >= 0)) throw new Error(`config: grad_clip must be >= 0 (0 disables clipping), got ${c.grad_clip}`);
 }

@@ -13,7 +13,7 @@ import { initLikeNanoGPT } from '../model/nanogpt-init.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { backend } from '../tensor/backends/index.js';
 import { OutputArena } from '../tensor/buffers.js';
-import { withMatmulPrecision, type MatmulPrecision } from '../tensor/ops/matmul.js';
+import { parseMatmulPrecision, withMatmulPrecision } from '../tensor/ops/matmul.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
@@ -176,7 +176,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   const curves = new Curves(config.out_dir, config.write_curves && !config.eval_only, resumed ? iter : null);
   const tokensPerIter = config.gradient_accumulation_steps * config.batch_size * config.block_size;
   print(`tokens per iteration will be: ${tokensPerIter.toLocaleString('en-US')}`);
-  const precision = config.dtype as MatmulPrecision;
+  const precision = parseMatmulPrecision(config.dtype, 'config: dtype');
   if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
   const peak = peakFlops(precision), flopsPerIter = flopsPerToken(model) * tokensPerIter;
   let lastEval: EvalRow | null = null;

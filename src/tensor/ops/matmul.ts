@@ -12,6 +12,14 @@ import { result, shapeString, type Tensor } from '../tensor.js';
  * activations, gradients and optimizer state stay float32 either way; only the products' inputs lose bits.
  */
 export type MatmulPrecision = 'float32' | 'bfloat16';
+export const MATMUL_PRECISIONS: readonly string[] = ['float32', 'bfloat16'];
+
+/** `value` as a precision, or an error naming `what` (a setting such as "config: dtype") and the choices. */
+export function parseMatmulPrecision(value: string, what: string): MatmulPrecision {
+  if (MATMUL_PRECISIONS.includes(value)) return value as MatmulPrecision;
+  const why = value === 'float16' ? ' (float16 needs a GPU\'s loss scaling; on CPU use bfloat16)' : '';
+  throw new Error(`${what} must be ${MATMUL_PRECISIONS.join(' or ')}, got ${JSON.stringify(value)}${why}`);
+}
 
 let precision: MatmulPrecision = 'float32';
 
