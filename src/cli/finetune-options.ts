@@ -35,9 +35,9 @@ export const LOOP_USAGE = (d: LoopDefaults) => `Training:
   --grad_clip=1            clip the global gradient norm (0 = off)
   ${`--eval_interval=${d.eval_interval}`.padEnd(23)}  evaluate on the held-out data every this many steps; the best model is kept
   --dropout=0              dropout while fine-tuning
-  --dtype=float32          float32 | bfloat16: the linear layers' products on bfloat16-rounded operands with
-                           float32 accumulation (mixed precision: the products run ~1.9x faster on CPUs
-                           with AVX-512 BF16)
+  --dtype=float32          float32 | bfloat16: training steps' linear-layer products on bfloat16-rounded
+                           operands with float32 accumulation (mixed precision: the products run ~1.9x
+                           faster on CPUs with AVX-512 BF16); evaluations stay float32
   --seed=1337
 
 Data:

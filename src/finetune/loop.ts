@@ -1,7 +1,7 @@
 // The fine-tuning loop shared by every fine-tuning task (classification, SFT, reward models, …): AdamW
 // over the trainable parameters only (requiresGrad; frozen and PEFT-wrapped weights are left alone)
 // with nanoGPT's decay groups, linear warmup + cosine decay, global-norm clipping, a NaN/Inf guard,
-// float32 or bfloat16 mixed-precision products, and an evaluation every eval_interval steps that saves
+// float32 or bfloat16 mixed-precision steps, and an evaluation every eval_interval steps that saves
 // the best model through the task's `save`. The task supplies batches, the loss of a batch, and
 // optionally an evaluation score.
 import type { Module } from '../nn/module.js';
@@ -27,7 +27,10 @@ export interface LoopConfig {
   /** Evaluate (and maybe save) every this many steps, and after the last. */
   eval_interval: number;
   log_interval?: number;
-  /** The matmul products' precision in training and evaluation: 'float32' (default) or 'bfloat16'. */
+  /**
+   * The matmul products' precision in training steps: 'float32' (default) or 'bfloat16'. Evaluations run
+   * in float32: they may decode samples, whose one-row products bfloat16 would only slow down.
+   */
   dtype?: string;
 }
 
@@ -106,7 +109,7 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
   const evaluate = (iter: number) => {
     if (!task.evaluate) return;
     module.eval();
-    const score = withMatmulPrecision(precision, () => task.evaluate!());
+    const score = task.evaluate();
     module.train();
     backend().releaseFreeMemory();
     last = score;
