@@ -27,7 +27,10 @@ export function matmulPrecision(): MatmulPrecision {
   return precision;
 }
 
-/** Runs fn with matmul products (forward, and the backward of the ops it records) in `p`. */
+/**
+ * Runs fn with matmul products (forward, and the backward of the ops it records) in `p`. The setting
+ * holds while fn runs: an async fn keeps it only until its first await.
+ */
 export function withMatmulPrecision<T>(p: MatmulPrecision, fn: () => T): T {
   const previous = precision;
   precision = p;
