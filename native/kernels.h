@@ -28,9 +28,9 @@ typedef struct {
 /* Runs entirely on the calling thread (for kernels that parallelise at a coarser level). */
 void gemm_serial(const gemm_args *g);
 
-/* For several products with one B (float32 products only): gemm_pack_b packs op(B) [g->K, g->N] once into a buffer of
- * gemm_packed_b_size(K, N) floats; gemm_serial_packed_b then runs gemm_serial (g->b unused) on the first
- * g->K rows and g->N columns of that packed op(B), which had bp_k rows. */
+/* For several products with one B (float32 products only): gemm_pack_b packs op(B) [g->K, g->N] once into
+ * a buffer of gemm_packed_b_size(K, N) floats; gemm_serial_packed_b then runs gemm_serial (g->b unused) on
+ * the first g->K rows and g->N columns of that packed op(B), which had bp_k rows. */
 long gemm_packed_b_size(long K, long N);
 void gemm_pack_b(const gemm_args *g, float *dst);
 void gemm_serial_packed_b(const gemm_args *g, const float *bp, long bp_k);

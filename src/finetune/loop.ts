@@ -11,6 +11,7 @@ import { parseMatmulPrecision, withMatmulPrecision } from '../tensor/ops/matmul.
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { learningRate } from '../train/schedule.js';
+import { loopPrecision } from '../train/config.js';
 import { optimizerStep } from '../train/step.js';
 
 export interface LoopConfig {
@@ -102,8 +103,7 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     decay_lr: true,
   };
   const logInterval = config.log_interval ?? Math.max(1, Math.floor(config.eval_interval / 5));
-  const precision = parseMatmulPrecision(config.dtype ?? 'float32', 'dtype');
-  if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
+  const precision = loopPrecision(config.dtype ?? 'float32', 'dtype', print);
   let best: EvalScore | null = null, last: EvalScore | null = null, bestIter = -1, lastLoss = NaN;
 
   const evaluate = (iter: number) => {

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonObject } from '../io/json.js';
-import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
+import { parseMatmulPrecision, type MatmulPrecision } from '../tensor/ops/matmul.js';
 
 export interface TrainConfig {
   out_dir: string;
@@ -139,6 +139,13 @@ export function readConfigFile(nameOrPath: string): Record<string, unknown> {
   const file = existsSync(nameOrPath) ? nameOrPath : existsSync(preset) ? preset : null;
   if (!file) throw new Error(`config '${nameOrPath}' is neither a file nor a preset (presets: ${presetNames().join(', ')})`);
   return readJsonObject(file);
+}
+
+/** The precision a training loop's dtype setting (`what` names it in errors) asks for, announced unless float32. */
+export function loopPrecision(dtype: string, what: string, print: (line: string) => void): MatmulPrecision {
+  const precision = parseMatmulPrecision(dtype, what);
+  if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
+  return precision;
 }
 
 /** Checks ranges and relations between settings; errors name the setting. */
