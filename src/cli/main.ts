@@ -2,6 +2,7 @@
 // The `inkwell` command: a thin layer over the library. Each subcommand lives in its own module and is
 // loaded only when run, so `inkwell --help` stays instant.
 import { Options, parseArgs, UsageError } from './args.js';
+import { packageVersion } from './version.js';
 
 interface Command {
   summary: string;
@@ -40,14 +41,23 @@ function help(): string {
     '',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'inkwell <command> --help shows a command\'s options.',
+    'inkwell <command> --help shows a command\'s options; inkwell --version the version.',
   ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    // No command is a mistake (a script that lost its arguments), not a request for help.
+    console.error(help());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
+    return 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(packageVersion());
     return 0;
   }
   const command = commands[name];

@@ -1,12 +1,14 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
-import { train, type TrainHooks } from '../train/trainer.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { trainSteps, type TrainHooks, type TrainResult } from '../train/trainer.js';
 import { backend } from '../tensor/backends/index.js';
 import { fetchPretrained, GPT2_MODELS } from '../model/pretrained.js';
 import { readDatasetMeta } from '../data/dataset.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { dashboardHooks } from '../serve/dashboard-hooks.js';
 import { startDashboardServer, type DashboardServer } from '../serve/dashboard-server.js';
+import { join } from 'node:path';
 import { UsageError, type Options } from './args.js';
 import { ProgressBar } from './progress.js';
 
@@ -30,7 +32,10 @@ dtype (float32 | bfloat16: matmul operands rounded to bfloat16 with float32 accu
 optimizer state, as nanoGPT's dtype=bfloat16 under torch.autocast; ~1.6x faster baby steps on CPUs
 with AVX-512 BF16).
 
-Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.
+Writes out_dir/best.safetensors (the model with the best val loss so far), out_dir/ckpt.safetensors (the
+run's state at its last save, for init_from=resume: at every evaluation with always_save_checkpoint, else on
+each new best), log.jsonl, log.csv and loss.svg. A run whose val loss blows up (more than max(1, 50%) above
+its best) stops, leaving both files as they were. Ctrl-C stops a run and prints how to resume it.
 
 Live dashboard (a web page with loss and learning-rate curves, tokens/s and a sample at each evaluation):
   --dashboard[=[HOST:]PORT]  serve it at http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/dashboard (or HOST:PORT; port 0 picks a free one).
@@ -59,26 +64,63 @@ export async function run(args: string[], options: Options): Promise<void> {
   const tokenizer = options.has('dashboard') ? datasetTokenizer(config.dataset) : undefined;
   const dashboard = options.has('dashboard') ? await startDashboard(new Map(options.entries()).get('dashboard')!, config) : null;
   const bar = new ProgressBar('train', config.progress);
+  let saved: number | null = null;
   const hooks: TrainHooks = {
     print: (line) => bar.print(line),
     onProgress: (iter, max, loss) => bar.update(iter, max, `loss ${loss.toFixed(4)}`),
+    onCheckpoint: (iter) => (saved = iter),
     ...(dashboard ? dashboardHooks(dashboard.publish, { tokenizer }) : {}),
   };
-  try {
-    const result = train(config, hooks);
+  const interrupted = () => {
     bar.done();
-    if (result.lastEval) console.log(`done: best val loss ${result.bestValLoss.toFixed(4)}; checkpoint ${result.checkpoint}`);
+    const where = saved !== null ? `the last checkpoint is from iter ${saved}`
+      : config.init_from === 'resume' ? 'no new checkpoint was written; the one it resumed from is as it was' : 'no checkpoint was written yet';
+    console.error(`\ninterrupted: ${where}` + (saved !== null || config.init_from === 'resume' ? `; continue with:\n  ${resumeCommand()}` : ''));
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    const result = await runToEnd(trainSteps(config, hooks));
+    bar.done();
+    if (result.lastEval) console.log(doneLine(result));
     dashboard?.publish({ type: 'status', state: 'finished' });
   } catch (err) {
     dashboard?.publish({ type: 'status', state: 'failed', message: (err as Error).message });
     await dashboard?.close();
     throw err;
   } finally {
+    process.removeListener('SIGINT', interrupted);
     bar.done();
   }
   if (!dashboard) return;
   if (options.flag('dashboard_exit')) await dashboard.close();
   else console.log(`training done; the dashboard is still at ${dashboard.url}/dashboard (Ctrl-C to stop)`);
+}
+
+/** Drives the training steps, letting the event loop run every ~50 ms so that Ctrl-C is answered between steps. */
+async function runToEnd(steps: Generator<number, TrainResult>): Promise<TrainResult> {
+  let turn = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    if (performance.now() - turn > 50) {
+      await nextTurn();
+      turn = performance.now();
+    }
+  }
+}
+
+/** What the run leaves: the best model and the state a resume continues from. */
+function doneLine(result: TrainResult): string {
+  const best = result.best ? `; best model ${result.best}` : '; no checkpoint written (no evaluation improved after iter 0)';
+  return `done: best val loss ${result.bestValLoss.toFixed(4)}${best}` + (result.best ? `; last state ${result.checkpoint} (init_from=resume)` : '');
+}
+
+/** This command line with init_from=resume in place of any init_from it had. */
+function resumeCommand(): string {
+  const argv = process.argv.slice(2);
+  const args = argv.filter((a, i) => !a.startsWith('--init_from=') && a !== '--init_from' && argv[i - 1] !== '--init_from');
+  return ['inkwell', ...args, '--init_from=resume'].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
 }
 
 /** `--dashboard` (true) or `--dashboard=[HOST:]PORT`: starts the server and announces the run. */
@@ -98,5 +140,5 @@ async function startDashboard(value: string | boolean, config: TrainConfig): Pro
 /** The dataset's tokenizer, to decode the dashboard's samples (none: samples show token ids). */
 function datasetTokenizer(dataset: string) {
   const json = readDatasetMeta(dataset).tokenizer;
-  return json ? tokenizerFromJSON(json as TokenizerJSON) : undefined;
+  return json ? tokenizerFromJSON(json as TokenizerJSON, join(dataset, 'meta.json')) : undefined;
 }

@@ -59,6 +59,7 @@ export async function fetchPretrained(source: string, options: PretrainedOptions
       filename: file,
       offline,
       headers: token ? { Authorization: `Bearer ${token}` } : {},
+      withoutNetwork: `give a local folder with the model's files instead (--init=DIR), set HF_ENDPOINT to a hub mirror you can reach, or set HF_HUB_OFFLINE=1 to use only what ${dir} already holds`,
       onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
     });
   }

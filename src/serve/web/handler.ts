@@ -10,10 +10,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardEvent, DashboardHub } from '../dashboard.js';
 import type { FeedbackSession } from '../feedback.js';
-import { ApiError, readJsonBody, sendJson } from '../http.js';
+import { ApiError, ClientGone, readJsonBody, sendJson } from '../http.js';
 import { dashboardPage } from './dashboard-page.js';
 import { feedbackPage } from './feedback-page.js';
-import { indexPage, unavailablePage, type PageLinks } from './layout.js';
+import { FAVICON_SVG, indexPage, unavailablePage, type PageLinks } from './layout.js';
 import { playgroundPage } from './playground-page.js';
 
 export interface WebAppOptions {
@@ -38,6 +38,8 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && path === '/') return send(res, 200, 'text/html; charset=utf-8', indexPage(links));
+    // Browsers ask for /favicon.ico whatever the page links: both names get the icon.
+    if (get && (path === '/favicon.svg' || path === '/favicon.ico')) return send(res, 200, 'image/svg+xml', FAVICON_SVG);
     if (dashboard && get) {
       if (path === '/dashboard') return send(res, 200, 'text/html; charset=utf-8', dashboardPage(links));
       if (path === '/dashboard/state') return send(res, 200, 'application/json', JSON.stringify(dashboard.history()));
@@ -54,6 +56,7 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
           const body = await readJsonBody(req, MAX_BODY_BYTES);
           feedback.submit(body.id, body.ranking);
         } catch (err) {
+          if (err instanceof ClientGone) throw err;
           const status = err instanceof ApiError ? err.status : err instanceof RangeError ? 400 : 500;
           sendJson(res, status, { error: (err as Error).message });
           return true;
