@@ -322,14 +322,14 @@ test('attention forward and backward match js, with and without dropout', { skip
       const what = `attention B=${B} T=${T} C=${C} nh=${nh} p=${p}`;
       const qkv = rand(B * T * 3 * C, -2, 2), seed = 1234 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C);
       const dj = rand(B * T * 3 * C), dn = rand(B * T * 3 * C);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
@@ -341,14 +341,14 @@ test('attentionCached matches js (decode and prefill), and equals attentionForwa
     const qkv = rand(B! * n! * 3 * C!, -2, 2), k0 = rand(B! * maxT! * C!), v0 = rand(B! * maxT! * C!);
     const kj = copy(k0), vj = copy(v0), kn = copy(k0), vn = copy(v0);
     const oj = rand(B! * n! * C!), on = rand(B! * n! * C!);
-    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!);
-    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!);
+    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!, nh!);
+    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!, nh!);
     assertIdentical(kn, kj, `${what} kCache`);
     assertIdentical(vn, vj, `${what} vCache`);
     assertCloseScaled(on, oj, 1e-5, `${what} out`);
     if (past === 0 && n === maxT) {
       const of = rand(B! * n! * C!), lse = rand(B! * nh! * n!);
-      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, 0, 0);
+      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0);
       assertCloseScaled(on, of, 1e-6, `${what} vs attentionForward`);
     }
   }
@@ -409,9 +409,9 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
   assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
   assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
-  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 0, 1), /C must be a positive multiple of nh/);
+  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1), /C must be a positive multiple of nh/);
   assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
-  assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1), /past \+ n exceeds the cache's maxT/);
+  assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1, 1), /past \+ n exceeds the cache's maxT/);
   assert.throws(() => native!.embeddingBackward(rand(4), new Float32Array(2) as unknown as Int32Array, rand(6), 2, 2, 3), /idx must be a Int32Array/);
   assert.ok(Number.isInteger(native!.threads) && native!.threads >= 1, 'threads is a positive integer');
 });
@@ -469,10 +469,10 @@ for (const be of backends) {
     const B = 2, T = 5, C = 8, nh = 2, p = 0.3, seed = 99;
     const qkv = rand(B * T * 3 * C, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * 3 * C);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
   });
