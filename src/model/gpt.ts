@@ -11,6 +11,7 @@ import { cachedSelfAttention, causalSelfAttention, crossEntropy, type LayerCache
 import { narrow } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ExpectedTensor } from './weights.js';
 import { KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
 
 export interface GPTConfig {
@@ -39,6 +40,31 @@ export function validateConfig(config: GPTConfig): void {
   if (typeof config.bias !== 'boolean') throw new Error(`GPT config: bias must be true or false, got ${config.bias}`);
   const eps = config.layer_norm_epsilon;
   if (eps !== undefined && !(eps > 0)) throw new Error(`GPT config: layer_norm_epsilon must be > 0, got ${eps}`);
+}
+
+/**
+ * Every parameter's name and shape as the config implies them, in module order, without allocating:
+ * what weight files are checked against before a model is built (model/weights.ts).
+ */
+export function* gptTensorShapes(c: GPTConfig): Generator<ExpectedTensor> {
+  const C = c.n_embd, L = 'n_layer';
+  yield ['transformer.wte.weight', [c.vocab_size, C], ['vocab_size', 'n_embd']];
+  yield ['transformer.wpe.weight', [c.block_size, C], ['block_size', 'n_embd']];
+  const vector = (name: string, n: number, from: string): ExpectedTensor[] =>
+    [[`${name}.weight`, [n], [L, from]] as ExpectedTensor].concat(c.bias ? [[`${name}.bias`, [n], [L, 'bias', from]]] : []);
+  const linear = (name: string, inF: number, outF: number): ExpectedTensor[] =>
+    [[`${name}.weight`, [inF, outF], [L, 'n_embd']] as ExpectedTensor].concat(c.bias ? [[`${name}.bias`, [outF], [L, 'bias', 'n_embd']]] : []);
+  for (let i = 0; i < c.n_layer; i++) {
+    const p = `transformer.h.${i}.`;
+    yield* vector(`${p}ln_1`, C, 'n_embd');
+    yield* linear(`${p}attn.c_attn`, C, 3 * C);
+    yield* linear(`${p}attn.c_proj`, C, C);
+    yield* vector(`${p}ln_2`, C, 'n_embd');
+    yield* linear(`${p}mlp.c_fc`, C, 4 * C);
+    yield* linear(`${p}mlp.c_proj`, 4 * C, C);
+  }
+  yield ['transformer.ln_f.weight', [C], ['n_embd']];
+  if (c.bias) yield ['transformer.ln_f.bias', [C], ['bias', 'n_embd']];
 }
 
 class CausalSelfAttention extends Module {

@@ -15,6 +15,7 @@ import { cachedSelfAttention, causalSelfAttention, crossEntropy, rope } from '..
 import { concat, narrow, reshape } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ExpectedTensor } from './weights.js';
 import { KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
 
 export const LLAMA_MODEL_TYPES = ['llama', 'qwen2', 'qwen3'] as const;
@@ -79,33 +80,35 @@ function biases(c: LlamaConfig): { qkv: boolean; o: boolean } {
 
 /**
  * Every parameter's HF name and shape as the config implies them, in module order, without allocating:
- * what a checkpoint is checked against before a model is built (model/weights.ts).
+ * what weight files are checked against before a model is built (model/weights.ts).
  */
-export function* llamaTensorShapes(c: LlamaConfig): Generator<[string, number[]]> {
+export function* llamaTensorShapes(c: LlamaConfig): Generator<ExpectedTensor> {
   const C = c.hidden_size, D = c.head_dim, H = c.num_attention_heads * D, KV = c.num_key_value_heads * D, I = c.intermediate_size;
-  const b = biases(c);
-  yield ['model.embed_tokens.weight', [c.vocab_size, C]];
+  const b = biases(c), L = 'num_hidden_layers';
+  yield ['model.embed_tokens.weight', [c.vocab_size, C], ['vocab_size', 'hidden_size']];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `model.layers.${i}.`;
-    for (const [name, out, bias] of [['q_proj', H, b.qkv], ['k_proj', KV, b.qkv], ['v_proj', KV, b.qkv]] as const) {
-      yield [`${p}self_attn.${name}.weight`, [out, C]];
-      if (bias) yield [`${p}self_attn.${name}.bias`, [out]];
+    const proj = [['q_proj', H, 'num_attention_heads'], ['k_proj', KV, 'num_key_value_heads'], ['v_proj', KV, 'num_key_value_heads']] as const;
+    for (const [name, out, heads] of proj) {
+      yield [`${p}self_attn.${name}.weight`, [out, C], [L, heads, 'head_dim', 'hidden_size']];
+      if (b.qkv) yield [`${p}self_attn.${name}.bias`, [out], [L, 'model_type', 'attention_bias', heads, 'head_dim']];
     }
-    yield [`${p}self_attn.o_proj.weight`, [C, H]];
-    if (b.o) yield [`${p}self_attn.o_proj.bias`, [C]];
+    yield [`${p}self_attn.o_proj.weight`, [C, H], [L, 'hidden_size', 'num_attention_heads', 'head_dim']];
+    if (b.o) yield [`${p}self_attn.o_proj.bias`, [C], [L, 'attention_bias', 'hidden_size']];
     if (c.model_type === 'qwen3') {
-      yield [`${p}self_attn.q_norm.weight`, [D]];
-      yield [`${p}self_attn.k_norm.weight`, [D]];
+      yield [`${p}self_attn.q_norm.weight`, [D], [L, 'model_type', 'head_dim']];
+      yield [`${p}self_attn.k_norm.weight`, [D], [L, 'model_type', 'head_dim']];
     }
-    for (const [name, shape, n] of [['gate_proj', [I, C], I], ['up_proj', [I, C], I], ['down_proj', [C, I], C]] as const) {
-      yield [`${p}mlp.${name}.weight`, [...shape]];
-      if (c.mlp_bias) yield [`${p}mlp.${name}.bias`, [n]];
+    const mlp = [['gate_proj', [I, C], I], ['up_proj', [I, C], I], ['down_proj', [C, I], C]] as const;
+    for (const [name, shape, n] of mlp) {
+      yield [`${p}mlp.${name}.weight`, [...shape], [L, 'intermediate_size', 'hidden_size']];
+      if (c.mlp_bias) yield [`${p}mlp.${name}.bias`, [n], [L, 'mlp_bias', 'intermediate_size', 'hidden_size']];
     }
-    yield [`${p}input_layernorm.weight`, [C]];
-    yield [`${p}post_attention_layernorm.weight`, [C]];
+    yield [`${p}input_layernorm.weight`, [C], [L, 'hidden_size']];
+    yield [`${p}post_attention_layernorm.weight`, [C], [L, 'hidden_size']];
   }
-  yield ['model.norm.weight', [C]];
-  if (!c.tie_word_embeddings) yield ['lm_head.weight', [c.vocab_size, C]];
+  yield ['model.norm.weight', [C], ['hidden_size']];
+  if (!c.tie_word_embeddings) yield ['lm_head.weight', [c.vocab_size, C], ['tie_word_embeddings', 'vocab_size', 'hidden_size']];
 }
 
 interface LayerCacheView {
