@@ -51,7 +51,7 @@ export function validateLlamaConfig(c: LlamaConfig): void {
   if (!LLAMA_MODEL_TYPES.includes(c.model_type)) throw new Error(`Llama config: model_type '${c.model_type}' is not one of ${LLAMA_MODEL_TYPES.join(', ')}`);
   for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings'] as const) {
     const v = c[key];
-    if (!Number.isInteger(v) || v < 1) throw new Error(`Llama config: ${key} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 1) throw new Error(`Llama config: ${key} must be a positive integer, got ${v}`);
   }
   if (c.num_attention_heads % c.num_key_value_heads !== 0) {
     throw new Error(`Llama config: num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${c.num_key_value_heads})`);
