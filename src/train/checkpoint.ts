@@ -3,9 +3,10 @@
 // iteration, best val loss, RNG states, tokenizer. One file written by rename is atomic: a crash or a
 // failed run leaves the previous checkpoint whole.
 import { existsSync, statSync } from 'node:fs';
-import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT, type GPTConfig } from '../model/gpt.js';
-import { loadHFModel, loadHFWeights } from '../model/hf.js';
+import { readSafetensorsHeader, readTensor, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
+import { GPT, validateConfig, type GPTConfig } from '../model/gpt.js';
+import { loadGPTWeights, loadHFModel } from '../model/hf.js';
+import { openWeightFile } from '../model/weights.js';
 import type { AdamW, AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
 
@@ -72,9 +73,13 @@ function nameOf(model: GPT, p: unknown): string {
   return found[0];
 }
 
+/**
+ * Reads a checkpoint: its model_config is checked against the file's tensors (names, shapes, nothing
+ * extra) before the model is allocated, and the weights must be finite.
+ */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
-  const file = readSafetensors(path);
-  const raw = file.metadata.inkwell;
+  const header = readSafetensorsHeader(path);
+  const raw = header.metadata.inkwell;
   if (!raw) throw new Error(`${path}: not an inkwell checkpoint (no 'inkwell' entry in the safetensors metadata)`);
   let state: CheckpointState;
   try {
@@ -84,21 +89,22 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   }
   if (state.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: checkpoint format '${state.format}' is not ${CHECKPOINT_FORMAT}`);
   checkRunState(state, path);
-  let model: GPT;
+  const config = state.model_config;
+  if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
   try {
-    model = new GPT(state.model_config, { init: false });
+    validateConfig(config);
   } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message}`);
+    throw new Error(`${path}: model_config: ${(err as Error).message}`);
   }
-  const modelTensors = new Map([...file.tensors].filter(([n]) => !n.startsWith('optimizer.')));
-  loadHFWeights(model, modelTensors, path);
+  const weights = openWeightFile(path, (name) => (name.startsWith('optimizer.') ? null : name));
+  const model = loadGPTWeights(config, weights, `${path} (model_config)`);
   let optimizer: OptimizerMoments | null = null;
-  for (const [key, t] of file.tensors) {
+  for (const [key] of header.entries) {
     const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
     if (!m) continue;
     optimizer ??= { step: state.optimizer_step, moments: new Map() };
     const entry = optimizer.moments.get(m[2]!) ?? { m: new Float32Array(0), v: new Float32Array(0) };
-    entry[m[1] as 'm' | 'v'] = t.data;
+    entry[m[1] as 'm' | 'v'] = readTensor(header, key);
     optimizer.moments.set(m[2]!, entry);
   }
   return { model, state, optimizer };
