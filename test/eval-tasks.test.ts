@@ -14,7 +14,7 @@ import { loadTask } from '../src/eval/hub-tasks.js';
 import { readSuite, runSuite } from '../src/eval/suite.js';
 import { evaluateTask, itemRequests, readTaskFile, DEFAULT_SETTINGS, type Task } from '../src/eval/tasks.js';
 import { readSafetensors } from '../src/io/safetensors.js';
-import { loadHFModel } from '../src/model/hf.js';
+import { loadHFCausalLM } from '../src/model/hf.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
 import { Gpt2Tokenizer } from '../src/tokenizers/index.js';
 import { runInkwell, sharedDir } from './helpers.js';
@@ -41,33 +41,35 @@ describe('encoding a context and a continuation (the harness\'s _encode_pair)', 
   });
 });
 
-const fixture = join(sharedDir, 'fixtures', 'gpt-tiny');
-describe('log-likelihoods against the fixture\'s PyTorch logits', { skip: existsSync(fixture) ? false : `no fixture at ${fixture}` }, () => {
-  it('equal Σ log-softmax of the fixture\'s logits over the continuation, for every split point', () => {
-    const model = loadHFModel(fixture);
-    const batch = JSON.parse(readFileSync(join(fixture, 'batch.json'), 'utf8')) as { input_ids: number[][]; targets: number[][] };
-    const logits = readSafetensors(join(fixture, 'logits.safetensors')).tensors.get('logits')!.data;
-    const V = 65, T = 16;
-    for (let b = 0; b < 2; b++) {
-      const ids = [...batch.input_ids[b]!, batch.targets[b]![T - 1]!];
-      const pairs = [1, 5, 12, 15].map((cut) => ({ context: ids.slice(0, cut), continuation: ids.slice(cut, T + 1) }));
-      const got = scoreEncoded(model, pairs, { batchSize: 3 });
-      pairs.forEach((pair, k) => {
-        let want = 0, greedy = true;
-        for (let p = pair.context.length - 1; p < T; p++) {
-          const row = Array.from(logits.subarray((b * T + p) * V, (b * T + p + 1) * V));
-          const max = Math.max(...row);
-          const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
-          want += row[ids[p + 1]!]! - lse;
-          if (row.indexOf(max) !== ids[p + 1]) greedy = false;
-        }
-        assert.ok(Math.abs(got[k]!.logprob - want) < 1e-4, `row ${b}, cut ${pair.context.length}: ${got[k]!.logprob} vs ${want}`);
-        assert.equal(got[k]!.greedy, greedy);
-        assert.equal(got[k]!.tokens, T + 1 - pair.context.length);
-      });
-    }
+for (const name of ['gpt-tiny', 'llama-tiny']) {
+  const fixture = join(sharedDir, 'fixtures', name);
+  describe(`log-likelihoods against the ${name} fixture's PyTorch logits`, { skip: existsSync(fixture) ? false : `no fixture at ${fixture}` }, () => {
+    it('equal Σ log-softmax of the fixture\'s logits over the continuation, for every split point', () => {
+      const model = loadHFCausalLM(fixture);
+      const batch = JSON.parse(readFileSync(join(fixture, 'batch.json'), 'utf8')) as { input_ids: number[][]; targets: number[][] };
+      const logits = readSafetensors(join(fixture, 'logits.safetensors')).tensors.get('logits')!.data;
+      const V = model.vocabSize, T = batch.input_ids[0]!.length;
+      for (let b = 0; b < batch.input_ids.length; b++) {
+        const ids = [...batch.input_ids[b]!, batch.targets[b]![T - 1]!];
+        const pairs = [1, 5, 12, T - 1].map((cut) => ({ context: ids.slice(0, cut), continuation: ids.slice(cut, T + 1) }));
+        const got = scoreEncoded(model, pairs, { batchSize: 3 });
+        pairs.forEach((pair, k) => {
+          let want = 0, greedy = true;
+          for (let p = pair.context.length - 1; p < T; p++) {
+            const row = Array.from(logits.subarray((b * T + p) * V, (b * T + p + 1) * V));
+            const max = Math.max(...row);
+            const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+            want += row[ids[p + 1]!]! - lse;
+            if (row.indexOf(max) !== ids[p + 1]) greedy = false;
+          }
+          assert.ok(Math.abs(got[k]!.logprob - want) < 1e-4, `row ${b}, cut ${pair.context.length}: ${got[k]!.logprob} vs ${want}`);
+          assert.equal(got[k]!.greedy, greedy);
+          assert.equal(got[k]!.tokens, T + 1 - pair.context.length);
+        });
+      }
+    });
   });
-});
+}
 
 describe('scoring conventions', () => {
   const model = tinyModel({ block_size: 32 });

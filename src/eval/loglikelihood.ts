@@ -9,7 +9,7 @@
 //   continuation token is the argmax there (LAMBADA's accuracy).
 // Requests are sorted by length and several run in one forward pass, right-padded.
 import { eosTokenOf } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { noGrad } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
@@ -56,14 +56,14 @@ export interface ScoreOptions {
 }
 
 /** Scores every request; results are in request order. */
-export function scoreLoglikelihoods(model: GPT, tokenizer: Tokenizer, requests: readonly LoglikelihoodRequest[],
+export function scoreLoglikelihoods(model: CausalLM, tokenizer: Tokenizer, requests: readonly LoglikelihoodRequest[],
   options: ScoreOptions = {}): LoglikelihoodResult[] {
   return scoreEncoded(model, requests.map((r) => encodePair(tokenizer, r.context, r.continuation)), options);
 }
 
 /** As scoreLoglikelihoods, for pairs already tokenized. */
-export function scoreEncoded(model: GPT, pairs: readonly EncodedPair[], options: ScoreOptions = {}): LoglikelihoodResult[] {
-  const window = model.config.block_size;
+export function scoreEncoded(model: CausalLM, pairs: readonly EncodedPair[], options: ScoreOptions = {}): LoglikelihoodResult[] {
+  const window = model.contextLength;
   const batchSize = options.batchSize ?? 16;
   const sequences = pairs.map((pair, index) => {
     if (pair.continuation.length === 0) throw new Error(`request ${index}: the continuation encodes to no tokens`);

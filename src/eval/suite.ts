@@ -6,7 +6,7 @@
 // (relative paths are read from the suite file's folder).
 import { dirname, resolve } from 'node:path';
 import { readJsonObject } from '../io/json.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { centered, evaluateTask, type Task, type TaskResult } from './tasks.js';
 
@@ -75,7 +75,7 @@ export function readSuite(file: string): Suite {
 }
 
 /** Runs every task of the suite; `load` turns an entry into its task, `onTask` hears each result as it comes. */
-export async function runSuite(model: GPT, tokenizer: Tokenizer, suite: Suite, load: (entry: SuiteEntry) => Promise<Task>,
+export async function runSuite(model: CausalLM, tokenizer: Tokenizer, suite: Suite, load: (entry: SuiteEntry) => Promise<Task>,
   options: { batchSize?: number; onTask?: (result: SuiteTaskResult) => void } = {}): Promise<SuiteResult> {
   const tasks: SuiteTaskResult[] = [];
   for (const entry of suite.entries) {

@@ -10,7 +10,7 @@
 // chance. Few-shot examples come from the task's other items (never the item itself), drawn with a
 // fixed seed, each written as its correct context + delimiter + answer.
 import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { Rng } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { scoreLoglikelihoods, type LoglikelihoodRequest } from './loglikelihood.js';
@@ -121,7 +121,7 @@ function argmax(xs: readonly number[]): number {
 }
 
 /** Scores every item (all requests batched together) and sums up acc, acc_norm and the centred accuracy. */
-export function evaluateTask(model: GPT, tokenizer: Tokenizer, task: Task, options: TaskOptions = {}): TaskResult {
+export function evaluateTask(model: CausalLM, tokenizer: Tokenizer, task: Task, options: TaskOptions = {}): TaskResult {
   const fewshot = options.fewshot ?? 0;
   const items = options.limit === undefined ? task.items : task.items.slice(0, options.limit);
   if (items.length === 0) throw new Error(`task ${task.name}: no items to evaluate`);
