@@ -20,7 +20,10 @@ def score(model, seqs, cont_len, batch):
         idx = torch.zeros(len(group), T, dtype=torch.long)
         for b, q in enumerate(group):
             idx[b, :len(q) - 1] = torch.tensor(q[:-1])
-        logits, _ = model.forward(idx, model.new_cache(len(group)), all_positions=True)
+        # A cache of this batch's length only (new_cache holds the whole context): nothing is decoded after.
+        hs = model.C // model.nh
+        cache = [(torch.zeros(len(group), model.nh, T, hs), torch.zeros(len(group), model.nh, T, hs)) for _ in model.blocks], 0
+        logits, _ = model.forward(idx, cache, all_positions=True)
         logp = F.log_softmax(logits, -1)
         for b, q in enumerate(group):
             n = len(q) - 1
