@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
+import { REWARD_MODEL_FILES } from '../align/reward-source.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { DataLineError, type SkippedLine } from '../io/records.js';
 import { TrainingDiverged } from '../train/trainer.js';
@@ -30,10 +31,10 @@ Options:
   --val=FILE               held-out comparisons (default: --val_fraction of the prompts of --data)
   --val_fraction=0.1
   --skip_bad_lines         leave out bad lines and pairs longer than the context (listed) instead of stopping
-  --out_dir=out-reward     writes reward.safetensors there (after every epoch)
+  --out_dir=out-reward     writes ckpt.safetensors there (after every epoch)
   --epochs=${d.epochs}  --batch_size=${d.batch_size}  --learning_rate=${d.learning_rate}  --weight_decay=${d.weight_decay}  --grad_clip=${d.grad_clip}  --seed=${d.seed}
 
-Score answers with it: inkwell reward --model=out-reward/reward.safetensors.`;
+Score answers with it: inkwell reward --model=out-reward (or --reward=out-reward for rlhf ppo).`;
 
 export const booleanFlags = ['offline', 'skip_bad_lines'];
 
@@ -99,7 +100,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   console.log(`reward model: ${trainPairs.length} training pairs, ${valPairs.length} held-out pairs`);
   if (valPairs.length) console.log(`before training: ${formatPairMetrics(evaluatePairs(model, valPairs))}`);
   const t0 = Date.now();
-  const out = join(options.string('out_dir', 'out-reward')!, 'reward.safetensors');
+  const out = join(options.string('out_dir', 'out-reward')!, REWARD_MODEL_FILES[0]!);
   let saved = 0;
   try {
     trainRewardModel(model, trainPairs, valPairs, config, {

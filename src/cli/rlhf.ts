@@ -5,7 +5,8 @@ import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoC
 import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
-import { loadRewardSource } from '../align/reward-source.js';
+import { loadRewardSource, type RewardSource } from '../align/reward-source.js';
+import { rewardTimeout, REWARD_TIMEOUT_USAGE } from './reward.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { eosTokenOf } from '../generate/generate.js';
 import { checkpointTemplate, endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
@@ -44,8 +45,9 @@ Model (the SFT model; default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
 
 PPO options:
-  --reward=FILE            a reward model (inkwell finetune reward), JSON rules, or a .js/.mjs module
-                           exporting (prompt, answer) => number
+  --reward=FILE|DIR        a reward model (the folder or file of inkwell finetune reward), JSON rules,
+                           or a .js/.mjs module exporting (prompt, answer) => number
+${REWARD_TIMEOUT_USAGE}
   --prompts=FILE           one prompt a line (\\n for a newline), or .jsonl with {"prompt"}
   --val_prompts=FILE       held-out prompts (default: every 10th prompt of --prompts is held out)
   --steps=${p.steps}  --batch_size=${p.batch_size}  --minibatch_size=${p.minibatch_size}  --ppo_epochs=${p.ppo_epochs}  --learning_rate=${p.learning_rate}
@@ -71,7 +73,7 @@ export async function run(args: string[], options: Options): Promise<void> {
 }
 
 async function ppo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'reward_timeout', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template']);
   const rewardFile = options.string('reward'), promptsFile = options.string('prompts');
   if (!rewardFile || !promptsFile) throw new UsageError('--reward=FILE and --prompts=FILE are required');
   const config: PpoConfig = { ...p, kl_estimator: (options.string('kl_estimator', p.kl_estimator) as PpoConfig['kl_estimator']), whiten_advantages: options.flag('whiten_advantages', true) };
@@ -88,7 +90,16 @@ async function ppo(options: Options): Promise<void> {
     if (valPrompts.length) prompts = prompts.filter((_, i) => i % 10 !== 9);
     else valPrompts = prompts;
   }
-  const reward = await loadRewardSource(rewardFile);
+  const reward = await loadRewardSource(rewardFile, rewardTimeout(options));
+  try {
+    await ppoWith(reward, options, config, { prompts, promptsFile, valPrompts, valFile, evalInterval });
+  } finally {
+    await reward.close?.();
+  }
+}
+
+async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig, o: { prompts: string[]; promptsFile: string; valPrompts: string[]; valFile: string | undefined; evalInterval: number }): Promise<void> {
+  const { prompts, promptsFile, valPrompts, valFile, evalInterval } = o;
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
   const { turn, template } = turnFromOptions(options, tokenizer, state);
   // Checked here to name the file (training and held-out prompts alike), as the sampler will see them.
