@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { GPT } from '../src/model/gpt.js';
 import { CharTokenizer } from '../src/tokenizers/index.js';
 import { loadModel, saveCheckpoint } from '../src/train/checkpoint.js';
+import { loadRewardModel } from '../src/align/reward-model.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'inkwell-align-cli-'));
@@ -173,6 +174,14 @@ describe('inkwell rlhf', () => {
     assert.equal(raw.code, 0, raw.stderr);
     assert.doesNotMatch(raw.stderr, /template/);
     assert.equal(template('dpo-raw').template, undefined);
+    // The reward model trains in the same layout, records it, and `reward` scores with it.
+    const rm = await inkwell(['finetune', 'reward', '--checkpoint=sft-qa.safetensors', '--data=prefs.jsonl', '--val_fraction=0', '--epochs=1', '--out_dir=rm-qa']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.match(rm.stderr, /using the 'qa' template the checkpoint was fine-tuned with/);
+    const { layout } = loadRewardModel(join(root, 'rm-qa', 'ckpt.safetensors'));
+    assert.equal(layout.template, 'qa');
+    assert.deepEqual(layout.end, [...'\n\n'].map((c) => tokenizer.encode(c)[0]));
+    assert.equal((await inkwell(['reward', '--model=rm-qa', 'a?', 'xx'])).code, 0);
   });
 
   test('dpo reports held-out loss and implicit-reward accuracy before and after, and writes the policy', async () => {

@@ -7,6 +7,7 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { finiteScores, type ScoreFn } from './rbrm.js';
 import { loadRewardModel, scoreTexts, type RewardModel } from './reward-model.js';
 import { RewardWorker, type RewardWorkerOptions } from './reward-worker.js';
+import type { AnswerLayout } from './sequences.js';
 
 export interface ScoredItem {
   prompt: string;
@@ -32,8 +33,9 @@ export function rewardFromRules(fn: ScoreFn, name: string): RewardSource {
   };
 }
 
-export function rewardFromModel(model: RewardModel, tokenizer: Tokenizer, name: string): RewardSource {
-  return { name, score: async (items) => finiteScores(name, items.map((it) => it.answer), scoreTexts(model, tokenizer, items)) };
+/** A reward model's scores of answers laid out as it was trained (prompts given as written). */
+export function rewardFromModel(model: RewardModel, tokenizer: Tokenizer, name: string, layout?: AnswerLayout): RewardSource {
+  return { name, score: async (items) => finiteScores(name, items.map((it) => it.answer), scoreTexts(model, tokenizer, items, layout)) };
 }
 
 const RULE_EXTENSIONS = new Set(['.json', '.js', '.mjs', '.cjs', '.ts', '.mts']);
@@ -55,6 +57,6 @@ export async function loadRewardSource(path: string, options: RewardWorkerOption
   const ext = extname(file);
   if (RULE_EXTENSIONS.has(ext)) return RewardWorker.start(file, options);
   if (ext !== '.safetensors') throw new Error(`${file}: not a reward source: give a reward model (the folder or .safetensors file from \`inkwell finetune reward\`) or rules (${[...RULE_EXTENSIONS].join(', ')})`);
-  const { model, tokenizer } = loadRewardModel(file);
-  return rewardFromModel(model, tokenizer, `reward model ${file}`);
+  const { model, tokenizer, layout } = loadRewardModel(file);
+  return rewardFromModel(model, tokenizer, `reward model ${file}`, layout);
 }

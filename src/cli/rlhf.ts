@@ -9,13 +9,14 @@ import { loadRewardSource, type RewardSource } from '../align/reward-source.js';
 import { rewardTimeout, REWARD_TIMEOUT_USAGE } from './reward.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { eosTokenOf } from '../generate/generate.js';
-import { checkpointTemplate, endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { endOfTurn, formatPrompt, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { answerLayout } from '../align/sequences.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { readPrompts } from '../serve/feedback.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
-import { encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
+import { alignmentTemplate, encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 const p = defaultPpoConfig, q = defaultDpoConfig;
@@ -38,8 +39,9 @@ after every epoch.
 Both take --template=NAME|none (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained
 with (default: the one \`inkwell finetune sft\` recorded in the checkpoint, else none). Prompts are then
 formatted with it, PPO answers end where SFT taught them to (end-of-text token or the template's turn
-end), and the aligned checkpoint records it, so sample, chat and serve use it too. Rewards always see the
-prompt as written.
+end), DPO scores each chosen and rejected answer with that end (so "stops too early" is learnable), and
+the aligned checkpoint records it, so sample, chat and serve use it too. Rewards always see the prompt
+as written.
 
 Model (the SFT model; default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
@@ -134,15 +136,8 @@ function asUsage(check: () => void): void {
  * trained, answers ending at its end of turn.
  */
 function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown): { turn: Turn; template: Template | null } {
-  const name = options.string('template');
-  let template: Template | null;
-  try {
-    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state);
-  } catch (err) {
-    throw new UsageError(`--template: ${(err as Error).message}`);
-  }
+  const template = alignmentTemplate(options, state);
   if (!template) return { turn: { eosTokenId: eosTokenOf(tokenizer) }, template };
-  if (name === undefined) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to use prompts as written)\n`);
   const { eosId, stopText } = endOfTurn(template, tokenizer);
   const t = template;
   return { turn: { format: (p) => formatPrompt(t, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] }, template };
@@ -166,11 +161,11 @@ async function dpo(options: Options): Promise<void> {
   asUsage(() => validateDpoConfig(config));
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
-  const { turn, template } = turnFromOptions(options, tokenizer, state);
-  const format = turn.format ?? ((prompt: string) => prompt);
-  const formatted = <T extends { prompt: string }>(pairs: T[]) => pairs.map((pair) => ({ ...pair, prompt: format(pair.prompt) }));
-  const trainPairs = encodeComparisonPairs(options, tokenizer, formatted(train), policy.config.block_size, data);
-  const valPairs = encodeComparisonPairs(options, tokenizer, formatted(val), policy.config.block_size, valFile ?? data);
+  const template = alignmentTemplate(options, state);
+  // Chosen and rejected answers end with the template's end of turn, as SFT trained them: stopping is part of the answer.
+  const layout = answerLayout(template, tokenizer);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, train, policy.config.block_size, data, layout);
+  const valPairs = encodeComparisonPairs(options, tokenizer, val, policy.config.block_size, valFile ?? data, layout);
   if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${policy.config.block_size} tokens`);
   // The reference is the starting policy: its log-ratios are all DPO needs from it, computed once.
   const reference = frozenCopy(policy);
