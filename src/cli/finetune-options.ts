@@ -23,12 +23,23 @@ export interface LoopDefaults {
   batch_size: number;
   learning_rate: number;
   eval_interval: number;
+  /**
+   * The defaults --lora replaces: LoRA trains a few low-rank matrices from zero and needs a higher
+   * learning rate and more steps than full fine-tuning (chosen by measurement; docs/finetune.md).
+   */
+  lora?: Partial<Pick<LoopDefaults, 'max_iters' | 'batch_size' | 'learning_rate'>>;
+}
+
+/** A usage line for a default, with what --lora makes of it. */
+function defaultLine(d: LoopDefaults, key: 'max_iters' | 'batch_size' | 'learning_rate', what: string): string {
+  const lora = d.lora?.[key];
+  return `  ${`--${key}=${d[key]}`.padEnd(23)}  ${what}${lora === undefined ? '' : ` (with --lora: ${lora})`}`;
 }
 
 export const LOOP_USAGE = (d: LoopDefaults) => `Training:
-  ${`--max_iters=${d.max_iters}`.padEnd(23)}  optimizer steps
-  ${`--batch_size=${d.batch_size}`.padEnd(23)}  examples per step
-  ${`--learning_rate=${d.learning_rate}`.padEnd(23)}  peak AdamW learning rate (linear warmup, then cosine decay)
+${defaultLine(d, 'max_iters', 'optimizer steps')}
+${defaultLine(d, 'batch_size', 'examples per step')}
+${defaultLine(d, 'learning_rate', 'peak AdamW learning rate (linear warmup, then cosine decay)')}
   --min_lr=LR/10           learning rate at the end of the decay
   --warmup_iters=10%       warmup steps (default a tenth of max_iters)
   --weight_decay=0.01      AdamW decay of matrices and embeddings (not biases, LayerNorms)
@@ -48,14 +59,16 @@ Data:
 
 Parameter-efficient fine-tuning:
   --lora                   train LoRA matrices instead of the base weights (merged into ckpt.safetensors
-                           at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)
+                           at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)${d.lora ? `;
+                           it has its own defaults for the settings marked "with --lora" above` : ''}
   --lora_r=8 --lora_alpha=16 --lora_dropout=0
   --lora_targets=c_attn    comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
   --adapters               Houlsby bottleneck adapters after attention and MLP (saved to OUT_DIR/peft only)
   --adapter_size=N         adapter bottleneck (default min(64, n_embd/2))
   --freeze=SPEC            head | last:N | pattern:GLOB[,GLOB…] | none: which base weights stay fixed`;
 
-export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopConfig & { batch_size: number; seed: number; dropout: number } {
+export function loopConfigFromOptions(options: Options, defaults: LoopDefaults): LoopConfig & { batch_size: number; seed: number; dropout: number } {
+  const d = options.flag('lora') ? { ...defaults, ...defaults.lora } : defaults;
   const maxIters = options.number('max_iters', d.max_iters)!;
   const lr = options.number('learning_rate', d.learning_rate)!;
   const config = {
