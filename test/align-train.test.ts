@@ -150,6 +150,10 @@ describe('DPO and PPO', () => {
     assert.equal(loaded.layout.template, 'qa');
     const items = pairs.slice(40).flatMap((p) => [{ prompt: p.prompt, answer: p.chosen }, { prompt: p.prompt, answer: p.rejected }]);
     assert.deepEqual(scoreTexts(loaded.model, loaded.tokenizer, items, loaded.layout), noGrad(() => Array.from(rm.forward(encodePairs(tok, pairs.slice(40), 32, 'pairs', undefined, qa).flatMap((p) => [p.chosen, p.rejected])).data)));
+    // An answer PPO cut at max_new_tokens did not end, and is scored without the end.
+    const cut = { prompt: pairs[40]!.prompt, answer: pairs[40]!.chosen, ended: false };
+    const unended = noGrad(() => rm.forward([encodeSequence(tok, cut.prompt, cut.answer, 32, 'cut', { layout: { ...qa, end: [] } })]).data[0]!);
+    assert.deepEqual(scoreTexts(loaded.model, loaded.tokenizer, [cut], loaded.layout), [unended]);
   });
 
   test('PPO raises a rule reward and logs finite statistics; a KL past max_kl stops the run', async () => {

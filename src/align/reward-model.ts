@@ -150,9 +150,10 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
   return last;
 }
 
-/** Rewards of prompt + answer texts (no gradient), laid out as the model was trained (see encodePairs). */
-export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string }[], layout: AnswerLayout = PLAIN_LAYOUT, batchSize = 16): number[] {
-  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, { layout, allowEmptyAnswer: true }));
+/** Rewards of prompt + answer texts (no gradient), laid out as the model was trained (see encodePairs); an answer cut by a token limit (ended: false) gets no end of turn. */
+export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string; ended?: boolean }[], layout: AnswerLayout = PLAIN_LAYOUT, batchSize = 16): number[] {
+  const cut = { ...layout, end: [] };
+  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, { layout: it.ended === false ? cut : layout, allowEmptyAnswer: true }));
   const out: number[] = [];
   const wasTraining = model.training;
   model.eval();

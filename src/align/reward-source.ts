@@ -12,6 +12,8 @@ import type { AnswerLayout } from './sequences.js';
 export interface ScoredItem {
   prompt: string;
   answer: string;
+  /** false: the answer was cut by the token limit, so a reward model scores it without the end of turn (default true). */
+  ended?: boolean;
 }
 
 export interface RewardSource {
