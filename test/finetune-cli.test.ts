@@ -137,6 +137,11 @@ describe('inkwell finetune sft --lora defaults', () => {
     assert.match(help, /--max_iters=500 +optimizer steps \(with --lora: 1000\)/);
     assert.match(help, /--learning_rate=0\.001 +.*\(with --lora: 0\.01\)/);
     assert.doesNotMatch(inkwell('finetune', 'classify', '--help').stdout, /with --lora/);
+    assert.match(help, /--lora_targets=c_attn,c_fc /);
+    // LoRA on c_attn and c_fc by default (1 layer, 16 wide, r 8: 8·16 + 48·8 + 8·16 + 64·8 = 1,152), c_attn alone when asked.
+    const run = (...extra: string[]) => inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=1', '--eval_interval=1', '--eval_samples=0', '--lora', ...extra, '--out_dir=sft-lora');
+    assert.match(run().stdout, /trainable params: 1,152 \|\|/);
+    assert.match(run('--lora_targets=c_attn').stdout, /trainable params: 512 \|\|/);
   });
 });
 
