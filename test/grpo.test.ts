@@ -4,6 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { grpoLoss, groupAdvantages, type GrpoLossOptions } from '../src/align/grpo-loss.js';
+import { defaultGrpoConfig, GrpoTrainer, type GrpoState, type GrpoStepLog } from '../src/align/grpo.js';
+import { frozenCopy } from '../src/align/reference.js';
+import { extractAnswer, rewardFunctions, sameAnswer, type RewardFunction } from '../src/align/verifiers.js';
+import type { GPT } from '../src/model/gpt.js';
+import type { AdamW } from '../src/train/optim.js';
+import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -77,5 +83,66 @@ describe('the GRPO loss', () => {
     assert.deepEqual(Array.from(logp.grad!.subarray(0, 2)), [0, 0]);
     assert.ok(logp.grad![2] !== 0 && logp.grad![3] !== 0);
     assert.throws(() => grpoLoss(logp, Float32Array.of(0, 0, 0, 0), null, advantages, Int32Array.of(0, 1, 2, 3), { ...base, beta: 0.1 }), /beta > 0 needs the reference/);
+  });
+});
+
+describe('the GRPO trainer', () => {
+  const prompts = [{ prompt: 'ab', answer: '1' }, { prompt: 'ba', answer: '2' }, { prompt: 'aa', answer: '3' }];
+  const config = { ...defaultGrpoConfig, group_size: 4, batch_prompts: 2, max_new_tokens: 6, micro_batch: 3, learning_rate: 1e-2, beta: 0.05, iterations: 2 };
+  /** Rewards completions for each letter 'a' they hold: a signal every group can vary on. */
+  const countA: RewardFunction = { name: 'a', weight: 1, score: async (items) => items.map((c) => [...c.completion].filter((x) => x === 'a').length) };
+  const snapshot = (m: GPT) => m.namedParameters().map(([, p]) => p.data.slice());
+
+  it('learns nothing from groups whose rewards are all equal', async () => {
+    const policy = tinyModel({ block_size: 16 });
+    const before = snapshot(policy);
+    const constant: RewardFunction = { name: 'const', weight: 1, score: async (items) => items.map(() => 1) };
+    const trainer = new GrpoTrainer(policy, null, asciiTokenizer, [constant], prompts, { ...config, beta: 0 });
+    const log = await trainer.step();
+    assert.equal(log.equal_groups, 2);
+    assert.deepEqual(snapshot(policy), before);
+  });
+
+  it('logs its step and, resumed from its state, continues exactly as an uninterrupted run', async () => {
+    const run = async (steps: number, from?: { weights: Float32Array[]; optimizer: ReturnType<AdamW['state']>; state: GrpoState }) => {
+      const policy = tinyModel({ block_size: 16 });
+      const reference = frozenCopy(policy);
+      if (from) policy.namedParameters().forEach(([, p], i) => p.data.set(from.weights[i]!));
+      const trainer = new GrpoTrainer(policy, reference, asciiTokenizer, [countA], prompts, config);
+      if (from) {
+        trainer.optimizer.loadState({ step: from.optimizer.step, m: from.optimizer.m.map((x) => x.slice()), v: from.optimizer.v.map((x) => x.slice()) });
+        trainer.loadState(from.state);
+      }
+      const logs: GrpoStepLog[] = [];
+      for (let i = 0; i < steps; i++) logs.push(await trainer.step());
+      return { policy, trainer, logs };
+    };
+    const whole = await run(4);
+    const log = whole.logs[0]!;
+    assert.equal(log.step, 1);
+    assert.ok(log.length > 0 && log.entropy > 0 && log.kl === 0 && log.rewards.a!.std >= 0, JSON.stringify(log));
+    assert.ok(whole.logs[3]!.kl > 0, 'the policy moved away from the reference');
+    const half = await run(2);
+    const resumed = await run(2, { weights: snapshot(half.policy), optimizer: half.trainer.optimizer.state(), state: half.trainer.state() });
+    assert.deepEqual(snapshot(resumed.policy), snapshot(whole.policy));
+    assert.deepEqual(resumed.logs.map((l) => l.reward), whole.logs.slice(2).map((l) => l.reward));
+  });
+});
+
+describe('verifiable rewards', () => {
+  it('extract answers as asked and compare numbers as numbers', async () => {
+    assert.equal(extractAnswer('so 12 + 30 = 42.', 'last_number'), '42');
+    assert.equal(extractAnswer('total: 1,234', 'last_number'), '1234');
+    assert.equal(extractAnswer('x \\boxed{\\frac{1}{2}} y', 'boxed'), '\\frac{1}{2}');
+    assert.equal(extractAnswer('A: 3\nA: 7\n', { regex: 'A: (\\d+)' }), '7');
+    assert.equal(extractAnswer('think... Answer: Paris\nmore', { after: 'Answer:' }), 'Paris');
+    assert.equal(extractAnswer('no digits', 'last_number'), null);
+    assert.ok(sameAnswer('42.0', '42') && !sameAnswer('41', '42') && sameAnswer(' Paris ', 'Paris'));
+    const fns = await rewardFunctions([{ exact: 'last_number' }, { format: '\\d+', weight: 0.5 }, { length: { max: 2 }, weight: 2 }], 'spec', async () => { throw new Error('unused'); });
+    const item = (completion: string, tokens: number) => ({ prompt: 'p', completion, expected: '42', tokens, ended: true });
+    const scores = await Promise.all(fns.map((f) => f.score([item('42', 2), item('it is 41', 4)])));
+    assert.deepEqual(scores, [[1, 0], [1, 0], [-0, -1]]);
+    await assert.rejects(rewardFunctions([{ exact: 'first_word' }], 'spec.json', async () => { throw new Error('unused'); }), /spec.json: rewards\[0\]: "exact" takes "last_number", "boxed"/);
+    await assert.rejects(rewardFunctions([{ format: '(' }], 'spec.json', async () => { throw new Error('unused'); }), /bad regular expression/);
   });
 });

@@ -139,16 +139,32 @@ export interface Turn {
   stop?: readonly string[];
 }
 
-/** Samples one answer per prompt (temperature 1, so the sampled tokens' probabilities are the policy's). */
-export async function rollout(policy: GPT, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed: number, turn: Turn = {}): Promise<Rollout> {
+export interface Samples {
+  seqs: TokenSequence[];
+  answers: string[];
+  /** false where max_new_tokens cut the answer before it ended. */
+  ended: boolean[];
+}
+
+/** Samples one answer per prompt; its tokens are what was sampled, an ending EOS included, so training covers the ending too. */
+export function sampleAnswers(policy: GPT, tokenizer: Tokenizer, prompts: readonly string[], options: { maxNewTokens: number; seed: number;
+  temperature?: number; topP?: number }, turn: Turn = {}): Samples {
   const eosTokenId = turn.eosTokenId ?? null;
   const format = turn.format ?? ((p: string) => p);
-  const gens = generate(policy, prompts.map(format), { tokenizer, maxNewTokens, temperature: 1, seed, eosTokenId, stop: turn.stop });
-  // The answer's tokens are what was sampled, an ending EOS and stop text included, so PPO trains the ending too.
-  const seqs = gens.map((g) => ({ prompt: g.prompt, response: g.finishReason === 'eos' && eosTokenId !== null ? [...g.tokens, eosTokenId] : g.tokens }));
-  const answers = gens.map((g) => g.text ?? tokenizer.decode(g.tokens));
+  const gens = generate(policy, prompts.map(format), { tokenizer, maxNewTokens: options.maxNewTokens, temperature: options.temperature ?? 1, topP: options.topP,
+    seed: options.seed, eosTokenId, stop: turn.stop });
+  return {
+    seqs: gens.map((g) => ({ prompt: g.prompt, response: g.finishReason === 'eos' && eosTokenId !== null ? [...g.tokens, eosTokenId] : g.tokens })),
+    answers: gens.map((g) => g.text ?? tokenizer.decode(g.tokens)),
+    ended: gens.map((g) => g.finishReason !== 'length'),
+  };
+}
+
+/** Samples one answer per prompt (temperature 1, so the sampled tokens' probabilities are the policy's) and scores it. */
+export async function rollout(policy: GPT, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed: number, turn: Turn = {}): Promise<Rollout> {
+  const { seqs, answers, ended } = sampleAnswers(policy, tokenizer, prompts, { maxNewTokens, seed }, turn);
   // An answer cut by max_new_tokens did not end: a reward model must not read it as if it had.
-  const scores = await reward.score(prompts.map((prompt, i) => ({ prompt, answer: answers[i]!, ended: gens[i]!.finishReason !== 'length' })));
+  const scores = await reward.score(prompts.map((prompt, i) => ({ prompt, answer: answers[i]!, ended: ended[i]! })));
   return { prompts: [...prompts], answers, seqs, scores };
 }
 
