@@ -9,6 +9,11 @@ import { frozenCopy } from '../src/align/reference.js';
 import { extractAnswer, rewardFunctions, sameAnswer, type RewardFunction } from '../src/align/verifiers.js';
 import type { GPT } from '../src/model/gpt.js';
 import type { AdamW } from '../src/train/optim.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { runInkwell } from './helpers.js';
 import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
@@ -144,5 +149,36 @@ describe('verifiable rewards', () => {
     assert.deepEqual(scores, [[1, 0], [1, 0], [-0, -1]]);
     await assert.rejects(rewardFunctions([{ exact: 'first_word' }], 'spec.json', async () => { throw new Error('unused'); }), /spec.json: rewards\[0\]: "exact" takes "last_number", "boxed"/);
     await assert.rejects(rewardFunctions([{ format: '(' }], 'spec.json', async () => { throw new Error('unused'); }), /bad regular expression/);
+  });
+});
+
+describe('inkwell rlhf grpo', () => {
+  it('trains with verifiable rewards and the user\'s module, logs each step and writes the policy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-grpo-'));
+    try {
+      const ckpt = join(dir, 'sft.safetensors');
+      saveCheckpoint(ckpt, tinyModel({ block_size: 24 }), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      writeFileSync(join(dir, 'prompts.jsonl'), ['1+1=', '2+2=', '3+1='].map((p, i) => JSON.stringify({ prompt: p, answer: [2, 4, 4][i] })).join('\n'));
+      writeFileSync(join(dir, 'count.mjs'), 'export default (prompt, answer) => answer.split("4").length - 1;\n');
+      writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ exact: 'last_number' }, { format: '[0-9 ]*', weight: 0.5 }, { module: join(dir, 'count.mjs'), weight: 0.1 }]));
+      const args = ['rlhf', 'grpo', `--checkpoint=${ckpt}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`,
+        '--steps=2', '--group_size=3', '--batch_prompts=2', '--max_new_tokens=4', `--out_dir=${join(dir, 'out')}`];
+      const run = await runInkwell(args);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /grpo: 3 prompts, 2 × 3 completions a step; rewards 1 × exact\(last_number\) \+ 0\.5 × format\(\[0-9 \]\*\) \+ 0\.1 × /);
+      assert.match(run.stdout, /step 2: reward -?[\d.]+ \(exact\(last_number\) [\d.]+±[\d.]+, .*\), solved \d+%, equal groups \d, kl [\d.]+, clipfrac [\d.]+, length [\d.]+, entropy [\d.]+/);
+      const rows = readFileSync(join(dir, 'out', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(rows.map((r) => r.step), [1, 2]);
+      assert.equal(loadCheckpoint(join(dir, 'out', 'ckpt.safetensors')).state.iter_num, 2);
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ exact: 'first_word' }]));
+      const bad = await runInkwell([...args.filter((a) => !a.startsWith('--rewards')), `--rewards=${join(dir, 'bad.json')}`]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /bad\.json: rewards\[0\]: "exact" takes/);
+      const usage = await runInkwell([...args, '--group_size=1']);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /group_size must be an integer ≥ 2/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

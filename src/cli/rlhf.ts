@@ -2,27 +2,28 @@
 // model or rules) or with DPO on comparison files.
 import { join } from 'node:path';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
-import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
+import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
 import { loadRewardSource, type RewardSource } from '../align/reward-source.js';
 import { rewardTimeout, REWARD_TIMEOUT_USAGE } from './reward.js';
 import { assertFiniteParameters } from '../train/step.js';
-import { eosTokenOf } from '../generate/generate.js';
-import { endOfTurn, formatPrompt, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { TEMPLATE_NAMES } from '../finetune/template.js';
 import { answerLayout } from '../align/sequences.js';
-import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { readPrompts } from '../serve/feedback.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
 import { alignmentTemplate, encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
+import { alignedState, turnFromOptions } from './align-options.js';
+import { grpo, GRPO_USAGE } from './rlhf-grpo.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 const p = defaultPpoConfig, q = defaultDpoConfig;
 
 export const usage = `usage: inkwell rlhf ppo --reward=FILE --prompts=FILE [--checkpoint=SFT | --init=NAME] [options]
        inkwell rlhf dpo --data=comparisons.jsonl [--checkpoint=SFT | --init=NAME] [options]
+       inkwell rlhf grpo --rewards=FILE.json --prompts=FILE.jsonl [--checkpoint=SFT | --init=NAME] [options]
 
 ppo: the policy starts from the model and gets a value head; a frozen copy is the reference. Each step
 samples an answer to batch_size prompts, scores it with --reward, subtracts kl_coef × the per-token KL
@@ -59,9 +60,11 @@ ${REWARD_TIMEOUT_USAGE}
 
 DPO options:
   --data=FILE  --val=FILE  --val_fraction=0.1  --skip_bad_lines  --beta=${q.beta}  --epochs=${q.epochs}  --batch_size=${q.batch_size}
-  --learning_rate=${q.learning_rate}  --weight_decay=${q.weight_decay}  --grad_clip=${q.grad_clip}  --seed=${q.seed}  --out_dir=out-dpo`;
+  --learning_rate=${q.learning_rate}  --weight_decay=${q.weight_decay}  --grad_clip=${q.grad_clip}  --seed=${q.seed}  --out_dir=out-dpo
 
-export const booleanFlags = ['offline', 'whiten_advantages', 'skip_bad_lines'];
+${GRPO_USAGE}`;
+
+export const booleanFlags = ['offline', 'whiten_advantages', 'skip_bad_lines', 'scale_rewards', 'lora', 'adapters'];
 
 const PPO_NUMBERS = ['steps', 'batch_size', 'minibatch_size', 'ppo_epochs', 'learning_rate', 'grad_clip', 'max_new_tokens', 'kl_coef', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam', 'max_kl', 'seed'] as const;
 const DPO_NUMBERS = ['beta', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'] as const;
@@ -71,7 +74,8 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
   if (sub === 'ppo') return ppo(options);
   if (sub === 'dpo') return dpo(options);
-  throw new UsageError(sub ? `unknown rlhf subcommand '${sub}' (ppo, dpo)` : 'give a subcommand: inkwell rlhf ppo|dpo');
+  if (sub === 'grpo') return grpo(options);
+  throw new UsageError(sub ? `unknown rlhf subcommand '${sub}' (ppo, dpo, grpo)` : 'give a subcommand: inkwell rlhf ppo|dpo|grpo');
 }
 
 async function ppo(options: Options): Promise<void> {
@@ -128,25 +132,6 @@ function asUsage(check: () => void): void {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-}
-
-/**
- * The SFT template (--template, else the one `inkwell finetune sft` recorded in the checkpoint; none:
- * prompts go to the model as written) and the turn it gives: prompts formatted as the SFT model was
- * trained, answers ending at its end of turn.
- */
-function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown): { turn: Turn; template: Template | null } {
-  const template = alignmentTemplate(options, state);
-  if (!template) return { turn: { eosTokenId: eosTokenOf(tokenizer) }, template };
-  const { eosId, stopText } = endOfTurn(template, tokenizer);
-  const t = template;
-  return { turn: { format: (p) => formatPrompt(t, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] }, template };
-}
-
-/** What a PPO or DPO checkpoint records besides the weights: the template, so sample, chat and serve use it. */
-function alignedState(task: 'ppo' | 'dpo', options: Options, template: Template | null): { finetune: { task: string; template?: string; base: string } } {
-  const base = options.string('init') ?? options.string('checkpoint', DEFAULT_CHECKPOINT)!;
-  return { finetune: { task, ...(template ? { template: template.name } : {}), base } };
 }
 
 function showSamples(label: string, prompts: readonly string[], answers: readonly string[], scores: readonly number[], count = 3): void {
