@@ -1,5 +1,6 @@
 // `inkwell report DIR`: rebuilds a run's report card (report.md, report.html) from its run.json and log.jsonl.
-import { renderReport } from '../report/card.js';
+import { machineInfo, renderReport, type Machine } from '../report/card.js';
+import { backend } from '../tensor/backends/index.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell report DIR
@@ -12,4 +13,10 @@ export function run(args: string[], options: Options): void {
   if (args.length !== 1) throw new UsageError(`report takes one run folder, got ${args.length ? args.join(' ') : 'none'}`);
   const { markdown, html } = renderReport(args[0]!);
   console.log(`wrote ${markdown} and ${html}`);
+}
+
+/** The machine of a run of this process: the CPU, the backend's threads and its matmul path. */
+export function reportMachine(): Machine {
+  const b = backend();
+  return machineInfo(b, b.name);
 }

@@ -1,7 +1,9 @@
 // `inkwell rlhf grpo`: GRPO with verifiable rewards (src/align/grpo.ts, src/align/verifiers.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultGrpoConfig, GrpoTrainer, validateGrpoConfig, type GrpoConfig, type GrpoPrompt } from '../align/grpo.js';
+import { defaultGrpoConfig, GrpoTrainer, validateGrpoConfig, type GrpoConfig, type GrpoPrompt, type GrpoStepLog } from '../align/grpo.js';
+import { RunReporter, type RunOutcome } from '../report/card.js';
+import { reportMachine } from './report.js';
 import { frozenCopy } from '../align/reference.js';
 import { loadRewardSource } from '../align/reward-source.js';
 import { rewardFunctions } from '../align/verifiers.js';
@@ -96,26 +98,41 @@ export async function grpo(options: Options): Promise<void> {
     const trainer = new GrpoTrainer(policy, reference, tokenizer, rewards, prompts, config, turn);
     const outDir = options.string('out_dir', 'out-grpo')!;
     const checkpoint = join(outDir, 'ckpt.safetensors'), logFile = join(outDir, 'log.jsonl');
-    console.log(`grpo: ${prompts.length} prompts, ${config.batch_prompts} × ${config.group_size} completions a step; rewards ${rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ')}; ${peft}`);
-    const rows: string[] = [];
-    const save = (step: number) => {
-      assertFiniteParameters(policy.namedParameters(), `grpo step ${step}`);
-      saveCheckpoint(checkpoint, policy, trainer.optimizer, { iter_num: step, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON(), ...checkpointState });
-    };
-    for (let s = 1; s <= steps; s++) {
-      const l = await trainer.step();
-      const parts = Object.entries(l.rewards).map(([name, r]) => `${name} ${r.mean.toFixed(3)}±${r.std.toFixed(3)}`).join(', ');
-      console.log(`step ${l.step}: reward ${l.reward.toFixed(4)} (${parts}), solved ${(100 * l.solved).toFixed(0)}%, equal groups ${l.equal_groups}, ` +
-        `kl ${l.kl.toFixed(4)}, clipfrac ${l.clip_fraction.toFixed(3)}, length ${l.length.toFixed(1)}, entropy ${l.entropy.toFixed(3)}`);
-      const flat = Object.fromEntries(Object.entries(l.rewards).map(([name, r]) => [`reward_${name}`, r.mean]));
-      rows.push(JSON.stringify({ kind: 'step', step: l.step, reward: l.reward, ...flat, solved: l.solved, equal_groups: l.equal_groups, kl: l.kl,
-        clip_fraction: l.clip_fraction, length: l.length, entropy: l.entropy, loss: l.loss }));
-      writeFileAtomic(logFile, rows.join('\n') + '\n');
-      if (saveInterval && s % saveInterval === 0 && s < steps) save(s);
+    const reporter = new RunReporter(outDir, `inkwell rlhf grpo → ${outDir}`, { ...config, steps, rewards: rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ') },
+      { prompts: promptsFile, count: prompts.length, model: options.string('init') ?? options.string('checkpoint') ?? 'default' }, reportMachine);
+    let last: GrpoStepLog | null = null, tokens = 0;
+    const outcome = (): RunOutcome => ({
+      parameters: policy.numParams(), tokens_seen: tokens,
+      results: last ? { steps: last.step, 'mean reward (last step)': last.reward, 'solved groups (last step)': last.solved, 'KL (last step)': last.kl, checkpoint } : {},
+    });
+    try {
+      console.log(`grpo: ${prompts.length} prompts, ${config.batch_prompts} × ${config.group_size} completions a step; rewards ${rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ')}; ${peft}`);
+      const rows: string[] = [];
+      const save = (step: number) => {
+        assertFiniteParameters(policy.namedParameters(), `grpo step ${step}`);
+        saveCheckpoint(checkpoint, policy, trainer.optimizer, { iter_num: step, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON(), ...checkpointState });
+      };
+      for (let s = 1; s <= steps; s++) {
+        const l = await trainer.step();
+        last = l;
+        tokens += l.length * config.batch_prompts * config.group_size;
+        const parts = Object.entries(l.rewards).map(([name, r]) => `${name} ${r.mean.toFixed(3)}±${r.std.toFixed(3)}`).join(', ');
+        console.log(`step ${l.step}: reward ${l.reward.toFixed(4)} (${parts}), solved ${(100 * l.solved).toFixed(0)}%, equal groups ${l.equal_groups}, ` +
+          `kl ${l.kl.toFixed(4)}, clipfrac ${l.clip_fraction.toFixed(3)}, length ${l.length.toFixed(1)}, entropy ${l.entropy.toFixed(3)}`);
+        const flat = Object.fromEntries(Object.entries(l.rewards).map(([name, r]) => [`reward_${name}`, r.mean]));
+        rows.push(JSON.stringify({ kind: 'step', step: l.step, reward: l.reward, ...flat, solved: l.solved, equal_groups: l.equal_groups, kl: l.kl,
+          clip_fraction: l.clip_fraction, length: l.length, entropy: l.entropy, loss: l.loss }));
+        writeFileAtomic(logFile, rows.join('\n') + '\n');
+        if (saveInterval && s % saveInterval === 0 && s < steps) save(s);
+      }
+      if (options.flag('lora')) mergeLora(policy);
+      save(steps);
+      reporter.write('finished', outcome());
+      console.log(`wrote ${checkpoint}, ${logFile} and ${join(outDir, 'report.md')}`);
+    } catch (err) {
+      reporter.write('failed', { ...outcome(), message: (err as Error).message });
+      throw err;
     }
-    if (options.flag('lora')) mergeLora(policy);
-    save(steps);
-    console.log(`wrote ${checkpoint} and ${logFile}`);
   } finally {
     for (const s of sources) await s.close?.();
   }

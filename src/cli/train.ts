@@ -1,11 +1,11 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
-import { existsSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadTask } from '../eval/hub-tasks.js';
 import { readSuite, runSuite } from '../eval/suite.js';
 import { eosTokenOf, generate } from '../generate/generate.js';
-import { machineInfo, versionInfo, writeRunReport, type EvalTable, type RunRecord } from '../report/card.js';
+import { RunReporter, type EvalTable, type RunOutcome, type RunRecord } from '../report/card.js';
+import { reportMachine } from './report.js';
 import { loadModel } from '../train/checkpoint.js';
 import { trainSteps, type TrainHooks, type TrainLogRow, type TrainResult } from '../train/trainer.js';
 import { backend } from '../tensor/backends/index.js';
@@ -162,32 +162,29 @@ async function startDashboard(value: string | boolean, config: TrainConfig): Pro
 
 /** What `inkwell train` puts in its report card (src/report/card.ts), gathered as the run goes. */
 class TrainReport {
-  private readonly started = new Date();
-  private readonly t0 = performance.now();
+  private readonly reporter: RunReporter;
 
-  constructor(private readonly config: TrainConfig, private readonly rows: readonly TrainLogRow[], private readonly suiteFile: string | undefined) {}
+  constructor(private readonly config: TrainConfig, private readonly rows: readonly TrainLogRow[], private readonly suiteFile: string | undefined) {
+    const meta = readDatasetMeta(config.dataset);
+    this.reporter = new RunReporter(config.out_dir, `inkwell train → ${config.out_dir}`, { ...config },
+      { dataset: config.dataset, tokenizer: (meta.tokenizer as { type?: string } | undefined)?.type ?? 'none', vocab_size: meta.vocab_size,
+        train_tokens: meta.train_tokens ?? 'unknown', val_tokens: meta.val_tokens ?? 'unknown' }, reportMachine);
+  }
 
   /** The record for a run that ended (result) or stopped early; false when there is nothing to report on. */
-  write(result: TrainResult | null, status: RunRecord['status'], message?: string, extra: Pick<RunRecord, 'evaluations' | 'samples'> = { evaluations: [], samples: [] }): boolean {
-    if (!existsSync(this.config.out_dir)) return false;
-    const meta = readDatasetMeta(this.config.dataset);
+  write(result: TrainResult | null, status: RunRecord['status'], message?: string, extra: Pick<RunOutcome, 'evaluations' | 'samples'> = {}): boolean {
     const rows = this.rows;
     const mean = (key: 'tokens_per_s' | 'mfu') => rows.length ? rows.reduce((s, r) => s + r[key], 0) / rows.length : 0;
     const tokensPerIter = this.config.gradient_accumulation_steps * this.config.batch_size * this.config.block_size;
     const first = rows[0]?.iter ?? 0, last = result?.iter ?? (rows.length ? rows[rows.length - 1]!.iter + 1 : first);
-    const b = backend();
-    writeRunReport(this.config.out_dir, {
-      title: `inkwell train → ${this.config.out_dir}`, command: ['inkwell', ...process.argv.slice(2)], status, message,
-      started: this.started.toISOString(), wall_s: (performance.now() - this.t0) / 1000,
-      settings: { ...this.config }, data: { dataset: this.config.dataset, tokenizer: (meta.tokenizer as { type?: string } | undefined)?.type ?? 'none', vocab_size: meta.vocab_size, train_tokens: meta.train_tokens ?? 'unknown', val_tokens: meta.val_tokens ?? 'unknown' },
-      parameters: result?.model.numParams() ?? 0, tokens_seen: (last - first) * tokensPerIter, tokens_per_s: mean('tokens_per_s'), mfu: mean('mfu'),
+    return this.reporter.write(status, {
+      message, parameters: result?.model.numParams() ?? 0, tokens_seen: (last - first) * tokensPerIter, tokens_per_s: mean('tokens_per_s'), mfu: mean('mfu'),
       results: result ? {
         'best val loss': result.bestValLoss, ...(result.lastEval ? { 'final train loss': result.lastEval.train_loss, 'final val loss': result.lastEval.val_loss } : {}),
         iterations: result.iter, 'best model': result.best ?? 'none', 'last state': result.checkpoint,
       } : {},
-      ...extra, machine: machineInfo(b, b.name), ...versionInfo(),
+      ...extra,
     });
-    return true;
   }
 
   /** The report of a finished run: the suite's table on the best model, and a few samples. */

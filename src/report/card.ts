@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
@@ -69,6 +69,33 @@ export function versionInfo(): { version: string; commit: string | null } {
   const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: packageRoot, encoding: 'utf8' });
   return { version, commit: git.status === 0 ? git.stdout.trim() : null };
+}
+
+/** What a command knows of its run when it ends (the rest of the record RunReporter fills in). */
+export type RunOutcome = Partial<Pick<RunRecord, 'message' | 'parameters' | 'tokens_seen' | 'tokens_per_s' | 'mfu' | 'results' | 'evaluations' | 'samples'>>;
+
+/**
+ * A run's report card in the making: created when the run starts (the clock, the command line), written
+ * when it ends, however it ends. The matmul path is the backend's (`path`, from the caller, which knows it).
+ */
+export class RunReporter {
+  private readonly started = new Date();
+  private readonly t0 = performance.now();
+
+  constructor(readonly outDir: string, readonly title: string, private readonly settings: Record<string, unknown>,
+    private readonly data: Record<string, unknown>, private readonly machine: () => Machine) {}
+
+  /** Writes run.json and the report; false when the run never made its output folder (nothing to report on). */
+  write(status: RunRecord['status'], outcome: RunOutcome = {}): boolean {
+    if (!existsSync(this.outDir)) return false;
+    const wall = (performance.now() - this.t0) / 1000;
+    writeRunReport(this.outDir, {
+      title: this.title, command: ['inkwell', ...process.argv.slice(2)], status, started: this.started.toISOString(), wall_s: wall,
+      settings: this.settings, data: this.data, parameters: 0, tokens_seen: 0, results: {}, evaluations: [], samples: [],
+      ...outcome, tokens_per_s: outcome.tokens_per_s ?? (outcome.tokens_seen ?? 0) / wall, machine: this.machine(), ...versionInfo(),
+    });
+    return true;
+  }
 }
 
 /** Writes run.json and the report made from it and log.jsonl. */
@@ -187,9 +214,4 @@ td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:to
 ${sections.join('\n')}
 </body></html>
 `;
-}
-
-/** The folder of a checkpoint file or the folder itself. */
-export function runFolderOf(path: string): string {
-  return existsSync(path) && !path.endsWith('.safetensors') ? path : dirname(path);
 }
