@@ -41,28 +41,39 @@ export interface Pretrained {
   dir: string;
 }
 
+/** The hub repository of a GPT-2 name or an owner/name id; undefined for anything else. */
+export function hubRepo(source: string): string | undefined {
+  return GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
+}
+
+/** The cache folder of a hub repository's files. */
+export function hubCacheDir(repo: string, options: PretrainedOptions = {}): string {
+  const root = options.cacheDir ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'inkwell');
+  return join(root, ...repo.split('/'));
+}
+
+/** One file of a hub repository, downloaded into its cache folder (or found there); returns its path. */
+export async function fetchHubFile(repo: string, file: string, options: PretrainedOptions = {}): Promise<string> {
+  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const token = options.token ?? process.env.HF_TOKEN;
+  return download(`${endpoint}/${repo}/resolve/main/${file}`, {
+    cacheDir: hubCacheDir(repo, options),
+    filename: file,
+    offline: options.offline ?? (envFlag('HF_HUB_OFFLINE') || offlineFromEnv()),
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+    onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
+  });
+}
+
 /** A GPT-2 name (gpt2 … gpt2-xl), a hub repository id (owner/name) or a local folder, as a folder of the four files. */
 export async function fetchPretrained(source: string, options: PretrainedOptions = {}): Promise<string> {
   if (existsSync(source) && statSync(source).isDirectory()) return source;
-  const repo = GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
+  const repo = hubRepo(source);
   if (!repo) {
     throw new Error(`'${source}' is neither a pretrained model (${Object.keys(GPT2_MODELS).join(', ')}), a hub repository (owner/name) nor a folder`);
   }
-  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const root = options.cacheDir ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'inkwell');
-  const dir = join(root, ...repo.split('/'));
-  const token = options.token ?? process.env.HF_TOKEN;
-  const offline = options.offline ?? (envFlag('HF_HUB_OFFLINE') || offlineFromEnv());
-  for (const file of PRETRAINED_FILES) {
-    await download(`${endpoint}/${repo}/resolve/main/${file}`, {
-      cacheDir: dir,
-      filename: file,
-      offline,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-      onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
-    });
-  }
-  return dir;
+  for (const file of PRETRAINED_FILES) await fetchHubFile(repo, file, options);
+  return hubCacheDir(repo, options);
 }
 
 /** Fetches (or finds in the cache) and loads a pretrained GPT-2 with its tokenizer; see fetchPretrained. */

@@ -1,6 +1,6 @@
 import { PairMerger, type Merge } from './pair-merger.js';
 import { checkTokenId } from './token-ids.js';
-import type { EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer.js';
+import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer.js';
 
 // `\s` is spelled \p{White_Space} because that is what tiktoken's Rust regex engine means by it
 // (it counts U+0085 as whitespace and U+FEFF not; JavaScript's \s does the opposite).
@@ -56,6 +56,7 @@ export abstract class ByteLevelBpe implements Tokenizer {
 
   readonly vocabSize: number;
   readonly specialTokens: ReadonlyMap<string, number>;
+  private readonly specialIds: ReadonlySet<number>;
   readonly split: SplitName;
   private readonly byteToId: Int32Array;
   private readonly tokenBytes: ReadonlyArray<Uint8Array | undefined>;
@@ -85,6 +86,7 @@ export abstract class ByteLevelBpe implements Tokenizer {
     this.merger = new PairMerger(merges, merges.length);
 
     this.specialTokens = tables.specialTokens;
+    this.specialIds = new Set(this.specialTokens.values());
     for (const id of this.specialTokens.values()) checkTokenId(id, this.vocabSize);
     this.allSpecialsPattern = specialTokenPattern([...this.specialTokens.keys()]);
     checkSplitName(tables.split);
@@ -109,8 +111,9 @@ export abstract class ByteLevelBpe implements Tokenizer {
     return ids;
   }
 
-  decode(ids: readonly number[]): string {
-    return this.utf8Decoder.decode(this.decodeBytes(ids));
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    const kept = options.skipSpecialTokens ? ids.filter((id) => !this.specialIds.has(id)) : ids;
+    return this.utf8Decoder.decode(this.decodeBytes(kept));
   }
 
   /** The raw bytes of `ids`; unlike decode() this never replaces a UTF-8 sequence split across tokens. */
