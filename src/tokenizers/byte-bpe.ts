@@ -83,7 +83,7 @@ export abstract class ByteLevelBpe implements Tokenizer {
       checkTokenId(right, this.vocabSize);
       checkTokenId(result, this.vocabSize);
     }
-    this.merger = new PairMerger(merges, merges.length);
+    this.merger = PairMerger.from(merges);
 
     this.specialTokens = tables.specialTokens;
     this.specialIds = new Set(this.specialTokens.values());

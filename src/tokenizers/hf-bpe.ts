@@ -1,7 +1,7 @@
 // tokenizer.json `model` of type BPE: byte-level (GPT-2, Llama 3, Qwen) or over characters with
 // byte_fallback (SentencePiece-style: Llama 2, Gemma), on the PairMerger core.
 import { BYTE_TO_UNICODE } from './byte-level-alphabet.js';
-import { PairMerger, type Merge } from './pair-merger.js';
+import { PairMerger } from './pair-merger.js';
 import { UnsupportedTokenizerError } from './hf-regex.js';
 
 // Most text repeats a small set of pre-tokens, so their ids are cached; long pieces rarely repeat.
@@ -22,9 +22,12 @@ export interface BpeModelJSON {
 }
 
 export class BpeModel {
-  readonly vocab: Map<string, number>;
-  /** Token string of each id of the model's vocabulary. */
-  readonly tokens: string[] = [];
+  /** One more than the largest id of the model's vocabulary. */
+  readonly size: number;
+  // tokenizer.json's own vocab object serves as the dictionary: JSON.parse has already hashed its keys,
+  // and copying 262K entries into a Map would double the load time of a large vocabulary.
+  private readonly vocab: Readonly<Record<string, unknown>>;
+  private tokenList: string[] | undefined;
   private readonly merger: PairMerger;
   private readonly unkId: number;
   private readonly fuseUnk: boolean;
@@ -42,62 +45,73 @@ export class BpeModel {
   private bytes = new Uint8Array(256);
   private ids = new Int32Array(256);
 
-  constructor(json: BpeModelJSON, readonly byteLevel: boolean, where = 'model') {
+  constructor(json: BpeModelJSON, readonly byteLevel: boolean, private readonly where = 'model') {
     if (json.dropout !== null && json.dropout !== undefined && json.dropout !== 0) {
       throw new UnsupportedTokenizerError(`${where}: BPE dropout (${json.dropout}) is not supported: it makes encoding random`);
     }
-    if (json.vocab === null || typeof json.vocab !== 'object') throw new Error(`${where}.vocab must be an object of token -> id`);
-    this.vocab = new Map();
+    if (json.vocab === null || typeof json.vocab !== 'object' || Array.isArray(json.vocab)) throw new Error(`${where}.vocab must be an object of token -> id`);
+    this.vocab = json.vocab;
+    let size = 0;
     for (const token in json.vocab) {
-      const id = json.vocab[token]!;
-      if (!Number.isInteger(id) || id < 0) throw new Error(`${where}.vocab maps ${JSON.stringify(token)} to invalid id ${JSON.stringify(id)}`);
-      this.vocab.set(token, id);
-      this.tokens[id] = token;
+      const id = json.vocab[token];
+      if (!Number.isInteger(id) || id! < 0) throw new Error(`${where}.vocab maps ${JSON.stringify(token)} to invalid id ${JSON.stringify(id)}`);
+      if (id! >= size) size = id! + 1;
     }
+    this.size = size;
     this.prefix = json.continuing_subword_prefix ?? '';
     this.suffix = json.end_of_word_suffix ?? '';
     this.fuseUnk = json.fuse_unk === true;
     this.ignoreMerges = json.ignore_merges === true;
     const unk = json.unk_token ?? null;
-    this.unkId = unk === null ? -1 : this.idOf(unk, `${where}.unk_token`);
+    this.unkId = unk === null ? -1 : this.requireId(unk, `${where}.unk_token`);
 
-    if (!Array.isArray(json.merges)) throw new Error(`${where}.merges must be a list`);
-    this.merger = new PairMerger(this.parseMerges(json.merges, where), json.merges.length);
+    const merges = json.merges;
+    if (!Array.isArray(merges)) throw new Error(`${where}.merges must be a list`);
+    this.merger = new PairMerger(merges.length, (i) => {
+      const [left, right] = this.mergePair(merges[i]!, i);
+      return this.requireId(left + (this.prefix !== '' && right.startsWith(this.prefix) ? right.slice(this.prefix.length) : right), `${where}.merges[${i}] (the merged token)`);
+    });
+    for (let i = 0; i < merges.length; i++) {
+      const [left, right] = this.mergePair(merges[i]!, i);
+      this.merger.add(this.requireId(left, `${where}.merges[${i}]`), this.requireId(right, `${where}.merges[${i}]`), -1, i);
+    }
 
-    this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
-    this.byteIds = Int32Array.from(BYTE_TO_UNICODE, (char) => this.vocab.get(char) ?? -1);
+    this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.idOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
+    this.byteIds = Int32Array.from(BYTE_TO_UNICODE, (char) => this.idOf(char) ?? -1);
     this.fastBytes = byteLevel && this.prefix === '' && this.suffix === '' && this.byteIds.every((id) => id >= 0);
   }
 
-  private idOf(token: string, where: string): number {
-    const id = this.vocab.get(token);
+  /** The id of a token string of the vocabulary. */
+  idOf(token: string): number | undefined {
+    const id = this.vocab[token];
+    // Not hasOwn: a plain object also answers "constructor" and the like, but never with a number.
+    return typeof id === 'number' ? id : undefined;
+  }
+
+  private requireId(token: string, where: string): number {
+    const id = this.idOf(token);
     if (id === undefined) throw new Error(`${where}: ${JSON.stringify(token)} is not in the vocabulary`);
     return id;
   }
 
-  private *parseMerges(merges: readonly (string | readonly string[])[], where: string): Generator<Merge> {
-    for (let i = 0; i < merges.length; i++) {
-      const merge = merges[i]!;
-      let left: string;
-      let right: string;
-      if (typeof merge === 'string') {
-        const space = merge.indexOf(' ', 1);
-        if (space < 0 || merge.indexOf(' ', space + 1) >= 0) throw new Error(`${where}.merges[${i}] should be two tokens separated by one space: ${JSON.stringify(merge)}`);
-        left = merge.slice(0, space);
-        right = merge.slice(space + 1);
-      } else if (Array.isArray(merge) && merge.length === 2) {
-        [left, right] = merge as [string, string];
-      } else {
-        throw new Error(`${where}.merges[${i}] should be "left right" or [left, right]: ${JSON.stringify(merge)}`);
-      }
-      const joined = left + (this.prefix !== '' && right.startsWith(this.prefix) ? right.slice(this.prefix.length) : right);
-      yield {
-        left: this.idOf(left, `${where}.merges[${i}]`),
-        right: this.idOf(right, `${where}.merges[${i}]`),
-        result: this.idOf(joined, `${where}.merges[${i}] (the merged token)`),
-        priority: i,
-      };
+  /** Token string of each id (built on first use: encoding never needs it). */
+  get tokens(): readonly string[] {
+    if (this.tokenList === undefined) {
+      const list: string[] = [];
+      for (const token in this.vocab) list[this.vocab[token] as number] = token;
+      this.tokenList = list;
     }
+    return this.tokenList;
+  }
+
+  private mergePair(merge: string | readonly string[], i: number): [string, string] {
+    if (typeof merge === 'string') {
+      const space = merge.indexOf(' ', 1);
+      if (space < 0 || merge.indexOf(' ', space + 1) >= 0) throw new Error(`${this.where}.merges[${i}] should be two tokens separated by one space: ${JSON.stringify(merge)}`);
+      return [merge.slice(0, space), merge.slice(space + 1)];
+    }
+    if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') return [merge[0], merge[1]];
+    throw new Error(`${this.where}.merges[${i}] should be "left right" or [left, right]: ${JSON.stringify(merge)}`);
   }
 
   /** Appends the ids of one pre-tokenized piece (raw text for byte-level models) to `out`. */
@@ -121,7 +135,7 @@ export class BpeModel {
       if (this.bytes.length < piece.length * 3) this.bytes = new Uint8Array(piece.length * 3);
       const length = this.utf8.encodeInto(piece, this.bytes).written;
       if (this.ignoreMerges) {
-        const whole = this.vocab.get(byteLevelString(this.bytes, length));
+        const whole = this.idOf(byteLevelString(this.bytes, length));
         if (whole !== undefined) return [whole];
       }
       this.reserve(length);
@@ -131,7 +145,7 @@ export class BpeModel {
     }
     const text = this.byteLevel ? byteLevelString(this.utf8.encode(piece)) : piece;
     if (this.ignoreMerges) {
-      const whole = this.vocab.get(text);
+      const whole = this.idOf(text);
       if (whole !== undefined) return [whole];
     }
     this.reserve(text.length * 4);
@@ -155,7 +169,7 @@ export class BpeModel {
       if (i > 0) symbol = this.prefix + symbol;
       i += width;
       if (i >= text.length) symbol += this.suffix;
-      const id = this.vocab.get(symbol);
+      const id = this.idOf(symbol);
       if (id !== undefined) {
         if (pendingUnk) ids[n++] = this.unkId;
         pendingUnk = false;

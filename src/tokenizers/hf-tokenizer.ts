@@ -53,7 +53,7 @@ export class HFTokenizer implements Tokenizer {
   private readonly decoder: Decoder | null;
   private readonly rawMatcher: AddedTokenMatcher;
   private readonly normalizedMatcher: AddedTokenMatcher;
-  private readonly tokenOfId: string[];
+  private tokenList: string[] | undefined;
   private readonly specialIds: Set<number>;
   private readonly addedIds: Map<string, number>;
 
@@ -76,9 +76,7 @@ export class HFTokenizer implements Tokenizer {
     const normalizeToken = (token: AddedToken) => (this.normalizer === null ? token.content : this.normalizer(token.content));
     this.rawMatcher = new AddedTokenMatcher(this.addedTokens.filter((a) => !a.normalized));
     this.normalizedMatcher = new AddedTokenMatcher(this.addedTokens.filter((a) => a.normalized), normalizeToken);
-    this.tokenOfId = [...this.model.tokens];
-    for (const a of this.addedTokens) this.tokenOfId[a.id] = a.content;
-    this.vocabSize = this.tokenOfId.length;
+    this.vocabSize = Math.max(this.model.size, ...this.addedTokens.map((a) => a.id + 1));
     this.specialTokens = new Map(this.addedTokens.filter((a) => a.special).map((a) => [a.content, a.id]));
     this.specialIds = new Set(this.specialTokens.values());
     this.addedIds = new Map(this.addedTokens.map((a) => [a.content, a.id]));
@@ -106,12 +104,21 @@ export class HFTokenizer implements Tokenizer {
 
   /** The id of a token string (added tokens first, then the model's vocabulary). */
   tokenToId(token: string): number | undefined {
-    return this.addedIds.get(token) ?? this.model.vocab.get(token);
+    return this.addedIds.get(token) ?? this.model.idOf(token);
   }
 
   /** The token string of an id, as tokenizer.json spells it. */
   idToToken(id: number): string | undefined {
-    return this.tokenOfId[id];
+    return this.tokenOfId()[id];
+  }
+
+  /** Token string of each id, added tokens included (built on first decode). */
+  private tokenOfId(): readonly string[] {
+    if (this.tokenList === undefined) {
+      this.tokenList = [...this.model.tokens];
+      for (const a of this.addedTokens) this.tokenList[a.id] = a.content;
+    }
+    return this.tokenList;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
@@ -135,9 +142,10 @@ export class HFTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const tokens: string[] = [];
+    const tokenOfId = this.tokenOfId();
     for (const id of ids) {
       checkTokenId(id, this.vocabSize);
-      const token = this.tokenOfId[id];
+      const token = tokenOfId[id];
       if (token === undefined) throw new RangeError(`Token id ${id} is not assigned in this vocabulary (vocab size ${this.vocabSize})`);
       if (options.skipSpecialTokens && this.specialIds.has(id)) continue;
       tokens.push(token);

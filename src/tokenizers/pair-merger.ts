@@ -19,38 +19,54 @@ const DEAD = -1;
  * vocabulary's half-million merges looked up millions of times is the hot path of encoding.
  */
 export class PairMerger {
-  readonly size: number;
+  private count = 0;
   private readonly mask: number;
   private readonly keyLeft: Int32Array;
   private readonly keyRight: Int32Array;
   private readonly slotResult: Int32Array;
-  private readonly slotPriority: Float64Array;
+  private readonly slotPriority: Int32Array;
   private readonly heap = new PairHeap();
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
 
-  constructor(merges: Iterable<Merge>, count: number) {
-    let capacity = 16;
-    while (capacity < count * 2) capacity *= 2;
-    this.mask = capacity - 1;
-    this.keyLeft = new Int32Array(capacity).fill(EMPTY);
-    this.keyRight = new Int32Array(capacity);
-    this.slotResult = new Int32Array(capacity);
-    this.slotPriority = new Float64Array(capacity);
-    let size = 0;
-    for (const { left, right, result, priority } of merges) {
-      const slot = this.slotOf(left, right);
-      if (this.keyLeft[slot] === EMPTY) {
-        size++;
-        this.keyLeft[slot] = left;
-        this.keyRight[slot] = right;
-      } else if (this.slotPriority[slot] <= priority) {
-        continue; // a pair listed twice keeps its first (lowest-priority) merge
-      }
-      this.slotResult[slot] = result;
-      this.slotPriority[slot] = priority;
+  /**
+   * `capacity`: at least the number of merges to add. A merge may be added with result -1, left to
+   * `resolveResult(priority)` on first use: tokenizer.json lists merges as strings, and looking up half a
+   * million merged strings at load would cost more than encoding does with the few thousand text uses.
+   */
+  constructor(capacity: number, private readonly resolveResult?: (priority: number) => number) {
+    let slots = 16;
+    while (slots < capacity * 1.5) slots *= 2;
+    this.mask = slots - 1;
+    this.keyLeft = new Int32Array(slots).fill(EMPTY);
+    this.keyRight = new Int32Array(slots);
+    this.slotResult = new Int32Array(slots);
+    this.slotPriority = new Int32Array(slots);
+  }
+
+  static from(merges: readonly Merge[]): PairMerger {
+    const merger = new PairMerger(merges.length);
+    for (const { left, right, result, priority } of merges) merger.add(left, right, result, priority);
+    return merger;
+  }
+
+  /** Adds a merge; a pair added twice keeps its lowest priority, as the first listed wins in a merges list. */
+  add(left: number, right: number, result: number, priority: number): void {
+    const slot = this.slotOf(left, right);
+    if (this.keyLeft[slot] === EMPTY) {
+      if (++this.count > this.mask * 0.75) throw new RangeError('PairMerger: more merges than its capacity');
+      this.keyLeft[slot] = left;
+      this.keyRight[slot] = right;
+    } else if (this.slotPriority[slot] <= priority) {
+      return;
     }
-    this.size = size;
+    this.slotResult[slot] = result;
+    this.slotPriority[slot] = priority;
+  }
+
+  /** The number of distinct pairs. */
+  get size(): number {
+    return this.count;
   }
 
   /** The table slot holding (left, right), or the empty slot where it would go. */
@@ -97,7 +113,9 @@ export class PairMerger {
       if (ids[left] === DEAD || right >= length) continue;
       const slot = this.find(ids[left], ids[right]);
       if (slot < 0 || slotPriority[slot] !== priority) continue;
-      ids[left] = slotResult[slot];
+      let result = slotResult[slot];
+      if (result < 0) result = slotResult[slot] = this.resolveResult!(priority);
+      ids[left] = result;
       ids[right] = DEAD;
       const after = next[right];
       next[left] = after;
