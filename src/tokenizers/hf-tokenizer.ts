@@ -116,7 +116,8 @@ export class HFTokenizer implements Tokenizer {
   private tokenOfId(): readonly string[] {
     if (this.tokenList === undefined) {
       this.tokenList = [...this.model.tokens];
-      for (const a of this.addedTokens) this.tokenList[a.id] = a.content;
+      // As `tokenizers` does, a normalized added token decodes as its normalized form.
+      for (const a of this.addedTokens) this.tokenList[a.id] = a.normalized && this.normalizer !== null ? this.normalizer(a.content) : a.content;
     }
     return this.tokenList;
   }
