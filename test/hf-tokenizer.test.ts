@@ -3,6 +3,7 @@
 // installed, unsupported components named in errors, streaming decode, loading from folders and the hub.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TextStream } from '../src/generate/stream.js';
 import { HFTokenizer, loadTokenizer, UnsupportedTokenizerError, type HFTokenizerJSON } from '../src/tokenizers/index.js';
+import { repoRoot } from './helpers.js';
 import { rustTokenizers } from './tokenizer-texts.js';
 
 const rust = rustTokenizers();
@@ -240,5 +242,25 @@ describe('loadTokenizer', () => {
     assert.deepEqual(again.encode('hello world'), [1, 274, 278]);
     assert.equal(requests.length, before);
     await assert.rejects(loadTokenizer('acme/missing', { endpoint, cacheDir }), /HTTP 404/);
+  });
+});
+
+describe('inkwell tokenize --tokenizer=DIR', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-tok-cli-'));
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(sentencePiece()));
+  const inkwell = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'tokenize', ...args], { encoding: 'utf8' });
+
+  it('prints the ids (BOS included unless --no_special_tokens) and decodes them', () => {
+    assert.deepEqual([inkwell(`--tokenizer=${dir}`, '--json', 'hello world').stdout, inkwell(`--tokenizer=${dir}`, '--no_special_tokens', 'hello world').stdout], ['[1,274,278]\n', '[274,278]\n']);
+    assert.equal(inkwell(`--tokenizer=${dir}`, '--decode', '1 274 278').stdout, '<s> hello world\n');
+    assert.equal(inkwell(`--tokenizer=${dir}`, '--decode', '--skip_special_tokens', '1 274 278').stdout, 'hello world\n');
+  });
+
+  it('names an unsupported component and exits non-zero', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'inkwell-tok-bad-'));
+    writeFileSync(join(bad, 'tokenizer.json'), JSON.stringify(sentencePiece({ normalizer: { type: 'Precompiled', precompiled_charsmap: '' } })));
+    const run = inkwell(`--tokenizer=${bad}`, 'hi');
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /tokenizer\.json: normalizer: normalizer type "Precompiled" is not supported/);
   });
 });
