@@ -126,7 +126,7 @@ function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown)
   const name = options.string('template');
   let template: Template | null;
   try {
-    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state);
+    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state, tokenizer);
   } catch (err) {
     throw new UsageError(`--template: ${(err as Error).message}`);
   }

@@ -5,10 +5,10 @@
 import { Template } from '@huggingface/jinja';
 import type { HFTokenizer } from './hf-tokenizer.js';
 
+/** A message as templates read it: role and content, plus whatever else a template uses (tool_calls, …). */
 export interface ChatTemplateMessage {
   role: string;
   content: unknown;
-  [field: string]: unknown;
 }
 
 export interface RenderOptions {
