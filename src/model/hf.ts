@@ -7,6 +7,8 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safet
 import { noGrad } from '../tensor/tensor.js';
 import { GPT, validateConfig, type GPTConfig } from './gpt.js';
 import { readJsonObject } from '../io/json.js';
+import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 /** Buffers and tied copies a GPT-2 checkpoint may hold that are not parameters. */
 const IGNORED = /(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/;
@@ -116,8 +118,9 @@ export function loadHFModel(dir: string): GPT {
   return model;
 }
 
-/** Saves a GPT as an HF GPT-2 folder (`config.json`, `model.safetensors`), each file written atomically. */
-export function saveHFModel(model: GPT, dir: string, metadata: Record<string, string> = {}): void {
+/** Saves a GPT as an HF GPT-2 folder (`config.json`, `model.safetensors`; with a tokenizer also its tokenizer.json + tokenizer_config.json), each file written atomically. */
+export function saveHFModel(model: GPT, dir: string, metadata: Record<string, string> = {}, tokenizer?: Tokenizer): void {
   writeSafetensors(join(dir, 'model.safetensors'), hfTensors(model), { format: 'pt', ...metadata });
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToHF(model.config), null, 2) + '\n');
+  if (tokenizer) writeHuggingFaceTokenizer(dir, tokenizer);
 }
