@@ -1,4 +1,5 @@
 import { PairMerger, type Merge } from './pair-merger.js';
+import { PieceCache } from './piece-cache.js';
 import { checkTokenId } from './token-ids.js';
 import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer.js';
 
@@ -42,9 +43,6 @@ export interface ByteLevelBpeTables {
   split: SplitName;
 }
 
-// Most text repeats a small set of pre-tokens, so their merged ids are cached; long pieces rarely repeat.
-const MAX_CACHED_PIECE_LENGTH = 64;
-const MAX_CACHE_ENTRIES = 200_000;
 
 /**
  * Byte-level BPE shared by the GPT-2 tokenizer and trained BPE tokenizers: pre-split the text, take
@@ -63,7 +61,8 @@ export abstract class ByteLevelBpe implements Tokenizer {
   private readonly merger: PairMerger;
   private readonly splitPattern: RegExp | null;
   private readonly allSpecialsPattern: RegExp | null;
-  private readonly pieceCache = new Map<string, readonly number[]>();
+  private readonly pieceCache = new PieceCache();
+  private readonly merge = (piece: string) => this.mergePiece(piece);
   private readonly utf8Encoder = new TextEncoder();
   // ignoreBOM keeps a leading U+FEFF in the output instead of silently dropping it.
   private readonly utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -162,15 +161,7 @@ export abstract class ByteLevelBpe implements Tokenizer {
   }
 
   private encodePiece(piece: string, out: number[]): void {
-    let ids = this.pieceCache.get(piece);
-    if (ids === undefined) {
-      ids = this.mergePiece(piece);
-      if (piece.length <= MAX_CACHED_PIECE_LENGTH) {
-        if (this.pieceCache.size >= MAX_CACHE_ENTRIES) this.pieceCache.clear();
-        this.pieceCache.set(piece, ids);
-      }
-    }
-    for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    this.pieceCache.encodeInto(piece, out, this.merge);
   }
 
   /** BPE on one piece: its UTF-8 bytes as ids, then the merges. */

@@ -2,11 +2,9 @@
 // byte_fallback (SentencePiece-style: Llama 2, Gemma), on the PairMerger core.
 import { BYTE_TO_UNICODE } from './byte-level-alphabet.js';
 import { PairMerger } from './pair-merger.js';
+import { PieceCache } from './piece-cache.js';
 import { UnsupportedTokenizerError } from './hf-regex.js';
 
-// Most text repeats a small set of pre-tokens, so their ids are cached; long pieces rarely repeat.
-const MAX_CACHED_PIECE_LENGTH = 64;
-const MAX_CACHE_ENTRIES = 200_000;
 
 export interface BpeModelJSON {
   type: 'BPE';
@@ -40,7 +38,8 @@ export class BpeModel {
   private readonly byteIds: Int32Array;
   /** Byte-level pieces whose bytes map straight to ids (no prefix or suffix to add). */
   private readonly fastBytes: boolean;
-  private readonly cache = new Map<string, readonly number[]>();
+  private readonly cache = new PieceCache();
+  private readonly merge = (piece: string) => this.tokenizeUncached(piece);
   private readonly utf8 = new TextEncoder();
   private bytes = new Uint8Array(256);
   private ids = new Int32Array(256);
@@ -116,16 +115,7 @@ export class BpeModel {
 
   /** Appends the ids of one pre-tokenized piece (raw text for byte-level models) to `out`. */
   tokenize(piece: string, out: number[]): void {
-    if (piece === '') return;
-    let ids = this.cache.get(piece);
-    if (ids === undefined) {
-      ids = this.tokenizeUncached(piece);
-      if (piece.length <= MAX_CACHED_PIECE_LENGTH) {
-        if (this.cache.size >= MAX_CACHE_ENTRIES) this.cache.clear();
-        this.cache.set(piece, ids);
-      }
-    }
-    for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+    if (piece !== '') this.cache.encodeInto(piece, out, this.merge);
   }
 
   private tokenizeUncached(piece: string): number[] {

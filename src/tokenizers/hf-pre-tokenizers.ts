@@ -88,40 +88,36 @@ function parseStep(c: Record<string, unknown>, where: string): PreTokenizer {
   }
 }
 
+/** Calls onMatch(start, end) for each non-empty match of the global `regex` in `text`, in order. */
+function eachMatch(text: string, regex: RegExp, onMatch: (start: number, end: number) => void): void {
+  regex.lastIndex = 0;
+  for (let m; (m = regex.exec(text)) !== null; ) {
+    if (m[0].length === 0) regex.lastIndex++;
+    else onMatch(m.index, m.index + m[0].length);
+  }
+}
+
 /** Splits on the matches of `regex` as tokenizers' NormalizedString::split does for `behavior`. */
 function split(text: string, regex: RegExp, behavior: Behavior, invert: boolean, atStart: boolean, emit: Emit): void {
   if (text === '') return;
+  let last = 0;
   if (behavior === 'Isolated' && !invert) {
     // The common case (every byte-level vocabulary): pieces are the matches and the gaps between them.
-    let last = 0;
-    regex.lastIndex = 0;
-    for (let m; (m = regex.exec(text)) !== null; ) {
-      const end = m.index + m[0].length;
-      if (end === m.index) {
-        regex.lastIndex++;
-        continue;
-      }
-      if (m.index > last) emit(text.slice(last, m.index), atStart && last === 0);
-      emit(m[0], atStart && m.index === 0);
+    eachMatch(text, regex, (start, end) => {
+      if (start > last) emit(text.slice(last, start), atStart && last === 0);
+      emit(text.slice(start, end), atStart && start === 0);
       last = end;
-    }
+    });
     if (last < text.length) emit(text.slice(last), atStart && last === 0);
     return;
   }
   // [start, end, isMatch] segments covering the text.
   const segments: [number, number, boolean][] = [];
-  let last = 0;
-  regex.lastIndex = 0;
-  for (let m; (m = regex.exec(text)) !== null; ) {
-    const end = m.index + m[0].length;
-    if (end === m.index) {
-      regex.lastIndex++;
-      continue;
-    }
-    if (m.index > last) segments.push([last, m.index, invert]);
-    segments.push([m.index, end, !invert]);
+  eachMatch(text, regex, (start, end) => {
+    if (start > last) segments.push([last, start, invert]);
+    segments.push([start, end, !invert]);
     last = end;
-  }
+  });
   if (last < text.length) segments.push([last, text.length, invert]);
 
   const pieces: [number, number][] = [];
