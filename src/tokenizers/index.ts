@@ -8,3 +8,5 @@ export { WordTokenizer, basicEnglishTokenize, UNKNOWN_WORD, END_OF_LINE, type Wo
 export { HFTokenizer, type HFTokenizerConfig, type HFTokenizerJSON } from './hf-tokenizer.js';
 export { UnsupportedTokenizerError } from './hf-regex.js';
 export { loadTokenizer, readTokenizerFolder, hasTokenizerFiles, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './load.js';
+export { ChatTemplate, ChatTemplateError, chatTemplateOf, type ChatTemplateMessage, type RenderOptions } from './chat-template.js';
+export { toHuggingFaceFiles, writeHuggingFaceTokenizer, type HFTokenizerFiles } from './hf-export.js';
