@@ -144,7 +144,7 @@ export function getTemplate(name: string): Template {
 /** The model's own chat template as a Template, or null when its tokenizer has none. */
 export function modelTemplate(tokenizer: Tokenizer): Template | null {
   if (!(tokenizer instanceof HFTokenizer)) return null;
-  const template = chatTemplateOf(tokenizer);
+  const template = chatTemplateOf(tokenizer.config);
   if (template === null) return null;
   return {
     name: 'model',

@@ -3,7 +3,7 @@
 // with `messages`, `add_generation_prompt`, the special tokens (`bos_token`, `eos_token`, …), `tools`
 // and `documents` in scope; the library itself provides `raise_exception` and `strftime_now`.
 import { Template } from '@huggingface/jinja';
-import type { HFTokenizer } from './hf-tokenizer.js';
+import type { HFTokenizer, HFTokenizerConfig } from './hf-tokenizer.js';
 
 /** A message as templates read it: role and content, plus whatever else a template uses (tool_calls, …). */
 export interface ChatTemplateMessage {
@@ -55,9 +55,9 @@ export class ChatTemplate {
   }
 }
 
-/** The tokenizer's default chat template, or null when its tokenizer_config.json has none. */
-export function chatTemplateOf(tokenizer: HFTokenizer): ChatTemplate | null {
-  const { chatTemplate, bosToken, eosToken, unkToken, padToken } = tokenizer.config;
+/** The default chat template of a tokenizer_config.json (HFTokenizer's `config`), or null when it has none. */
+export function chatTemplateOf(config: HFTokenizerConfig): ChatTemplate | null {
+  const { chatTemplate, bosToken, eosToken, unkToken, padToken } = config;
   if (chatTemplate === null) return null;
   return new ChatTemplate(chatTemplate, { bos_token: bosToken, eos_token: eosToken, unk_token: unkToken, pad_token: padToken }, 'tokenizer_config.json: chat_template');
 }

@@ -81,7 +81,7 @@ export class HFTokenizer implements Tokenizer {
     this.specialIds = new Set(this.specialTokens.values());
     this.addedIds = new Map(this.addedTokens.map((a) => [a.content, a.id]));
 
-    this.config = parseConfig(json.config ?? null, `${source.replace(/tokenizer\.json$/, '')}tokenizer_config.json`);
+    this.config = parseTokenizerConfig(json.config ?? null, `${source.replace(/tokenizer\.json$/, '')}tokenizer_config.json`);
     const cfg = json.config ?? {};
     if (typeof cfg.tokenizer_class === 'string' && BOS_EOS_CLASSES.test(cfg.tokenizer_class)) {
       const id = (name: 'add_bos_token' | 'add_eos_token', token: string | null, fallback: boolean) => {
@@ -174,7 +174,8 @@ function tokenSpelling(value: unknown, field: string, where: string): string | n
   throw new Error(`${where}: ${field} must be a string or {"content": …}, got ${JSON.stringify(value)}`);
 }
 
-function parseConfig(config: Record<string, unknown> | null, where: string): HFTokenizerConfig {
+/** What inkwell uses of a tokenizer_config.json's contents; `where` names the file in errors. */
+export function parseTokenizerConfig(config: Record<string, unknown> | null, where = 'tokenizer_config.json'): HFTokenizerConfig {
   const c = config ?? {};
   const templates: Record<string, string> = {};
   const chat = c.chat_template;

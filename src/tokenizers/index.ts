@@ -5,7 +5,7 @@ export { Gpt2Tokenizer, END_OF_TEXT, type Gpt2TokenizerJSON, type HuggingFaceGpt
 export { BpeTokenizer, type BpeTokenizerJSON } from './bpe.js';
 export { trainBpe, type TrainBpeOptions } from './bpe-train.js';
 export { WordTokenizer, basicEnglishTokenize, UNKNOWN_WORD, END_OF_LINE, type WordTokenizerJSON, type WordVocabularyOptions } from './word.js';
-export { HFTokenizer, type HFTokenizerConfig, type HFTokenizerJSON } from './hf-tokenizer.js';
+export { HFTokenizer, parseTokenizerConfig, type HFTokenizerConfig, type HFTokenizerJSON } from './hf-tokenizer.js';
 export { UnsupportedTokenizerError } from './hf-regex.js';
 export { loadTokenizer, readTokenizerFolder, hasTokenizerFiles, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './load.js';
 export { ChatTemplate, ChatTemplateError, chatTemplateOf, type ChatTemplateMessage, type RenderOptions } from './chat-template.js';
