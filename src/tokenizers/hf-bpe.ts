@@ -71,8 +71,14 @@ export class BpeModel {
       return this.requireId(left + (this.prefix !== '' && right.startsWith(this.prefix) ? right.slice(this.prefix.length) : right), `${where}.merges[${i}] (the merged token)`);
     });
     for (let i = 0; i < merges.length; i++) {
-      const [left, right] = this.mergePair(merges[i]!, i);
-      this.merger.add(this.requireId(left, `${where}.merges[${i}]`), this.requireId(right, `${where}.merges[${i}]`), -1, i);
+      const merge = merges[i]!;
+      // Read the pair in place: a [left, right] array per merge would be half a million allocations.
+      const left = Array.isArray(merge) ? merge[0] : merge.slice(0, merge.indexOf(' ', 1));
+      const right = Array.isArray(merge) ? merge[1] : merge.slice(merge.indexOf(' ', 1) + 1);
+      const leftId = typeof left === 'string' ? this.idOf(left) : undefined;
+      const rightId = typeof right === 'string' ? this.idOf(right) : undefined;
+      if (leftId === undefined || rightId === undefined) this.mergePair(merge, i).forEach((token) => this.requireId(token, `${where}.merges[${i}]`));
+      this.merger.add(leftId!, rightId!, -1, i);
     }
 
     this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.idOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
