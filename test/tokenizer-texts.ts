@@ -65,9 +65,9 @@ export function parityTexts(sliceLength = 3000): { name: string; text: string }[
   return texts;
 }
 
-/** About `bytes` of UTF-8 mixing every kind of text above, repeated in order. */
+/** About `bytes` of UTF-8 mixing every kind of text above (long slices, so 1 MB barely repeats itself). */
 export function mixedCorpus(bytes: number): string {
-  const parts = parityTexts(20_000).map((t) => t.text);
+  const parts = parityTexts(200_000).map((t) => t.text);
   let out = '';
   let size = 0;
   for (let i = 0; size < bytes; i++) {
