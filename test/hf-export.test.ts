@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gpt2Tokenizer, HFTokenizer, readTokenizerFolder, trainBpe, WordTokenizer, type Tokenizer } from '../src/tokenizers/index.js';
+import { CharTokenizer, Gpt2Tokenizer, HFTokenizer, readTokenizerFolder, trainBpe, WordTokenizer, type Tokenizer } from '../src/tokenizers/index.js';
 import { toHuggingFaceFiles, writeHuggingFaceTokenizer } from '../src/tokenizers/hf-export.js';
 import { prepareDataset } from '../src/data/prepare.js';
 import { GPT } from '../src/model/gpt.js';
@@ -18,13 +18,14 @@ const rust = rustTokenizers();
 const texts = parityTexts(1500).map((t) => t.text);
 const corpus = texts.join('\n');
 
-async function sameIds(ours: Tokenizer, what: string): Promise<void> {
+async function sameIds(ours: Tokenizer, what: string, samples = [...texts, 'a<|endoftext|>b']): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-export-'));
   writeHuggingFaceTokenizer(dir, ours);
   const reloaded = readTokenizerFolder(dir);
   assert.ok(reloaded instanceof HFTokenizer);
   const ref = rust?.Tokenizer.fromFile(join(dir, 'tokenizer.json'));
-  for (const text of [...texts, 'a<|endoftext|>b']) {
+  for (const text of samples) {
+    assert.equal(reloaded.decode(reloaded.encode(text)), ours.decode(ours.encode(text)), `${what}: decode`);
     const expected = ours.encode(text);
     assert.deepEqual(reloaded.encode(text), expected, `${what}: inkwell's reload of ${JSON.stringify(text.slice(0, 40))}`);
     if (ref) assert.deepEqual((await ref.encode(text)).getIds(), expected, `${what}: HF tokenizers on ${JSON.stringify(text.slice(0, 40))}`);
@@ -61,7 +62,12 @@ describe('tokenizer.json export', () => {
     assert.deepEqual(tokenizer.encode(texts[0]!), bpe.encode(texts[0]!));
   });
 
+  it('a char vocabulary (astral characters included) gives the same ids', () => {
+    const sample = texts.slice(0, 6).join('\n').replace(/\p{Cs}/gu, '') + ' 😀🇫🇷';
+    return sameIds(CharTokenizer.fromText(sample), 'char', [sample, sample.slice(100, 300)]);
+  });
+
   it('refuses tokenizers that are not byte-level BPE, by name', () => {
-    assert.throws(() => toHuggingFaceFiles(WordTokenizer.fromText('a b c')), /a word tokenizer cannot be written as tokenizer\.json/);
+    assert.throws(() => toHuggingFaceFiles(WordTokenizer.fromText('a b c')), /a word tokenizer cannot be written as tokenizer\.json \(only char and byte-level BPE ones/);
   });
 });

@@ -1,10 +1,11 @@
-// inkwell's byte-level BPE tokenizers written as Hugging Face's tokenizer.json + tokenizer_config.json,
+// inkwell's byte-level BPE and char tokenizers written as Hugging Face's tokenizer.json + tokenizer_config.json,
 // so a dataset or model folder made here loads in `tokenizers`, transformers and transformers.js with
 // the same ids.
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { ByteLevelBpe, SplitName } from './byte-bpe.js';
 import { BpeTokenizer } from './bpe.js';
+import { CharTokenizer } from './char.js';
 import { Gpt2Tokenizer } from './gpt2.js';
 import { byteLevelString } from './hf-bpe.js';
 import { HFTokenizer } from './hf-tokenizer.js';
@@ -32,14 +33,15 @@ function preTokenizerFor(split: SplitName): Record<string, unknown> {
   }
 }
 
-/** The tokenizer.json and tokenizer_config.json of a tokenizer; char- and word-level ones have no BPE form. */
+/** The tokenizer.json and tokenizer_config.json of a tokenizer; word-level ones have no BPE form. */
 export function toHuggingFaceFiles(tokenizer: Tokenizer): HFTokenizerFiles {
   if (tokenizer instanceof HFTokenizer) {
     const { tokenizer: json, config } = tokenizer.toJSON();
     return { tokenizer: json, config: config ?? {} };
   }
+  if (tokenizer instanceof CharTokenizer) return charFiles(tokenizer);
   if (!(tokenizer instanceof BpeTokenizer || tokenizer instanceof Gpt2Tokenizer)) {
-    throw new Error(`a ${tokenizer.type} tokenizer cannot be written as tokenizer.json (only byte-level BPE ones: bpe, gpt2)`);
+    throw new Error(`a ${tokenizer.type} tokenizer cannot be written as tokenizer.json (only char and byte-level BPE ones: char, bpe, gpt2)`);
   }
   const { vocab, merges } = vocabAndMerges(tokenizer);
   const specials = [...tokenizer.specialTokens].sort((a, b) => a[1] - b[1]);
@@ -63,6 +65,28 @@ export function toHuggingFaceFiles(tokenizer: Tokenizer): HFTokenizerFiles {
       clean_up_tokenization_spaces: false,
       ...(eos === null ? {} : { bos_token: eos, eos_token: eos, unk_token: eos }),
     },
+  };
+}
+
+/**
+ * A character vocabulary as a BPE without merges: the whole text is one piece, each character its own
+ * symbol, and Fuse joins the tokens back. (HF drops a character outside the vocabulary where inkwell's
+ * char tokenizer refuses it.)
+ */
+function charFiles(tokenizer: CharTokenizer): HFTokenizerFiles {
+  const { chars } = tokenizer.toJSON();
+  const vocab: Record<string, number> = {};
+  chars.forEach((char, id) => {
+    if (/^\p{Cs}$/u.test(char)) throw new Error(`character ${id} of the char vocabulary is a lone surrogate, which tokenizer.json (UTF-8) cannot hold`);
+    vocab[char] = id;
+  });
+  return {
+    tokenizer: {
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null,
+      decoder: { type: 'Fuse' },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+    },
+    config: { tokenizer_class: 'PreTrainedTokenizerFast', add_bos_token: false, add_eos_token: false, clean_up_tokenization_spaces: false },
   };
 }
 
