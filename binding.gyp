@@ -13,6 +13,8 @@
         "native/gemm.c",
         "native/attention.c",
         "native/norm.c",
+        "native/rope.c",
+        "native/swiglu.c",
         "native/elementwise.c",
         "native/reduce.c",
         "native/loss.c",

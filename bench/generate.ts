@@ -20,7 +20,7 @@ import { prepareDataset } from '../src/data/prepare.js';
 import { Dataset } from '../src/data/dataset.js';
 import { generate } from '../src/generate/generate.js';
 import { compressModel, decompress } from '../src/model/compress.js';
-import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
+import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { backend } from '../src/tensor/backends/index.js';
 import type { WeightFormat } from '../src/tensor/ops/compressed.js';
 import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
@@ -61,7 +61,7 @@ function measureInkwell(model: GPT): Figures {
     generate(model, [prompt], { temperature: 0, maxNewTokens: NEW_TOKENS, onLogits: () => stamps.push((performance.now() - t0) / 1000) });
     const rate = (a: number, b: number) => (b - a) / (stamps[b]! - stamps[a]!);
     const t1 = performance.now();
-    noGrad(() => model.forward(long, 1, PREFILL, null, { cache: new KVCache(gpt2, 1, PREFILL) }));
+    noGrad(() => model.forward(long, 1, PREFILL, null, { cache: model.createCache(1, PREFILL) }));
     const prefillSeconds = (performance.now() - t1) / 1000;
     rows.push({
       ttft_s: stamps[0]!,

@@ -282,6 +282,57 @@ static napi_value js_layernormBackward(napi_env env, napi_callback_info info) {
   return finish(env, "layernormBackward");
 }
 
+static napi_value js_rmsnormForward(napi_env env, napi_callback_info info) {
+  PARSE("rmsnormForward", "x:f w:f out:f rstd:f N:n C:n eps:d");
+  long N = S(4), C = S(5);
+  NEED("rmsnormForward", 0, prod(N, C), "N*C");
+  NEED("rmsnormForward", 1, C, "C");
+  NEED("rmsnormForward", 2, prod(N, C), "N*C");
+  NEED("rmsnormForward", 3, N, "N");
+  k_rmsnorm_forward(F(0), F(1), F(2), F(3), N, C, v[6].num);
+  return finish(env, "rmsnormForward");
+}
+
+static napi_value js_rmsnormBackward(napi_env env, napi_callback_info info) {
+  PARSE("rmsnormBackward", "dout:f x:f w:f rstd:f dx:f dw:f N:n C:n");
+  long N = S(6), C = S(7);
+  NEED("rmsnormBackward", 0, prod(N, C), "N*C");
+  NEED("rmsnormBackward", 1, prod(N, C), "N*C");
+  NEED("rmsnormBackward", 2, C, "C");
+  NEED("rmsnormBackward", 3, N, "N");
+  NEED("rmsnormBackward", 4, prod(N, C), "N*C");
+  NEED("rmsnormBackward", 5, C, "C");
+  k_rmsnorm_backward(F(0), F(1), F(2), F(3), F(4), F(5), N, C);
+  return finish(env, "rmsnormBackward");
+}
+
+static napi_value js_rope(napi_env env, napi_callback_info info) {
+  PARSE("rope", "x:f out:f cos:f sin:f N:n T:n nh:n hs:n inverse:b");
+  long N = S(4), T = S(5), nh = S(6), hs = S(7);
+  CHECK("rope", hs % 2 == 0, "hs must be even");
+  CHECK("rope", T > 0 || N == 0, "T must be positive");
+  NEED("rope", 0, prod(N, prod(nh, hs)), "N*nh*hs");
+  NEED("rope", 1, prod(N, prod(nh, hs)), "N*nh*hs");
+  NEED("rope", 2, prod(T, hs / 2), "T*hs/2");
+  NEED("rope", 3, prod(T, hs / 2), "T*hs/2");
+  k_rope(F(0), F(1), F(2), F(3), N, T, nh, hs, v[8].flag);
+  return finish(env, "rope");
+}
+
+static napi_value js_swigluForward(napi_env env, napi_callback_info info) {
+  PARSE("swigluForward", "gate:f up:f out:f n:n");
+  for (int i = 0; i < 3; i++) NEED("swigluForward", i, S(3), "n");
+  k_swiglu_forward(F(0), F(1), F(2), S(3));
+  return finish(env, "swigluForward");
+}
+
+static napi_value js_swigluBackward(napi_env env, napi_callback_info info) {
+  PARSE("swigluBackward", "gate:f up:f dout:f dgate:f dup:f n:n");
+  for (int i = 0; i < 5; i++) NEED("swigluBackward", i, S(5), "n");
+  k_swiglu_backward(F(0), F(1), F(2), F(3), F(4), S(5));
+  return finish(env, "swigluBackward");
+}
+
 static napi_value js_geluForward(napi_env env, napi_callback_info info) {
   PARSE("geluForward", "x:f out:f n:n");
   NEED("geluForward", 0, S(2), "n");
@@ -297,42 +348,51 @@ static napi_value js_geluBackward(napi_env env, napi_callback_info info) {
   return finish(env, "geluBackward");
 }
 
+/* Checks the heads of an attention call; sets *W to the qkv row width C + 2 (C / nh) nkv. */
+static int attention_heads(napi_env env, const char *kernel, long C, long nh, long nkv, long *W) {
+  if (!(nh > 0 && C % nh == 0)) return fail(env, 1, "%s: C must be a positive multiple of nh", kernel);
+  if (!(nkv > 0 && nh % nkv == 0)) return fail(env, 1, "%s: nkv must be a positive divisor of nh", kernel);
+  *W = C + 2 * (C / nh) * nkv;
+  return 1;
+}
+
 static napi_value js_attentionForward(napi_env env, napi_callback_info info) {
-  PARSE("attentionForward", "qkv:f out:f lse:f B:n T:n C:n nh:n dropoutP:d seed:u");
-  long B = S(3), T = S(4), C = S(5), nh = S(6);
-  CHECK("attentionForward", nh > 0 && C % nh == 0, "C must be a positive multiple of nh");
-  CHECK("attentionForward", v[7].num >= 0 && v[7].num <= 1, "dropoutP must be in [0, 1]");
-  NEED("attentionForward", 0, prod(prod(B, T), prod(3, C)), "B*T*3C");
+  PARSE("attentionForward", "qkv:f out:f lse:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u");
+  long B = S(3), T = S(4), C = S(5), nh = S(6), nkv = S(7), W = 0;
+  if (!attention_heads(env, "attentionForward", C, nh, nkv, &W)) return NULL;
+  CHECK("attentionForward", v[8].num >= 0 && v[8].num <= 1, "dropoutP must be in [0, 1]");
+  NEED("attentionForward", 0, prod(prod(B, T), W), "B*T*(C+2*KV)");
   NEED("attentionForward", 1, prod(prod(B, T), C), "B*T*C");
   NEED("attentionForward", 2, prod(prod(B, nh), T), "B*nh*T");
-  k_attention_forward(F(0), F(1), F(2), B, T, C, nh, v[7].num, v[8].u32);
+  k_attention_forward(F(0), F(1), F(2), B, T, C, nh, nkv, v[8].num, v[9].u32);
   return finish(env, "attentionForward");
 }
 
 static napi_value js_attentionBackward(napi_env env, napi_callback_info info) {
-  PARSE("attentionBackward", "dout:f qkv:f out:f lse:f dqkv:f B:n T:n C:n nh:n dropoutP:d seed:u");
-  long B = S(5), T = S(6), C = S(7), nh = S(8);
-  CHECK("attentionBackward", nh > 0 && C % nh == 0, "C must be a positive multiple of nh");
-  CHECK("attentionBackward", v[9].num >= 0 && v[9].num <= 1, "dropoutP must be in [0, 1]");
+  PARSE("attentionBackward", "dout:f qkv:f out:f lse:f dqkv:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u");
+  long B = S(5), T = S(6), C = S(7), nh = S(8), nkv = S(9), W = 0;
+  if (!attention_heads(env, "attentionBackward", C, nh, nkv, &W)) return NULL;
+  CHECK("attentionBackward", v[10].num >= 0 && v[10].num <= 1, "dropoutP must be in [0, 1]");
   NEED("attentionBackward", 0, prod(prod(B, T), C), "B*T*C");
-  NEED("attentionBackward", 1, prod(prod(B, T), prod(3, C)), "B*T*3C");
+  NEED("attentionBackward", 1, prod(prod(B, T), W), "B*T*(C+2*KV)");
   NEED("attentionBackward", 2, prod(prod(B, T), C), "B*T*C");
   NEED("attentionBackward", 3, prod(prod(B, nh), T), "B*nh*T");
-  NEED("attentionBackward", 4, prod(prod(B, T), prod(3, C)), "B*T*3C");
-  k_attention_backward(F(0), F(1), F(3), F(4), B, T, C, nh, v[9].num, v[10].u32);
+  NEED("attentionBackward", 4, prod(prod(B, T), W), "B*T*(C+2*KV)");
+  k_attention_backward(F(0), F(1), F(3), F(4), B, T, C, nh, nkv, v[10].num, v[11].u32);
   return finish(env, "attentionBackward");
 }
 
 static napi_value js_attentionCached(napi_env env, napi_callback_info info) {
-  PARSE("attentionCached", "qkv:f kCache:f vCache:f out:f B:n n:n past:n maxT:n C:n nh:n");
-  long B = S(4), n = S(5), past = S(6), maxT = S(7), C = S(8), nh = S(9);
-  CHECK("attentionCached", nh > 0 && C % nh == 0, "C must be a positive multiple of nh");
+  PARSE("attentionCached", "qkv:f kCache:f vCache:f out:f B:n n:n past:n maxT:n C:n nh:n nkv:n");
+  long B = S(4), n = S(5), past = S(6), maxT = S(7), C = S(8), nh = S(9), nkv = S(10), W = 0;
+  if (!attention_heads(env, "attentionCached", C, nh, nkv, &W)) return NULL;
   CHECK("attentionCached", past + n <= maxT, "past + n exceeds the cache's maxT positions");
-  NEED("attentionCached", 0, prod(prod(B, n), prod(3, C)), "B*n*3C");
-  NEED("attentionCached", 1, prod(prod(B, maxT), C), "B*maxT*C");
-  NEED("attentionCached", 2, prod(prod(B, maxT), C), "B*maxT*C");
+  long KV = (W - C) / 2;
+  NEED("attentionCached", 0, prod(prod(B, n), W), "B*n*(C+2*KV)");
+  NEED("attentionCached", 1, prod(prod(B, maxT), KV), "B*maxT*KV");
+  NEED("attentionCached", 2, prod(prod(B, maxT), KV), "B*maxT*KV");
   NEED("attentionCached", 3, prod(prod(B, n), C), "B*n*C");
-  k_attention_cached(F(0), F(1), F(2), F(3), B, n, past, maxT, C, nh);
+  k_attention_cached(F(0), F(1), F(2), F(3), B, n, past, maxT, C, nh, nkv);
   return finish(env, "attentionCached");
 }
 
@@ -456,6 +516,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     FN(matmul), FN(add), FN(mul), FN(axpy), FN(scale), FN(sumRows), FN(sum), FN(sumSquares),
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
+    FN(rmsnormForward), FN(rmsnormBackward), FN(rope), FN(swigluForward), FN(swigluBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
     FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),

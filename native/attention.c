@@ -6,7 +6,9 @@
 //   forward:  S = Q K^T;  E = exp(scale S - rowmax) (causal);  O = dropout(E) V / rowsum(E);  lse kept
 //   backward: P from S and lse;  dP = dO V^T;  dS = P (dP - rowsum(P dP)) scale;
 //             dV += dropout(P)^T dO;  dQ = dS K;  dK += dS^T Q
-// (dP is taken through the dropout mask.) The mask of probability (b, h, t, j) is the dropout hash of
+// (dP is taken through the dropout mask.) Grouped-query attention: qkv rows are [q (nh heads) | k (nkv
+// heads) | v (nkv heads)], query head h reads kv head h / (nh / nkv); nkv = nh is GPT-2's multi-head case,
+// which runs exactly as before. The mask of probability (b, h, t, j) is the dropout hash of
 // counter ((b nh + h) T + t) T + j, as in the oracle.
 // The decoding kernel (attentionCached) runs the same forward against the KV cache; with a handful of
 // queries it skips the packing, and the products take the GEMM's streaming small-M path.
@@ -37,9 +39,10 @@
 #define DCH (VL >= 16 ? 4 : VL >= 8 ? 2 : 4) /* vectors of columns per register block (DR x DCH accumulators) */
 
 typedef struct {
-  const float *qkv, *dout, *lse_in, *kc, *vc; /* kc, vc: KV cache [B, maxT, C] (attentionCached) */
+  const float *qkv, *dout, *lse_in, *kc, *vc; /* kc, vc: KV cache [B, maxT, KV] (attentionCached) */
   float *out, *lse, *dqkv;
-  long B, T, C, nh, hs; /* T: queries per batch item */
+  long B, T, C, nh, hs; /* T: queries per batch item; C = nh hs, the width of out */
+  long nkv, group, KV, W; /* key/value heads, query heads per kv head, KV = nkv hs, qkv row W = C + 2 KV */
   long past, maxT;      /* attentionCached: query i sees keys 0..past+i of maxT cache rows */
   long nk, ld;          /* keys seen by the last query (past + T); row stride of the score buffers */
   size_t packed;        /* floats of one packed operand (K^T, V, ...) in the per-task scratch */
@@ -151,48 +154,61 @@ static void attend(const attn_job *j, const float *q, long ldq, const float *k, 
   }
 }
 
+/* Query head h of batch item b reads its q columns and the k, v columns of kv head h / group (GQA; the
+ * group is 1 for multi-head attention). */
+static const float *head_q(const attn_job *j, long b, long h) { return j->qkv + b * j->T * j->W + h * j->hs; }
+static const float *head_k(const attn_job *j, long b, long h) {
+  return j->qkv + b * j->T * j->W + j->C + h / j->group * j->hs;
+}
+
 static void attn_forward_task(void *ctx, long task) {
   const attn_job *j = ctx;
-  long b = task / j->nh, h = task % j->nh, T = j->T, C = j->C, C3 = 3 * C;
-  const float *q = j->qkv + b * T * C3 + h * j->hs;
-  attend(j, q, C3, q + C, C3, q + 2 * C, C3, j->out + b * T * C + h * j->hs, C, j->lse + task * T,
+  long b = task / j->nh, h = task % j->nh, T = j->T, W = j->W;
+  const float *k = head_k(j, b, h);
+  attend(j, head_q(j, b, h), W, k, W, k + j->KV, W, j->out + b * T * j->C + h * j->hs, j->C, j->lse + task * T,
          (uint64_t)task * T * T);
 }
 
 static void attn_cached_task(void *ctx, long task) {
   const attn_job *j = ctx;
-  long b = task / j->nh, h = task % j->nh, C = j->C, off = b * j->maxT * C + h * j->hs;
-  attend(j, j->qkv + b * j->T * 3 * C + h * j->hs, 3 * C, j->kc + off, C, j->vc + off, C,
-         j->out + b * j->T * C + h * j->hs, C, NULL, 0);
+  long b = task / j->nh, h = task % j->nh, off = b * j->maxT * j->KV + h / j->group * j->hs;
+  attend(j, head_q(j, b, h), j->W, j->kc + off, j->KV, j->vc + off, j->KV, j->out + b * j->T * j->C + h * j->hs,
+         j->C, NULL, 0);
 }
 
+/* Backward tasks are (batch item, kv head): the task runs the group's query heads one after another, so
+ * their dK and dV sum in place and K, V are packed once for all of them. */
 static void attn_backward_task(void *ctx, long task) {
   const attn_job *j = ctx;
-  long b = task / j->nh, h = task % j->nh, T = j->T, C = j->C, C3 = 3 * C, hs = j->hs;
-  const float *q = j->qkv + b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-  const float *dout = j->dout + b * T * C + h * hs, *lse = j->lse_in + task * T;
-  float *dq = j->dqkv + b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+  long b = task / j->nkv, g = task % j->nkv, T = j->T, C = j->C, W = j->W, hs = j->hs;
+  const float *k = head_k(j, b, g * j->group), *v = k + j->KV;
+  float *dk = j->dqkv + (k - j->qkv), *dv = dk + j->KV;
   float *Kt = thread_scratch(SCRATCH_KERNEL, (3 * j->packed + 2 * QB * j->ld) * sizeof(float));
   if (!Kt) return;
   float *Vt = Kt + j->packed, *Kp = Vt + j->packed, *S = Kp + j->packed, *D = S + QB * j->ld;
-  pack(k, C3, 1, hs, T, Kt); /* K^T [hs, T] */
-  pack(v, C3, 1, hs, T, Vt); /* V^T [hs, T] */
-  pack(k, C3, 0, T, hs, Kp); /* K [T, hs] */
+  pack(k, W, 1, hs, T, Kt); /* K^T [hs, T] */
+  pack(v, W, 1, hs, T, Vt); /* V^T [hs, T] */
+  pack(k, W, 0, T, hs, Kp); /* K [T, hs] */
   for (long t = 0; t < T; t++) {
-    memset(dk + t * C3, 0, (size_t)hs * sizeof(float));
-    memset(dv + t * C3, 0, (size_t)hs * sizeof(float));
+    memset(dk + t * W, 0, (size_t)hs * sizeof(float));
+    memset(dv + t * W, 0, (size_t)hs * sizeof(float));
   }
-  for (long t0 = 0; t0 < T; t0 += QB) {
-    long rows = T - t0 < QB ? T - t0 : QB, t1 = t0 + rows;
-    mmp(q + t0 * C3, C3, 0, Kt, hs, S, j->ld, rows, t1, hs, 0);
-    mmp(dout + t0 * C, C, 0, Vt, hs, D, j->ld, rows, t1, hs, 0);
-    for (long i = 0; i < rows; i++) {
-      long t = t0 + i;
-      backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)task * T + t) * T);
+  for (long h = g * j->group; h < (g + 1) * j->group; h++) {
+    long head = b * j->nh + h; /* the head's index in lse and in the dropout counters */
+    const float *q = head_q(j, b, h), *dout = j->dout + b * T * C + h * hs, *lse = j->lse_in + head * T;
+    float *dq = j->dqkv + (q - j->qkv);
+    for (long t0 = 0; t0 < T; t0 += QB) {
+      long rows = T - t0 < QB ? T - t0 : QB, t1 = t0 + rows;
+      mmp(q + t0 * W, W, 0, Kt, hs, S, j->ld, rows, t1, hs, 0);
+      mmp(dout + t0 * C, C, 0, Vt, hs, D, j->ld, rows, t1, hs, 0);
+      for (long i = 0; i < rows; i++) {
+        long t = t0 + i;
+        backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+      }
+      mm(S, j->ld, 1, dout + t0 * C, C, 0, dv, W, t1, hs, rows, 1);
+      mmp(D, j->ld, 0, Kp, T, dq + t0 * W, W, rows, hs, t1, 0);
+      mm(D, j->ld, 1, q + t0 * W, W, 0, dk, W, t1, hs, rows, 1);
     }
-    mm(S, j->ld, 1, dout + t0 * C, C, 0, dv, C3, t1, hs, rows, 1);
-    mmp(D, j->ld, 0, Kp, T, dq + t0 * C3, C3, rows, hs, t1, 0);
-    mm(D, j->ld, 1, q + t0 * C3, C3, 0, dk, C3, t1, hs, rows, 1);
   }
 }
 
@@ -291,20 +307,20 @@ static int direct_path(const attn_job *j, long max_keys) {
 
 static void attn_forward_direct_task(void *ctx, long task) {
   const attn_job *j = ctx;
-  long b = task / j->nh, h = task % j->nh, T = j->T, C = j->C, C3 = 3 * C, hs = j->hs, ld = j->ld;
-  const float *q = j->qkv + b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+  long b = task / j->nh, h = task % j->nh, T = j->T, C = j->C, W = j->W, hs = j->hs, ld = j->ld;
+  const float *q = head_q(j, b, h), *k = head_k(j, b, h), *v = k + j->KV;
   float *o = j->out + b * T * C + h * hs, *lse = j->lse + task * T;
   float *Kt = thread_scratch(SCRATCH_KERNEL, (size_t)(hs * ld + DR * ld + DR * hs) * sizeof(float));
   if (!Kt) return;
   float *S = Kt + hs * ld, *Ob = S + DR * ld;
-  transpose_head(k, C3, T, hs, Kt, ld);
+  transpose_head(k, W, T, hs, Kt, ld);
   for (long t0 = 0; t0 < T; t0 += DR) {
     long rows = T - t0 < DR ? T - t0 : DR, t1 = t0 + rows; /* keys of this block */
-    rows_times(q + t0 * C3, C3, rows, Kt, ld, hs, S, ld, (t1 + VL - 1) / VL * VL);
+    rows_times(q + t0 * W, W, rows, Kt, ld, hs, S, ld, (t1 + VL - 1) / VL * VL);
     float inv[DR];
     for (long i = 0; i < rows; i++)
       inv[i] = softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
-    rows_times(S, ld, rows, v, C3, t1, Ob, hs, hs);
+    rows_times(S, ld, rows, v, W, t1, Ob, hs, hs);
     for (long i = 0; i < rows; i++)
       for (long c = 0; c < hs; c += VL) vstore(o + (t0 + i) * C + c, vmul(vload(Ob + i * hs + c), vset1(inv[i])));
   }
@@ -312,44 +328,52 @@ static void attn_forward_direct_task(void *ctx, long task) {
 
 static void attn_backward_direct_task(void *ctx, long task) {
   const attn_job *j = ctx;
-  long b = task / j->nh, h = task % j->nh, T = j->T, C = j->C, C3 = 3 * C, hs = j->hs, ld = j->ld;
-  const float *q = j->qkv + b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-  const float *dout = j->dout + b * T * C + h * hs, *lse = j->lse_in + task * T;
-  float *dq = j->dqkv + b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+  long b = task / j->nkv, g = task % j->nkv, T = j->T, C = j->C, W = j->W, hs = j->hs, ld = j->ld;
+  const float *k = head_k(j, b, g * j->group), *v = k + j->KV;
+  float *dk = j->dqkv + (k - j->qkv), *dv = dk + j->KV;
   float *Kt = thread_scratch(SCRATCH_KERNEL, (size_t)(2 * hs * ld + 2 * DR * ld + (2 * T + DR) * hs) * sizeof(float));
   if (!Kt) return;
-  /* dK and dV accumulate in the task's own buffers, written to dqkv once at the end */
+  /* dK and dV accumulate in the task's own buffers (over the group's query heads), written to dqkv once
+   * at the end */
   float *Vt = Kt + hs * ld, *S = Vt + hs * ld, *D = S + DR * ld, *dKb = D + DR * ld, *dVb = dKb + T * hs,
         *dQb = dVb + T * hs;
-  transpose_head(k, C3, T, hs, Kt, ld);
-  transpose_head(v, C3, T, hs, Vt, ld);
+  transpose_head(k, W, T, hs, Kt, ld);
+  transpose_head(v, W, T, hs, Vt, ld);
   memset(dKb, 0, (size_t)(2 * T * hs) * sizeof(float));
-  for (long t0 = 0; t0 < T; t0 += DR) {
-    long rows = T - t0 < DR ? T - t0 : DR, t1 = t0 + rows, cols = (t1 + VL - 1) / VL * VL;
-    rows_times(q + t0 * C3, C3, rows, Kt, ld, hs, S, ld, cols);
-    rows_times(dout + t0 * C, C, rows, Vt, ld, hs, D, ld, cols);
-    for (long i = 0; i < rows; i++) {
-      long t = t0 + i;
-      backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)task * T + t) * T);
+  for (long h = g * j->group; h < (g + 1) * j->group; h++) {
+    long head = b * j->nh + h; /* the head's index in lse and in the dropout counters */
+    const float *q = head_q(j, b, h), *dout = j->dout + b * T * C + h * hs, *lse = j->lse_in + head * T;
+    float *dq = j->dqkv + (q - j->qkv);
+    for (long t0 = 0; t0 < T; t0 += DR) {
+      long rows = T - t0 < DR ? T - t0 : DR, t1 = t0 + rows, cols = (t1 + VL - 1) / VL * VL;
+      rows_times(q + t0 * W, W, rows, Kt, ld, hs, S, ld, cols);
+      rows_times(dout + t0 * C, C, rows, Vt, ld, hs, D, ld, cols);
+      for (long i = 0; i < rows; i++) {
+        long t = t0 + i;
+        backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+      }
+      for (long i = rows; i < DR; i++) { /* rows past T contribute nothing to dK and dV */
+        memset(S + i * ld, 0, (size_t)t1 * sizeof(float));
+        memset(D + i * ld, 0, (size_t)t1 * sizeof(float));
+      }
+      rows_update(S, ld, dout + t0 * C, C, rows, dVb, hs, t1, hs); /* dV += dropout(P)^T dO */
+      rows_update(D, ld, q + t0 * W, W, rows, dKb, hs, t1, hs);    /* dK += dS^T Q */
+      rows_times(D, ld, rows, k, W, t1, dQb, hs, hs);              /* dQ = dS K */
+      for (long i = 0; i < rows; i++) memcpy(dq + (t0 + i) * W, dQb + i * hs, (size_t)hs * sizeof(float));
     }
-    for (long i = rows; i < DR; i++) { /* rows past T contribute nothing to dK and dV */
-      memset(S + i * ld, 0, (size_t)t1 * sizeof(float));
-      memset(D + i * ld, 0, (size_t)t1 * sizeof(float));
-    }
-    rows_update(S, ld, dout + t0 * C, C, rows, dVb, hs, t1, hs); /* dV += dropout(P)^T dO */
-    rows_update(D, ld, q + t0 * C3, C3, rows, dKb, hs, t1, hs);  /* dK += dS^T Q */
-    rows_times(D, ld, rows, k, C3, t1, dQb, hs, hs);             /* dQ = dS K */
-    for (long i = 0; i < rows; i++) memcpy(dq + (t0 + i) * C3, dQb + i * hs, (size_t)hs * sizeof(float));
   }
   for (long t = 0; t < T; t++) {
-    memcpy(dk + t * C3, dKb + t * hs, (size_t)hs * sizeof(float));
-    memcpy(dv + t * C3, dVb + t * hs, (size_t)hs * sizeof(float));
+    memcpy(dk + t * W, dKb + t * hs, (size_t)hs * sizeof(float));
+    memcpy(dv + t * W, dVb + t * hs, (size_t)hs * sizeof(float));
   }
 }
 
 /* Fills in the job's derived sizes and dropout parameters. */
 static void attn_prepare(attn_job *j, double p, uint32_t seed) {
   j->hs = j->C / j->nh;
+  j->group = j->nh / j->nkv;
+  j->KV = j->nkv * j->hs;
+  j->W = j->C + 2 * j->KV;
   j->nk = j->past + j->T;
   j->ld = (j->nk + VL - 1) / VL * VL;
   long a = gemm_packed_b_size(j->hs, j->nk), b = gemm_packed_b_size(j->nk, j->hs);
@@ -372,7 +396,7 @@ static void stream_in(const float *p, long n) {
 typedef struct {
   const attn_job *j;
   task_fn fn;
-  long tasks, parts;
+  long tasks, parts, per_b; /* per_b: tasks per batch item */
 } attn_ranges;
 
 /* One thread's share: a run of consecutive tasks, whose rows of qkv (and dout) it first sweeps through
@@ -385,46 +409,48 @@ static void attn_range(void *ctx, long part) {
   const attn_job *j = r->j;
   long lo = part * r->tasks / r->parts, hi = (part + 1) * r->tasks / r->parts;
   if (lo < hi && !j->kc) {
-    long b0 = lo / j->nh, b1 = (hi - 1) / j->nh + 1, T = j->T, C = j->C;
-    stream_in(j->qkv + b0 * T * 3 * C, (b1 - b0) * T * 3 * C);
+    long b0 = lo / r->per_b, b1 = (hi - 1) / r->per_b + 1, T = j->T, C = j->C;
+    stream_in(j->qkv + b0 * T * j->W, (b1 - b0) * T * j->W);
     if (j->dout) stream_in(j->dout + b0 * T * C, (b1 - b0) * T * C);
   }
   for (long t = lo; t < hi; t++) r->fn((void *)j, t);
 }
 
-/* Runs fn on every (batch, head) task: a run of consecutive tasks per thread. */
-static void attn_dispatch(attn_job *j, task_fn fn) {
-  long tasks = j->B * j->nh, threads = pool_threads();
-  int serial = (double)tasks * j->T * j->nk * j->hs < SERIAL_WORK;
-  attn_ranges r = { j, fn, tasks, serial ? 1 : threads < tasks ? threads : tasks };
+/* Runs fn on every (batch item, head) task, per_b heads per item (query heads, or kv heads in backward):
+ * a run of consecutive tasks per thread. */
+static void attn_dispatch(attn_job *j, task_fn fn, long per_b) {
+  long tasks = j->B * per_b, threads = pool_threads();
+  int serial = (double)j->B * j->nh * j->T * j->nk * j->hs < SERIAL_WORK;
+  attn_ranges r = { j, fn, tasks, serial ? 1 : threads < tasks ? threads : tasks, per_b };
   pool_run(r.parts, attn_range, &r);
 }
 
-void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, double p,
-                         uint32_t seed) {
-  attn_job j = { .qkv = qkv, .out = out, .lse = lse, .B = B, .T = T, .C = C, .nh = nh };
+void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
+                         double p, uint32_t seed) {
+  attn_job j = { .qkv = qkv, .out = out, .lse = lse, .B = B, .T = T, .C = C, .nh = nh, .nkv = nkv };
   attn_prepare(&j, p, seed);
-  attn_dispatch(&j, direct_path(&j, DIRECT_FWD_MAX_KEYS) ? attn_forward_direct_task : attn_forward_task);
+  attn_dispatch(&j, direct_path(&j, DIRECT_FWD_MAX_KEYS) ? attn_forward_direct_task : attn_forward_task, nh);
 }
 
 void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
-                          long C, long nh, double p, uint32_t seed) {
-  attn_job j = { .qkv = qkv, .dout = dout, .lse_in = lse, .dqkv = dqkv, .B = B, .T = T, .C = C, .nh = nh };
+                          long C, long nh, long nkv, double p, uint32_t seed) {
+  attn_job j = { .qkv = qkv, .dout = dout, .lse_in = lse, .dqkv = dqkv, .B = B, .T = T, .C = C, .nh = nh,
+                 .nkv = nkv };
   attn_prepare(&j, p, seed);
-  attn_dispatch(&j, direct_path(&j, DIRECT_BWD_MAX_KEYS) ? attn_backward_direct_task : attn_backward_task);
+  attn_dispatch(&j, direct_path(&j, DIRECT_BWD_MAX_KEYS) ? attn_backward_direct_task : attn_backward_task, nkv);
 }
 
 void k_attention_cached(const float *qkv, float *kcache, float *vcache, float *out, long B, long n, long past,
-                        long maxT, long C, long nh) {
-  for (long b = 0; b < B; b++) { /* append the new keys and values to the cache */
-    for (long i = 0; i < n; i++) {
-      const float *src = qkv + (b * n + i) * 3 * C;
-      memcpy(kcache + (b * maxT + past + i) * C, src + C, (size_t)C * sizeof(float));
-      memcpy(vcache + (b * maxT + past + i) * C, src + 2 * C, (size_t)C * sizeof(float));
-    }
-  }
-  attn_job j = { .qkv = qkv, .kc = kcache, .vc = vcache, .out = out, .B = B, .T = n, .C = C, .nh = nh,
+                        long maxT, long C, long nh, long nkv) {
+  attn_job j = { .qkv = qkv, .kc = kcache, .vc = vcache, .out = out, .B = B, .T = n, .C = C, .nh = nh, .nkv = nkv,
                  .past = past, .maxT = maxT };
   attn_prepare(&j, 0.0, 0);
-  attn_dispatch(&j, attn_cached_task);
+  for (long b = 0; b < B; b++) { /* append the new keys and values (only the kv heads) to the cache */
+    for (long i = 0; i < n; i++) {
+      const float *src = qkv + (b * n + i) * j.W;
+      memcpy(kcache + (b * maxT + past + i) * j.KV, src + C, (size_t)j.KV * sizeof(float));
+      memcpy(vcache + (b * maxT + past + i) * j.KV, src + C + j.KV, (size_t)j.KV * sizeof(float));
+    }
+  }
+  attn_dispatch(&j, attn_cached_task, nh);
 }

@@ -68,14 +68,25 @@ void k_layernorm_forward(const float *x, const float *w, const float *b, float *
                          long N, long C, double eps);
 void k_layernorm_backward(const float *dout, const float *x, const float *w, const float *mean, const float *rstd,
                           float *dx, float *dw, float *db, long N, long C);
+void k_rmsnorm_forward(const float *x, const float *w, float *out, float *rstd, long N, long C, double eps);
+void k_rmsnorm_backward(const float *dout, const float *x, const float *w, const float *rstd, float *dx, float *dw,
+                        long N, long C);
 
-/* ---- attention.c */
-void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, double p,
-                         uint32_t seed);
+/* ---- rope.c */
+void k_rope(const float *x, float *out, const float *cos, const float *sin, long N, long T, long nh, long hs,
+            int inverse);
+
+/* ---- swiglu.c */
+void k_swiglu_forward(const float *gate, const float *up, float *out, long n);
+void k_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, long n);
+
+/* ---- attention.c: qkv rows are [q (nh heads) | k (nkv heads) | v (nkv heads)], head size C / nh */
+void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
+                         double p, uint32_t seed);
 void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
-                          long C, long nh, double p, uint32_t seed);
+                          long C, long nh, long nkv, double p, uint32_t seed);
 void k_attention_cached(const float *qkv, float *kcache, float *vcache, float *out, long B, long n, long past,
-                        long maxT, long C, long nh);
+                        long maxT, long C, long nh, long nkv);
 
 /* ---- loss.c: rows whose target equals `ignore` get loss 0 / gradient 0 (targets are pre-validated). */
 void k_cross_entropy_forward(const float *logits, const int32_t *targets, float *losses, long N, long V,

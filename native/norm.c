@@ -1,4 +1,4 @@
-// LayerNorm forward and backward over rows of width C; threads split the rows.
+// LayerNorm and RMSNorm, forward and backward, over rows of width C; threads split the rows.
 #include <stdlib.h>
 
 #include "kernels.h"
@@ -100,5 +100,74 @@ void k_layernorm_backward(const float *dout, const float *x, const float *w, con
     }
     dw[c] = (float)sw;
     if (db) db[c] = (float)sb;
+  }
+}
+
+/* ------------------------------------------------------------------ RMSNorm */
+
+/* y = (x rstd) w with rstd = 1 / sqrt(mean(x^2) + eps), the mean of squares in double (as the oracle). */
+static void rms_forward_range(void *ctx, long r0, long r1) {
+  const ln_job *j = ctx;
+  long C = j->C, cv = C / VL * VL, c;
+  for (long r = r0; r < r1; r++) {
+    const float *x = j->x + r * C;
+    vfd q = vfd_set1(0);
+    for (c = 0; c < cv; c += VL) {
+      vfd d = vfd_from(vload(x + c));
+      q = vfd_add(q, vfd_mul(d, d));
+    }
+    double ss = vfd_hsum(q);
+    for (; c < C; c++) ss += (double)x[c] * x[c];
+    float rs = (float)(1.0 / sqrt(ss / (double)C + j->eps));
+    j->rstd_out[r] = rs;
+    vf rv = vset1(rs);
+    for (c = 0; c < C; c += VL) vstorep(j->out + r * C + c, vmul(vmul(vloadp(x + c, C - c), rv), vloadp(j->w + c, C - c)), C - c);
+  }
+}
+
+void k_rmsnorm_forward(const float *x, const float *w, float *out, float *rstd, long N, long C, double eps) {
+  if (C <= 0) return;
+  ln_job j = { .x = x, .w = w, .out = out, .rstd_out = rstd, .N = N, .C = C, .eps = eps };
+  parallel_for(N, GRAIN / C + 1, rms_forward_range, &j);
+}
+
+/* dx = rstd (g - xhat mean(g xhat)) with g = dout w and xhat = x rstd; dw += dout xhat goes to this task's
+ * double partial sums. */
+static void rms_backward_task(void *ctx, long t) {
+  const ln_job *j = ctx;
+  long C = j->C, r0 = t * j->chunk, r1 = r0 + j->chunk < j->N ? r0 + j->chunk : j->N;
+  double *pdw = j->partial + t * j->cpad;
+  for (long c = 0; c < j->cpad; c++) pdw[c] = 0.0;
+  for (long r = r0; r < r1; r++) {
+    const float *x = j->x + r * C, *dout = j->dout + r * C;
+    vf rs = vset1(j->rstd[r]), gxsum = vzero();
+    for (long c = 0; c < C; c += VL) {
+      vf xhat = vmul(vloadp(x + c, C - c), rs), d = vloadp(dout + c, C - c);
+      gxsum = vfma(vmul(d, vloadp(j->w + c, C - c)), xhat, gxsum);
+      vfd_store(pdw + c, vfd_add(vfd_load(pdw + c), vfd_from(vmul(d, xhat))));
+    }
+    vf gxmean = vset1(vhsum(gxsum) / (float)C);
+    for (long c = 0; c < C; c += VL) {
+      vf xhat = vmul(vloadp(x + c, C - c), rs), g = vmul(vloadp(dout + c, C - c), vloadp(j->w + c, C - c));
+      vstorep(j->dx + r * C + c, vmul(rs, vsub(g, vmul(xhat, gxmean))), C - c);
+    }
+  }
+}
+
+void k_rmsnorm_backward(const float *dout, const float *x, const float *w, const float *rstd, float *dx, float *dw,
+                        long N, long C) {
+  if (C <= 0) return;
+  long parts = N * C <= GRAIN ? 1 : pool_threads();
+  if (parts > N) parts = N > 0 ? N : 1;
+  ln_job j = { .x = x, .w = w, .dout = dout, .rstd = rstd, .dx = dx, .N = N, .C = C };
+  j.chunk = N > 0 ? (N + parts - 1) / parts : 1;
+  j.cpad = (C + VL - 1) / VL * VL;
+  j.partial = thread_scratch(SCRATCH_KERNEL, (size_t)parts * j.cpad * sizeof(double));
+  if (!j.partial) return;
+  pool_run(parts, rms_backward_task, &j);
+  for (long c = 0; c < C; c++) {
+    double sw = 0;
+    for (long t = 0; t < parts; t++) sw += j.partial[t * j.cpad + c];
+    dw[c] = (float)sw;
   }
 }

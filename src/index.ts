@@ -26,7 +26,8 @@ export { compressModel, decompress, type CompressionReport } from './model/compr
 export { compressMatrix, compressedMatmul, WEIGHT_FORMATS, type WeightFormat, type CompressedMatrix } from './tensor/ops/compressed.js';
 export { appendComparison, parseComparisons, readComparisons, validateComparisonRow, pairsOfRow, splitByPrompt, ComparisonError, type ComparisonRow, type PairRow, type RankingRow, type ComparisonPair, type OnBadLine } from './align/comparisons.js';
 export { RewardModel, trainRewardModel, evaluatePairs, scoreTexts, saveRewardModel, loadRewardModel, encodePairs, defaultRewardTrainConfig, type PairMetrics, type RewardTrainConfig } from './align/reward-model.js';
-export { rulesFromJSON, loadRules, type Rule, type ScoreFn } from './align/rbrm.js';
+export { rulesFromJSON, loadRules, finiteScores, type Rule, type ScoreFn } from './align/rbrm.js';
+export { RewardWorker, DEFAULT_REWARD_TIMEOUT_S, type RewardWorkerOptions } from './align/reward-worker.js';
 export { loadRewardSource, rewardFromModel, rewardFromRules, type RewardSource } from './align/reward-source.js';
 export { PpoTrainer, ValueHead, defaultPpoConfig, evaluatePolicy, type PpoConfig, type PpoStepLog, type PolicyEvaluation, type Turn } from './align/ppo.js';
 export { runPpo, type PpoRunOptions, type PpoRunResult } from './align/ppo-run.js';

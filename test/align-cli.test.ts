@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { GPT } from '../src/model/gpt.js';
 import { CharTokenizer } from '../src/tokenizers/index.js';
 import { loadModel, saveCheckpoint } from '../src/train/checkpoint.js';
+import { loadRewardModel } from '../src/align/reward-model.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'inkwell-align-cli-'));
@@ -52,15 +53,20 @@ describe('inkwell finetune reward and inkwell reward', () => {
     const run = await inkwell(['finetune', 'reward', '--checkpoint=sft.safetensors', '--data=prefs.jsonl', '--val_fraction=0.34', '--epochs=2', '--out_dir=rm']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /epoch 2 held-out: pairwise accuracy \d+\.\d% on \d+ pairs, mean margin -?\d+\.\d{3}/);
-    assert.ok(existsSync(join(root, 'rm', 'reward.safetensors')));
-    const one = await inkwell(['reward', '--model=rm/reward.safetensors', 'a?', 'xxa']);
+    assert.ok(existsSync(join(root, 'rm', 'ckpt.safetensors')));
+    const one = await inkwell(['reward', '--model=rm/ckpt.safetensors', 'a?', 'xxa']);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /^-?\d+\.\d{4}\n$/);
+    // The output folder works as well as the file, as --checkpoint=DIR does elsewhere.
+    assert.equal((await inkwell(['reward', '--model=rm', 'a?', 'xxa'])).stdout, one.stdout);
+    const noModel = await inkwell(['reward', '--model=.', 'a?', 'xxa']);
+    assert.equal(noModel.code, 1);
+    assert.match(noModel.stderr, /^inkwell: \.: a folder without a reward model \(looked for ckpt\.safetensors, reward\.safetensors/m);
     const pairs = await inkwell(['reward', '--model=no-y.json', '--data=prefs.jsonl']);
     assert.equal(pairs.stdout, '24 pairs: pairwise accuracy 100.0%, mean margin 1.5000\n');
     const notModel = await inkwell(['reward', '--model=prefs.jsonl', 'a?', 'xxa']);
     assert.equal(notModel.code, 1);
-    assert.match(notModel.stderr, /prefs\.jsonl: not a reward source: give a reward model \(\.safetensors from `inkwell finetune reward`\) or rules/);
+    assert.match(notModel.stderr, /prefs\.jsonl: not a reward source: give a reward model \(the folder or \.safetensors file from `inkwell finetune reward`\) or rules/);
     assert.match((await inkwell(['reward', '--model=no-y.json', '--data=missing.jsonl'])).stderr, /^inkwell: missing\.jsonl: cannot read the data file \(ENOENT\)$/m);
     write('blank.jsonl', '\n  \n');
     const blank = await inkwell(['reward', '--model=no-y.json', '--data=blank.jsonl']);
@@ -129,6 +135,28 @@ describe('inkwell rlhf', () => {
     assert.equal(loadModel(join(root, 'runaway', 'ckpt.safetensors')).state?.iter_num, 0);
   });
 
+  test('ppo stops with an error and exit 1 when the reward code hangs, exits or backtracks for ever', async () => {
+    // Fine for the first two calls (held-out evaluation, step 1), then never settles: before the
+    // worker, the event loop emptied and the run ended after step 1 with exit code 0.
+    write('hang.mjs', 'let calls = 0;\nexport default async () => (++calls > 10 ? new Promise(() => {}) : 0);\n');
+    const common = ['rlhf', 'ppo', '--checkpoint=sft.safetensors', '--prompts=prompts.txt', '--steps=3', '--batch_size=4', '--minibatch_size=2', '--max_new_tokens=4', '--eval_interval=5', '--reward_timeout=0.5'];
+    const hang = await inkwell([...common, '--reward=hang.mjs', '--out_dir=hang']);
+    assert.equal(hang.code, 1, hang.stdout);
+    assert.match(hang.stdout, /step 1: reward/);
+    assert.match(hang.stderr, /^inkwell: rules hang\.mjs: call 3 \(4 answers\) did not finish within 0\.5 s, on answer 1 \(".*"\); its worker was stopped \(raise the limit with --reward_timeout=SECONDS\)$/m);
+    write('exit.mjs', 'export default () => process.exit(0);\n');
+    const exit = await inkwell([...common, '--reward=exit.mjs', '--out_dir=exit']);
+    assert.equal(exit.code, 1);
+    assert.match(exit.stderr, /^inkwell: rules exit\.mjs: the reward code ended its worker \(exit code 0, e\.g\. process\.exit\(\)\) during call 1 \(\d+ answers?\)/m);
+    write('redos.json', JSON.stringify({ rules: [{ require: '(a+)+$' }] }));
+    const redos = await inkwell(['reward', '--model=redos.json', '--reward_timeout=0.5', 'p', `${'a'.repeat(40)}!`]);
+    assert.equal(redos.code, 1);
+    assert.match(redos.stderr, /^inkwell: rules redos\.json: call 1 \(1 answer\) did not finish within 0\.5 s/m);
+    const bad = await inkwell(['reward', '--model=redos.json', '--reward_timeout=0', 'p', 'a']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--reward_timeout must be a number of seconds > 0, got 0/);
+  });
+
   test('ppo and dpo use the template the SFT checkpoint recorded and record it in the aligned checkpoint', async () => {
     const tokenizer = new CharTokenizer([...'abxyQA: ?\n']);
     const model = new GPT({ n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: tokenizer.vocabSize, dropout: 0, bias: true }, { seed: 1 });
@@ -146,6 +174,14 @@ describe('inkwell rlhf', () => {
     assert.equal(raw.code, 0, raw.stderr);
     assert.doesNotMatch(raw.stderr, /template/);
     assert.equal(template('dpo-raw').template, undefined);
+    // The reward model trains in the same layout, records it, and `reward` scores with it.
+    const rm = await inkwell(['finetune', 'reward', '--checkpoint=sft-qa.safetensors', '--data=prefs.jsonl', '--val_fraction=0', '--epochs=1', '--out_dir=rm-qa']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.match(rm.stderr, /using the 'qa' template the checkpoint was fine-tuned with/);
+    const { layout } = loadRewardModel(join(root, 'rm-qa', 'ckpt.safetensors'));
+    assert.equal(layout.template, 'qa');
+    assert.deepEqual(layout.end, [...'\n\n'].map((c) => tokenizer.encode(c)[0]));
+    assert.equal((await inkwell(['reward', '--model=rm-qa', 'a?', 'xx'])).code, 0);
   });
 
   test('dpo reports held-out loss and implicit-reward accuracy before and after, and writes the policy', async () => {

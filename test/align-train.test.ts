@@ -14,7 +14,9 @@ import { loadRules, rulesFromJSON } from '../src/align/rbrm.js';
 import { frozenCopy } from '../src/align/reference.js';
 import { encodePairs, evaluatePairs, loadRewardModel, RewardModel, saveRewardModel, scoreTexts, trainRewardModel } from '../src/align/reward-model.js';
 import { loadRewardSource, rewardFromRules } from '../src/align/reward-source.js';
-import { encodeSequence, packSequences, sequenceLogProbs } from '../src/align/sequences.js';
+import { answerLayout, encodeSequence, packSequences, sequenceLogProbs } from '../src/align/sequences.js';
+import { getTemplate } from '../src/finetune/template.js';
+import { Rng } from '../src/tensor/random.js';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { CharTokenizer } from '../src/tokenizers/index.js';
@@ -107,6 +109,51 @@ describe('DPO and PPO', () => {
     trainDpo(policy, pairs, ref, { beta: 0.5, epochs: 3, batch_size: 2, learning_rate: 3e-3, weight_decay: 0, grad_clip: 1, seed: 1 });
     const after = evaluateDpo(policy, pairs, ref, 0.5);
     assert.ok(after.loss < before.loss && after.margin > 0 && after.accuracy === 1, JSON.stringify(after));
+  });
+
+  test('"stops too early" is learnable: DPO and the reward model score answers with the end of turn', () => {
+    // {"prompt": "Repeat: w", "chosen": " w w", "rejected": " w"} under the qa template: the answers
+    // end with "\n\n" (a char vocabulary has no EOS), so DPO sees where the rejected answer stops.
+    const tok = new CharTokenizer([...'QA:Rept\n abcdfghi']);
+    const qa = answerLayout(getTemplate('qa'), tok);
+    assert.deepEqual(qa.end, tok.encode('\n\n'));
+    assert.equal(qa.format('Repeat: ab'), 'Q: Repeat: ab\nA: ');
+    assert.deepEqual(answerLayout(null, tok).end, []);
+    const rng = new Rng(3);
+    const words = [...new Set(Array.from({ length: 60 }, () => Array.from({ length: 2 + rng.int(2) }, () => 'abcdfghi'[rng.int(8)]).join('')))];
+    const pairs = words.map((w, i) => ({ line: i + 1, prompt: `Repeat: ${w}`, chosen: ` ${w} ${w}`, rejected: ` ${w}` }));
+    const encoded = encodePairs(tok, pairs, 32, 'pairs', undefined, qa);
+    assert.deepEqual(encoded[0]!.rejected.response.slice(-2), qa.end);
+    const train = encoded.slice(0, 40), val = encoded.slice(40);
+    const policy = new GPT({ n_layer: 1, n_head: 2, n_embd: 32, block_size: 32, vocab_size: tok.vocabSize, dropout: 0, bias: true }, { seed: 4 });
+    const endAfterRejected = (model: GPT) => noGrad(() => {
+      // log p(end of turn | prompt, rejected answer) on held-out words: what "stops too early" costs.
+      const stops = val.map((p) => ({ prompt: p.rejected.prompt, response: p.rejected.response }));
+      const starts = val.map((p) => ({ prompt: p.rejected.prompt, response: p.rejected.response.slice(0, -qa.end.length) }));
+      const a = sequenceLogProbs(model, packSequences(stops, 32)).data, b = sequenceLogProbs(model, packSequences(starts, 32)).data;
+      return a.reduce((s, x, i) => s + x - b[i]!, 0) / val.length;
+    });
+    const before = endAfterRejected(policy);
+    const refVal = referenceMargins(frozenCopy(policy), val);
+    trainDpo(policy, train, referenceMargins(frozenCopy(policy), train), { beta: 0.5, epochs: 8, batch_size: 8, learning_rate: 3e-3, weight_decay: 0, grad_clip: 1, seed: 1 });
+    const held = evaluateDpo(policy, val, refVal, 0.5);
+    assert.ok(held.accuracy >= 0.9, JSON.stringify(held));
+    const after = endAfterRejected(policy);
+    assert.ok(after < before - 1, `log p(end after the rejected answer) ${before} → ${after}`);
+    // The reward model trained the same way records the layout and scores answers with it.
+    const rm = new RewardModel(new GPT({ n_layer: 1, n_head: 2, n_embd: 32, block_size: 32, vocab_size: tok.vocabSize, dropout: 0, bias: true }, { seed: 5 }), 5);
+    const metrics = trainRewardModel(rm, train, val, { epochs: 6, batch_size: 8, learning_rate: 3e-3, weight_decay: 0, grad_clip: 1, seed: 1 });
+    assert.ok(metrics!.accuracy >= 0.9, JSON.stringify(metrics));
+    const file = join(root, 'rm-qa.safetensors');
+    saveRewardModel(file, rm, tok, metrics, qa);
+    const loaded = loadRewardModel(file);
+    assert.equal(loaded.layout.template, 'qa');
+    const items = pairs.slice(40).flatMap((p) => [{ prompt: p.prompt, answer: p.chosen }, { prompt: p.prompt, answer: p.rejected }]);
+    assert.deepEqual(scoreTexts(loaded.model, loaded.tokenizer, items, loaded.layout), noGrad(() => Array.from(rm.forward(encodePairs(tok, pairs.slice(40), 32, 'pairs', undefined, qa).flatMap((p) => [p.chosen, p.rejected])).data)));
+    // An answer PPO cut at max_new_tokens did not end, and is scored without the end.
+    const cut = { prompt: pairs[40]!.prompt, answer: pairs[40]!.chosen, ended: false };
+    const unended = noGrad(() => rm.forward([encodeSequence(tok, cut.prompt, cut.answer, 32, 'cut', { layout: { ...qa, end: [] } })]).data[0]!);
+    assert.deepEqual(scoreTexts(loaded.model, loaded.tokenizer, [cut], loaded.layout), [unended]);
   });
 
   test('PPO raises a rule reward and logs finite statistics; a KL past max_kl stops the run', async () => {

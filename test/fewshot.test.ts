@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { evaluateFewShot, fewShotPrompt, readFewShotTask } from '../src/eval/fewshot.js';
 import { generate } from '../src/generate/generate.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
+import { adamWFor, optimizerStep } from '../src/train/step.js';
 import { evaluateTokens } from '../src/train/evaluate.js';
 import { repoRoot } from './helpers.js';
 import { asciiTokenizer as tokenizer, tinyModel } from './tiny-model.js';
@@ -59,6 +60,23 @@ describe('few-shot tasks', () => {
     assert.deepEqual(result.predictions.map((p) => p.output), outputs);
     assert.deepEqual(result.predictions.map((p) => p.correct), [true, true, false, false]);
     assert.deepEqual([result.correct, result.total, result.accuracy], [2, 4, 0.5]);
+  });
+
+  it('does not count leading whitespace in the answer budget ("  castle" is a whole answer)', () => {
+    // A model taught to answer "ab" with "  castle" then a newline: the default budget is "castle"'s 6
+    // tokens + 1, and the two spaces before it must not use it up (it once scored "  castl", wrong).
+    const taught = tinyModel({}, 3);
+    const ids = tokenizer.encode(`${fewShotPrompt(header, 'ab')}  castle\n`);
+    const opt = adamWFor(taught.namedParameters(), 1e-2, 0);
+    for (let i = 0; i < 150; i++) optimizerStep(opt, taught.forward(Int32Array.from(ids.slice(0, -1)), 1, ids.length - 1, Int32Array.from(ids.slice(1))).loss!, 1, (what) => what);
+    assert.equal(generate(taught, [fewShotPrompt(header, 'ab')], { tokenizer, temperature: 0, maxNewTokens: 12, stop: ['\n'] })[0]!.text, '  castle');
+    const task = readFewShotTask(writeTask('castle.jsonl', [header, { prompt: 'ab', answer: 'castle' }]));
+    const result = evaluateFewShot(taught, tokenizer, task);
+    assert.equal(result.predictions[0]!.output, '  castle');
+    assert.equal(result.accuracy, 1);
+    // An answer that goes on past the budget is still cut after it: "cast" + 1 token.
+    const short = readFewShotTask(writeTask('cast.jsonl', [header, { prompt: 'ab', answer: 'cast' }]));
+    assert.equal(evaluateFewShot(taught, tokenizer, short).predictions[0]!.output, '  castl');
   });
 
   it('refuses a prompt longer than the context, naming its line', () => {
@@ -113,6 +131,8 @@ describe('inkwell eval', () => {
     assert.equal(r.status, 0, r.stderr);
     const ids = Int32Array.from(tokenizer.encode(text));
     const expected = evaluateTokens(model, ids.length, (s, n) => ids.subarray(s, s + n), 2);
-    assert.equal(r.stdout, `${file}: ${expected.tokens} tokens, loss ${expected.loss.toFixed(4)}, perplexity ${expected.perplexity.toFixed(3)}\n`);
+    // Bits per byte: the predicted tokens' bits over the bytes they spell (the text but its first character).
+    const bpb = (expected.loss * expected.tokens) / Math.LN2 / Buffer.byteLength(text.slice(1));
+    assert.equal(r.stdout, `${file}: ${expected.tokens} tokens, loss ${expected.loss.toFixed(4)}, perplexity ${expected.perplexity.toFixed(3)}, ${bpb.toFixed(4)} bits per byte\n`);
   });
 });

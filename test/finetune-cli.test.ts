@@ -7,6 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Options, parseArgs } from '../src/cli/args.js';
+import { FINETUNE_BOOLEAN_FLAGS, loopConfigFromOptions } from '../src/cli/finetune-options.js';
+import { DEFAULTS as SFT_DEFAULTS } from '../src/cli/finetune-sft.js';
 import { loadClassifier } from '../src/finetune/classifier.js';
 import { GPT } from '../src/model/gpt.js';
 import { Rng } from '../src/tensor/random.js';
@@ -118,6 +121,27 @@ describe('inkwell finetune', () => {
     const orphan = inkwell('sample', '--checkpoint=orphan', ...args);
     assert.equal(orphan.code, 1);
     assert.match(orphan.stderr, /orphan\/adapter_config\.json: the base model .*nowhere\.safetensors is not found/);
+  });
+});
+
+describe('inkwell finetune sft --lora defaults', () => {
+  it('--lora brings its own steps, batch and learning rate; explicit flags still win; --help says so', () => {
+    const config = (...argv: string[]) => {
+      const c = loopConfigFromOptions(new Options(parseArgs(argv, new Set(FINETUNE_BOOLEAN_FLAGS))), SFT_DEFAULTS);
+      return [c.max_iters, c.batch_size, c.learning_rate, c.min_lr, c.warmup_iters];
+    };
+    assert.deepEqual(config(), [500, 16, 1e-3, 1e-4, 50]);
+    assert.deepEqual(config('--lora'), [1000, 32, 1e-2, 1e-3, 100]);
+    assert.deepEqual(config('--lora', '--learning_rate=3e-3', '--max_iters=10', '--batch_size=4'), [10, 4, 3e-3, 3e-3 / 10, 1]);
+    const help = inkwell('finetune', 'sft', '--help').stdout;
+    assert.match(help, /--max_iters=500 +optimizer steps \(with --lora: 1000\)/);
+    assert.match(help, /--learning_rate=0\.001 +.*\(with --lora: 0\.01\)/);
+    assert.doesNotMatch(inkwell('finetune', 'classify', '--help').stdout, /with --lora/);
+    assert.match(help, /--lora_targets=c_attn,c_fc /);
+    // LoRA on c_attn and c_fc by default (1 layer, 16 wide, r 8: 8·16 + 48·8 + 8·16 + 64·8 = 1,152), c_attn alone when asked.
+    const run = (...extra: string[]) => inkwell('finetune', 'sft', '--checkpoint=base.safetensors', '--data=sft.jsonl', '--max_iters=1', '--eval_interval=1', '--eval_samples=0', '--lora', ...extra, '--out_dir=sft-lora');
+    assert.match(run().stdout, /trainable params: 1,152 \|\|/);
+    assert.match(run('--lora_targets=c_attn').stdout, /trainable params: 512 \|\|/);
   });
 });
 

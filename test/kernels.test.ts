@@ -322,14 +322,14 @@ test('attention forward and backward match js, with and without dropout', { skip
       const what = `attention B=${B} T=${T} C=${C} nh=${nh} p=${p}`;
       const qkv = rand(B * T * 3 * C, -2, 2), seed = 1234 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C);
       const dj = rand(B * T * 3 * C), dn = rand(B * T * 3 * C);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
@@ -341,16 +341,112 @@ test('attentionCached matches js (decode and prefill), and equals attentionForwa
     const qkv = rand(B! * n! * 3 * C!, -2, 2), k0 = rand(B! * maxT! * C!), v0 = rand(B! * maxT! * C!);
     const kj = copy(k0), vj = copy(v0), kn = copy(k0), vn = copy(v0);
     const oj = rand(B! * n! * C!), on = rand(B! * n! * C!);
-    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!);
-    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!);
+    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!, nh!);
+    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!, nh!);
     assertIdentical(kn, kj, `${what} kCache`);
     assertIdentical(vn, vj, `${what} vCache`);
     assertCloseScaled(on, oj, 1e-5, `${what} out`);
     if (past === 0 && n === maxT) {
       const of = rand(B! * n! * C!), lse = rand(B! * nh! * n!);
-      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, 0, 0);
+      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0);
       assertCloseScaled(on, of, 1e-6, `${what} vs attentionForward`);
     }
+  }
+});
+
+// Grouped-query attention (nkv < nh): the forward runs one task per query head, the backward one per kv
+// head summing its group's dK and dV; both paths (direct and GEMM) and MQA (nkv = 1).
+const gqaShapes: [number, number, number, number, number][] = [ // B, T, C, nh, nkv
+  [2, 5, 24, 4, 2], [1, 37, 64, 4, 1], [2, 70, 128, 4, 2], [1, 1, 32, 2, 1], [1, 130, 96, 3, 1], [1, 257, 128, 4, 2],
+];
+
+test('grouped-query attention forward and backward match js, with and without dropout', { skip }, () => {
+  for (const [B, T, C, nh, nkv] of gqaShapes) {
+    const W = C + 2 * (C / nh) * nkv;
+    for (const p of [0, 0.2]) {
+      const what = `GQA attention B=${B} T=${T} C=${C} nh=${nh} nkv=${nkv} p=${p}`;
+      const qkv = rand(B * T * W, -2, 2), seed = 99 + T;
+      const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nkv, p, seed);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nkv, p, seed);
+      assertCloseScaled(on, oj, 1e-5, `${what} out`);
+      assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
+      const dout = rand(B * T * C), dj = rand(B * T * W), dn = rand(B * T * W);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nkv, p, seed);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nkv, p, seed);
+      assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
+    }
+  }
+});
+
+test('grouped-query attention equals multi-head attention with each kv head repeated (HF repeat_kv)', () => {
+  const B = 2, T = 6, C = 16, nh = 4, nkv = 2, hs = C / nh, KV = nkv * hs, W = C + 2 * KV;
+  const qkv = rand(B * T * W), full = new Float32Array(B * T * 3 * C);
+  for (let r = 0; r < B * T; r++) {
+    full.set(qkv.subarray(r * W, r * W + C), r * 3 * C);
+    for (let h = 0; h < nh; h++) {
+      const g = Math.floor(h / (nh / nkv));
+      for (const part of [1, 2]) full.set(qkv.subarray(r * W + C + (part - 1) * KV + g * hs, r * W + C + (part - 1) * KV + (g + 1) * hs), r * 3 * C + part * C + h * hs);
+    }
+  }
+  for (const be of backends) {
+    const og = new Float32Array(B * T * C), of = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
+    be.attentionForward(qkv, og, lse, B, T, C, nh, nkv, 0, 0);
+    be.attentionForward(full, of, lse, B, T, C, nh, nh, 0, 0);
+    assertCloseScaled(og, of, 1e-6, `${be.name} GQA vs repeated kv heads`);
+  }
+});
+
+test('attentionCached with grouped-query heads keeps only the kv heads and matches js', { skip }, () => {
+  for (const [B, n, past, maxT, C, nh, nkv] of [[1, 1, 9, 12, 32, 4, 2], [2, 17, 0, 20, 48, 6, 2], [2, 1, 30, 40, 64, 2, 1]]) {
+    const KV = (C! / nh!) * nkv!, W = C! + 2 * KV;
+    const what = `GQA attentionCached B=${B} n=${n} past=${past} C=${C} nh=${nh} nkv=${nkv}`;
+    const qkv = rand(B! * n! * W, -2, 2), k0 = rand(B! * maxT! * KV), v0 = rand(B! * maxT! * KV);
+    const kj = copy(k0), vj = copy(v0), kn = copy(k0), vn = copy(v0), oj = rand(B! * n! * C!), on = rand(B! * n! * C!);
+    js.attentionCached(qkv, kj, vj, oj, B!, n!, past!, maxT!, C!, nh!, nkv!);
+    native!.attentionCached(qkv, kn, vn, on, B!, n!, past!, maxT!, C!, nh!, nkv!);
+    assertIdentical(kn, kj, `${what} kCache`);
+    assertIdentical(vn, vj, `${what} vCache`);
+    assertCloseScaled(on, oj, 1e-5, `${what} out`);
+  }
+});
+
+// ------------------------------------------------------------------------------------------ Llama ops
+
+test('rmsnorm, rope and swiglu forward and backward match js', { skip }, () => {
+  for (const [N, C] of [[1, 5], [7, 32], [33, 88], [300, 576]]) {
+    const x = rand(N! * C!, -3, 3), w = rand(C!), dout = rand(N! * C!);
+    const oj = rand(N! * C!), on = rand(N! * C!), rj = rand(N!), rn = rand(N!);
+    js.rmsnormForward(x, w, oj, rj, N!, C!, 1e-6);
+    native!.rmsnormForward(x, w, on, rn, N!, C!, 1e-6);
+    assertClose(on, oj, 1e-5, 1e-6, `rmsnorm N=${N} C=${C} out`);
+    assertClose(rn, rj, 1e-6, 0, `rmsnorm N=${N} C=${C} rstd`);
+    const dxj = rand(N! * C!), dxn = rand(N! * C!), dwj = rand(C!), dwn = rand(C!);
+    js.rmsnormBackward(dout, x, w, rj, dxj, dwj, N!, C!);
+    native!.rmsnormBackward(dout, x, w, rj, dxn, dwn, N!, C!);
+    assertCloseScaled(dxn, dxj, 1e-5, `rmsnorm N=${N} C=${C} dx`);
+    assertCloseScaled(dwn, dwj, 1e-5, `rmsnorm N=${N} C=${C} dw`);
+  }
+  for (const [N, T, nh, hs] of [[4, 2, 1, 2], [32, 16, 4, 8], [30, 10, 3, 64], [5, 5, 2, 128], [6, 3, 9, 34]]) {
+    const x = rand(N! * nh! * hs!, -2, 2), cos = rand(T! * hs! / 2), sin = rand(T! * hs! / 2);
+    for (const inverse of [false, true]) {
+      const oj = rand(x.length), on = rand(x.length);
+      js.rope(x, oj, cos, sin, N!, T!, nh!, hs!, inverse);
+      native!.rope(x, on, cos, sin, N!, T!, nh!, hs!, inverse);
+      assertClose(on, oj, 1e-6, 1e-6, `rope N=${N} T=${T} nh=${nh} hs=${hs} inverse=${inverse}`);
+    }
+  }
+  for (const n of [1, 17, 1000, 70001]) {
+    const g = rand(n, -12, 12), u = rand(n, -2, 2), d = rand(n);
+    const oj = rand(n), on = rand(n);
+    js.swigluForward(g, u, oj, n);
+    native!.swigluForward(g, u, on, n);
+    assertClose(on, oj, 2e-6, 1e-7, `swiglu n=${n} out`);
+    const gj = rand(n), gn = rand(n), uj = rand(n), un = rand(n);
+    js.swigluBackward(g, u, d, gj, uj, n);
+    native!.swigluBackward(g, u, d, gn, un, n);
+    assertClose(gn, gj, 2e-6, 1e-6, `swiglu n=${n} dgate`);
+    assertClose(un, uj, 2e-6, 1e-7, `swiglu n=${n} dup`);
   }
 });
 
@@ -409,9 +505,9 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
   assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
   assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
-  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 0, 1), /C must be a positive multiple of nh/);
+  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1), /C must be a positive multiple of nh/);
   assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
-  assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1), /past \+ n exceeds the cache's maxT/);
+  assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1, 1), /past \+ n exceeds the cache's maxT/);
   assert.throws(() => native!.embeddingBackward(rand(4), new Float32Array(2) as unknown as Int32Array, rand(6), 2, 2, 3), /idx must be a Int32Array/);
   assert.ok(Number.isInteger(native!.threads) && native!.threads >= 1, 'threads is a positive integer');
 });
@@ -469,12 +565,44 @@ for (const be of backends) {
     const B = 2, T = 5, C = 8, nh = 2, p = 0.3, seed = 99;
     const qkv = rand(B * T * 3 * C, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * 3 * C);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
+  });
+
+  test(`${be.name}: grouped-query attentionBackward agrees with finite differences (with dropout)`, () => {
+    const B = 2, T = 5, C = 16, nh = 4, nkv = 2, p = 0.3, seed = 7, W = C + 2 * (C / nh) * nkv;
+    const qkv = rand(B * T * W, -1, 1), r = rand(B * T * C);
+    const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed), dot(out, r));
+    loss();
+    const dqkv = new Float32Array(B * T * W);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed);
+    const coords = someCoords(qkv.length, qkv.length);
+    assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
+  });
+
+  test(`${be.name}: rmsnormBackward, rope (inverse) and swigluBackward agree with finite differences`, () => {
+    const N = 5, C = 12, x = rand(N * C, -2, 2), w = rand(C, 0.5, 1.5), r = rand(N * C);
+    const out = new Float32Array(N * C), rstd = new Float32Array(N), dx = new Float32Array(N * C), dw = new Float32Array(C);
+    const norm = () => (be.rmsnormForward(x, w, out, rstd, N, C, 1e-5), dot(out, r));
+    norm();
+    be.rmsnormBackward(r, x, w, rstd, dx, dw, N, C);
+    assertGrad(dx, someCoords(N * C, N * C), numericGrad(x, someCoords(N * C, N * C), norm), 'rmsnorm dx');
+    assertGrad(dw, someCoords(C, C), numericGrad(w, someCoords(C, C), norm), 'rmsnorm dw');
+    const T = 5, nh = 2, hs = 6, cos = rand(T * hs / 2), sin = rand(T * hs / 2), xr = rand(N * nh * hs), rr = rand(N * nh * hs);
+    const ro = new Float32Array(xr.length), rdx = new Float32Array(xr.length);
+    be.rope(rr, rdx, cos, sin, N, T, nh, hs, true);
+    const rc = someCoords(xr.length, xr.length);
+    assertGrad(rdx, rc, numericGrad(xr, rc, () => (be.rope(xr, ro, cos, sin, N, T, nh, hs, false), dot(ro, rr))), 'rope dx');
+    const n = 40, g = rand(n, -4, 4), u = rand(n, -2, 2), rs = rand(n), so = new Float32Array(n), dg = new Float32Array(n), du = new Float32Array(n);
+    const swi = () => (be.swigluForward(g, u, so, n), dot(so, rs));
+    be.swigluBackward(g, u, rs, dg, du, n);
+    assertGrad(dg, someCoords(n, n), numericGrad(g, someCoords(n, n), swi, 1e-3), 'swiglu dgate');
+    assertGrad(du, someCoords(n, n), numericGrad(u, someCoords(n, n), swi, 1e-3), 'swiglu dup');
   });
 
   test(`${be.name}: crossEntropyBackward agrees with finite differences`, () => {

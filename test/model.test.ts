@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
+import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { loadHFModel, saveHFModel, configToHF } from '../src/model/hf.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { decayGroups } from '../src/train/optim.js';
@@ -70,7 +70,7 @@ describe('GPT model', () => {
   it('KV-cached decoding gives the uncached logits at every step, for a batch', () => {
     const model = new GPT({ ...tiny, block_size: 16 }, { seed: 8 }).eval();
     const B = 2, seqs = [[1, 2, 3], [4, 5, 6]];
-    const cache = new KVCache(model.config, B);
+    const cache = model.createCache(B);
     let logits = noGrad(() => model.forward(Int32Array.from(seqs.flat()), B, 3, null, { cache })).logits;
     for (let step = 0; step < 12; step++) {
       const full = noGrad(() => model.forward(Int32Array.from(seqs.flat()), B, seqs[0]!.length)).logits;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GPT, KVCache, type GPTConfig } from '../src/model/gpt.js';
+import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { Linear } from '../src/nn/layers.js';
 import { Module } from '../src/nn/module.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
@@ -133,7 +133,7 @@ describe('LoRA', () => {
     applyLora(model, { targetModules: ['c_attn', 'c_fc'] });
     for (const [n, p] of model.namedParameters()) if (n.includes('lora_B')) p.data.set(randomArray(p.size, 7, 0.3));
     const full = noGrad(() => model.eval().forward(idx.subarray(0, T), 1, T).logits.data);
-    const cache = new KVCache(model.config, 1);
+    const cache = model.createCache(1);
     const step = noGrad(() => {
       model.forward(idx.subarray(0, T - 1), 1, T - 1, null, { cache });
       return model.forward(idx.subarray(T - 1, T), 1, 1, null, { cache }).logits.data;

@@ -71,13 +71,13 @@ describe('safetensors', () => {
     const missing = join(dir, 'missing');
     saveHFModel(model, missing);
     writeSafetensors(join(missing, 'model.safetensors'), [...st].filter(([n]) => n !== 'transformer.h.0.mlp.c_fc.weight'));
-    assert.throws(() => loadHFModel(missing), /missing[/\\]model\.safetensors: missing tensor 'transformer\.h\.0\.mlp\.c_fc\.weight'/);
+    assert.throws(() => loadHFModel(missing), /missing[/\\]config\.json: n_layer = 1, n_embd = 8 imply a tensor 'transformer\.h\.0\.mlp\.c_fc\.weight' of shape \[8, 32\] that .*missing[/\\]model\.safetensors does not hold/);
 
     const wrong = join(dir, 'wrong');
     saveHFModel(model, wrong);
     const config = JSON.parse(readFileSync(join(wrong, 'config.json'), 'utf8'));
     writeFileSync(join(wrong, 'config.json'), JSON.stringify({ ...config, vocab_size: 6 }));
-    assert.throws(() => loadHFModel(wrong), /tensor 'transformer\.wte\.weight' has shape \[5, 8\] but the config needs \[6, 8\]/);
+    assert.throws(() => loadHFModel(wrong), /config\.json: vocab_size = 6, n_embd = 8 imply shape \[6, 8\] for tensor 'transformer\.wte\.weight', but .*model\.safetensors holds \[5, 8\]/);
 
     writeFileSync(join(wrong, 'config.json'), JSON.stringify({ ...config, n_head: 3 }));
     assert.throws(() => loadHFModel(wrong), /config\.json: GPT config: n_embd \(8\) must be divisible by n_head \(3\)/);

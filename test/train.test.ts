@@ -99,7 +99,8 @@ describe('training', () => {
     const model = train(c).model;
     const ckpt = join(c.out_dir, 'ckpt.safetensors');
     const before = readFileSync(ckpt);
-    model.transformer.h[0]!.mlp.c_fc.weight.data[0] = NaN;
+    // Finite weights whose products overflow: a NaN weight is refused when the model loads.
+    model.transformer.h[0]!.mlp.c_fc.weight.data.fill(3e38);
     const poisoned = join(c.out_dir, 'poisoned');
     saveHFModel(model, poisoned);
     assert.throws(() => train({ ...c, init_from: poisoned }), /training diverged: val loss is NaN at iter 0.*last good checkpoint .*ckpt\.safetensors is left as it was/);

@@ -147,7 +147,8 @@ export async function rollout(policy: GPT, tokenizer: Tokenizer, prompts: readon
   // The answer's tokens are what was sampled, an ending EOS and stop text included, so PPO trains the ending too.
   const seqs = gens.map((g) => ({ prompt: g.prompt, response: g.finishReason === 'eos' && eosTokenId !== null ? [...g.tokens, eosTokenId] : g.tokens }));
   const answers = gens.map((g) => g.text ?? tokenizer.decode(g.tokens));
-  const scores = await reward.score(prompts.map((prompt, i) => ({ prompt, answer: answers[i]! })));
+  // An answer cut by max_new_tokens did not end: a reward model must not read it as if it had.
+  const scores = await reward.score(prompts.map((prompt, i) => ({ prompt, answer: answers[i]!, ended: gens[i]!.finishReason !== 'length' })));
   return { prompts: [...prompts], answers, seqs, scores };
 }
 

@@ -13,6 +13,24 @@ import { pathToFileURL } from 'node:url';
 
 export type ScoreFn = (prompt: string, answer: string) => number | Promise<number>;
 
+/** An answer cut to a readable length for error messages. */
+export function quoteAnswer(answer: string): string {
+  return JSON.stringify(answer.length > 60 ? `${answer.slice(0, 60)}…` : answer);
+}
+
+/**
+ * `scores` as numbers, each checked to be finite: a rule returning NaN stops the run with `name`, the
+ * item and the value named instead of poisoning the update.
+ */
+export function finiteScores(name: string, answers: readonly string[], scores: readonly unknown[]): number[] {
+  return scores.map((s, i) => {
+    if (typeof s !== 'number' || !Number.isFinite(s)) {
+      throw new Error(`${name}: reward for answer ${i + 1} is ${typeof s === 'number' ? s : JSON.stringify(s)}, not a finite number (answer: ${quoteAnswer(answers[i]!)})`);
+    }
+    return s;
+  });
+}
+
 export interface Rule {
   require?: string;
   forbid?: string;

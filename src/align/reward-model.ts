@@ -12,7 +12,8 @@ import { noGrad, Tensor } from '../tensor/tensor.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import type { ComparisonPair, OnBadLine } from './comparisons.js';
 import { gather, logSigmoidLoss } from './ops.js';
-import { encodeSequence, packSequences, type TokenSequence } from './sequences.js';
+import { answerLayout, encodeSequence, packSequences, PLAIN_LAYOUT, type AnswerLayout, type TokenSequence } from './sequences.js';
+import { getTemplate } from '../finetune/template.js';
 import { adamWFor, optimizerStep } from '../train/step.js';
 
 export const REWARD_MODEL_FORMAT = 'inkwell-reward-model/1';
@@ -57,15 +58,16 @@ interface EncodedPair {
 }
 
 /**
- * Token sequences of each pair; a pair that does not fit the context (or has an answer of no tokens)
- * stops with its file and line, or with `onBadLine` is reported (once per line) and left out.
+ * Token sequences of each pair in `layout` (the SFT template's, so answers end as SFT taught); a pair
+ * that does not fit the context (or has an answer of no tokens) stops with its file and line, or with
+ * `onBadLine` is reported (once per line) and left out.
  */
-export function encodePairs(tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, source: string, onBadLine?: OnBadLine): EncodedPair[] {
+export function encodePairs(tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, source: string, onBadLine?: OnBadLine, layout: AnswerLayout = PLAIN_LAYOUT): EncodedPair[] {
   const reported = new Set<number>();
   return pairs.flatMap((p) => {
     const where = `${source}:${p.line}`;
     try {
-      return [{ chosen: encodeSequence(tokenizer, p.prompt, p.chosen, blockSize, `${where}: chosen`), rejected: encodeSequence(tokenizer, p.prompt, p.rejected, blockSize, `${where}: rejected`) }];
+      return [{ chosen: encodeSequence(tokenizer, p.prompt, p.chosen, blockSize, `${where}: chosen`, { layout }), rejected: encodeSequence(tokenizer, p.prompt, p.rejected, blockSize, `${where}: rejected`, { layout }) }];
     } catch (err) {
       if (!onBadLine) throw err;
       if (!reported.has(p.line)) onBadLine({ line: p.line, message: (err as Error).message.slice(where.length + 2) });
@@ -148,9 +150,10 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
   return last;
 }
 
-/** Rewards of prompt + answer texts (no gradient). */
-export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string }[], batchSize = 16): number[] {
-  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, true));
+/** Rewards of prompt + answer texts (no gradient), laid out as the model was trained (see encodePairs); an answer cut by a token limit (ended: false) gets no end of turn. */
+export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string; ended?: boolean }[], layout: AnswerLayout = PLAIN_LAYOUT, batchSize = 16): number[] {
+  const cut = { ...layout, end: [] };
+  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, { layout: it.ended === false ? cut : layout, allowEmptyAnswer: true }));
   const out: number[] = [];
   const wasTraining = model.training;
   model.eval();
@@ -166,15 +169,17 @@ export interface RewardModelState {
   model_config: GPTConfig;
   tokenizer: unknown;
   metrics?: PairMetrics | null;
+  /** The template prompts were rendered with, answers ending with its end of turn; absent: text as written, no end (older files). */
+  template?: string | null;
 }
 
-export function saveRewardModel(path: string, model: RewardModel, tokenizer: Tokenizer, metrics: PairMetrics | null = null): void {
+export function saveRewardModel(path: string, model: RewardModel, tokenizer: Tokenizer, metrics: PairMetrics | null = null, layout: AnswerLayout = PLAIN_LAYOUT): void {
   const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
-  const state: RewardModelState = { format: REWARD_MODEL_FORMAT, model_config: model.gpt.config, tokenizer: tokenizer.toJSON(), metrics };
+  const state: RewardModelState = { format: REWARD_MODEL_FORMAT, model_config: model.gpt.config, tokenizer: tokenizer.toJSON(), metrics, template: layout === PLAIN_LAYOUT ? undefined : layout.template };
   writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(state) });
 }
 
-export function loadRewardModel(path: string): { model: RewardModel; tokenizer: Tokenizer; state: RewardModelState } {
+export function loadRewardModel(path: string): { model: RewardModel; tokenizer: Tokenizer; layout: AnswerLayout; state: RewardModelState } {
   const file = readSafetensors(path);
   let state: RewardModelState;
   try {
@@ -191,5 +196,14 @@ export function loadRewardModel(path: string): { model: RewardModel; tokenizer: 
   loadHFWeights(gpt, new Map([...file.tensors].filter(([n]) => n !== 'score.weight')), path);
   const model = new RewardModel(gpt);
   model.score.data.set(score.data);
-  return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON), state };
+  const tokenizer = tokenizerFromJSON(state.tokenizer as TokenizerJSON);
+  let layout = PLAIN_LAYOUT;
+  if (state.template !== undefined) {
+    try {
+      layout = answerLayout(state.template === null ? null : getTemplate(state.template), tokenizer);
+    } catch (err) {
+      throw new Error(`${path}: ${(err as Error).message}`);
+    }
+  }
+  return { model, tokenizer, layout, state };
 }

@@ -1,6 +1,8 @@
 // Prompt + response token sequences packed into one right-padded [B, T] batch. Causal attention means
 // padding after a sequence never changes its real positions, so no attention mask is needed; the batch
 // records where each response token is predicted and where each sequence ends.
+import { endOfTurn, formatPrompt, type Template } from '../finetune/template.js';
+import { eosTokenOf } from '../generate/generate.js';
 import type { GPT } from '../model/gpt.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -29,12 +31,42 @@ export interface PackedBatch {
 }
 
 /**
- * Token ids of `prompt` and `answer` (encoded separately, so the answer's tokens are its own). Training
- * needs answer tokens; scoring (allowEmptyAnswer) can take an empty answer, e.g. a policy that ended at once.
+ * How a prompt and an answer are laid out for the model, as SFT taught it: the prompt rendered by the
+ * template (as written without one), the answer followed by the end of its turn. Scoring an answer with
+ * its end is what makes "stops too early" visible: without it " w" is a prefix of " w w" and looks the
+ * same to a reward model or DPO at every position the two share.
  */
-export function encodeSequence(tokenizer: Tokenizer, prompt: string, answer: string, blockSize: number, where: string, allowEmptyAnswer = false): TokenSequence {
-  const seq = { prompt: tokenizer.encode(prompt), response: tokenizer.encode(answer) };
-  if (seq.response.length === 0 && !(allowEmptyAnswer && seq.prompt.length > 0)) throw new Error(`${where}: the answer encodes to no tokens`);
+export interface AnswerLayout {
+  /** The template's name, or null for prompts as written. */
+  template: string | null;
+  format: (prompt: string) => string;
+  /** Token ids appended to every answer: the EOS token, or the template's turn end encoded. */
+  end: readonly number[];
+}
+
+/** The layout of `template` (null: prompts as written, answers ending with the EOS token if the tokenizer has one). */
+export function answerLayout(template: Template | null, tokenizer: Tokenizer): AnswerLayout {
+  if (!template) {
+    const eos = eosTokenOf(tokenizer);
+    return { template: null, format: (prompt) => prompt, end: eos === null ? [] : [eos] };
+  }
+  const { eosId, stopText } = endOfTurn(template, tokenizer);
+  return { template: template.name, format: (prompt) => formatPrompt(template, prompt), end: eosId === null ? tokenizer.encode(stopText, { allowedSpecial: 'none' }) : [eosId] };
+}
+
+/** Prompts as written, answers without an end: the layout of raw text. */
+export const PLAIN_LAYOUT: AnswerLayout = { template: null, format: (prompt) => prompt, end: [] };
+
+/**
+ * Token ids of `prompt` and `answer` (encoded separately, so the answer's tokens are its own) in
+ * `layout`. Training needs answer tokens; scoring (allowEmptyAnswer) can take an empty answer, e.g. a
+ * policy that ended at once.
+ */
+export function encodeSequence(tokenizer: Tokenizer, prompt: string, answer: string, blockSize: number, where: string, o: { layout?: AnswerLayout; allowEmptyAnswer?: boolean } = {}): TokenSequence {
+  const layout = o.layout ?? PLAIN_LAYOUT;
+  const answerIds = tokenizer.encode(answer);
+  const seq = { prompt: tokenizer.encode(layout.format(prompt)), response: [...answerIds, ...layout.end] };
+  if (answerIds.length === 0 && !(o.allowEmptyAnswer && seq.prompt.length > 0)) throw new Error(`${where}: the answer encodes to no tokens`);
   const length = seq.prompt.length + seq.response.length;
   if (length > blockSize) {
     throw new Error(`${where}: prompt + answer is ${length} tokens (prompt ${seq.prompt.length}) but the model's context (block_size) is ${blockSize}; shorten it or use a model with a longer context`);

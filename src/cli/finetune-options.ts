@@ -6,7 +6,7 @@ import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
 import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
-import { applyLora } from '../finetune/lora.js';
+import { applyLora, LORA_DEFAULTS } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { TrainingDiverged } from '../train/trainer.js';
@@ -23,12 +23,28 @@ export interface LoopDefaults {
   batch_size: number;
   learning_rate: number;
   eval_interval: number;
+  /**
+   * The defaults --lora replaces: LoRA trains a few low-rank matrices from zero and needs a higher
+   * learning rate and more steps than full fine-tuning (chosen by measurement; docs/finetune.md).
+   */
+  lora?: LoraDefaults;
+}
+
+export interface LoraDefaults extends Partial<Pick<LoopDefaults, 'max_iters' | 'batch_size' | 'learning_rate'>> {
+  /** --lora_targets when not given (else LoRA's own default, c_attn). */
+  targets?: string[];
+}
+
+/** A usage line for a default, with what --lora makes of it. */
+function defaultLine(d: LoopDefaults, key: 'max_iters' | 'batch_size' | 'learning_rate', what: string): string {
+  const lora = d.lora?.[key];
+  return `  ${`--${key}=${d[key]}`.padEnd(23)}  ${what}${lora === undefined ? '' : ` (with --lora: ${lora})`}`;
 }
 
 export const LOOP_USAGE = (d: LoopDefaults) => `Training:
-  ${`--max_iters=${d.max_iters}`.padEnd(23)}  optimizer steps
-  ${`--batch_size=${d.batch_size}`.padEnd(23)}  examples per step
-  ${`--learning_rate=${d.learning_rate}`.padEnd(23)}  peak AdamW learning rate (linear warmup, then cosine decay)
+${defaultLine(d, 'max_iters', 'optimizer steps')}
+${defaultLine(d, 'batch_size', 'examples per step')}
+${defaultLine(d, 'learning_rate', 'peak AdamW learning rate (linear warmup, then cosine decay)')}
   --min_lr=LR/10           learning rate at the end of the decay
   --warmup_iters=10%       warmup steps (default a tenth of max_iters)
   --weight_decay=0.01      AdamW decay of matrices and embeddings (not biases, LayerNorms)
@@ -48,14 +64,17 @@ Data:
 
 Parameter-efficient fine-tuning:
   --lora                   train LoRA matrices instead of the base weights (merged into ckpt.safetensors
-                           at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)
+                           at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)${d.lora ? `;
+                           it has its own defaults for the settings marked "with --lora" and for --lora_targets` : ''}
   --lora_r=8 --lora_alpha=16 --lora_dropout=0
-  --lora_targets=c_attn    comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
+  ${`--lora_targets=${(d.lora?.targets ?? LORA_DEFAULTS.targetModules).join(',')}`.padEnd(23)}  comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
   --adapters               Houlsby bottleneck adapters after attention and MLP (saved to OUT_DIR/peft only)
   --adapter_size=N         adapter bottleneck (default min(64, n_embd/2))
   --freeze=SPEC            head | last:N | pattern:GLOB[,GLOB…] | none: which base weights stay fixed`;
 
-export function loopConfigFromOptions(options: Options, d: LoopDefaults): LoopConfig & { batch_size: number; seed: number; dropout: number } {
+export function loopConfigFromOptions(options: Options, defaults: LoopDefaults): LoopConfig & { batch_size: number; seed: number; dropout: number } {
+  const lora = options.flag('lora') ? defaults.lora : undefined;
+  const d = { max_iters: lora?.max_iters ?? defaults.max_iters, batch_size: lora?.batch_size ?? defaults.batch_size, learning_rate: lora?.learning_rate ?? defaults.learning_rate, eval_interval: defaults.eval_interval };
   const maxIters = options.number('max_iters', d.max_iters)!;
   const lr = options.number('learning_rate', d.learning_rate)!;
   const config = {
@@ -98,12 +117,12 @@ export function badLinePolicy(options: Options): BadLinePolicy {
  * under LoRA or adapters when no --freeze says otherwise (a classifier's new head, as PEFT's
  * modules_to_save). Returns the trainable-parameters line.
  */
-export function applyPeftOptions(model: Module, options: Options, head: (name: string) => boolean = () => false): string {
+export function applyPeftOptions(model: Module, options: Options, head: (name: string) => boolean = () => false, loraDefaults: LoraDefaults = {}): string {
   const lora = options.flag('lora'), adapters = options.flag('adapters');
   if (!lora) for (const k of ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets']) if (options.has(k)) throw new UsageError(`--${k} needs --lora`);
   if (!adapters && options.has('adapter_size')) throw new UsageError('--adapter_size needs --adapters');
   if (lora) {
-    const targets = options.string('lora_targets')?.split(',').map((t) => t.trim());
+    const targets = options.string('lora_targets')?.split(',').map((t) => t.trim()) ?? loraDefaults.targets;
     if (targets?.includes('')) throw new UsageError(`--lora_targets: an empty module name in '${options.string('lora_targets')}'`);
     try {
       applyLora(model, { r: options.number('lora_r'), alpha: options.number('lora_alpha'), dropout: options.number('lora_dropout'), targetModules: targets });

@@ -3,6 +3,9 @@
 import { join } from 'node:path';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
+import { REWARD_MODEL_FILES } from '../align/reward-source.js';
+import { answerLayout, type AnswerLayout } from '../align/sequences.js';
+import { checkpointTemplate, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { DataLineError, type SkippedLine } from '../io/records.js';
 import { TrainingDiverged } from '../train/trainer.js';
@@ -27,17 +30,22 @@ ${MODEL_USAGE}
 
 Options:
   --data=FILE              comparisons to train on
+  --template=NAME|none     ${TEMPLATE_NAMES.join(', ')}: the SFT model's prompt format (default: the one
+                           \`inkwell finetune sft\` recorded in the checkpoint, else none). Each prompt is
+                           rendered with it and each answer ends with its end of turn (the EOS token, or
+                           the turn-end text), so an answer that stops too early scores differently from
+                           a longer one; the reward model records it and scores PPO's answers the same way
   --val=FILE               held-out comparisons (default: --val_fraction of the prompts of --data)
   --val_fraction=0.1
   --skip_bad_lines         leave out bad lines and pairs longer than the context (listed) instead of stopping
-  --out_dir=out-reward     writes reward.safetensors there (after every epoch)
+  --out_dir=out-reward     writes ckpt.safetensors there (after every epoch)
   --epochs=${d.epochs}  --batch_size=${d.batch_size}  --learning_rate=${d.learning_rate}  --weight_decay=${d.weight_decay}  --grad_clip=${d.grad_clip}  --seed=${d.seed}
 
-Score answers with it: inkwell reward --model=out-reward/reward.safetensors.`;
+Score answers with it: inkwell reward --model=out-reward (or --reward=out-reward for rlhf ppo).`;
 
 export const booleanFlags = ['offline', 'skip_bad_lines'];
 
-const KNOWN = [...MODEL_OPTIONS, 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'];
+const KNOWN = [...MODEL_OPTIONS, 'template', 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'];
 
 export function formatPairMetrics(m: PairMetrics): string {
   return `pairwise accuracy ${(100 * m.accuracy).toFixed(1)}% on ${m.pairs} pairs, mean margin ${m.margin.toFixed(3)}, loss ${m.loss.toFixed(4)}`;
@@ -70,12 +78,28 @@ export function readComparisonSets(options: Options, seed: number): { train: Com
   return { train, val, data, valFile };
 }
 
-/** Token sequences of comparison pairs; one longer than the context stops the run or is skipped, as for bad lines. */
-export function encodeComparisonPairs(options: Options, tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, file: string): ReturnType<typeof encodePairs> {
+/** Token sequences of comparison pairs in `layout`; one longer than the context stops the run or is skipped, as for bad lines. */
+export function encodeComparisonPairs(options: Options, tokenizer: Tokenizer, pairs: readonly ComparisonPair[], blockSize: number, file: string, layout: AnswerLayout): ReturnType<typeof encodePairs> {
   const skipped: SkippedLine[] = [];
-  const encoded = encodePairs(tokenizer, pairs, blockSize, file, badLines(options, file, skipped));
+  const encoded = encodePairs(tokenizer, pairs, blockSize, file, badLines(options, file, skipped), layout);
   reportSkipped(file, skipped, 'left out (longer than the context)');
   return encoded;
+}
+
+/**
+ * The SFT template of `finetune reward` and `rlhf ppo|dpo`: --template=NAME|none, else the one
+ * \`inkwell finetune sft\` recorded in the checkpoint (said on stderr), else none.
+ */
+export function alignmentTemplate(options: Options, state: unknown, tokenizer: Tokenizer): Template | null {
+  const name = options.string('template');
+  let template: Template | null;
+  try {
+    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state, tokenizer);
+  } catch (err) {
+    throw new UsageError(`--template: ${(err as Error).message}`);
+  }
+  if (template && name === undefined) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to use prompts as written)\n`);
+  return template;
 }
 
 export async function run(args: string[], options: Options): Promise<void> {
@@ -90,16 +114,17 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (!(config.learning_rate > 0)) throw new UsageError(`--learning_rate must be > 0, got ${config.learning_rate}`);
   for (const key of ['weight_decay', 'grad_clip'] as const) if (!(config[key] >= 0)) throw new UsageError(`--${key} must be ≥ 0, got ${config[key]}`);
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
-  const { model: gpt, tokenizer } = await modelFromOptions(options);
+  const { model: gpt, tokenizer, state } = await modelFromOptions(options);
+  const layout = answerLayout(alignmentTemplate(options, state, tokenizer), tokenizer);
   const blockSize = gpt.config.block_size;
-  const trainPairs = encodeComparisonPairs(options, tokenizer, train, blockSize, data);
-  const valPairs = encodeComparisonPairs(options, tokenizer, val, blockSize, valFile ?? data);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, train, blockSize, data, layout);
+  const valPairs = encodeComparisonPairs(options, tokenizer, val, blockSize, valFile ?? data, layout);
   if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${blockSize} tokens`);
   const model = new RewardModel(gpt, config.seed);
   console.log(`reward model: ${trainPairs.length} training pairs, ${valPairs.length} held-out pairs`);
   if (valPairs.length) console.log(`before training: ${formatPairMetrics(evaluatePairs(model, valPairs))}`);
   const t0 = Date.now();
-  const out = join(options.string('out_dir', 'out-reward')!, 'reward.safetensors');
+  const out = join(options.string('out_dir', 'out-reward')!, REWARD_MODEL_FILES[0]!);
   let saved = 0;
   try {
     trainRewardModel(model, trainPairs, valPairs, config, {
@@ -108,7 +133,7 @@ export async function run(args: string[], options: Options): Promise<void> {
       // Written (atomically) after every epoch, so an interrupted run keeps its last whole epoch.
       onEpoch: (epoch, m) => {
         assertFiniteParameters(model.namedParameters(), `reward model epoch ${epoch}`);
-        saveRewardModel(out, model, tokenizer, m);
+        saveRewardModel(out, model, tokenizer, m, layout);
         saved = epoch;
       },
     });

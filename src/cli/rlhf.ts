@@ -5,16 +5,18 @@ import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoC
 import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig, type Turn } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
-import { loadRewardSource } from '../align/reward-source.js';
+import { loadRewardSource, type RewardSource } from '../align/reward-source.js';
+import { rewardTimeout, REWARD_TIMEOUT_USAGE } from './reward.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { eosTokenOf } from '../generate/generate.js';
-import { checkpointTemplate, endOfTurn, formatPrompt, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { endOfTurn, formatPrompt, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { answerLayout } from '../align/sequences.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { readPrompts } from '../serve/feedback.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
-import { encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
+import { alignmentTemplate, encodeComparisonPairs, readComparisonSets } from './finetune-reward.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
 const p = defaultPpoConfig, q = defaultDpoConfig;
@@ -37,15 +39,17 @@ after every epoch.
 Both take --template=NAME|none (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained
 with (default: the one \`inkwell finetune sft\` recorded in the checkpoint, else none). Prompts are then
 formatted with it, PPO answers end where SFT taught them to (end-of-text token or the template's turn
-end), and the aligned checkpoint records it, so sample, chat and serve use it too. Rewards always see the
-prompt as written.
+end), DPO scores each chosen and rejected answer with that end (so "stops too early" is learnable), and
+the aligned checkpoint records it, so sample, chat and serve use it too. Rewards always see the prompt
+as written.
 
 Model (the SFT model; default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
 
 PPO options:
-  --reward=FILE            a reward model (inkwell finetune reward), JSON rules, or a .js/.mjs module
-                           exporting (prompt, answer) => number
+  --reward=FILE|DIR        a reward model (the folder or file of inkwell finetune reward), JSON rules,
+                           or a .js/.mjs module exporting (prompt, answer) => number
+${REWARD_TIMEOUT_USAGE}
   --prompts=FILE           one prompt a line (\\n for a newline), or .jsonl with {"prompt"}
   --val_prompts=FILE       held-out prompts (default: every 10th prompt of --prompts is held out)
   --steps=${p.steps}  --batch_size=${p.batch_size}  --minibatch_size=${p.minibatch_size}  --ppo_epochs=${p.ppo_epochs}  --learning_rate=${p.learning_rate}
@@ -71,7 +75,7 @@ export async function run(args: string[], options: Options): Promise<void> {
 }
 
 async function ppo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'reward_timeout', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template']);
   const rewardFile = options.string('reward'), promptsFile = options.string('prompts');
   if (!rewardFile || !promptsFile) throw new UsageError('--reward=FILE and --prompts=FILE are required');
   const config: PpoConfig = { ...p, kl_estimator: (options.string('kl_estimator', p.kl_estimator) as PpoConfig['kl_estimator']), whiten_advantages: options.flag('whiten_advantages', true) };
@@ -88,7 +92,16 @@ async function ppo(options: Options): Promise<void> {
     if (valPrompts.length) prompts = prompts.filter((_, i) => i % 10 !== 9);
     else valPrompts = prompts;
   }
-  const reward = await loadRewardSource(rewardFile);
+  const reward = await loadRewardSource(rewardFile, rewardTimeout(options));
+  try {
+    await ppoWith(reward, options, config, { prompts, promptsFile, valPrompts, valFile, evalInterval });
+  } finally {
+    await reward.close?.();
+  }
+}
+
+async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig, o: { prompts: string[]; promptsFile: string; valPrompts: string[]; valFile: string | undefined; evalInterval: number }): Promise<void> {
+  const { prompts, promptsFile, valPrompts, valFile, evalInterval } = o;
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
   const { turn, template } = turnFromOptions(options, tokenizer, state);
   // Checked here to name the file (training and held-out prompts alike), as the sampler will see them.
@@ -123,15 +136,8 @@ function asUsage(check: () => void): void {
  * trained, answers ending at its end of turn.
  */
 function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown): { turn: Turn; template: Template | null } {
-  const name = options.string('template');
-  let template: Template | null;
-  try {
-    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state, tokenizer);
-  } catch (err) {
-    throw new UsageError(`--template: ${(err as Error).message}`);
-  }
+  const template = alignmentTemplate(options, state, tokenizer);
   if (!template) return { turn: { eosTokenId: eosTokenOf(tokenizer) }, template };
-  if (name === undefined) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to use prompts as written)\n`);
   const { eosId, stopText } = endOfTurn(template, tokenizer);
   const t = template;
   return { turn: { format: (p) => formatPrompt(t, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] }, template };
@@ -155,11 +161,11 @@ async function dpo(options: Options): Promise<void> {
   asUsage(() => validateDpoConfig(config));
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
-  const { turn, template } = turnFromOptions(options, tokenizer, state);
-  const format = turn.format ?? ((prompt: string) => prompt);
-  const formatted = <T extends { prompt: string }>(pairs: T[]) => pairs.map((pair) => ({ ...pair, prompt: format(pair.prompt) }));
-  const trainPairs = encodeComparisonPairs(options, tokenizer, formatted(train), policy.config.block_size, data);
-  const valPairs = encodeComparisonPairs(options, tokenizer, formatted(val), policy.config.block_size, valFile ?? data);
+  const template = alignmentTemplate(options, state, tokenizer);
+  // Chosen and rejected answers end with the template's end of turn, as SFT trained them: stopping is part of the answer.
+  const layout = answerLayout(template, tokenizer);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, train, policy.config.block_size, data, layout);
+  const valPairs = encodeComparisonPairs(options, tokenizer, val, policy.config.block_size, valFile ?? data, layout);
   if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${policy.config.block_size} tokens`);
   // The reference is the starting policy: its log-ratios are all DPO needs from it, computed once.
   const reference = frozenCopy(policy);

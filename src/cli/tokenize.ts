@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDatasetMeta } from '../data/dataset.js';
 import { isTokenizerName, TOKENIZER_NAMES } from '../data/prepare.js';
-import { hubRepo } from '../model/pretrained.js';
+import { hubRepoOf } from '../model/pretrained.js';
 import { Gpt2Tokenizer, loadTokenizer, tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/index.js';
 import { UsageError, type Options } from './args.js';
 import { tokenizerOption } from './prepare.js';
@@ -71,7 +71,7 @@ function parseIds(text: string): number[] {
 async function resolveTokenizer(options: Options): Promise<Tokenizer> {
   const source = options.string('tokenizer');
   if (source !== undefined && !isTokenizerName(source)) {
-    if (!existsSync(source) && hubRepo(source) === undefined) {
+    if (!existsSync(source) && hubRepoOf(source) === undefined) {
       throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, a folder with tokenizer.json or a hub repository (owner/name), got '${source}'`);
     }
     if (options.has('data') || options.has('checkpoint')) throw new UsageError('give --tokenizer=DIR|HUB_ID or --data / --checkpoint, not both');

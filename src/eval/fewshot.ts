@@ -8,7 +8,9 @@
 //   instruction + separator + shot₁.prompt + shot₁.answer + separator + … + example.prompt
 // and its answer ends at a stop string (default "\n"), at its end-of-text token, or after
 // max_new_tokens (default: the longest answer's tokens + 1, so an answer followed by more text is wrong).
-import { generate, preparePrompt } from '../generate/generate.js';
+// Leading whitespace is not counted in that budget, as exact match ignores it: "  castle" is a whole
+// answer of 6 tokens, not one cut at "  castl".
+import { generate, preparePrompt, type Generation } from '../generate/generate.js';
 import { exactMatch } from '../finetune/complete.js';
 import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
 import type { GPT } from '../model/gpt.js';
@@ -48,7 +50,7 @@ export interface FewShotResult {
 }
 
 export interface FewShotOptions {
-  /** Tokens generated per answer (default: the longest answer's tokens + 1). */
+  /** Tokens generated per answer after its leading whitespace (default: the longest answer's tokens + 1). */
   maxNewTokens?: number;
   /** Prompts decoded together (default 8). */
   batchSize?: number;
@@ -99,14 +101,42 @@ export function evaluateFewShot(model: GPT, tokenizer: Tokenizer, task: FewShotT
       throw new DataLineError(task.file, e.line, `answer: ${(err as Error).message}`);
     }
   }));
-  // Greedy decoding gives each prompt the same answer in any batch, so batch prompts of similar length.
-  const order = prompts.map((_, i) => i).sort((a, b) => prompts[a]!.length - prompts[b]!.length);
-  const generations = generate(model, order.map((i) => prompts[i]!), { tokenizer, temperature: 0, maxNewTokens, stop: task.stop, batchSize: options.batchSize ?? 8 });
+  // Greedy decoding gives each prompt the same answer in any batch and under any longer limit, so
+  // prompts whose leading whitespace ate into the budget are decoded again with room for it, and every
+  // answer is cut at its budget after that whitespace. Batches hold prompts of similar length.
   const outputs: string[] = [];
-  order.forEach((i, k) => (outputs[i] = generations[k]!.text!));
+  let pending = prompts.map((_, i) => i).sort((a, b) => prompts[a]!.length - prompts[b]!.length);
+  for (let limit = maxNewTokens + 2; pending.length; limit = Math.min(2 * limit, maxNewTokens + MAX_LEADING_WHITESPACE)) {
+    const generations = generate(model, pending.map((i) => prompts[i]!), { tokenizer, temperature: 0, maxNewTokens: limit, stop: task.stop, batchSize: options.batchSize ?? 8 });
+    const again: number[] = [];
+    pending.forEach((i, k) => {
+      const g = generations[k]!;
+      const lead = leadingWhitespaceTokens(tokenizer, g.tokens);
+      if (g.finishReason === 'length' && lead + maxNewTokens > limit && limit < maxNewTokens + MAX_LEADING_WHITESPACE) again.push(i);
+      else outputs[i] = cutAt(tokenizer, g, lead + maxNewTokens);
+    });
+    pending = again;
+  }
   const predictions = task.examples.map((e, i) => ({ ...e, output: outputs[i]!, correct: exactMatch([outputs[i]!], [e.answer]) === 1 }));
   const correct = predictions.filter((p) => p.correct).length;
   return { correct, total: predictions.length, accuracy: correct / predictions.length, predictions };
+}
+
+/** Leading whitespace tokens left out of the budget at most (a model printing only blanks is cut there). */
+const MAX_LEADING_WHITESPACE = 64;
+
+/** How many of the first tokens decode to whitespace only. */
+function leadingWhitespaceTokens(tokenizer: Tokenizer, tokens: readonly number[]): number {
+  let n = 0;
+  while (n < tokens.length && /^\s*$/.test(tokenizer.decode(tokens.slice(0, n + 1)))) n++;
+  return n;
+}
+
+/** The generation's text limited to its first `count` tokens (already cut before a stop string). */
+function cutAt(tokenizer: Tokenizer, g: Generation, count: number): string {
+  if (g.tokens.length <= count) return g.text!;
+  const cut = tokenizer.decode(g.tokens.slice(0, count));
+  return cut.length < g.text!.length ? cut : g.text!;
 }
 
 function parseRecord(value: unknown): TaskLine {

@@ -249,7 +249,7 @@ export class Decoder {
     for (const row of rows) row.ids = row.prompt.slice(0, shortest);
     // The longest sequence feeds at most longest + maxNewTokens - 1 tokens (its last sampled one is never fed).
     const { config } = this.model;
-    this.cache = this.s.useCache ? new KVCache(config, rows.length, Math.min(config.block_size, longest + this.s.maxNewTokens - 1)) : null;
+    this.cache = this.s.useCache ? this.model.createCache(rows.length, Math.min(config.block_size, longest + this.s.maxNewTokens - 1)) : null;
     this.batch = rows;
     return rows;
   }

@@ -25,10 +25,19 @@ export class SafetensorsError extends Error {
 /** Bytes per element of the dtypes inkwell reads (all converted to float32). */
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
-interface HeaderEntry {
+export interface HeaderEntry {
   dtype: string;
   shape: number[];
   data_offsets: [number, number];
+}
+
+/** A file's header: what it holds and where, validated against the file (see readSafetensorsHeader). */
+export interface SafetensorsHeader {
+  file: string;
+  entries: Map<string, HeaderEntry>;
+  metadata: Record<string, string>;
+  /** Byte offset of the data section. */
+  dataStart: number;
 }
 
 function readExactly(fd: number, target: Uint8Array, position: number, file: string, what: string): void {
@@ -77,9 +86,70 @@ function readHeader(fd: number, file: string): { entries: Map<string, HeaderEntr
     if (end > dataSize) {
       throw new SafetensorsError(file, `data_offsets end ${end} is past the end of the data (${dataSize} bytes): file truncated?`, name);
     }
+    const width = DTYPE_BYTES[e.dtype];
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    if (width && end - start !== count * width) {
+      throw new SafetensorsError(file, `shape ${JSON.stringify(e.shape)} of ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - start}`, name);
+    }
     entries.set(name, e as HeaderEntry);
   }
+  // Tensors must not share bytes: a crafted header could otherwise alias one weight as another.
+  const byStart = [...entries].filter(([, e]) => e.data_offsets[1] > e.data_offsets[0]).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  for (let i = 1; i < byStart.length; i++) {
+    const [prevName, prev] = byStart[i - 1]!, [name, e] = byStart[i]!;
+    if (e.data_offsets[0] < prev.data_offsets[1]) {
+      throw new SafetensorsError(file, `data_offsets ${JSON.stringify(e.data_offsets)} overlap those of '${prevName}' ${JSON.stringify(prev.data_offsets)}`, name);
+    }
+  }
   return { entries, metadata, dataStart };
+}
+
+function openForReading(file: string): number {
+  try {
+    return openSync(file, 'r');
+  } catch (err) {
+    throw new SafetensorsError(file, `cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** The header alone (names, dtypes, shapes, byte ranges checked against the file), no tensor data read. */
+export function readSafetensorsHeader(file: string): SafetensorsHeader {
+  const fd = openForReading(file);
+  try {
+    return { file, ...readHeader(fd, file) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads one tensor of a header's file as float32, into `into` when given (it must hold the tensor's elements). */
+export function readTensor(header: SafetensorsHeader, name: string, into?: Float32Array): Float32Array {
+  const e = header.entries.get(name);
+  if (!e) throw new SafetensorsError(header.file, 'not in the file', name);
+  const fd = openForReading(header.file);
+  try {
+    return readEntry(fd, header.file, name, e, header.dataStart, into);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readEntry(fd: number, file: string, name: string, e: HeaderEntry, dataStart: number, into?: Float32Array): Float32Array {
+  if (!DTYPE_BYTES[e.dtype]) throw new SafetensorsError(file, `unsupported dtype ${e.dtype} (inkwell reads F32, F16, BF16, F64)`, name);
+  const count = e.shape.reduce((a, b) => a * b, 1);
+  if (into && into.length !== count) throw new SafetensorsError(file, `${count} elements do not fit a buffer of ${into.length}`, name);
+  const [start, end] = e.data_offsets;
+  if (e.dtype === 'F32' && isLittleEndian) {
+    // Read straight into the tensor's memory.
+    const data = into ?? new Float32Array(count);
+    readExactly(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dataStart + start, file, `tensor '${name}'`);
+    return data;
+  }
+  const bytes = new Uint8Array(end - start);
+  readExactly(fd, bytes, dataStart + start, file, `tensor '${name}'`);
+  const data = toFloat32(bytes, e.dtype, count);
+  if (into) into.set(data);
+  return into ?? data;
 }
 
 function toFloat32(bytes: Uint8Array, dtype: string, count: number): Float32Array {
@@ -110,35 +180,13 @@ function halfToFloat(h: number): number {
  * the named tensors (others are still validated in the header).
  */
 export function readSafetensors(file: string, only?: (name: string) => boolean): SafetensorsFile {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    throw new SafetensorsError(file, `cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const fd = openForReading(file);
   try {
     const { entries, metadata, dataStart } = readHeader(fd, file);
     const tensors = new Map<string, NamedTensor>();
     for (const [name, e] of entries) {
       if (only && !only(name)) continue;
-      const width = DTYPE_BYTES[e.dtype];
-      if (!width) throw new SafetensorsError(file, `unsupported dtype ${e.dtype} (inkwell reads F32, F16, BF16, F64)`, name);
-      const count = e.shape.reduce((a, b) => a * b, 1);
-      const [start, end] = e.data_offsets;
-      if (end - start !== count * width) {
-        throw new SafetensorsError(file, `shape ${JSON.stringify(e.shape)} of ${e.dtype} needs ${count * width} bytes but data_offsets span ${end - start}`, name);
-      }
-      let data: Float32Array;
-      if (e.dtype === 'F32' && isLittleEndian) {
-        // Read straight into the tensor's memory.
-        data = new Float32Array(count);
-        readExactly(fd, new Uint8Array(data.buffer), dataStart + start, file, `tensor '${name}'`);
-      } else {
-        const bytes = new Uint8Array(end - start);
-        readExactly(fd, bytes, dataStart + start, file, `tensor '${name}'`);
-        data = toFloat32(bytes, e.dtype, count);
-      }
-      tensors.set(name, { shape: e.shape, data });
+      tensors.set(name, { shape: e.shape, data: readEntry(fd, file, name, e, dataStart) });
     }
     return { tensors, metadata };
   } finally {

@@ -25,8 +25,8 @@ export function compressModel(model: GPT, format: WeightFormat): CompressionRepo
   model.compressedHead = compressMatrix(wte.data, V, C, format);
   bytesAfter = compressedBytes(model.compressedHead);
   for (const [, l] of linears) {
-    // Conv1D keeps W as [in, out]; the compressed product wants [out, in].
-    l.compressed = compressMatrix(l.weight.data, l.outFeatures, l.inFeatures, format, true);
+    // The compressed product wants [out, in]: Conv1D's [in, out] is read transposed.
+    l.compressed = compressMatrix(l.weight.data, l.outFeatures, l.inFeatures, format, l.layout === 'conv1d');
     bytesAfter += compressedBytes(l.compressed);
   }
   return { format, matrices: linears.length + 1, bytesBefore, bytesAfter };

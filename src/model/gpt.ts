@@ -11,6 +11,8 @@ import { cachedSelfAttention, causalSelfAttention, crossEntropy, type LayerCache
 import { narrow } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ExpectedTensor } from './weights.js';
+import { KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
 
 export interface GPTConfig {
   n_layer: number;
@@ -38,6 +40,31 @@ export function validateConfig(config: GPTConfig): void {
   if (typeof config.bias !== 'boolean') throw new Error(`GPT config: bias must be true or false, got ${config.bias}`);
   const eps = config.layer_norm_epsilon;
   if (eps !== undefined && !(eps > 0)) throw new Error(`GPT config: layer_norm_epsilon must be > 0, got ${eps}`);
+}
+
+/**
+ * Every parameter's name and shape as the config implies them, in module order, without allocating:
+ * what weight files are checked against before a model is built (model/weights.ts).
+ */
+export function* gptTensorShapes(c: GPTConfig): Generator<ExpectedTensor> {
+  const C = c.n_embd, L = 'n_layer';
+  yield ['transformer.wte.weight', [c.vocab_size, C], ['vocab_size', 'n_embd']];
+  yield ['transformer.wpe.weight', [c.block_size, C], ['block_size', 'n_embd']];
+  const vector = (name: string, n: number, from: string): ExpectedTensor[] =>
+    [[`${name}.weight`, [n], [L, from]] as ExpectedTensor].concat(c.bias ? [[`${name}.bias`, [n], [L, 'bias', from]]] : []);
+  const linear = (name: string, inF: number, outF: number): ExpectedTensor[] =>
+    [[`${name}.weight`, [inF, outF], [L, 'n_embd']] as ExpectedTensor].concat(c.bias ? [[`${name}.bias`, [outF], [L, 'bias', 'n_embd']]] : []);
+  for (let i = 0; i < c.n_layer; i++) {
+    const p = `transformer.h.${i}.`;
+    yield* vector(`${p}ln_1`, C, 'n_embd');
+    yield* linear(`${p}attn.c_attn`, C, 3 * C);
+    yield* linear(`${p}attn.c_proj`, C, C);
+    yield* vector(`${p}ln_2`, C, 'n_embd');
+    yield* linear(`${p}mlp.c_fc`, C, 4 * C);
+    yield* linear(`${p}mlp.c_proj`, 4 * C, C);
+  }
+  yield ['transformer.ln_f.weight', [C], ['n_embd']];
+  if (c.bias) yield ['transformer.ln_f.bias', [C], ['bias', 'n_embd']];
 }
 
 class CausalSelfAttention extends Module {
@@ -124,56 +151,16 @@ class Transformer extends Module {
   }
 }
 
-/**
- * Keys and values of every layer for incremental decoding, for B sequences of up to maxT positions.
- * `length` positions are filled; a forward pass with the cache appends its tokens after them.
- */
-export class KVCache {
-  readonly layers: LayerCache[];
-  length = 0;
-
-  constructor(config: GPTConfig, readonly batch: number, readonly maxT = config.block_size) {
-    if (maxT > config.block_size) throw new Error(`KV cache of ${maxT} positions exceeds the block size ${config.block_size}`);
-    const size = batch * maxT * config.n_embd;
-    this.layers = Array.from({ length: config.n_layer }, () => ({ k: new Float32Array(size), v: new Float32Array(size) }));
-  }
-
-  /** Forgets every cached position (the buffers are reused). */
-  reset(): void {
-    this.length = 0;
-  }
-}
-
 interface LayerCacheView {
   layer: LayerCache;
   past: number;
   maxT: number;
 }
 
-/** Receives named intermediate activations (for debugging and parity checks). */
-export type Tap = (name: string, t: Tensor) => void;
+export { KVCache, type ForwardOptions, type Tap } from './causal-lm.js';
+export type GPTOutput = LMOutput;
 
-export interface ForwardOptions {
-  /** Target id that contributes no loss (default -1). */
-  ignoreIndex?: number;
-  /** Called with `embed`, `h.{i}.{ln_1,attn_out,resid_mid,ln_2,mlp_out,out}` and `ln_f`. */
-  tap?: Tap;
-  /**
-   * Incremental decoding (inference only): the tokens continue the sequences held in the cache, at
-   * positions cache.length.., and are appended to it.
-   */
-  cache?: KVCache;
-  /** Logits for every position even without targets (e.g. for per-token log-probabilities). */
-  allLogits?: boolean;
-}
-
-export interface GPTOutput {
-  /** [B, T, V] with targets; [B, 1, V] (last position) without. */
-  logits: Tensor;
-  loss: Tensor | null;
-}
-
-export class GPT extends Module {
+export class GPT extends Module implements CausalLM {
   readonly config: GPTConfig;
   readonly transformer: Transformer;
   /** Draws the dropout seeds; seed it for reproducible training. */
@@ -205,6 +192,19 @@ export class GPT extends Module {
     }
   }
 
+  get contextLength(): number {
+    return this.config.block_size;
+  }
+
+  get vocabSize(): number {
+    return this.config.vocab_size;
+  }
+
+  /** Every layer keeps all n_embd key and value columns. */
+  createCache(batch: number, maxT = this.config.block_size): KVCache {
+    return new KVCache({ layers: this.config.n_layer, kvWidth: this.config.n_embd, contextLength: this.config.block_size }, batch, maxT);
+  }
+
   /** Parameter count; by default without the position embeddings, as nanoGPT reports it. The LM head
    * is tied to wte, so it adds nothing. */
   numParams(nonEmbedding = true): number {
@@ -218,7 +218,7 @@ export class GPT extends Module {
    * logits of every position and the mean cross-entropy; without, only the last position's logits
    * (unless options.allLogits). With options.cache the tokens continue the cached sequences.
    */
-  forward(idx: Int32Array, B: number, T: number, targets?: Int32Array | null, options: ForwardOptions = {}): GPTOutput {
+  forward(idx: Int32Array, B: number, T: number, targets?: Int32Array | null, options: ForwardOptions = {}): LMOutput {
     // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
     const lastOnly = !targets && !options.allLogits;
     const normed = this.hidden(idx, B, T, { ...options, lastOnly });
@@ -233,16 +233,14 @@ export class GPT extends Module {
    * The transformer without the LM head: final-LayerNorm hidden states [B, T, C] ([B, 1, C] with
    * lastOnly). Heads other than the LM head (classification, reward, value) start from here.
    */
-  hidden(idx: Int32Array, B: number, T: number, options: Pick<ForwardOptions, 'tap' | 'cache'> & { lastOnly?: boolean } = {}): Tensor {
+  hidden(idx: Int32Array, B: number, T: number, options: HiddenOptions = {}): Tensor {
     if (idx.length !== B * T) throw new Error(`GPT.forward: ${idx.length} token ids for a [${B}, ${T}] batch`);
     const { tap, cache } = options;
     const past = cache ? cache.length : 0;
     if (past + T > this.config.block_size) {
       throw new Error(`GPT.forward: sequence of length ${past + T} exceeds the block size ${this.config.block_size}`);
     }
-    if (cache && (cache.batch !== B || past + T > cache.maxT)) {
-      throw new Error(`GPT.forward: a KV cache for ${cache.batch} sequences of ${cache.maxT} positions cannot take [${B}, ${T}] more after ${past}`);
-    }
+    cache?.check('GPT', B, T);
     const { wte, wpe, h, ln_f } = this.transformer;
     const positions = Int32Array.from({ length: T }, (_, t) => past + t);
     const embed = add(wte.forward(idx, [B, T]), wpe.forward(positions, [T]));

@@ -1,12 +1,17 @@
-// The Hugging Face GPT-2 layout: `config.json` + `model.safetensors` with GPT2LMHeadModel names. Files
-// from the hub name tensors without the `transformer.` prefix and carry `attn.bias`/`attn.masked_bias`
-// mask buffers; both forms load. Weights are Conv1D [in, out], as inkwell keeps them.
+// Hugging Face model folders: `config.json` + `model.safetensors` (or shards listed by
+// `model.safetensors.index.json`). `model_type` picks the architecture: `gpt2` (GPT2LMHeadModel names;
+// files from the hub name tensors without the `transformer.` prefix and carry `attn.bias`/`attn.masked_bias`
+// mask buffers, both forms load; weights Conv1D [in, out]) or the Llama family (model/hf-llama.ts). The
+// weights are checked against the config before the model is allocated (model/weights.ts).
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
+import { readTensor, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { noGrad } from '../tensor/tensor.js';
-import { GPT, validateConfig, type GPTConfig } from './gpt.js';
+import { GPT, gptTensorShapes, validateConfig, type GPTConfig } from './gpt.js';
 import { readJsonObject } from '../io/json.js';
+import { isLlamaModelType, LLAMA_ARCHITECTURES, llamaConfigFromHF, llamaConfigToHF } from './hf-llama.js';
+import { Llama, llamaTensorShapes } from './llama.js';
+import { checkWeights, loadWeights, openWeightFolder, type WeightSet } from './weights.js';
 import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
@@ -109,12 +114,56 @@ export function readHFConfig(dir: string): GPTConfig {
   return configFromHF(readJsonObject(file), file);
 }
 
+/** A GPT-2 file's tensor name as the model's (null: a buffer GPT keeps none of). */
+function gptName(name: string): string | null {
+  if (IGNORED.test(name)) return null;
+  return name.startsWith('transformer.') ? name : `transformer.${name}`;
+}
+
+/**
+ * Checks GPT-2 weights against a config, then builds the model and reads them in. A bias-free model
+ * exported for HF carries zero biases: those are allowed, and must be zero.
+ */
+export function loadGPTWeights(config: GPTConfig, weights: WeightSet, configFile: string, fieldNames?: Record<string, string>): GPT {
+  const zeroBias = (name: string) => !config.bias && name.endsWith('.bias');
+  checkWeights(configFile, config, weights, gptTensorShapes(config), { extra: zeroBias, fieldNames });
+  const model = new GPT(config, { init: false });
+  loadWeights(model, weights);
+  for (const [name, loc] of weights.tensors) {
+    if (zeroBias(name) && !readTensor(loc.header, loc.nameInFile).every((v) => v === 0)) {
+      throw new Error(`${loc.header.file}: tensor '${loc.nameInFile}' is a non-zero bias, but the config says bias: false`);
+    }
+  }
+  return model;
+}
+
 /** Loads a GPT from a folder holding HF `config.json` and `model.safetensors`. */
 export function loadHFModel(dir: string): GPT {
-  const config = readHFConfig(dir);
-  const model = new GPT(config, { init: false });
-  const file = join(dir, 'model.safetensors');
-  loadHFWeights(model, readSafetensors(file, (name) => !IGNORED.test(name)).tensors, file);
+  const file = join(dir, 'config.json');
+  const json = readJsonObject(file);
+  if (isLlamaModelType(json.model_type)) throw new Error(`${file}: model_type '${json.model_type}' is a Llama-family model, not GPT-2 (load it with loadHFCausalLM)`);
+  return loadGPTWeights(configFromHF(json, file), openWeightFolder(dir, gptName), file, { block_size: 'n_positions' });
+}
+
+/** The model_types an HF folder may hold. */
+export const SUPPORTED_MODEL_TYPES = ['gpt2', ...Object.keys(LLAMA_ARCHITECTURES)] as const;
+
+/**
+ * Loads either architecture from an HF folder, by config.json's model_type (`gpt2`, `llama`, `qwen2`,
+ * `qwen3`); the weights may be float32, bfloat16 or float16, in one file or shards.
+ */
+export function loadHFCausalLM(dir: string): GPT | Llama {
+  const file = join(dir, 'config.json');
+  const json = readJsonObject(file);
+  const type = json.model_type ?? 'gpt2';
+  if (type === 'gpt2') return loadHFModel(dir);
+  if (!isLlamaModelType(type)) throw new Error(`${file}: model_type ${JSON.stringify(type)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
+  const config = llamaConfigFromHF(json, file);
+  const weights = openWeightFolder(dir);
+  // Tied models may still carry a copy of the embedding as lm_head.weight (HF writes none; some exporters do).
+  checkWeights(file, config, weights, llamaTensorShapes(config), { extra: (name) => config.tie_word_embeddings && name === 'lm_head.weight' });
+  const model = new Llama(config, { init: false });
+  loadWeights(model, weights);
   return model;
 }
 
@@ -123,4 +172,12 @@ export function saveHFModel(model: GPT, dir: string, metadata: Record<string, st
   writeSafetensors(join(dir, 'model.safetensors'), hfTensors(model), { format: 'pt', ...metadata });
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToHF(model.config), null, 2) + '\n');
   if (tokenizer) writeHuggingFaceTokenizer(dir, tokenizer);
+}
+
+/** Saves either architecture as the HF folder it loads from (float32 weights, HF names and config). */
+export function saveHFCausalLM(model: GPT | Llama, dir: string, metadata: Record<string, string> = {}): void {
+  if (model instanceof GPT) return saveHFModel(model, dir, metadata);
+  const tensors = model.namedParameters().map(([name, p]): [string, NamedTensor] => [name, { shape: [...p.shape], data: p.data }]);
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', ...metadata });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(llamaConfigToHF(model.config), null, 2) + '\n');
 }

@@ -3,10 +3,8 @@
 // folder. Follows the hub client's conventions: HF_ENDPOINT (mirrors), HF_HOME (cache root),
 // HF_TOKEN (bearer auth), HF_HUB_OFFLINE=1 (use the cache, never the network).
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { envFlag } from '../io/cache.js';
-import { download, offlineFromEnv } from '../io/download.js';
+import { hubCacheDir, hubFile, type HubOptions } from '../io/hub.js';
 import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import type { GPT } from './gpt.js';
 import { loadHFModel } from './hf.js';
@@ -21,18 +19,7 @@ export const GPT2_MODELS: Readonly<Record<string, string>> = {
 
 export const PRETRAINED_FILES = ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors'] as const;
 
-export interface PretrainedOptions {
-  /** Only use files already in the cache (default: HF_HUB_OFFLINE or INKWELL_OFFLINE set). */
-  offline?: boolean;
-  /** Hub URL (default HF_ENDPOINT or https://huggingface.co). */
-  endpoint?: string;
-  /** Cache root (default $HF_HOME/inkwell, HF_HOME defaulting to ~/.cache/huggingface); files go in <root>/<repo>/. */
-  cacheDir?: string;
-  /** Access token sent as a bearer token (default HF_TOKEN). */
-  token?: string;
-  /** Download progress per file (bytes so far, total when known). */
-  onProgress?: (file: string, received: number, total: number | undefined) => void;
-}
+export type PretrainedOptions = HubOptions;
 
 export interface Pretrained {
   model: GPT;
@@ -42,38 +29,20 @@ export interface Pretrained {
 }
 
 /** The hub repository of a GPT-2 name or an owner/name id; undefined for anything else. */
-export function hubRepo(source: string): string | undefined {
+export function hubRepoOf(source: string): string | undefined {
   return GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
-}
-
-/** The cache folder of a hub repository's files. */
-export function hubCacheDir(repo: string, options: PretrainedOptions = {}): string {
-  const root = options.cacheDir ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'inkwell');
-  return join(root, ...repo.split('/'));
-}
-
-/** One file of a hub repository, downloaded into its cache folder (or found there); returns its path. */
-export async function fetchHubFile(repo: string, file: string, options: PretrainedOptions = {}): Promise<string> {
-  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const token = options.token ?? process.env.HF_TOKEN;
-  return download(`${endpoint}/${repo}/resolve/main/${file}`, {
-    cacheDir: hubCacheDir(repo, options),
-    filename: file,
-    offline: options.offline ?? (envFlag('HF_HUB_OFFLINE') || offlineFromEnv()),
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-    onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
-  });
 }
 
 /** A GPT-2 name (gpt2 … gpt2-xl), a hub repository id (owner/name) or a local folder, as a folder of the four files. */
 export async function fetchPretrained(source: string, options: PretrainedOptions = {}): Promise<string> {
   if (existsSync(source) && statSync(source).isDirectory()) return source;
-  const repo = hubRepo(source);
+  const repo = hubRepoOf(source);
   if (!repo) {
     throw new Error(`'${source}' is neither a pretrained model (${Object.keys(GPT2_MODELS).join(', ')}), a hub repository (owner/name) nor a folder`);
   }
-  for (const file of PRETRAINED_FILES) await fetchHubFile(repo, file, options);
-  return hubCacheDir(repo, options);
+  const hubRepo = { id: repo, kind: 'model' as const };
+  for (const file of PRETRAINED_FILES) await hubFile(hubRepo, file, options);
+  return hubCacheDir(hubRepo, options);
 }
 
 /** Fetches (or finds in the cache) and loads a pretrained GPT-2 with its tokenizer; see fetchPretrained. */

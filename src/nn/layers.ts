@@ -1,17 +1,22 @@
-// The layers a GPT is built from. Linear keeps GPT-2's Conv1D layout: weight [in, out], y = x·W + b.
-import { embedding, layerNorm } from '../tensor/ops/nn.js';
+// The layers GPT-2 and the Llama family are built from. A Linear stores its weight in the layout of the
+// checkpoints it loads, so files map onto parameters without transposing: GPT-2's Conv1D [in, out]
+// (y = x·W + b, the default) or torch's nn.Linear [out, in] (y = x·Wᵀ + b, the Llama family).
+import { embedding, layerNorm, rmsNorm } from '../tensor/ops/nn.js';
 import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
+/** Where a Linear's weight keeps its input dim: 'conv1d' [in, out] (GPT-2), 'linear' [out, in] (torch nn.Linear). */
+export type WeightLayout = 'conv1d' | 'linear';
+
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true, readonly layout: WeightLayout = 'conv1d') {
     super();
-    this.weight = this.param('weight', Tensor.zeros([inFeatures, outFeatures]));
+    this.weight = this.param('weight', Tensor.zeros(layout === 'conv1d' ? [inFeatures, outFeatures] : [outFeatures, inFeatures]));
     this.bias = bias ? this.param('bias', Tensor.zeros([outFeatures])) : null;
   }
 
@@ -19,7 +24,22 @@ export class Linear extends Module {
   compressed: CompressedMatrix | null = null;
 
   forward(x: Tensor): Tensor {
-    return this.compressed ? compressedMatmul(x, this.compressed, this.bias) : matmul(x, this.weight, { bias: this.bias });
+    if (this.compressed) return compressedMatmul(x, this.compressed, this.bias);
+    return matmul(x, this.weight, { bias: this.bias, transB: this.layout === 'linear' });
+  }
+}
+
+/** RMSNorm (Llama): x / √(mean(x²) + eps) · weight, no bias, no mean subtraction. */
+export class RMSNorm extends Module {
+  readonly weight: Tensor;
+
+  constructor(readonly dim: number, readonly eps = 1e-6) {
+    super();
+    this.weight = this.param('weight', Tensor.from(new Float32Array(dim).fill(1), [dim]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weight, this.eps);
   }
 }
 

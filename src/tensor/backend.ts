@@ -52,22 +52,42 @@ export interface Kernels {
   geluForward(x: F32, out: F32, n: number): void;
   geluBackward(x: F32, dout: F32, dx: F32, n: number): void;
 
+  /** RMSNorm (Llama): y = x · rstd · w with rstd = 1/√(mean(x²) + eps) over rows of width C; stores rstd [N]. */
+  rmsnormForward(x: F32, w: F32, out: F32, rstd: F32, N: number, C: number, eps: number): void;
+  /** dx and dw (written, summed over the N rows) from dout. */
+  rmsnormBackward(dout: F32, x: F32, w: F32, rstd: F32, dx: F32, dw: F32, N: number, C: number): void;
+
   /**
-   * Fused causal self-attention over packed qkv [B, T, 3C] (q | k | v, head h at columns h·hs..(h+1)·hs-1
-   * of each part). Writes out [B, T, C] (heads merged) and lse [B, nh, T], the log-sum-exp of each row of
-   * scaled scores, which is all backward needs to rebuild the probabilities: no T×T matrix is kept.
-   * Dropout on the probabilities uses the counter-based mask of `dropoutMask` keyed by (seed, index of the
-   * probability in [B, nh, T, T]); p = 0 disables it.
+   * Rotary position embedding in Hugging Face's rotate_half layout, over x [N, nh·hs] (nh heads of hs):
+   * element d < hs/2 of a head pairs with d + hs/2 and turns by angle θ(position, d):
+   * (x1, x2) → (x1 cos − x2 sin, x2 cos + x1 sin). cos, sin [T, hs/2] hold the angles of T positions; row
+   * r is at position r mod T. `inverse` turns by −θ: the transpose, i.e. the backward.
    */
-  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void;
-  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void;
+  rope(x: F32, out: F32, cos: F32, sin: F32, N: number, T: number, nh: number, hs: number, inverse: boolean): void;
+
+  /** SwiGLU: out = silu(gate) · up elementwise, silu(u) = u·sigmoid(u); backward writes dgate and dup. */
+  swigluForward(gate: F32, up: F32, out: F32, n: number): void;
+  swigluBackward(gate: F32, up: F32, dout: F32, dgate: F32, dup: F32, n: number): void;
+
+  /**
+   * Fused causal self-attention over packed qkv [B, T, C + 2·KV]: each row is q (nh heads of hs = C/nh)
+   * | k (nkv heads) | v (nkv heads), KV = nkv·hs, head h at columns h·hs..(h+1)·hs-1 of its part. Query
+   * head h attends with key/value head ⌊h / (nh/nkv)⌋ (grouped-query attention; nkv = nh is multi-head
+   * attention, qkv [B, T, 3C]). Writes out [B, T, C] (heads merged) and lse [B, nh, T], the log-sum-exp
+   * of each row of scaled scores, which is all backward needs to rebuild the probabilities: no T×T matrix
+   * is kept. Dropout on the probabilities uses the counter-based mask of `dropoutMask` keyed by (seed,
+   * index of the probability in [B, nh, T, T]); p = 0 disables it.
+   */
+  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
+  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
 
   /**
    * Causal attention for incremental decoding (inference only). Appends the k and v of n new positions
-   * (from qkv [B, n, 3C]) to the caches kCache, vCache [B, maxT, C] at positions past..past+n-1, then
-   * attends each new query (absolute position past+i) over cached keys 0..past+i. Writes out [B, n, C].
+   * (from qkv [B, n, C + 2·KV]) to the caches kCache, vCache [B, maxT, KV] (only the kv heads) at positions
+   * past..past+n-1, then attends each new query (absolute position past+i) over cached keys 0..past+i.
+   * Writes out [B, n, C].
    */
-  attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number): void;
+  attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number, nkv: number): void;
 
   /**
    * Row-wise cross-entropy of logits [N, V] against targets [N]; losses[i] = logsumexp - logit[target]

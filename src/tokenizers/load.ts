@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonObject } from '../io/json.js';
-import { fetchHubFile, hubCacheDir, hubRepo, readHFTokenizer, type PretrainedOptions } from '../model/pretrained.js';
+import { hubCacheDir, hubFile } from '../io/hub.js';
+import { hubRepoOf, readHFTokenizer, type PretrainedOptions } from '../model/pretrained.js';
 import { HFTokenizer } from './hf-tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -18,12 +19,13 @@ export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
  */
 export async function loadTokenizer(source: string, options: PretrainedOptions = {}): Promise<Tokenizer> {
   if (existsSync(source) && statSync(source).isDirectory()) return readTokenizerFolder(source);
-  const repo = hubRepo(source);
-  if (repo === undefined) throw new Error(`'${source}' is neither a folder nor a hub repository (owner/name)`);
-  await fetchHubFile(repo, TOKENIZER_FILE, options);
+  const id = hubRepoOf(source);
+  if (id === undefined) throw new Error(`'${source}' is neither a folder nor a hub repository (owner/name)`);
+  const repo = { id, kind: 'model' as const };
+  await hubFile(repo, TOKENIZER_FILE, options);
   for (const optional of [TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE]) {
     try {
-      await fetchHubFile(repo, optional, options);
+      await hubFile(repo, optional, options);
     } catch (err) {
       // Absent from the repository (404), or not cached while offline: the tokenizer works without it.
       if (!/HTTP 404|offline mode/.test((err as Error).message)) throw err;

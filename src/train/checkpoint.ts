@@ -3,9 +3,10 @@
 // iteration, best val loss, RNG states, tokenizer. One file written by rename is atomic: a crash or a
 // failed run leaves the previous checkpoint whole.
 import { existsSync, statSync } from 'node:fs';
-import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT, type GPTConfig } from '../model/gpt.js';
-import { loadHFModel, loadHFWeights } from '../model/hf.js';
+import { readSafetensorsHeader, readTensor, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
+import { GPT, validateConfig, type GPTConfig } from '../model/gpt.js';
+import { loadGPTWeights, loadHFModel } from '../model/hf.js';
+import { openWeightFile } from '../model/weights.js';
 import type { AdamW, AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
 
@@ -17,6 +18,8 @@ export interface CheckpointState {
   train_config?: TrainConfig;
   iter_num: number;
   best_val_loss: number;
+  /** The iteration of best_val_loss (absent in checkpoints from before it was kept). */
+  best_iter?: number;
   optimizer_step: number;
   /** Generator states (batch sampling, dropout) so a resumed run continues the same sequence. */
   rng?: Record<string, (number | null)[]>;
@@ -70,9 +73,13 @@ function nameOf(model: GPT, p: unknown): string {
   return found[0];
 }
 
+/**
+ * Reads a checkpoint: its model_config is checked against the file's tensors (names, shapes, nothing
+ * extra) before the model is allocated, and the weights must be finite.
+ */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
-  const file = readSafetensors(path);
-  const raw = file.metadata.inkwell;
+  const header = readSafetensorsHeader(path);
+  const raw = header.metadata.inkwell;
   if (!raw) throw new Error(`${path}: not an inkwell checkpoint (no 'inkwell' entry in the safetensors metadata)`);
   let state: CheckpointState;
   try {
@@ -81,24 +88,38 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     throw new Error(`${path}: checkpoint state is not valid JSON (${(err as Error).message})`);
   }
   if (state.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: checkpoint format '${state.format}' is not ${CHECKPOINT_FORMAT}`);
-  let model: GPT;
+  checkRunState(state, path);
+  const config = state.model_config;
+  if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
   try {
-    model = new GPT(state.model_config, { init: false });
+    validateConfig(config);
   } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message}`);
+    throw new Error(`${path}: model_config: ${(err as Error).message}`);
   }
-  const modelTensors = new Map([...file.tensors].filter(([n]) => !n.startsWith('optimizer.')));
-  loadHFWeights(model, modelTensors, path);
+  const weights = openWeightFile(path, (name) => (name.startsWith('optimizer.') ? null : name));
+  const model = loadGPTWeights(config, weights, `${path} (model_config)`);
   let optimizer: OptimizerMoments | null = null;
-  for (const [key, t] of file.tensors) {
+  for (const [key] of header.entries) {
     const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
     if (!m) continue;
     optimizer ??= { step: state.optimizer_step, moments: new Map() };
     const entry = optimizer.moments.get(m[2]!) ?? { m: new Float32Array(0), v: new Float32Array(0) };
-    entry[m[1] as 'm' | 'v'] = t.data;
+    entry[m[1] as 'm' | 'v'] = readTensor(header, key);
     optimizer.moments.set(m[2]!, entry);
   }
   return { model, state, optimizer };
+}
+
+/** The counters a resumed run continues from: a damaged one would resume into NaN steps and learning rates. */
+function checkRunState(state: CheckpointState, path: string): void {
+  const field = (name: string, ok: boolean, what: string, value: unknown) => {
+    if (!ok) throw new Error(`${path}: checkpoint state field ${name} must be ${what}, got ${JSON.stringify(value) ?? String(value)}`);
+  };
+  field('iter_num', Number.isSafeInteger(state.iter_num) && state.iter_num >= 0, 'a whole number ≥ 0', state.iter_num);
+  field('optimizer_step', Number.isSafeInteger(state.optimizer_step) && state.optimizer_step >= 0, 'a whole number ≥ 0', state.optimizer_step);
+  // JSON has no Infinity: a run saved before its first evaluation stores null.
+  field('best_val_loss', state.best_val_loss === null || typeof state.best_val_loss === 'number', 'a number', state.best_val_loss);
+  if (state.best_val_loss === null) state.best_val_loss = Infinity;
 }
 
 /** A model from an inkwell checkpoint file or an HF GPT-2 folder (config.json + model.safetensors). */

@@ -91,16 +91,22 @@ function layernormBackward(dout: F32, x: F32, w: F32, mean: F32, rstd: F32, dx: 
   }
 }
 
-function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void {
-  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+/** Grouped-query layout of packed qkv rows: width, head size, and the column of query head h's k (v is KV further). */
+function qkvLayout(C: number, nh: number, nkv: number) {
+  const hs = C / nh, KV = nkv * hs, group = nh / nkv;
+  return { hs, KV, W: C + 2 * KV, kCol: (h: number) => C + Math.floor(h / group) * hs };
+}
+
+function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void {
+  const { hs, KV, W, kCol } = qkvLayout(C, nh, nkv), scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
   const p = new Float64Array(T), acc = new Float64Array(hs);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
       for (let t = 0; t < T; t++) {
-        const qOff = (b * T + t) * C3 + h * hs;
+        const qOff = (b * T + t) * W + h * hs;
         let max = -Infinity;
         for (let j = 0; j <= t; j++) {
-          const kOff = (b * T + j) * C3 + C + h * hs;
+          const kOff = (b * T + j) * W + kCol(h);
           let s = 0;
           for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * qkv[kOff + d]!;
           s *= scale;
@@ -116,7 +122,7 @@ function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C:
         for (let j = 0; j <= t; j++) {
           let pj = Math.exp(p[j]! - rowLse);
           if (dropoutP > 0) pj = hashUniform(seed, maskBase + j) >= dropoutP ? pj * keep : 0;
-          const vOff = (b * T + j) * C3 + 2 * C + h * hs;
+          const vOff = (b * T + j) * W + kCol(h) + KV;
           for (let d = 0; d < hs; d++) acc[d]! += pj * qkv[vOff + d]!;
         }
         const oOff = (b * T + t) * C + h * hs;
@@ -126,21 +132,21 @@ function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C:
   }
 }
 
-function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, dropoutP: number, seed: number): void {
-  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
-  dqkv.fill(0, 0, B * T * C3);
+function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void {
+  const { hs, KV, W, kCol } = qkvLayout(C, nh, nkv), scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+  dqkv.fill(0, 0, B * T * W);
   const p = new Float64Array(T), dp = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
       for (let t = 0; t < T; t++) {
-        const qOff = (b * T + t) * C3 + h * hs, oOff = (b * T + t) * C + h * hs;
+        const qOff = (b * T + t) * W + h * hs, oOff = (b * T + t) * C + h * hs;
         const rowLse = lse[(b * nh + h) * T + t]!;
         const maskBase = ((b * nh + h) * T + t) * T;
         // Rebuild the probabilities, then dP = dout · v (through the dropout mask), and the softmax
         // backward dS = P (dP - Σ P dP).
         let dot = 0;
         for (let j = 0; j <= t; j++) {
-          const kOff = (b * T + j) * C3 + C + h * hs, vOff = kOff + C;
+          const kOff = (b * T + j) * W + kCol(h), vOff = kOff + KV;
           let s = 0;
           for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * qkv[kOff + d]!;
           const pj = Math.exp(s * scale - rowLse);
@@ -157,7 +163,7 @@ function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, 
         }
         for (let j = 0; j <= t; j++) {
           const ds = p[j]! * (dp[j]! - dot) * scale;
-          const kOff = (b * T + j) * C3 + C + h * hs;
+          const kOff = (b * T + j) * W + kCol(h);
           for (let d = 0; d < hs; d++) {
             dqkv[qOff + d]! += ds * qkv[kOff + d]!;
             dqkv[kOff + d]! += ds * qkv[qOff + d]!;
@@ -168,23 +174,24 @@ function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, 
   }
 }
 
-function attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number): void {
-  const hs = C / nh, C3 = 3 * C, scale = 1 / Math.sqrt(hs);
+function attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number, n: number, past: number, maxT: number, C: number, nh: number, nkv: number): void {
+  const { hs, KV, W, kCol } = qkvLayout(C, nh, nkv), scale = 1 / Math.sqrt(hs);
   for (let b = 0; b < B; b++) {
     for (let i = 0; i < n; i++) {
-      const src = (b * n + i) * C3, dst = (b * maxT + past + i) * C;
-      kCache.set(qkv.subarray(src + C, src + 2 * C), dst);
-      vCache.set(qkv.subarray(src + 2 * C, src + 3 * C), dst);
+      const src = (b * n + i) * W, dst = (b * maxT + past + i) * KV;
+      kCache.set(qkv.subarray(src + C, src + C + KV), dst);
+      vCache.set(qkv.subarray(src + C + KV, src + C + 2 * KV), dst);
     }
   }
   const p = new Float64Array(past + n), acc = new Float64Array(hs);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
+      const col = kCol(h) - C;
       for (let i = 0; i < n; i++) {
-        const qOff = (b * n + i) * C3 + h * hs, last = past + i;
+        const qOff = (b * n + i) * W + h * hs, last = past + i;
         let max = -Infinity;
         for (let j = 0; j <= last; j++) {
-          const kOff = (b * maxT + j) * C + h * hs;
+          const kOff = (b * maxT + j) * KV + col;
           let s = 0;
           for (let d = 0; d < hs; d++) s += qkv[qOff + d]! * kCache[kOff + d]!;
           p[j] = s * scale;
@@ -197,11 +204,54 @@ function attentionCached(qkv: F32, kCache: F32, vCache: F32, out: F32, B: number
         }
         acc.fill(0);
         for (let j = 0; j <= last; j++) {
-          const vOff = (b * maxT + j) * C + h * hs, w = p[j]! / sum;
+          const vOff = (b * maxT + j) * KV + col, w = p[j]! / sum;
           for (let d = 0; d < hs; d++) acc[d]! += w * vCache[vOff + d]!;
         }
         const oOff = (b * n + i) * C + h * hs;
         for (let d = 0; d < hs; d++) out[oOff + d] = acc[d]!;
+      }
+    }
+  }
+}
+
+function rmsnormForward(x: F32, w: F32, out: F32, rstd: F32, N: number, C: number, eps: number): void {
+  for (let i = 0; i < N; i++) {
+    const off = i * C;
+    let ss = 0;
+    for (let c = 0; c < C; c++) ss += x[off + c]! * x[off + c]!;
+    const r = Math.fround(1 / Math.sqrt(ss / C + eps));
+    for (let c = 0; c < C; c++) out[off + c] = x[off + c]! * r * w[c]!;
+    rstd[i] = r;
+  }
+}
+
+function rmsnormBackward(dout: F32, x: F32, w: F32, rstd: F32, dx: F32, dw: F32, N: number, C: number): void {
+  const dwAcc = new Float64Array(C);
+  for (let i = 0; i < N; i++) {
+    const off = i * C, r = rstd[i]!;
+    // dx = r (g − xhat · mean(g · xhat)) with g = dout · w, xhat = x · r.
+    let gxMean = 0;
+    for (let c = 0; c < C; c++) {
+      const xhat = x[off + c]! * r;
+      gxMean += dout[off + c]! * w[c]! * xhat;
+      dwAcc[c]! += dout[off + c]! * xhat;
+    }
+    gxMean /= C;
+    for (let c = 0; c < C; c++) dx[off + c] = r * (dout[off + c]! * w[c]! - x[off + c]! * r * gxMean);
+  }
+  for (let c = 0; c < C; c++) dw[c] = dwAcc[c]!;
+}
+
+function rope(x: F32, out: F32, cos: F32, sin: F32, N: number, T: number, nh: number, hs: number, inverse: boolean): void {
+  const half = hs / 2, sign = inverse ? -1 : 1;
+  for (let r = 0; r < N; r++) {
+    const tab = (r % T) * half;
+    for (let h = 0; h < nh; h++) {
+      const off = (r * nh + h) * hs;
+      for (let d = 0; d < half; d++) {
+        const x1 = x[off + d]!, x2 = x[off + half + d]!, c = cos[tab + d]!, s = sign * sin[tab + d]!;
+        out[off + d] = x1 * c - x2 * s;
+        out[off + half + d] = x2 * c + x1 * s;
       }
     }
   }
@@ -289,6 +339,22 @@ export function createJsBackend(): Backend {
         const th = Math.tanh(GELU_C * (u + 0.044715 * u * u * u));
         const dth = (1 - th * th) * GELU_C * (1 + 3 * 0.044715 * u * u);
         dx[i] = dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth);
+      }
+    },
+    rmsnormForward,
+    rmsnormBackward,
+    rope,
+    swigluForward(gate, up, out, n) {
+      for (let i = 0; i < n; i++) {
+        const g = gate[i]!;
+        out[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+      }
+    },
+    swigluBackward(gate, up, dout, dgate, dup, n) {
+      for (let i = 0; i < n; i++) {
+        const g = gate[i]!, s = 1 / (1 + Math.exp(-g));
+        dup[i] = dout[i]! * g * s;
+        dgate[i] = dout[i]! * up[i]! * s * (1 + g * (1 - s));
       }
     },
     attentionForward,

@@ -1,8 +1,8 @@
-// Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, dropout.
+// Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, SwiGLU, dropout.
 import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
-import { result, type Tensor } from '../tensor.js';
+import { result, shapeString, type Tensor } from '../tensor.js';
 import { broadcastBinary, broadcastShape, reduceToShape } from './broadcast.js';
 
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -43,6 +43,18 @@ export function gelu(x: Tensor): Tensor {
     const gx = gradientBuffer(x.size);
     backend().geluBackward(x.data, g, gx, x.size);
     return [gx];
+  });
+}
+
+/** SwiGLU, the gated activation of Llama-family MLPs: silu(gate) · up (same shapes). */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  if (gate.size !== up.size) throw new Error(`swiglu: gate ${shapeString(gate.shape)} and up ${shapeString(up.shape)} differ`);
+  const data = uninitialized(gate.size);
+  backend().swigluForward(gate.data, up.data, data, gate.size);
+  return result('swiglu', data, gate.shape, [gate, up], (g) => {
+    const dg = gradientBuffer(gate.size), du = gradientBuffer(up.size);
+    backend().swigluBackward(gate.data, up.data, g, dg, du, gate.size);
+    return [dg, du];
   });
 }
 

@@ -1,5 +1,6 @@
-// The neural-network ops of a GPT: embedding lookup, LayerNorm, fused causal self-attention and
-// cross-entropy. Each calls one forward and one backward kernel.
+// The neural-network ops of GPT-2 and the Llama family: embedding lookup, LayerNorm, RMSNorm, rotary
+// position embedding, fused causal self-attention (multi-head and grouped-query) and cross-entropy. Each
+// calls one forward and one backward kernel.
 import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
@@ -37,28 +38,71 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null, eps = 
   });
 }
 
+/** RMSNorm over the last dim (as HF's LlamaRMSNorm): x / √(mean(x²) + eps) · weight. */
+export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  const C = x.shape[x.ndim - 1]!, N = x.size / C;
+  if (weight.size !== C) throw new Error(`rmsNorm: weight ${shapeString(weight.shape)} does not match the last dim ${C} of ${shapeString(x.shape)}`);
+  const out = uninitialized(x.size), rstd = uninitialized(N);
+  backend().rmsnormForward(x.data, weight.data, out, rstd, N, C, eps);
+  return result('rmsNorm', out, x.shape, [x, weight], (g) => {
+    const dx = gradientBuffer(x.size), dw = gradientBuffer(C);
+    backend().rmsnormBackward(g, x.data, weight.data, rstd, dx, dw, N, C);
+    return [dx, dw];
+  });
+}
+
 /**
- * Causal multi-head self-attention from packed qkv [B, T, 3C] to [B, T, C] (heads merged), as one op.
- * Only the per-row log-sum-exp is kept for backward, never the T×T probabilities.
+ * Rotary position embedding of x [B, T, nh·hs] (every head rotated, HF's rotate_half layout); cos and sin
+ * [T, hs/2] are the angles of x's T positions (see nn/rotary.ts).
  */
-export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rng: Rng | null = null, training = false): Tensor {
-  if (qkv.ndim !== 3 || qkv.shape[2]! % 3 !== 0) throw new Error(`attention: qkv must be [B, T, 3C], got ${shapeString(qkv.shape)}`);
-  const [B, T, C3] = qkv.shape as [number, number, number];
-  const C = C3 / 3;
-  if (C % nHead !== 0) throw new Error(`attention: embedding size ${C} is not divisible by ${nHead} heads`);
+export function rope(x: Tensor, cos: Float32Array, sin: Float32Array, headSize: number): Tensor {
+  if (x.ndim !== 3 || x.shape[2]! % headSize !== 0 || headSize % 2 !== 0) {
+    throw new Error(`rope: x must be [B, T, heads·${headSize}] with an even head size, got ${shapeString(x.shape)}`);
+  }
+  const [B, T, width] = x.shape as [number, number, number], nh = width / headSize;
+  if (cos.length !== T * headSize / 2 || sin.length !== cos.length) throw new Error(`rope: tables of ${cos.length} angles for ${T} positions of head size ${headSize}`);
+  const out = uninitialized(x.size);
+  backend().rope(x.data, out, cos, sin, B * T, T, nh, headSize, false);
+  return result('rope', out, x.shape, [x], (g) => {
+    const gx = gradientBuffer(x.size);
+    backend().rope(g, gx, cos, sin, B * T, T, nh, headSize, true);
+    return [gx];
+  });
+}
+
+/** Query and key/value head counts and the packed qkv width's split: C = nh·hs query columns, KV = nkv·hs. */
+function attentionHeads(qkv: Tensor, nHead: number, nKVHead: number, what: string): { C: number; KV: number } {
+  if (qkv.ndim !== 3) throw new Error(`${what}: qkv must be [B, T, C + 2·KV], got ${shapeString(qkv.shape)}`);
+  if (!(nKVHead >= 1 && nHead % nKVHead === 0)) throw new Error(`${what}: ${nHead} query heads cannot share ${nKVHead} key/value heads`);
+  const W = qkv.shape[2]!, C = (W * nHead) / (nHead + 2 * nKVHead);
+  if (!Number.isInteger(C) || C % nHead !== 0) {
+    throw new Error(`${what}: qkv width ${W} does not split into ${nHead} query and 2 × ${nKVHead} key/value heads of one size`);
+  }
+  return { C, KV: (C / nHead) * nKVHead };
+}
+
+/**
+ * Causal self-attention from packed qkv [B, T, C + 2·KV] (q | k | v; GPT-2's [B, T, 3C] when nKVHead =
+ * nHead) to [B, T, C] (heads merged), as one op; query head h uses key/value head ⌊h·nKVHead/nHead⌋
+ * (grouped-query attention). Only the per-row log-sum-exp is kept for backward, never the T×T
+ * probabilities.
+ */
+export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rng: Rng | null = null, training = false, nKVHead = nHead): Tensor {
+  const [B, T] = qkv.shape as [number, number];
+  const { C } = attentionHeads(qkv, nHead, nKVHead, 'attention');
   const p = training ? dropoutP : 0;
   if (p > 0 && !rng) throw new Error('attention: dropout needs an rng');
   const seed = p > 0 ? rng!.nextU32() : 0;
   const out = uninitialized(B * T * C), lse = uninitialized(B * nHead * T);
-  backend().attentionForward(qkv.data, out, lse, B, T, C, nHead, p, seed);
+  backend().attentionForward(qkv.data, out, lse, B, T, C, nHead, nKVHead, p, seed);
   return result('attention', out, [B, T, C], [qkv], (g) => {
     const dqkv = gradientBuffer(qkv.size);
-    backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, p, seed);
+    backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, nKVHead, p, seed);
     return [dqkv];
   });
 }
 
-/** Keys and values of one attention layer for incremental decoding: [B, maxT, C] each. */
+/** Keys and values of one attention layer for incremental decoding: [B, maxT, KV] each (only the kv heads). */
 export interface LayerCache {
   k: Float32Array;
   v: Float32Array;
@@ -68,12 +112,13 @@ export interface LayerCache {
  * Causal self-attention of n new positions against a cache holding `past` earlier ones (inference only:
  * no graph is recorded). The new keys and values are appended to the cache.
  */
-export function cachedSelfAttention(qkv: Tensor, cache: LayerCache, past: number, maxT: number, nHead: number): Tensor {
-  const [B, n, C3] = qkv.shape as [number, number, number];
-  const C = C3 / 3;
+export function cachedSelfAttention(qkv: Tensor, cache: LayerCache, past: number, maxT: number, nHead: number, nKVHead = nHead): Tensor {
+  const [B, n] = qkv.shape as [number, number];
+  const { C, KV } = attentionHeads(qkv, nHead, nKVHead, 'attention cache');
   if (past + n > maxT) throw new Error(`attention cache: ${past} cached + ${n} new positions exceed its ${maxT} slots`);
+  if (cache.k.length < B * maxT * KV) throw new Error(`attention cache: ${cache.k.length} floats cannot hold ${B} × ${maxT} positions of ${KV}`);
   const out = new Float32Array(B * n * C);
-  backend().attentionCached(qkv.data, cache.k, cache.v, out, B, n, past, maxT, C, nHead);
+  backend().attentionCached(qkv.data, cache.k, cache.v, out, B, n, past, maxT, C, nHead, nKVHead);
   return new Tensor(out, [B, n, C]);
 }
 
