@@ -191,7 +191,7 @@ describe('inkwell tokenize', () => {
     ['an id outside the vocabulary', ['--decode', '50257'], 1, /^inkwell: Token id 50257 is outside the vocabulary \(vocab size 50257/m],
     ['a missing FILE:', ['FILE:missing.txt'], 1, /^inkwell: cannot read missing\.txt \(ENOENT\)$/m],
     ['both --data and --checkpoint', ['hi', '--data=x', '--checkpoint=y'], 2, /^inkwell: usage: give --data or --checkpoint, not both$/m],
-    ['an unknown tokenizer', ['hi', '--tokenizer=t5'], 2, /^inkwell: usage: --tokenizer must be one of char, gpt2, word, bpe, got 't5'$/m],
+    ['an unknown tokenizer', ['hi', '--tokenizer=t5'], 2, /^inkwell: usage: --tokenizer must be one of char, gpt2, word, bpe, a folder with tokenizer\.json or a hub repository \(owner\/name\), got 't5'$/m],
   ];
   for (const [what, args, code, message] of failures) {
     test(`fails on ${what} with exit code ${code}`, async () => {

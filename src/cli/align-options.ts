@@ -14,7 +14,7 @@ import { DEFAULT_CHECKPOINT } from './model-options.js';
  * trained, answers ending at its end of turn.
  */
 export function turnFromOptions(options: Options, tokenizer: Tokenizer, state: unknown): { turn: Turn; template: Template | null } {
-  const template = alignmentTemplate(options, state);
+  const template = alignmentTemplate(options, state, tokenizer);
   if (!template) return { turn: { eosTokenId: eosTokenOf(tokenizer) }, template };
   const { eosId, stopText } = endOfTurn(template, tokenizer);
   const t = template;

@@ -6,7 +6,7 @@ import { generateAsync } from '../generate/session.js';
 import type { ChatMessage } from '../finetune/template.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
-import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
+import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions, generationDefaults } from './sampling-options.js';
 import { chooseTemplate, TEMPLATE_USAGE, templateOption } from './template-option.js';
 
 export const usage = `usage: inkwell chat [--checkpoint=FILE|DIR | --init=NAME|DIR] [--template=NAME] [--system=TEXT] [options]
@@ -44,11 +44,12 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
   const system = options.string('system');
 
-  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
+  const { model, tokenizer, state, generation } = await inferenceModelFromOptions(options);
   const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
   const blockSize = model.config.block_size;
   const promptBudget = blockSize - Math.min(maxNewTokens, Math.floor(blockSize / 2));
   const ending = replyEnding(template, tokenizer);
+  const defaults = generationDefaults(options, generation, ending.eosTokenId);
   const history: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
   const kept = history.length; // the system message is never forgotten
 
@@ -93,7 +94,7 @@ export async function run(args: string[], options: Options): Promise<void> {
         let shown = '';
         try {
           const [generation] = await generateAsync(model, [fitted.ids], {
-            ...sampling, ...ending, tokenizer, maxNewTokens, seed: seed + turn++, signal: reply.signal,
+            ...sampling, ...ending, ...defaults, tokenizer, maxNewTokens, seed: seed + turn++, signal: reply.signal,
             onText: (_, text) => {
               shown += text;
               process.stdout.write(text);

@@ -90,11 +90,11 @@ export function encodeComparisonPairs(options: Options, tokenizer: Tokenizer, pa
  * The SFT template of `finetune reward` and `rlhf ppo|dpo`: --template=NAME|none, else the one
  * \`inkwell finetune sft\` recorded in the checkpoint (said on stderr), else none.
  */
-export function alignmentTemplate(options: Options, state: unknown): Template | null {
+export function alignmentTemplate(options: Options, state: unknown, tokenizer: Tokenizer): Template | null {
   const name = options.string('template');
   let template: Template | null;
   try {
-    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state);
+    template = name === 'none' ? null : name !== undefined ? getTemplate(name) : checkpointTemplate(state, tokenizer);
   } catch (err) {
     throw new UsageError(`--template: ${(err as Error).message}`);
   }
@@ -115,7 +115,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   for (const key of ['weight_decay', 'grad_clip'] as const) if (!(config[key] >= 0)) throw new UsageError(`--${key} must be ≥ 0, got ${config[key]}`);
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: gpt, tokenizer, state } = await modelFromOptions(options);
-  const layout = answerLayout(alignmentTemplate(options, state), tokenizer);
+  const layout = answerLayout(alignmentTemplate(options, state, tokenizer), tokenizer);
   const blockSize = gpt.config.block_size;
   const trainPairs = encodeComparisonPairs(options, tokenizer, train, blockSize, data, layout);
   const valPairs = encodeComparisonPairs(options, tokenizer, val, blockSize, valFile ?? data, layout);

@@ -3,7 +3,7 @@ import { complete, exactMatch } from '../finetune/complete.js';
 import { keepBest } from '../finetune/keep-best.js';
 import { encodeSftRecords, loadSftFile, packSftSequences, type SftRecord } from '../finetune/sft-data.js';
 import { trainSft } from '../finetune/sft.js';
-import { getTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
+import { getTemplate, modelTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
 import {
@@ -28,7 +28,8 @@ their last block_size+1 tokens (counted and reported). The best held-out loss is
 OUT_DIR/ckpt.safetensors (default out-finetune-sft) with the template name, so \`inkwell sample\` and chat
 load it like any checkpoint.
 
-  --template=NAME          ${TEMPLATE_NAMES.join(', ')} (default: instruction; qa for character-level models)
+  --template=NAME          ${TEMPLATE_NAMES.join(', ')} (default: the model's own chat template from its
+                           tokenizer_config.json, else instruction; qa for character-level models)
   --packing                lay several examples end to end in each context-sized row
   --eval_samples=20        after training, complete this many held-out prompts greedily and report
                            the exact match with their completions (0 = skip)
@@ -72,10 +73,11 @@ export async function run(args: string[], opts: Options): Promise<void> {
 
   const { model, tokenizer, state } = await modelFromOptions(opts);
   model.config.dropout = config.dropout;
-  const templateName = opts.string('template', tokenizer.type === 'char' ? 'qa' : 'instruction')!;
-  const template = (() => {
+  // The model's own chat template unless --template picks a built-in one.
+  const given = opts.string('template');
+  const template = (given === undefined ? modelTemplate(tokenizer) : null) ?? (() => {
     try {
-      return getTemplate(templateName);
+      return getTemplate(given ?? (tokenizer.type === 'char' ? 'qa' : 'instruction'));
     } catch (err) {
       throw new UsageError(`--template: ${(err as Error).message}`);
     }

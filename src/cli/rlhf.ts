@@ -146,7 +146,7 @@ async function dpo(options: Options): Promise<void> {
   asUsage(() => validateDpoConfig(config));
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
-  const template = alignmentTemplate(options, state);
+  const template = alignmentTemplate(options, state, tokenizer);
   // Chosen and rejected answers end with the template's end of turn, as SFT trained them: stopping is part of the answer.
   const layout = answerLayout(template, tokenizer);
   const trainPairs = encodeComparisonPairs(options, tokenizer, train, policy.config.block_size, data, layout);

@@ -8,7 +8,7 @@ import { UsageError, type Options } from './args.js';
 import { checkpointTemplate, formatPrompt } from '../finetune/template.js';
 import { replyEnding } from '../generate/chat.js';
 import { templateOption } from './template-option.js';
-import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions } from './sampling-options.js';
+import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromOptions, generationDefaults } from './sampling-options.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
 const SEPARATOR = '---------------';
@@ -57,9 +57,9 @@ export async function run(args: string[], options: Options): Promise<void> {
 
   const templateName = options.string('template');
   const givenTemplate = templateName === 'none' ? null : templateOption(options);
-  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
+  const { model, tokenizer, state, generation } = await inferenceModelFromOptions(options);
   // A fine-tuned model answers prompts in its template; anything else continues the text as it is.
-  const template = templateName === 'none' ? null : givenTemplate ?? checkpointTemplate(state);
+  const template = templateName === 'none' ? null : givenTemplate ?? checkpointTemplate(state, tokenizer);
   const given = args.length ? args : options.has('start') ? [options.string('start')!] : [];
   if (template && !given.length) throw new UsageError(`the '${template.name}' template needs a prompt (--template=none samples unconditionally)`);
   if (template) {
@@ -68,6 +68,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     settings.stop = [...settings.stop!, ...ending.stop];
     if (!options.has('template')) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to continue raw text)\n`);
   }
+  Object.assign(settings, generationDefaults(options, generation, settings.eosTokenId !== undefined ? settings.eosTokenId : eosTokenOf(tokenizer)));
   const raw = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
   const starts = template ? raw.map((text) => formatPrompt(template, text)) : raw;
   const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));

@@ -1,4 +1,6 @@
 // The sampling flags shared by the commands that generate (sample, chat, feedback), parsed into SamplingOptions.
+import type { GenerateOptions } from '../generate/generate.js';
+import type { GenerationConfig } from '../generate/generation-config.js';
 import type { SamplingOptions } from '../generate/sampling.js';
 import type { Options } from './args.js';
 
@@ -19,4 +21,24 @@ export function samplingFromOptions(options: Options): SamplingOptions {
     repetitionPenalty: options.number('repetition_penalty', 1)!,
     noRepeatNgramSize: options.number('no_repeat_ngram_size', 0)!,
   };
+}
+
+const FLAG_OF: Record<keyof SamplingOptions, (typeof SAMPLING_OPTIONS)[number]> = {
+  temperature: 'temperature', topK: 'top_k', topP: 'top_p', repetitionPenalty: 'repetition_penalty', noRepeatNgramSize: 'no_repeat_ngram_size',
+};
+
+/**
+ * What a model's generation_config.json sets and the command line does not: sampling settings, the
+ * max_new_tokens default, max_length, and its EOS ids added to `eos` (the ones the command stops on anyway).
+ */
+export function generationDefaults(options: Options, generation: GenerationConfig | null | undefined, eos: number | readonly number[] | null): Partial<GenerateOptions> {
+  if (!generation) return {};
+  const out: Partial<GenerateOptions> = {};
+  for (const [key, value] of Object.entries(generation.sampling) as [keyof SamplingOptions, number][]) {
+    if (!options.has(FLAG_OF[key])) (out as Record<string, number>)[key] = value;
+  }
+  if (generation.eosTokenIds.length) out.eosTokenId = [...new Set([eos ?? [], generation.eosTokenIds].flat())];
+  if (generation.maxNewTokens !== undefined && !options.has('max_new_tokens')) out.maxNewTokens = generation.maxNewTokens;
+  if (generation.maxLength !== undefined) out.maxLength = generation.maxLength;
+  return out;
 }

@@ -89,7 +89,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   }
   const prompts = feedbackFile === undefined ? null : readPrompts(feedbackFile);
 
-  const { model, tokenizer, state } = await inferenceModelFromOptions(options);
+  const { model, tokenizer, state, generation } = await inferenceModelFromOptions(options);
   const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
   const modelName = options.string('model_name') ?? defaultModelName(options);
   const runLog = runLogOf(options);
@@ -109,7 +109,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (prompts) web.feedback = feedback = feedbackSession(feedbackFile!, prompts, feedbackOut, model, tokenizer, options);
   else web.unavailable!.feedback = 'This server was started without prompts to rank: start `inkwell serve` with --feedback=PROMPTS_FILE (and --feedback_out=comparisons.jsonl), or use `inkwell feedback PROMPTS_FILE`.';
 
-  const server = createOpenAIServer({ model, tokenizer, modelName, apiKey, template, ...limits, extraHandler: createWebHandler(web) });
+  const server = createOpenAIServer({ model, tokenizer, modelName, apiKey, template, generation, ...limits, extraHandler: createWebHandler(web) });
   let address;
   try {
     address = await server.listen(port, host);

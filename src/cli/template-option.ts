@@ -1,10 +1,11 @@
 // --template for the commands that talk to a chat-tuned model (chat, serve).
-import { checkpointTemplate, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
+import { checkpointTemplate, getTemplate, modelTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { UsageError, type Options } from './args.js';
 
 export const TEMPLATE_USAGE = `  --template=NAME          the template the model was fine-tuned with: ${TEMPLATE_NAMES.join(', ')} (default:
-                           the one \`inkwell finetune sft\` recorded in the checkpoint, else chat)`;
+                           the one \`inkwell finetune sft\` recorded in the checkpoint, else the model's own
+                           chat template (tokenizer_config.json), else chat)`;
 
 /** --template, checked before the model is loaded; null when not given. */
 export function templateOption(options: Options): Template | null {
@@ -18,13 +19,14 @@ export function templateOption(options: Options): Template | null {
 }
 
 /**
- * The template to use: the one given, else the checkpoint's own, else chat — or, where the model's
+ * The template to use: the one given, else the checkpoint's own, else the model's own chat template
+ * (tokenizer_config.json), else chat — or, where the model's
  * vocabulary cannot spell chat's markers (a character-level model), the first template it can spell,
  * told through `notice`. A template the vocabulary cannot spell is an error that names one that fits.
  */
 export function chooseTemplate(given: Template | null, checkpointState: unknown, tokenizer: Tokenizer,
   notice: (message: string) => void = () => {}): Template {
-  const chosen = given ?? checkpointTemplate(checkpointState);
+  const chosen = given ?? checkpointTemplate(checkpointState, tokenizer) ?? modelTemplate(tokenizer);
   const fitting = () => TEMPLATE_NAMES.map(getTemplate).filter((t) => unspellable(t, tokenizer) === null);
   if (chosen) {
     const problem = unspellable(chosen, tokenizer);

@@ -22,6 +22,7 @@ import {
 import { DEFAULT_CHUNK_SIZE, corpusFiles, countCodePoints, cutRuleFor, readText, splitChunks } from './corpus.js';
 import { DATASET_FORMAT, type DatasetMeta, type Split } from './dataset.js';
 import type { TokenDtype } from './token-file.js';
+import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
 
 /** nanoGPT's shakespeare_char corpus, the default source. */
 export const SHAKESPEARE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt';
@@ -249,6 +250,8 @@ function writeDataset(outDir: string, tokenizer: Tokenizer, dtype: TokenDtype, f
     writers.train.commit();
     writers.val.commit();
     renameSync(metaTemp, metaPath);
+    // A learned BPE also goes out as Hugging Face's tokenizer.json, for other tools to read the same ids.
+    if (tokenizer.type === 'bpe') writeHuggingFaceTokenizer(outDir, tokenizer);
     const unknowns = unknownId === undefined ? null : { train: writers.train.unknowns, val: writers.val.unknowns };
     return { meta, unknowns };
   } catch (err) {

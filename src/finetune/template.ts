@@ -14,8 +14,15 @@
 // Tokenization: every piece is encoded on its own and the ids are concatenated (encodeChat), which is
 // what inference sees too: the prompt is encoded, then the model generates. Message contents are
 // encoded with special tokens disabled, so a user typing "<|endoftext|>" cannot end a turn.
+//
+// A model with its own chat template (tokenizer_config.json's chat_template) gets the 'model' template:
+// conversations are rendered by that Jinja template exactly as transformers renders them, encoded as a
+// whole with the tokenizer's special tokens recognised, and SFT trains on what the model writes after
+// each generation prompt (assistantSpans), its end-of-turn token included.
 import { eosTokenOf } from '../generate/generate.js';
+import { assistantSpans, chatTemplateOf, endOfTurnToken, type ChatTemplate } from '../tokenizers/chat-template.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
+import { HFTokenizer } from '../tokenizers/hf-tokenizer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface ChatMessage {
@@ -26,7 +33,7 @@ export interface ChatMessage {
 export type TemplateName = 'article' | 'instruction' | 'chat' | 'qa';
 
 export interface Template {
-  name: TemplateName;
+  name: TemplateName | 'model';
   description: string;
   systemPrefix: string;
   systemSuffix: string;
@@ -36,6 +43,14 @@ export interface Template {
   assistantPrefix: string;
   /** Ends an assistant turn when the tokenizer has no end-of-text token. */
   turnEnd: string;
+  /** The model's own Jinja template (name 'model'), which then renders everything in place of the fields above. */
+  own?: OwnTemplate;
+}
+
+export interface OwnTemplate {
+  template: ChatTemplate;
+  /** The token the template ends an assistant turn with, if any (<|im_end|>, <|eot_id|>, …). */
+  endOfTurn: { id: number; text: string } | null;
 }
 
 const TEMPLATES: Record<TemplateName, Template> = {
@@ -126,8 +141,23 @@ export function getTemplate(name: string): Template {
   return template;
 }
 
+/** The model's own chat template as a Template, or null when its tokenizer has none. */
+export function modelTemplate(tokenizer: Tokenizer): Template | null {
+  if (!(tokenizer instanceof HFTokenizer)) return null;
+  const template = chatTemplateOf(tokenizer.config);
+  if (template === null) return null;
+  return {
+    name: 'model',
+    description: "the model's own chat template (tokenizer_config.json)",
+    systemPrefix: '', systemSuffix: '', userPrefix: '', userSuffix: '', assistantPrefix: '',
+    turnEnd: '\n\n',
+    own: { template, endOfTurn: endOfTurnToken(template, tokenizer) },
+  };
+}
+
 /** The text the model continues for a single prompt; the completion follows it directly. */
 export function formatPrompt(template: Template, prompt: string): string {
+  if (template.own) return template.own.template.render([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
   return template.userPrefix + prompt + template.userSuffix + template.assistantPrefix;
 }
 
@@ -137,7 +167,10 @@ export function formatPrompt(template: Template, prompt: string): string {
  * after an earlier assistant turn: "<|endoftext|>" (the EOS token's text) or the turn-end text.
  */
 export function endOfTurn(template: Template, tokenizer: Tokenizer): { eosId: number | null; stopText: string } {
+  const end = template.own?.endOfTurn;
+  if (end) return { eosId: end.id, stopText: end.text };
   const eosId = eosTokenOf(tokenizer);
+  if (template.own && eosId !== null) return { eosId, stopText: (tokenizer as HFTokenizer).idToToken(eosId)! };
   return { eosId, stopText: eosId === null ? template.turnEnd : END_OF_TEXT };
 }
 
@@ -156,6 +189,7 @@ export interface ChatPiece {
  */
 export function chatPieces(template: Template, messages: readonly ChatMessage[], endText: string, cue: boolean): ChatPiece[] {
   if (messages.length === 0) throw new Error('a conversation needs at least one message');
+  if (template.own) return ownPieces(template.own, messages, cue);
   const pieces: ChatPiece[] = [];
   messages.forEach((m, i) => {
     if (typeof m?.content !== 'string') throw new Error(`message ${i}: content must be a string`);
@@ -182,6 +216,17 @@ export function chatPieces(template: Template, messages: readonly ChatMessage[],
   return pieces;
 }
 
+/** chatPieces for the model's own template: the rendering cut into what the model writes and the rest. */
+function ownPieces(own: OwnTemplate, messages: readonly ChatMessage[], cue: boolean): ChatPiece[] {
+  const last = messages[messages.length - 1]!.role;
+  if (cue) {
+    if (last === 'assistant') throw new Error('the conversation already ends with an assistant message: add a user message to continue it');
+    return [{ text: own.template.render(messages, { addGenerationPrompt: true }), trained: false }];
+  }
+  if (last !== 'assistant') throw new Error(`a training conversation must end with an assistant message, not ${last}`);
+  return assistantSpans(own.template, messages, own.endOfTurn?.text ?? null).map(({ text, assistant }) => ({ text, trained: assistant }));
+}
+
 /**
  * The whole conversation as text ending with the assistant cue, ready to generate the next assistant
  * turn. Earlier assistant turns end with `endText`: pass endOfTurn(...).stopText so they end as in
@@ -201,7 +246,8 @@ export function encodeChat(template: Template, messages: readonly ChatMessage[],
   const ids: number[] = [];
   const trained: boolean[] = [];
   for (const piece of chatPieces(template, messages, stopText, cue)) {
-    const pieceIds = piece.end && eosId !== null ? [eosId] : piece.text ? tokenizer.encode(piece.text, { allowedSpecial: 'none' }) : [];
+    // The model's own template writes its special tokens as text, to be read as such (as transformers does).
+    const pieceIds = piece.end && eosId !== null ? [eosId] : piece.text ? tokenizer.encode(piece.text, { allowedSpecial: template.own ? 'all' : 'none', addSpecialTokens: false }) : [];
     for (const id of pieceIds) {
       ids.push(id);
       trained.push(piece.trained);
@@ -214,7 +260,12 @@ export function encodeChat(template: Template, messages: readonly ChatMessage[],
  * The template a checkpoint was fine-tuned with: `inkwell finetune sft` records it in the checkpoint
  * state as `finetune.template`. Null for checkpoints without one (pretrained or plain `inkwell train`).
  */
-export function checkpointTemplate(state: unknown): Template | null {
+export function checkpointTemplate(state: unknown, tokenizer?: Tokenizer): Template | null {
   const name = (state as { finetune?: { template?: unknown } } | null)?.finetune?.template;
+  if (name === 'model') {
+    const own = tokenizer && modelTemplate(tokenizer);
+    if (!own) throw new Error("the checkpoint was fine-tuned with the model's own chat template, but its tokenizer has none");
+    return own;
+  }
   return typeof name === 'string' ? getTemplate(name) : null;
 }

@@ -20,6 +20,7 @@ import { noGrad } from '../tensor/tensor.js';
 import { mix32, Rng } from '../tensor/random.js';
 import { ByteLevelBpe } from '../tokenizers/byte-bpe.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
+import { HFTokenizer } from '../tokenizers/hf-tokenizer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { applyRepetitionPenalty, banRepeatedNgrams, defaultSamplingOptions, Sampler, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import { TextStream } from './stream.js';
@@ -44,10 +45,15 @@ export interface Generation {
 export interface GenerateOptions extends Partial<SamplingOptions> {
   /** Tokens to generate per prompt (default 100). */
   maxNewTokens?: number;
+  /** Stop when prompt and output together reach this many tokens (generation_config.json's max_length). */
+  maxLength?: number;
   /** Encodes string prompts, decodes the output, finds stop strings and EOS. */
   tokenizer?: Tokenizer;
-  /** Stop when this token is sampled; default the tokenizer's <|endoftext|> (null: never stop on a token). */
-  eosTokenId?: number | null;
+  /**
+   * Stop when this token (or any of these, as generation_config.json lists them) is sampled; default the
+   * tokenizer's end-of-text token (null: never stop on a token).
+   */
+  eosTokenId?: number | readonly number[] | null;
   /** Stop when the generated text contains one of these (the text is cut before it). */
   stop?: readonly string[];
   /** Same seed, same prompts, same options: same output, whatever the batch size (default 1337). */
@@ -67,8 +73,12 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   onLogits?: (logits: Float32Array, index: number, step: number) => void;
 }
 
-/** The tokenizer's end-of-text token id, or null when it has none (char- and word-level tokenizers). */
+/**
+ * The tokenizer's end-of-text token id: GPT-2's <|endoftext|>, a tokenizer.json's eos_token; null when it
+ * has none (char- and word-level tokenizers).
+ */
 export function eosTokenOf(tokenizer: Tokenizer): number | null {
+  if (tokenizer instanceof HFTokenizer) return tokenizer.config.eosToken === null ? null : tokenizer.tokenToId(tokenizer.config.eosToken) ?? null;
   return tokenizer instanceof ByteLevelBpe ? tokenizer.specialTokens.get(END_OF_TEXT) ?? null : null;
 }
 
@@ -78,6 +88,8 @@ export function eosTokenOf(tokenizer: Tokenizer): number | null {
  * the prompt is the end-of-text token, after which GPT-2 starts a new document.
  */
 export function encodePrompt(tokenizer: Tokenizer, text: string): number[] {
+  // A tokenizer.json encodes as transformers does: its special tokens recognised, BOS added where it adds one.
+  if (tokenizer instanceof HFTokenizer) return tokenizer.encode(text);
   const eos = eosTokenOf(tokenizer);
   if (text === '') {
     if (eos === null) {
@@ -124,7 +136,8 @@ interface Row {
 
 interface Settings extends SamplingOptions {
   maxNewTokens: number;
-  eosTokenId: number | null;
+  maxLength: number;
+  eosTokenIds: ReadonlySet<number>;
   useCache: boolean;
   onText?: GenerateOptions['onText'];
   onDone?: GenerateOptions['onDone'];
@@ -162,7 +175,8 @@ export class Decoder {
       repetitionPenalty: options.repetitionPenalty ?? d.repetitionPenalty,
       noRepeatNgramSize: options.noRepeatNgramSize ?? d.noRepeatNgramSize,
       maxNewTokens: options.maxNewTokens ?? 100,
-      eosTokenId: options.eosTokenId !== undefined ? options.eosTokenId : tokenizer ? eosTokenOf(tokenizer) : null,
+      maxLength: options.maxLength ?? Infinity,
+      eosTokenIds: new Set([options.eosTokenId !== undefined ? options.eosTokenId : tokenizer ? eosTokenOf(tokenizer) : null].flat().filter((id) => id !== null)),
       useCache: options.useCache ?? true,
       onText: options.onText,
       onDone: options.onDone,
@@ -258,7 +272,7 @@ function step(row: Row, logits: Float32Array, s: Settings, sampler: Sampler): vo
   if (s.noRepeatNgramSize > 0) banRepeatedNgrams(logits, row.ids, s.noRepeatNgramSize);
   const token = sampler.sample(logits, s, row.rng);
   row.ids.push(token);
-  if (token === s.eosTokenId) return finish(row, 'eos', s);
+  if (s.eosTokenIds.has(token)) return finish(row, 'eos', s);
   row.output.push(token);
   row.seen?.add(token);
   if (row.stream) {
@@ -266,7 +280,7 @@ function step(row: Row, logits: Float32Array, s: Settings, sampler: Sampler): vo
     if (text) s.onText?.(row.index, text);
     if (row.stream.stopped) return finish(row, 'stop', s);
   }
-  if (row.output.length === s.maxNewTokens) finish(row, 'length', s);
+  if (row.output.length === s.maxNewTokens || row.prompt.length + row.output.length >= s.maxLength) finish(row, 'length', s);
 }
 
 function finish(row: Row, reason: FinishReason, s: Settings): void {

@@ -4,3 +4,4 @@ export {
 } from './sampling.js';
 export { TextStream } from './stream.js';
 export { generateAsync, type AsyncGenerateOptions } from './session.js';
+export { readGenerationConfig, parseGenerationConfig, GENERATION_CONFIG_FILE, type GenerationConfig } from './generation-config.js';

@@ -12,6 +12,8 @@ import { readJsonObject } from '../io/json.js';
 import { isLlamaModelType, LLAMA_ARCHITECTURES, llamaConfigFromHF, llamaConfigToHF } from './hf-llama.js';
 import { Llama, llamaTensorShapes } from './llama.js';
 import { checkWeights, loadWeights, openWeightFolder, type WeightSet } from './weights.js';
+import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 /** Buffers and tied copies a GPT-2 checkpoint may hold that are not parameters. */
 const IGNORED = /(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/;
@@ -165,10 +167,11 @@ export function loadHFCausalLM(dir: string): GPT | Llama {
   return model;
 }
 
-/** Saves a GPT as an HF GPT-2 folder (`config.json`, `model.safetensors`), each file written atomically. */
-export function saveHFModel(model: GPT, dir: string, metadata: Record<string, string> = {}): void {
+/** Saves a GPT as an HF GPT-2 folder (`config.json`, `model.safetensors`; with a tokenizer also its tokenizer.json + tokenizer_config.json), each file written atomically. */
+export function saveHFModel(model: GPT, dir: string, metadata: Record<string, string> = {}, tokenizer?: Tokenizer): void {
   writeSafetensors(join(dir, 'model.safetensors'), hfTensors(model), { format: 'pt', ...metadata });
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToHF(model.config), null, 2) + '\n');
+  if (tokenizer) writeHuggingFaceTokenizer(dir, tokenizer);
 }
 
 /** Saves either architecture as the HF folder it loads from (float32 weights, HF names and config). */

@@ -4,11 +4,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, loadPeft } from '../finetune/peft.js';
 import { readJsonObject } from '../io/json.js';
+import { readGenerationConfig, type GenerationConfig } from '../generate/generation-config.js';
 import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
+import { hasTokenizerFiles, readTokenizerFolder, TOKENIZER_FILE } from '../tokenizers/load.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { loadModel, type CheckpointState } from '../train/checkpoint.js';
 import type { GPT } from './gpt.js';
-import { GPT2_MODELS, loadPretrained, readHFTokenizer, type PretrainedOptions } from './pretrained.js';
+import { GPT2_MODELS, loadPretrained, type PretrainedOptions } from './pretrained.js';
 
 export interface ModelSource extends PretrainedOptions {
   /** An inkwell checkpoint file, an HF GPT-2 folder, or a PEFT adapter folder (loaded onto its recorded base). */
@@ -24,6 +26,8 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   /** The checkpoint's metadata (null for HF folders and pretrained models). */
   state: CheckpointState | null;
+  /** An HF folder's generation_config.json (EOS ids, sampling defaults), when it has one. */
+  generation?: GenerationConfig | null;
 }
 
 export async function loadModelAndTokenizer(source: ModelSource): Promise<LoadedModel> {
@@ -31,22 +35,22 @@ export async function loadModelAndTokenizer(source: ModelSource): Promise<Loaded
   if (adapterDir !== undefined && existsSync(join(adapterDir, ADAPTER_CONFIG))) return loadAdapterFolder(adapterDir, source);
   if (source.init !== undefined) {
     if (source.checkpoint !== undefined) throw new Error('give either a checkpoint or a pretrained model (init), not both');
-    const { model, tokenizer } = await loadPretrained(source.init, source);
-    return { model, tokenizer, state: null };
+    const { model, tokenizer, dir } = await loadPretrained(source.init, source);
+    // A folder with tokenizer.json (and maybe a chat template) uses it rather than vocab.json + merges.txt.
+    const own = existsSync(join(dir, TOKENIZER_FILE)) ? readTokenizerFolder(dir) : tokenizer;
+    return { model, tokenizer: own, state: null, generation: readGenerationConfig(dir) };
   }
   const path = source.checkpoint;
   if (path === undefined) throw new Error('no model given: pass a checkpoint or a pretrained model name');
   const { model, state } = loadModel(path);
   if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON, `${path} (checkpoint state)`), state };
   if (!state) {
-    try {
-      return { model, tokenizer: readHFTokenizer(path), state };
-    } catch (err) {
-      // An HF folder without tokenizer files: GPT-2's own vocabulary if the model's fits it.
-      if (model.config.vocab_size < Gpt2Tokenizer.pretrained().vocabSize) throw err;
-      source.onNotice?.(`${join(path, 'vocab.json')} not found: using GPT-2's tokenizer`);
-      return { model, tokenizer: Gpt2Tokenizer.pretrained(), state };
-    }
+    const generation = readGenerationConfig(path);
+    if (hasTokenizerFiles(path)) return { model, tokenizer: readTokenizerFolder(path), state, generation };
+    // An HF folder without tokenizer files: GPT-2's own vocabulary if the model's fits it.
+    if (model.config.vocab_size < Gpt2Tokenizer.pretrained().vocabSize) throw new Error(`${path}: no ${TOKENIZER_FILE} (nor vocab.json + merges.txt) to build a tokenizer from`);
+    source.onNotice?.(`${path} has no ${TOKENIZER_FILE} (nor vocab.json + merges.txt): using GPT-2's tokenizer`);
+    return { model, tokenizer: Gpt2Tokenizer.pretrained(), state, generation };
   }
   throw new Error(`${path} holds no tokenizer to encode prompts with (a checkpoint from \`inkwell train\` has one)`);
 }

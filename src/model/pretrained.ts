@@ -28,10 +28,15 @@ export interface Pretrained {
   dir: string;
 }
 
+/** The hub repository of a GPT-2 name or an owner/name id; undefined for anything else. */
+export function hubRepoOf(source: string): string | undefined {
+  return GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
+}
+
 /** A GPT-2 name (gpt2 … gpt2-xl), a hub repository id (owner/name) or a local folder, as a folder of the four files. */
 export async function fetchPretrained(source: string, options: PretrainedOptions = {}): Promise<string> {
   if (existsSync(source) && statSync(source).isDirectory()) return source;
-  const repo = GPT2_MODELS[source] ?? (/^[\w.-]+\/[\w.-]+$/.test(source) ? source : undefined);
+  const repo = hubRepoOf(source);
   if (!repo) {
     throw new Error(`'${source}' is neither a pretrained model (${Object.keys(GPT2_MODELS).join(', ')}), a hub repository (owner/name) nor a folder`);
   }

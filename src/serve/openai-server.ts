@@ -10,7 +10,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { encodeChat, getTemplate, type Template } from '../finetune/template.js';
 import { replyEnding } from '../generate/chat.js';
-import { preparePrompt, type GenerateOptions, type Generation } from '../generate/generate.js';
+import { eosTokenOf, preparePrompt, type GenerateOptions, type Generation } from '../generate/generate.js';
+import type { GenerationConfig } from '../generate/generation-config.js';
 import { generateAsync } from '../generate/session.js';
 import type { GPT } from '../model/gpt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -35,6 +36,8 @@ export interface OpenAIServerOptions {
   maxQueue?: number;
   /** How chat messages become the prompt (default the 'chat' template). */
   template?: Template;
+  /** The model's generation_config.json: sampling defaults, extra EOS ids, max_length. */
+  generation?: GenerationConfig | null;
   /**
    * Called first for every request (e.g. web pages mounted beside the API): return true when it
    * handled the request. Its routes are not behind the API key.
@@ -105,7 +108,7 @@ interface Job {
   prompts: number[][];
   promptTokens: number;
   params: GenerationParams;
-  eosTokenId?: number | null;
+  eosTokenId: readonly number[];
   stop: string[];
 }
 
@@ -119,7 +122,10 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
   if (apiKey === '') throw new RangeError('the API key must not be empty');
   const template = options.template ?? getTemplate('chat');
   const queue = new GenerationQueue(options.maxConcurrent ?? SERVER_DEFAULTS.maxConcurrent, options.maxQueue ?? SERVER_DEFAULTS.maxQueue);
-  const limits = { modelName, maxTokens };
+  const generation = options.generation ?? null;
+  const limits = { modelName, maxTokens, sampling: generation?.sampling };
+  /** The EOS ids a reply stops on: the template's or tokenizer's, and generation_config.json's. */
+  const stopIds = (eos: number | null) => [...new Set([eos ?? [], generation?.eosTokenIds ?? []].flat())];
   const created = Math.floor(Date.now() / 1000);
   const modelObject = { id: modelName, object: 'model', created, owned_by: 'inkwell' };
   const keyDigest = apiKey === undefined ? null : sha256(apiKey);
@@ -172,7 +178,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
           throw invalidParam('prompt', (err as Error).message, /no room to generate/.test((err as Error).message) ? 'context_length_exceeded' : null);
         }
       });
-      const job: Job = { prompts: prompts.flatMap((ids) => Array<number[]>(params.n).fill(ids)), promptTokens: prompts.reduce((n, ids) => n + ids.length, 0), params, stop: params.stop };
+      const job: Job = { prompts: prompts.flatMap((ids) => Array<number[]>(params.n).fill(ids)), promptTokens: prompts.reduce((n, ids) => n + ids.length, 0), params, eosTokenId: stopIds(eosTokenOf(tokenizer)), stop: params.stop };
       return respond(res, job, completionShape);
     }
     if (path === '/v1/chat/completions') {
@@ -186,7 +192,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
         throw invalidParam('messages', message, /no room to generate/.test(message) ? 'context_length_exceeded' : null);
       }
       const ending = replyEnding(template, tokenizer);
-      const job: Job = { prompts: Array<number[]>(params.n).fill(ids), promptTokens: ids.length, params, eosTokenId: ending.eosTokenId, stop: [...params.stop, ...ending.stop] };
+      const job: Job = { prompts: Array<number[]>(params.n).fill(ids), promptTokens: ids.length, params, eosTokenId: stopIds(ending.eosTokenId), stop: [...params.stop, ...ending.stop] };
       return respond(res, job, chatShape);
     }
     throw new ApiError(404, `unknown request URL: ${req.method} ${path || '/'}`, 'invalid_request_error', null, 'unknown_url');
@@ -233,7 +239,8 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       maxNewTokens: params.maxTokens,
       stop: job.stop,
       seed: params.seed ?? randomInt(2 ** 31),
-      ...(job.eosTokenId !== undefined ? { eosTokenId: job.eosTokenId } : {}),
+      eosTokenId: job.eosTokenId,
+      ...(generation?.maxLength !== undefined ? { maxLength: generation.maxLength } : {}),
     };
     try {
       if (stream && shape.start) job.prompts.forEach((_, i) => stream.send(chunk([shape.start!(i)])));

@@ -16,6 +16,8 @@ export interface RequestLimits {
   modelName: string;
   /** Largest max_tokens accepted. */
   maxTokens: number;
+  /** Sampling defaults for fields a request leaves out (the model's generation_config.json); else OpenAI's. */
+  sampling?: Partial<SamplingOptions>;
 }
 
 export interface GenerationParams {
@@ -89,12 +91,13 @@ function parseGeneration(body: Body, limits: RequestLimits, defaultMaxTokens: nu
   const n = number(body, 'n', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1');
   if (n * prompts > MAX_CHOICES) throw invalidParam('n', `${prompts} prompt${prompts === 1 ? '' : 's'} × n = ${n} is ${n * prompts} sequences; at most ${MAX_CHOICES} per request`);
   const topK = present(body, 'top_k');
+  const d = limits.sampling ?? {};
   const sampling: SamplingOptions = {
-    temperature: number(body, 'temperature', 1, (v) => v >= 0 && v <= 2, 'a number between 0 and 2'),
-    topP: number(body, 'top_p', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
-    topK: topK === undefined ? undefined : number(body, 'top_k', 0, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1'),
-    repetitionPenalty: number(body, 'repetition_penalty', 1, (v) => v > 0, 'a number > 0 (1 = off)'),
-    noRepeatNgramSize: number(body, 'no_repeat_ngram_size', 0, (v) => Number.isInteger(v) && v >= 0 && v <= MAX_NO_REPEAT_NGRAM,
+    temperature: number(body, 'temperature', d.temperature ?? 1, (v) => v >= 0 && v <= 2, 'a number between 0 and 2'),
+    topP: number(body, 'top_p', d.topP ?? 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
+    topK: topK === undefined ? d.topK : number(body, 'top_k', 0, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1'),
+    repetitionPenalty: number(body, 'repetition_penalty', d.repetitionPenalty ?? 1, (v) => v > 0, 'a number > 0 (1 = off)'),
+    noRepeatNgramSize: number(body, 'no_repeat_ngram_size', d.noRepeatNgramSize ?? 0, (v) => Number.isInteger(v) && v >= 0 && v <= MAX_NO_REPEAT_NGRAM,
       `an integer from 0 (off) to ${MAX_NO_REPEAT_NGRAM}`),
   };
   for (const penalty of ['presence_penalty', 'frequency_penalty']) unsupported(body, penalty, (v) => v !== 0, 'use repetition_penalty or no_repeat_ngram_size');

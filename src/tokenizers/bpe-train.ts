@@ -1,6 +1,9 @@
 import { BpeTokenizer } from './bpe.js';
-import { PAIR_STRIDE, SPLIT_PATTERNS, checkSplitName, specialTokenPattern, type SplitName } from './byte-bpe.js';
+import { SPLIT_PATTERNS, checkSplitName, specialTokenPattern, type SplitName } from './byte-bpe.js';
 import { PairHeap } from './heap.js';
+
+// Pair keys are left * PAIR_STRIDE + right, exact in a double for ids below the stride.
+const PAIR_STRIDE = 2 ** 24;
 
 export interface TrainBpeOptions {
   /** 256 byte tokens plus the number of merges to learn; special tokens come on top. */

@@ -1,6 +1,7 @@
-import { PairHeap } from './heap.js';
+import { PairMerger, type Merge } from './pair-merger.js';
+import { PieceCache } from './piece-cache.js';
 import { checkTokenId } from './token-ids.js';
-import type { EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer.js';
+import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer.js';
 
 // `\s` is spelled \p{White_Space} because that is what tiktoken's Rust regex engine means by it
 // (it counts U+0085 as whitespace and U+FEFF not; JavaScript's \s does the opposite).
@@ -29,13 +30,7 @@ export function checkSplitName(split: string): asserts split is SplitName {
   }
 }
 
-/** `left` followed by `right` becomes `result`; among mergeable adjacent pairs the lowest priority goes first. */
-export interface Merge {
-  left: number;
-  right: number;
-  result: number;
-  priority: number;
-}
+export type { Merge } from './pair-merger.js';
 
 export interface ByteLevelBpeTables {
   /** Token id of each of the 256 byte values. */
@@ -48,12 +43,6 @@ export interface ByteLevelBpeTables {
   split: SplitName;
 }
 
-// Pair keys are left * PAIR_STRIDE + right, exact in a double for ids below the stride.
-export const PAIR_STRIDE = 2 ** 24;
-const DEAD = -1;
-// Most text repeats a small set of pre-tokens, so their merged ids are cached; long pieces rarely repeat.
-const MAX_CACHED_PIECE_LENGTH = 64;
-const MAX_CACHE_ENTRIES = 200_000;
 
 /**
  * Byte-level BPE shared by the GPT-2 tokenizer and trained BPE tokenizers: pre-split the text, take
@@ -65,45 +54,38 @@ export abstract class ByteLevelBpe implements Tokenizer {
 
   readonly vocabSize: number;
   readonly specialTokens: ReadonlyMap<string, number>;
+  private readonly specialIds: ReadonlySet<number>;
   readonly split: SplitName;
   private readonly byteToId: Int32Array;
   private readonly tokenBytes: ReadonlyArray<Uint8Array | undefined>;
-  private readonly mergeIndexByPair = new Map<number, number>();
-  private readonly mergeResult: Int32Array;
-  private readonly mergePriority: Float64Array;
+  private readonly merger: PairMerger;
   private readonly splitPattern: RegExp | null;
   private readonly allSpecialsPattern: RegExp | null;
-  private readonly pieceCache = new Map<string, readonly number[]>();
+  private readonly pieceCache = new PieceCache();
+  private readonly merge = (piece: string) => this.mergePiece(piece);
   private readonly utf8Encoder = new TextEncoder();
   // ignoreBOM keeps a leading U+FEFF in the output instead of silently dropping it.
   private readonly utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  private readonly heap = new PairHeap();
   private pieceBytes = new Uint8Array(256);
   private ids = new Int32Array(256);
-  private prev = new Int32Array(256);
-  private next = new Int32Array(256);
 
   protected constructor(tables: ByteLevelBpeTables) {
     this.vocabSize = tables.tokenBytes.length;
-    if (this.vocabSize > PAIR_STRIDE) throw new RangeError(`Vocabulary of ${this.vocabSize} tokens exceeds the supported ${PAIR_STRIDE}`);
     this.tokenBytes = tables.tokenBytes;
     this.byteToId = Int32Array.from(tables.byteToId);
     if (this.byteToId.length !== 256) throw new Error(`byteToId must have 256 entries, got ${this.byteToId.length}`);
     for (const id of this.byteToId) checkTokenId(id, this.vocabSize);
 
     const { merges } = tables;
-    this.mergeResult = new Int32Array(merges.length);
-    this.mergePriority = new Float64Array(merges.length);
-    merges.forEach(({ left, right, result, priority }, index) => {
+    for (const { left, right, result } of merges) {
       checkTokenId(left, this.vocabSize);
       checkTokenId(right, this.vocabSize);
       checkTokenId(result, this.vocabSize);
-      this.mergeIndexByPair.set(left * PAIR_STRIDE + right, index);
-      this.mergeResult[index] = result;
-      this.mergePriority[index] = priority;
-    });
+    }
+    this.merger = PairMerger.from(merges);
 
     this.specialTokens = tables.specialTokens;
+    this.specialIds = new Set(this.specialTokens.values());
     for (const id of this.specialTokens.values()) checkTokenId(id, this.vocabSize);
     this.allSpecialsPattern = specialTokenPattern([...this.specialTokens.keys()]);
     checkSplitName(tables.split);
@@ -128,8 +110,9 @@ export abstract class ByteLevelBpe implements Tokenizer {
     return ids;
   }
 
-  decode(ids: readonly number[]): string {
-    return this.utf8Decoder.decode(this.decodeBytes(ids));
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    const kept = options.skipSpecialTokens ? ids.filter((id) => !this.specialIds.has(id)) : ids;
+    return this.utf8Decoder.decode(this.decodeBytes(kept));
   }
 
   /** The raw bytes of `ids`; unlike decode() this never replaces a UTF-8 sequence split across tokens. */
@@ -178,66 +161,19 @@ export abstract class ByteLevelBpe implements Tokenizer {
   }
 
   private encodePiece(piece: string, out: number[]): void {
-    let ids = this.pieceCache.get(piece);
-    if (ids === undefined) {
-      ids = this.mergePiece(piece);
-      if (piece.length <= MAX_CACHED_PIECE_LENGTH) {
-        if (this.pieceCache.size >= MAX_CACHE_ENTRIES) this.pieceCache.clear();
-        this.pieceCache.set(piece, ids);
-      }
-    }
-    for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    this.pieceCache.encodeInto(piece, out, this.merge);
   }
 
-  /** BPE on one piece in O(n log n): a linked list of parts plus a heap of candidate merges. */
+  /** BPE on one piece: its UTF-8 bytes as ids, then the merges. */
   private mergePiece(piece: string): number[] {
     // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
     if (this.pieceBytes.length < piece.length * 3) this.pieceBytes = new Uint8Array(piece.length * 3);
     const length = this.utf8Encoder.encodeInto(piece, this.pieceBytes).written;
-    if (length === 1) return [this.byteToId[this.pieceBytes[0]]];
-    if (this.ids.length < length) {
-      this.ids = new Int32Array(length);
-      this.prev = new Int32Array(length);
-      this.next = new Int32Array(length);
-    }
-    const { ids, prev, next, heap } = this;
-    for (let i = 0; i < length; i++) {
-      ids[i] = this.byteToId[this.pieceBytes[i]];
-      prev[i] = i - 1;
-      next[i] = i + 1;
-    }
-    // Heap entries are (priority, left position): on equal priority the leftmost pair merges first, as in tiktoken.
-    heap.clear();
-    for (let i = 0; i + 1 < length; i++) this.pushCandidate(i, i + 1);
-
-    while (heap.size > 0) {
-      const priority = heap.peekPrimary();
-      const left = heap.peekSecondary();
-      heap.pop();
-      const right = next[left];
-      // Entries go stale when a neighbour merges; only act if the pair there still has this priority.
-      if (ids[left] === DEAD || right >= length) continue;
-      const merge = this.mergeIndexByPair.get(ids[left] * PAIR_STRIDE + ids[right]);
-      if (merge === undefined || this.mergePriority[merge] !== priority) continue;
-      ids[left] = this.mergeResult[merge];
-      ids[right] = DEAD;
-      const after = next[right];
-      next[left] = after;
-      if (after < length) {
-        prev[after] = left;
-        this.pushCandidate(left, after);
-      }
-      if (prev[left] >= 0) this.pushCandidate(prev[left], left);
-    }
-
+    if (this.ids.length < length) this.ids = new Int32Array(length);
+    for (let i = 0; i < length; i++) this.ids[i] = this.byteToId[this.pieceBytes[i]];
     const result: number[] = [];
-    for (let i = 0; i < length; i = next[i]) result.push(ids[i]);
+    this.merger.mergeInto(this.ids, length, result);
     return result;
-  }
-
-  private pushCandidate(left: number, right: number): void {
-    const merge = this.mergeIndexByPair.get(this.ids[left] * PAIR_STRIDE + this.ids[right]);
-    if (merge !== undefined) this.heap.push(this.mergePriority[merge], left);
   }
 }
 

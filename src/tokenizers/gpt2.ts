@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { BYTE_TO_UNICODE, UNICODE_TO_BYTE } from './byte-level-alphabet.js';
 import { ByteLevelBpe, type ByteLevelBpeTables, type Merge } from './byte-bpe.js';
 
 export const END_OF_TEXT = '<|endoftext|>';
@@ -141,18 +142,6 @@ function huggingFaceTables(vocab: Record<string, number>, mergeLines: readonly s
   });
   return { byteToId, tokenBytes, merges, specialTokens, split: 'gpt2' };
 }
-
-/**
- * GPT-2's files spell each byte as a printable character (bytes_to_unicode in OpenAI's encoder.py):
- * printable Latin-1 bytes stand for themselves, the rest map to U+0100 onwards in byte order.
- */
-const BYTE_TO_UNICODE: string[] = (() => {
-  const isPrintable = (byte: number) => (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
-  let nextCodePoint = 256;
-  return Array.from({ length: 256 }, (_, byte) => String.fromCharCode(isPrintable(byte) ? byte : nextCodePoint++));
-})();
-
-const UNICODE_TO_BYTE = new Map(BYTE_TO_UNICODE.map((char, byte) => [char, byte]));
 
 function unicodeTokenToBytes(token: string): Uint8Array {
   return Uint8Array.from(token, (char) => {

@@ -1,11 +1,13 @@
 import { BpeTokenizer, type BpeTokenizerJSON } from './bpe.js';
 import { CharTokenizer, type CharTokenizerJSON } from './char.js';
 import { Gpt2Tokenizer, type Gpt2TokenizerJSON } from './gpt2.js';
+import { HFTokenizer, type HFTokenizerJSON } from './hf-tokenizer.js';
 import { WordTokenizer, type WordTokenizerJSON } from './word.js';
 
+/** The tokenizers `inkwell prepare` makes for a corpus; a loaded tokenizer.json is of type 'huggingface'. */
 export type TokenizerType = 'char' | 'gpt2' | 'word' | 'bpe';
 
-export type TokenizerJSON = CharTokenizerJSON | Gpt2TokenizerJSON | WordTokenizerJSON | BpeTokenizerJSON;
+export type TokenizerJSON = CharTokenizerJSON | Gpt2TokenizerJSON | WordTokenizerJSON | BpeTokenizerJSON | HFTokenizerJSON;
 
 export interface EncodeOptions {
   /**
@@ -14,14 +16,24 @@ export interface EncodeOptions {
    * which is what untrusted input (e.g. a user's prompt) should get.
    */
   allowedSpecial?: 'all' | 'none' | readonly string[];
+  /**
+   * Add the special tokens the tokenizer wraps a text in (a tokenizer.json's BOS/EOS), as Hugging Face's
+   * `add_special_tokens=True` does; default true. Tokenizers that wrap nothing ignore it.
+   */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Leave special tokens (e.g. BOS, EOS, <|im_end|>) out of the text. */
+  skipSpecialTokens?: boolean;
 }
 
 export interface Tokenizer {
-  readonly type: TokenizerType;
+  readonly type: TokenizerType | 'huggingface';
   /** One more than the largest token id, i.e. the number of rows an embedding table needs. */
   readonly vocabSize: number;
   encode(text: string, options?: EncodeOptions): number[];
-  decode(ids: readonly number[]): string;
+  decode(ids: readonly number[], options?: DecodeOptions): string;
   toJSON(): TokenizerJSON;
 }
 
@@ -66,8 +78,10 @@ function checkTokenizerJSON(data: unknown): asserts data is TokenizerJSON {
       need('vocab', recordOf(isId), 'an object of token → id');
       need('merges', arrayOf(isString), 'an array of merge lines');
       return need('specialTokens', arrayOf(isString), 'an array of token strings');
+    case 'huggingface':
+      return need('tokenizer', (v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'the contents of a tokenizer.json');
     default:
-      throw new Error(`Unknown tokenizer type ${describe(json.type)}; expected one of 'char', 'gpt2', 'word', 'bpe'`);
+      throw new Error(`Unknown tokenizer type ${describe(json.type)}; expected one of 'char', 'gpt2', 'word', 'bpe', 'huggingface'`);
   }
 }
 
@@ -87,7 +101,7 @@ function fromCheckedJSON(data: TokenizerJSON): Tokenizer {
       return WordTokenizer.fromJSON(data);
     case 'bpe':
       return BpeTokenizer.fromJSON(data);
+    case 'huggingface':
+      return HFTokenizer.fromJSON(data);
   }
 }
-
-export { tokenizerFromJSON as loadTokenizer };

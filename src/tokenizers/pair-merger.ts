@@ -1,0 +1,135 @@
+// The BPE merge loop shared by every BPE tokenizer in inkwell (GPT-2's, trained ones, tokenizer.json's).
+import { PairHeap } from './heap.js';
+
+/** `left` followed by `right` becomes `result`; among mergeable adjacent pairs the lowest priority goes first. */
+export interface Merge {
+  left: number;
+  right: number;
+  result: number;
+  priority: number;
+}
+
+const EMPTY = -1;
+const DEAD = -1;
+
+/**
+ * Merges a sequence of token ids the BPE way, in O(n log n): a linked list of parts plus a heap of
+ * candidate merges keyed (priority, position), so equal priorities merge leftmost first as in both
+ * tiktoken and Hugging Face's `tokenizers`. Pairs live in an open-addressing table of int32 keys: a
+ * vocabulary's half-million merges looked up millions of times is the hot path of encoding.
+ */
+export class PairMerger {
+  private count = 0;
+  private readonly mask: number;
+  private readonly keyLeft: Int32Array;
+  private readonly keyRight: Int32Array;
+  private readonly slotResult: Int32Array;
+  private readonly slotPriority: Int32Array;
+  private readonly heap = new PairHeap();
+  private prev = new Int32Array(256);
+  private next = new Int32Array(256);
+
+  /**
+   * `capacity`: at least the number of merges to add. A merge may be added with result -1, left to
+   * `resolveResult(priority)` on first use: tokenizer.json lists merges as strings, and looking up half a
+   * million merged strings at load would cost more than encoding does with the few thousand text uses.
+   */
+  constructor(capacity: number, private readonly resolveResult?: (priority: number) => number) {
+    let slots = 16;
+    while (slots < capacity * 1.5) slots *= 2;
+    this.mask = slots - 1;
+    this.keyLeft = new Int32Array(slots).fill(EMPTY);
+    this.keyRight = new Int32Array(slots);
+    this.slotResult = new Int32Array(slots);
+    this.slotPriority = new Int32Array(slots);
+  }
+
+  static from(merges: readonly Merge[]): PairMerger {
+    const merger = new PairMerger(merges.length);
+    for (const { left, right, result, priority } of merges) merger.add(left, right, result, priority);
+    return merger;
+  }
+
+  /** Adds a merge; a pair added twice keeps its lowest priority, as the first listed wins in a merges list. */
+  add(left: number, right: number, result: number, priority: number): void {
+    const slot = this.slotOf(left, right);
+    if (this.keyLeft[slot] === EMPTY) {
+      if (++this.count > this.mask * 0.75) throw new RangeError('PairMerger: more merges than its capacity');
+      this.keyLeft[slot] = left;
+      this.keyRight[slot] = right;
+    } else if (this.slotPriority[slot] <= priority) {
+      return;
+    }
+    this.slotResult[slot] = result;
+    this.slotPriority[slot] = priority;
+  }
+
+  /** The number of distinct pairs. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The table slot holding (left, right), or the empty slot where it would go. */
+  private slotOf(left: number, right: number): number {
+    let slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) & this.mask;
+    while (this.keyLeft[slot] !== EMPTY && (this.keyLeft[slot] !== left || this.keyRight[slot] !== right)) {
+      slot = (slot + 1) & this.mask;
+    }
+    return slot;
+  }
+
+  /** The slot of the merge of (left, right), or -1 when the pair never merges. */
+  private find(left: number, right: number): number {
+    const slot = this.slotOf(left, right);
+    return this.keyLeft[slot] === EMPTY ? -1 : slot;
+  }
+
+  /** Merges ids[0..length) (overwritten) and appends the resulting ids to `out`. */
+  mergeInto(ids: Int32Array, length: number, out: number[]): void {
+    if (length < 2) {
+      if (length === 1) out.push(ids[0]);
+      return;
+    }
+    if (this.prev.length < length) {
+      this.prev = new Int32Array(length);
+      this.next = new Int32Array(length);
+    }
+    const { prev, next, heap, slotPriority, slotResult } = this;
+    for (let i = 0; i < length; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1;
+    }
+    heap.clear();
+    for (let i = 0; i + 1 < length; i++) {
+      const slot = this.find(ids[i], ids[i + 1]);
+      if (slot >= 0) heap.push(slotPriority[slot], i);
+    }
+    while (heap.size > 0) {
+      const priority = heap.peekPrimary();
+      const left = heap.peekSecondary();
+      heap.pop();
+      const right = next[left];
+      // Entries go stale when a neighbour merges; only act if the pair there still has this priority.
+      if (ids[left] === DEAD || right >= length) continue;
+      const slot = this.find(ids[left], ids[right]);
+      if (slot < 0 || slotPriority[slot] !== priority) continue;
+      let result = slotResult[slot];
+      if (result < 0) result = slotResult[slot] = this.resolveResult!(priority);
+      ids[left] = result;
+      ids[right] = DEAD;
+      const after = next[right];
+      next[left] = after;
+      if (after < length) {
+        prev[after] = left;
+        const s = this.find(ids[left], ids[after]);
+        if (s >= 0) heap.push(slotPriority[s], left);
+      }
+      const before = prev[left];
+      if (before >= 0) {
+        const s = this.find(ids[before], ids[left]);
+        if (s >= 0) heap.push(slotPriority[s], before);
+      }
+    }
+    for (let i = 0; i < length; i = next[i]) out.push(ids[i]);
+  }
+}
