@@ -1,0 +1,358 @@
+// bfloat16 GEMM on AMX tiles (Intel Sapphire Rapids and later): C = (accumulate ? C : 0) + op(A) op(B)
+// (+ bias[j]) with both operands rounded to bfloat16 (nearest even, as VCVTNE2PS2BF16 rounds) and float32
+// accumulation (TDPBF16PS), the same products gemm.c's bfloat16 paths compute.
+//
+// A product runs in two phases on the thread pool, so each operand is packed once:
+//  - packing: op(A) into row tiles of 16 rows, each k step of 32 a 16 x 32 bfloat16 tile (64-byte rows);
+//    op(B) into column tiles of 16 columns, each k step 16 rows of k pairs x 16 columns (the pair layout
+//    TDPBF16PS reads B in). M, N and K are zero-padded to tile multiples, so no edge kernels are needed;
+//    transposed operands are turned around in registers (16 x 16 word transposes) while packing.
+//  - tiles: a task takes a block of C, 32 x 32 at a time in four accumulator tiles (tmm0-3), loading two
+//    A tiles (tmm4-5) and two B tiles (tmm6-7) per k step over the whole of K, so each C tile is written
+//    once. Whole tiles start from C (accumulate) or from the bias row (a stride-0 tile load) and are
+//    stored straight to C; tiles on the bottom or right edge go through a buffer.
+// Every C tile sums its k steps in the same order whatever the thread split, so results do not depend on
+// the thread count or on matmul versus matmulPair.
+//
+// The file compiles everywhere; the AMX code only on x86-64 Linux with GCC >= 11, under function-level
+// target flags (the build's -march=native may lack AMX), and runs only when cpu.c found AMX usable.
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels.h"
+#include "pool.h"
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define AMX_BUILD 1
+#else
+#define AMX_BUILD 0
+#endif
+
+int amx_compiled(void) { return AMX_BUILD; }
+
+#if AMX_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")
+#include <immintrin.h>
+#include <time.h>
+
+#include "simd.h"
+#if VL != 16 || !defined(__AVX512BF16__)
+#error "gemm_amx.c expects simd.h's AVX-512 BF16 layer under its target flags"
+#endif
+
+#define TILE 512                   /* bfloat16 values in one packed tile (16 rows x 32) */
+#define PACK_TILES 4               /* row or column tiles packed per task */
+#define B_BLOCK_BYTES (512L << 10) /* packed B columns per task: the block stays in L2 while A rows pass */
+#define ROW_TILES 8                /* row tiles per task */
+
+typedef uint16_t bf16;
+
+static inline long min_l(long a, long b) { return a < b ? a : b; }
+static inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+/* The 64 bytes of one tile row. */
+INLINE void store_row64(bf16 *dst, vf v) { _mm512_storeu_ps((float *)dst, v); }
+
+/* 32 values from p (n of them, zeros past) rounded to bfloat16, in order. */
+INLINE vf load32_bf16(const float *p, long n) {
+  vf lo = n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero();
+  vf hi = n >= 2 * VL ? vload(p + VL) : n > VL ? vloadn(p + VL, (int)(n - VL)) : vzero();
+  return (vf)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* 16 values from p (n of them, zeros past). */
+INLINE vf load16(const float *p, long n) { return n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero(); }
+
+/* Row tile mt of op(A) (rows mt*16.., zero past M) -> dst[kt][16 rows][32 k]. */
+static void pack_a_tile(const gemm_args *g, long mt, long KT, bf16 *dst) {
+  long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
+  if (!g->transA) { /* A stored [M, K]: a tile row is 32 contiguous k */
+    for (long r = 0; r < 16; r++) {
+      const float *src = g->a + (i0 + r) * g->lda;
+      for (long kt = 0; kt < KT; kt++)
+        store_row64(dst + kt * TILE + r * 32, r < rows ? load32_bf16(src + kt * 32, K - kt * 32) : vzero());
+    }
+    return;
+  }
+  for (long kt = 0; kt < KT; kt++) { /* A stored [K, M]: pair up k rows of 16 values, then transpose */
+    vf w[16];
+    for (long p = 0; p < 16; p++) {
+      long k = kt * 32 + 2 * p;
+      vf lo = k < K ? load16(g->a + k * g->lda + i0, rows) : vzero();
+      vf hi = k + 1 < K ? load16(g->a + (k + 1) * g->lda + i0, rows) : vzero();
+      w[p] = vpair_bf16(lo, hi);
+    }
+    vtranspose(w);
+    for (long r = 0; r < 16; r++) store_row64(dst + kt * TILE + r * 32, w[r]);
+  }
+}
+
+/* Column tile nt of op(B) (columns nt*16.., zero past N) -> dst[kt][16 k pairs][16 columns][2]. */
+static void pack_b_tile(const gemm_args *g, long nt, long KT, bf16 *dst) {
+  long j0 = nt * 16, cols = min_l(16, g->N - j0), K = g->K;
+  if (!g->transB) { /* B stored [K, N]: interleave k rows pairwise */
+    for (long kt = 0; kt < KT; kt++)
+      for (long p = 0; p < 16; p++) {
+        long k = kt * 32 + 2 * p;
+        vf lo = k < K ? load16(g->b + k * g->ldb + j0, cols) : vzero();
+        vf hi = k + 1 < K ? load16(g->b + (k + 1) * g->ldb + j0, cols) : vzero();
+        store_row64(dst + kt * TILE + p * 32, vpair_bf16(lo, hi));
+      }
+    return;
+  }
+  for (long kt = 0; kt < KT; kt++) { /* B stored [N, K]: 32 contiguous k of a column are its 16 pairs */
+    vf w[16];
+    for (long c = 0; c < 16; c++) w[c] = c < cols ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
+    vtranspose(w);
+    for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, w[p]);
+  }
+}
+
+/* One product's plan: packed operands and its blocks of C (in tiles). */
+typedef struct {
+  gemm_args g;
+  bf16 *ap, *bp;
+  long MT, NT, KT;
+  long rb, cb, cblocks; /* row and column tiles per task, column blocks */
+} product;
+
+static size_t packed_bytes(const gemm_args *g) {
+  long KT = ceil_div(g->K, 32);
+  return (size_t)(ceil_div(g->M, 16) + ceil_div(g->N, 16)) * KT * TILE * sizeof(bf16);
+}
+
+static void plan(product *p, const gemm_args *g, bf16 *buf) {
+  p->g = *g;
+  p->MT = g->M > 0 && g->N > 0 ? ceil_div(g->M, 16) : 0;
+  p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N, 16) : 0;
+  p->KT = ceil_div(g->K, 32);
+  p->ap = buf;
+  p->bp = buf + p->MT * p->KT * TILE;
+  long tile_bytes = p->KT * TILE * (long)sizeof(bf16);
+  p->cb = tile_bytes > 0 ? B_BLOCK_BYTES / tile_bytes / 2 * 2 : 64;
+  if (p->cb < 2) p->cb = 2;
+  if (p->cb > 64) p->cb = 64;
+  p->rb = ROW_TILES;
+  p->cblocks = ceil_div(p->NT, p->cb);
+}
+
+static long pack_count(const product *p) { return ceil_div(p->MT, PACK_TILES) + ceil_div(p->NT, PACK_TILES); }
+static long tile_count(const product *p) { return ceil_div(p->MT, p->rb) * p->cblocks; }
+
+static void pack_task(const product *p, long t) {
+  long a_tasks = ceil_div(p->MT, PACK_TILES);
+  if (t < a_tasks) {
+    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++)
+      pack_a_tile(&p->g, mt, p->KT, p->ap + mt * p->KT * TILE);
+  } else {
+    t -= a_tasks;
+    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++)
+      pack_b_tile(&p->g, nt, p->KT, p->bp + nt * p->KT * TILE);
+  }
+}
+
+/* ------------------------------------------------------------------ tiles */
+
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tile_config;
+
+/* Eight tiles of 16 rows x 64 bytes. Tile state is per thread: each task configures it and releases it
+ * (a released state keeps context switches cheap). */
+static void tiles_on(void) {
+  tile_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+/* A whole C tile can live in C itself: accumulate loads it, else the bias row (stride 0) or zeros. */
+INLINE int whole(const gemm_args *g, long rt, long ct) {
+  return rt * 16 + 16 <= g->M && ct * 16 + 16 <= g->N && !(g->accumulate && g->bias);
+}
+
+/* The edge tile in buf (16 x 16) added into C's valid part, with C (accumulate) and the bias. */
+static void finish_edge(const gemm_args *g, const float *buf, long rt, long ct) {
+  __asm__ volatile("" ::: "memory"); /* buf was written by TILESTORED, which the compiler cannot see */
+  long rows = min_l(16, g->M - rt * 16), cols = min_l(16, g->N - ct * 16);
+  float *c = g->c + rt * 16 * g->ldc + ct * 16;
+  vf bias = g->bias ? load16(g->bias + ct * 16, cols) : vzero();
+  for (long r = 0; r < rows; r++) {
+    vf x = vload(buf + r * 16);
+    if (g->accumulate) x = vadd(load16(c + r * g->ldc, cols), x);
+    x = vadd(x, bias);
+    vstoren(c + r * g->ldc, x, (int)cols);
+  }
+}
+
+#define TILE_INIT(t, rt, ct)                                                                 \
+  do {                                                                                       \
+    if (!whole(g, rt, ct) || (!g->accumulate && !g->bias)) _tile_zero(t);                    \
+    else if (g->accumulate) _tile_loadd(t, g->c + (rt) * 16 * g->ldc + (ct) * 16, g->ldc * 4); \
+    else _tile_loadd(t, g->bias + (ct) * 16, 0);                                             \
+  } while (0)
+
+#define TILE_STORE(t, rt, ct)                                                              \
+  do {                                                                                     \
+    if (whole(g, rt, ct)) {                                                                \
+      _tile_stored(t, g->c + (rt) * 16 * g->ldc + (ct) * 16, g->ldc * 4);                  \
+    } else {                                                                               \
+      _tile_stored(t, buf, 64);                                                            \
+      finish_edge(g, buf, rt, ct);                                                         \
+    }                                                                                      \
+  } while (0)
+
+/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C. */
+INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, float *buf) {
+  const gemm_args *g = &p->g;
+  const long KT = p->KT;
+  const bf16 *a0 = p->ap + rt * KT * TILE, *a1 = a0 + KT * TILE;
+  const bf16 *b0 = p->bp + ct * KT * TILE, *b1 = b0 + KT * TILE;
+  __asm__ volatile("" ::: "memory"); /* C, bias and the packed panels are read by TILELOADD */
+  TILE_INIT(0, rt, ct);
+  if (two_c) TILE_INIT(1, rt, ct + 1);
+  if (two_r) TILE_INIT(2, rt + 1, ct);
+  if (two_r && two_c) TILE_INIT(3, rt + 1, ct + 1);
+  for (long kt = 0; kt < KT; kt++) {
+    _tile_loadd(4, a0 + kt * TILE, 64);
+    _tile_loadd(6, b0 + kt * TILE, 64);
+    if (two_c) _tile_loadd(7, b1 + kt * TILE, 64);
+    if (two_r) _tile_loadd(5, a1 + kt * TILE, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    if (two_c) _tile_dpbf16ps(1, 4, 7);
+    if (two_r) _tile_dpbf16ps(2, 5, 6);
+    if (two_r && two_c) _tile_dpbf16ps(3, 5, 7);
+  }
+  TILE_STORE(0, rt, ct);
+  if (two_c) TILE_STORE(1, rt, ct + 1);
+  if (two_r) TILE_STORE(2, rt + 1, ct);
+  if (two_r && two_c) TILE_STORE(3, rt + 1, ct + 1);
+  __asm__ volatile("" ::: "memory");
+}
+
+/* Task t: row tiles of block t / cblocks and column tiles of block t % cblocks. A pair of A row tiles
+ * stays in L1 while the block's B columns pass from L2, and C is written row block by row block. */
+static void tile_task(const product *p, long t) {
+  float buf[256] __attribute__((aligned(64)));
+  long r0 = t / p->cblocks * p->rb, c0 = t % p->cblocks * p->cb;
+  long r1 = min_l(p->MT, r0 + p->rb), c1 = min_l(p->NT, c0 + p->cb);
+  tiles_on();
+  for (long rt = r0; rt < r1; rt += 2) {
+    int two_r = rt + 1 < r1;
+    for (long ct = c0; ct < c1; ct += 2) {
+      int two_c = ct + 1 < c1;
+      if (two_r && two_c) block(p, rt, ct, 1, 1, buf);
+      else if (two_r) block(p, rt, ct, 1, 0, buf);
+      else if (two_c) block(p, rt, ct, 0, 1, buf);
+      else block(p, rt, ct, 0, 0, buf);
+    }
+  }
+  _tile_release();
+}
+
+/* ------------------------------------------------------------------ drivers */
+
+typedef struct {
+  product p[2];
+  int n;
+} amx_job;
+
+/* Task t of a phase spread over the job's products: which product, and its own task index. */
+static const product *locate(const amx_job *j, long *t, long (*count)(const product *)) {
+  for (int i = 0; i + 1 < j->n; i++) {
+    long c = count(&j->p[i]);
+    if (*t < c) return &j->p[i];
+    *t -= c;
+  }
+  return &j->p[j->n - 1];
+}
+
+static void pack_phase(void *ctx, long t) {
+  const product *p = locate(ctx, &t, pack_count);
+  pack_task(p, t);
+}
+
+static void tile_phase(void *ctx, long t) {
+  const product *p = locate(ctx, &t, tile_count);
+  tile_task(p, t);
+}
+
+void amx_gemm(const gemm_args *gs, int n, int parallel) {
+  amx_job j = { .n = n };
+  size_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += packed_bytes(&gs[i]);
+  bf16 *buf = thread_scratch(SCRATCH_AMX, bytes > 0 ? bytes : 64);
+  if (!buf) return;
+  long packs = 0, tiles = 0;
+  for (int i = 0; i < n; i++) {
+    plan(&j.p[i], &gs[i], buf);
+    buf += packed_bytes(&gs[i]) / sizeof(bf16);
+    packs += pack_count(&j.p[i]);
+    tiles += tile_count(&j.p[i]);
+  }
+  if (parallel) {
+    pool_run(packs, pack_phase, &j);
+    pool_run(tiles, tile_phase, &j);
+  } else {
+    for (long t = 0; t < packs; t++) pack_phase(&j, t);
+    for (long t = 0; t < tiles; t++) tile_phase(&j, t);
+  }
+}
+
+/* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. */
+typedef struct {
+  long iters;
+} peak_job;
+
+static void peak_task(void *ctx, long t) {
+  (void)t;
+  const peak_job *j = ctx;
+  static const bf16 zeros[TILE] __attribute__((aligned(64)));
+  tiles_on();
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, zeros, 64);
+  _tile_loadd(5, zeros, 64);
+  _tile_loadd(6, zeros, 64);
+  _tile_loadd(7, zeros, 64);
+  for (long i = 0; i < j->iters; i++) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_release();
+}
+
+double amx_peak_flops(long iters) {
+  peak_job j = { iters };
+  long threads = pool_threads();
+  struct timespec t0, t1;
+  pool_run(threads, peak_task, &j); /* warm-up: wakes the workers and the tile unit */
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pool_run(threads, peak_task, &j);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+  return (double)threads * (double)iters * 4 * 16 * 16 * 32 * 2 / s;
+}
+
+#pragma GCC pop_options
+#else
+
+void amx_gemm(const gemm_args *gs, int n, int parallel) {
+  (void)gs, (void)n, (void)parallel; /* never called: cpu.c reports AMX unsupported in this build */
+}
+
+double amx_peak_flops(long iters) {
+  (void)iters;
+  return 0;
+}
+
+#endif
