@@ -1,7 +1,9 @@
 // Matmul microbenchmark: GFLOP/s of the native and js backends on the matrix shapes of a GPT training
 // step (forward, and the two backward products dA = dC·Bᵀ and dB = Aᵀ·dC) and of decoding (M = 1), with
 // numpy's matmul (OpenBLAS when numpy links it) measured in the same run as the reference; and the
-// native bfloat16 products (dtype=bfloat16 training) of the training shapes against its own float32.
+// native bfloat16 products (dtype=bfloat16 training) of the training shapes on every path this CPU has
+// (amx, avx512-bf16, float32: INKWELL_MATMUL_PATH picks one) against its own float32, with the AMX tile
+// unit's peak (a register-only tile loop) and each AMX product's share of it.
 //
 //   node dist/bench/matmul.js [--json] [--quick]
 //
@@ -10,6 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import '../src/tensor/backends/index.js';
 import { backendNames, getBackendByName, type Backend } from '../src/tensor/backend.js';
+import { amxPeakFlops, nativeMatmulPath, setMatmulPath, type MatmulPath } from '../src/tensor/backends/native.js';
 import { jsonOutput, report, runPythonPeer, withReference, type Measurement } from './lib.js';
 
 interface Shape {
@@ -122,17 +125,27 @@ export function matmulMeasurements(opts: { quick?: boolean } = {}): Measurement[
   const rows: Measurement[] = [];
   const reference = numpyReference(shapes);
   if (native) {
-    const float32 = shapes.map((s, i) => {
-      const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50));
-      rows.push(withReference({ name: `${shapeName(s)} native`, value, unit: 'GFLOP/s' },
-        reference?.gflops[i], reference?.blas ?? 'numpy', true));
-      return value;
-    });
+    const { path: chosen, supported } = nativeMatmulPath();
+    const peak = amxPeakFlops() / 1e9;
+    const paths: MatmulPath[] = process.env.INKWELL_MATMUL_PATH ? [chosen] : supported;
+    const bf16Rows: Measurement[] = [];
+    // Each shape's float32 and bfloat16 figures are taken one right after the other: the machine's speed
+    // drifts over a run, and these ratios are the point.
     shapes.forEach((s, i) => {
+      const float32 = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50));
+      rows.push(withReference({ name: `${shapeName(s)} native`, value: float32, unit: 'GFLOP/s' },
+        reference?.gflops[i], reference?.blas ?? 'numpy', true));
       if (s.M === 1) return; // decoding runs float32 (or compressed weights), not bfloat16 products
-      const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50, true));
-      rows.push(withReference({ name: `${shapeName(s)} native bfloat16`, value, unit: 'GFLOP/s' }, float32[i], 'native float32', true));
+      for (const path of paths) {
+        setMatmulPath(path);
+        const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50, true));
+        bf16Rows.push(withReference({ name: `${shapeName(s)} native bfloat16 ${path}`, value, unit: 'GFLOP/s' }, float32, 'native float32', true));
+        if (path === 'amx' && peak > 0) bf16Rows.push({ name: `${shapeName(s)} native bfloat16 amx / amx peak`, value: value / peak, unit: 'fraction' });
+      }
+      setMatmulPath(chosen);
     });
+    if (peak > 0) rows.push({ name: `amx peak (register-only tile loop, ${native.threads} threads)`, value: peak, unit: 'GFLOP/s' });
+    rows.push(...bf16Rows);
   } else {
     process.stderr.write('matmul bench: native addon not built; measuring js only\n');
   }

@@ -1,12 +1,15 @@
 // One training step (forward, backward, AdamW update) of the baby and the full shakespeare_char
 // configs on random tokens, as `inkwell train` runs it (activations in an OutputArena, matmuls in the
-// config's precision), inkwell against the PyTorch peer measured in the same run.
+// config's precision), inkwell against the PyTorch peer measured in the same run; each bfloat16 step also
+// against the float32 step of its config, and (on AMX) its model FLOP/s against the AMX tile peak.
 import { fileURLToPath } from 'node:url';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { AdamW, decayGroups } from '../src/train/optim.js';
 import { Rng } from '../src/tensor/random.js';
 import { OutputArena } from '../src/tensor/buffers.js';
 import { withMatmulPrecision, type MatmulPrecision } from '../src/tensor/ops/matmul.js';
+import { flopsPerToken } from '../src/train/trainer.js';
+import { amxPeakFlops, nativeMatmulPath } from '../src/tensor/backends/native.js';
 import { medianMs, runPythonPeer, withReference, type Measurement } from './lib.js';
 
 export interface StepConfig {
@@ -17,11 +20,13 @@ export interface StepConfig {
   dtype: MatmulPrecision;
 }
 
+const full: GPTConfig = { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false };
 const baby: GPTConfig = { n_layer: 4, n_head: 4, n_embd: 128, block_size: 64, vocab_size: 65, dropout: 0, bias: false };
 export const stepConfigs: StepConfig[] = [
   { name: 'baby', model: baby, batch: 12, reps: 20, dtype: 'float32' },
   { name: 'baby bfloat16', model: baby, batch: 12, reps: 20, dtype: 'bfloat16' },
-  { name: 'full', model: { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false }, batch: 64, reps: 3, dtype: 'float32' },
+  { name: 'full', model: full, batch: 64, reps: 3, dtype: 'float32' },
+  { name: 'full bfloat16', model: full, batch: 64, reps: 3, dtype: 'bfloat16' },
 ];
 
 export const nanoGptPeer = fileURLToPath(new URL('../../bench/peers/nanogpt.py', import.meta.url));
@@ -37,6 +42,8 @@ export function peerStepMs(model: GPTConfig, batch: number, reps: number, what: 
 
 export function stepMeasurements(configs: StepConfig[]): Measurement[] {
   const rows: Measurement[] = [];
+  const float32Ms = new Map<GPTConfig, number>();
+  const peak = amxPeakFlops();
   for (const c of configs) {
     const m = c.model, B = c.batch, T = m.block_size;
     const model = new GPT(m);
@@ -54,6 +61,12 @@ export function stepMeasurements(configs: StepConfig[]): Measurement[] {
     rows.push(withReference({ name: `step ${c.name} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peerMs ?? undefined, 'PyTorch', false));
     const tokens = B * T;
     rows.push(withReference({ name: `step ${c.name} throughput`, value: (tokens / ms) * 1000, unit: 'tokens/s' }, peerMs ? (tokens / peerMs) * 1000 : undefined, 'PyTorch', true));
+    if (c.dtype === 'float32') float32Ms.set(m, ms);
+    else {
+      const path = nativeMatmulPath().path;
+      rows.push(withReference({ name: `step ${c.name} (path ${path}) against float32`, value: ms, unit: 'ms' }, float32Ms.get(m), 'inkwell float32', false));
+      if (peak > 0) rows.push({ name: `step ${c.name} MFU against the amx peak`, value: (flopsPerToken(model) * tokens) / (ms / 1000) / peak, unit: 'fraction' });
+    }
   }
   return rows;
 }
