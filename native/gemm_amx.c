@@ -6,7 +6,9 @@
 //  - packing: op(A) into row tiles of 16 rows, each k step of 32 a 16 x 32 bfloat16 tile (64-byte rows);
 //    op(B) into column tiles of 16 columns, each k step 16 rows of k pairs x 16 columns (the pair layout
 //    TDPBF16PS reads B in). M, N and K are zero-padded to tile multiples, so no edge kernels are needed;
-//    transposed operands are turned around in registers (16 x 16 word transposes) while packing.
+//    transposed operands are turned around in registers (16 x 16 word transposes) while packing. Column
+//    tiles start `lead` columns left of column 0 when that puts C's tile rows on 64-byte lines (C from
+//    JS is usually 16 bytes off; split-line tile stores cost ~25% of a forward product).
 //  - tiles: a task takes a block of C, 32 x 32 at a time in four accumulator tiles (tmm0-3), loading two
 //    A tiles (tmm4-5) and two B tiles (tmm6-7) per k step over the whole of K, so each C tile is written
 //    once. Whole tiles start from C (accumulate) or from the bias row (a stride-0 tile load) and are
@@ -65,6 +67,9 @@ INLINE vf load32_bf16(const float *p, long n) {
 /* 16 values from p (n of them, zeros past). */
 INLINE vf load16(const float *p, long n) { return n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero(); }
 
+/* Lanes lo..hi-1 (masked lanes are neither read nor written, so p may point before the array). */
+INLINE __mmask16 span(long lo, long hi) { return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)); }
+
 /* Row tile mt of op(A) (rows mt*16.., zero past M) -> dst[kt][16 rows][32 k]. */
 static void pack_a_tile(const gemm_args *g, long mt, long KT, bf16 *dst) {
   long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
@@ -89,22 +94,24 @@ static void pack_a_tile(const gemm_args *g, long mt, long KT, bf16 *dst) {
   }
 }
 
-/* Column tile nt of op(B) (columns nt*16.., zero past N) -> dst[kt][16 k pairs][16 columns][2]. */
-static void pack_b_tile(const gemm_args *g, long nt, long KT, bf16 *dst) {
-  long j0 = nt * 16, cols = min_l(16, g->N - j0), K = g->K;
+/* Column tile nt of op(B) (columns nt*16 - lead.., zero outside 0..N-1) -> dst[kt][16 k pairs][16 columns][2]. */
+static void pack_b_tile(const gemm_args *g, long lead, long nt, long KT, bf16 *dst) {
+  long j0 = nt * 16 - lead, c0 = j0 < 0 ? -j0 : 0, c1 = min_l(16, g->N - j0), K = g->K;
   if (!g->transB) { /* B stored [K, N]: interleave k rows pairwise */
+    __mmask16 m = span(c0, c1);
     for (long kt = 0; kt < KT; kt++)
       for (long p = 0; p < 16; p++) {
         long k = kt * 32 + 2 * p;
-        vf lo = k < K ? load16(g->b + k * g->ldb + j0, cols) : vzero();
-        vf hi = k + 1 < K ? load16(g->b + (k + 1) * g->ldb + j0, cols) : vzero();
+        vf lo = k < K ? _mm512_maskz_loadu_ps(m, g->b + k * g->ldb + j0) : vzero();
+        vf hi = k + 1 < K ? _mm512_maskz_loadu_ps(m, g->b + (k + 1) * g->ldb + j0) : vzero();
         store_row64(dst + kt * TILE + p * 32, vpair_bf16(lo, hi));
       }
     return;
   }
   for (long kt = 0; kt < KT; kt++) { /* B stored [N, K]: 32 contiguous k of a column are its 16 pairs */
     vf w[16];
-    for (long c = 0; c < 16; c++) w[c] = c < cols ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
+    for (long c = 0; c < 16; c++)
+      w[c] = c >= c0 && c < c1 ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
     vtranspose(w);
     for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, w[p]);
   }
@@ -115,6 +122,7 @@ typedef struct {
   gemm_args g;
   bf16 *ap, *bp;
   long MT, NT, KT;
+  long lead; /* column tile ct starts at column ct*16 - lead */
   long rb, cb, cblocks; /* row and column tiles per task, column blocks */
 } product;
 
@@ -126,7 +134,9 @@ static size_t packed_bytes(const gemm_args *g) {
 static void plan(product *p, const gemm_args *g, bf16 *buf) {
   p->g = *g;
   p->MT = g->M > 0 && g->N > 0 ? ceil_div(g->M, 16) : 0;
-  p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N, 16) : 0;
+  uintptr_t offset = (uintptr_t)g->c % 64;
+  p->lead = offset % 4 == 0 && g->ldc % 16 == 0 && g->N >= 16 ? (long)offset / 4 : 0;
+  p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N + p->lead, 16) : 0;
   p->KT = ceil_div(g->K, 32);
   p->ap = buf;
   p->bp = buf + p->MT * p->KT * TILE;
@@ -149,7 +159,7 @@ static void pack_task(const product *p, long t) {
   } else {
     t -= a_tasks;
     for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++)
-      pack_b_tile(&p->g, nt, p->KT, p->bp + nt * p->KT * TILE);
+      pack_b_tile(&p->g, p->lead, nt, p->KT, p->bp + nt * p->KT * TILE);
   }
 }
 
@@ -171,39 +181,43 @@ static void tiles_on(void) {
   __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
 }
 
+/* The first column of column tile ct. */
+INLINE long col0(const product *p, long ct) { return ct * 16 - p->lead; }
+
 /* A whole C tile can live in C itself: accumulate loads it, else the bias row (stride 0) or zeros. */
-INLINE int whole(const gemm_args *g, long rt, long ct) {
-  return rt * 16 + 16 <= g->M && ct * 16 + 16 <= g->N && !(g->accumulate && g->bias);
+INLINE int whole(const product *p, long rt, long ct) {
+  return rt * 16 + 16 <= p->g.M && col0(p, ct) >= 0 && col0(p, ct) + 16 <= p->g.N && !(p->g.accumulate && p->g.bias);
 }
 
 /* The edge tile in buf (16 x 16) added into C's valid part, with C (accumulate) and the bias. */
-static void finish_edge(const gemm_args *g, const float *buf, long rt, long ct) {
+static void finish_edge(const product *p, const float *buf, long rt, long ct) {
   __asm__ volatile("" ::: "memory"); /* buf was written by TILESTORED, which the compiler cannot see */
-  long rows = min_l(16, g->M - rt * 16), cols = min_l(16, g->N - ct * 16);
-  float *c = g->c + rt * 16 * g->ldc + ct * 16;
-  vf bias = g->bias ? load16(g->bias + ct * 16, cols) : vzero();
+  const gemm_args *g = &p->g;
+  long rows = min_l(16, g->M - rt * 16), j0 = col0(p, ct);
+  __mmask16 m = span(j0 < 0 ? -j0 : 0, min_l(16, g->N - j0));
+  float *c = g->c + rt * 16 * g->ldc + j0;
+  vf bias = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + j0) : vzero();
   for (long r = 0; r < rows; r++) {
     vf x = vload(buf + r * 16);
-    if (g->accumulate) x = vadd(load16(c + r * g->ldc, cols), x);
-    x = vadd(x, bias);
-    vstoren(c + r * g->ldc, x, (int)cols);
+    if (g->accumulate) x = vadd(_mm512_maskz_loadu_ps(m, c + r * g->ldc), x);
+    _mm512_mask_storeu_ps(c + r * g->ldc, m, vadd(x, bias));
   }
 }
 
 #define TILE_INIT(t, rt, ct)                                                                 \
   do {                                                                                       \
-    if (!whole(g, rt, ct) || (!g->accumulate && !g->bias)) _tile_zero(t);                    \
-    else if (g->accumulate) _tile_loadd(t, g->c + (rt) * 16 * g->ldc + (ct) * 16, g->ldc * 4); \
-    else _tile_loadd(t, g->bias + (ct) * 16, 0);                                             \
+    if (!whole(p, rt, ct) || (!g->accumulate && !g->bias)) _tile_zero(t);                    \
+    else if (g->accumulate) _tile_loadd(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4); \
+    else _tile_loadd(t, g->bias + col0(p, ct), 0);                                           \
   } while (0)
 
 #define TILE_STORE(t, rt, ct)                                                              \
   do {                                                                                     \
-    if (whole(g, rt, ct)) {                                                                \
-      _tile_stored(t, g->c + (rt) * 16 * g->ldc + (ct) * 16, g->ldc * 4);                  \
+    if (whole(p, rt, ct)) {                                                                \
+      _tile_stored(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4);               \
     } else {                                                                               \
       _tile_stored(t, buf, 64);                                                            \
-      finish_edge(g, buf, rt, ct);                                                         \
+      finish_edge(p, buf, rt, ct);                                                         \
     }                                                                                      \
   } while (0)
 
@@ -304,16 +318,26 @@ void amx_gemm(const gemm_args *gs, int n, int parallel) {
   }
 }
 
-/* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. */
+/* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. Each task
+ * times itself in thread CPU time, so a machine shared with other processes still shows what its tile
+ * units do while inkwell runs (wall time would show the share it got). */
+#define PEAK_TASKS_MAX 256
 typedef struct {
   long iters;
+  double rate[PEAK_TASKS_MAX];
 } peak_job;
 
+static double thread_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void peak_task(void *ctx, long t) {
-  (void)t;
-  const peak_job *j = ctx;
+  peak_job *j = ctx;
   static const bf16 zeros[TILE] __attribute__((aligned(64)));
   tiles_on();
+  double t0 = thread_seconds();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -328,19 +352,20 @@ static void peak_task(void *ctx, long t) {
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
+  j->rate[t] = (double)j->iters * 4 * 16 * 16 * 32 * 2 / (thread_seconds() - t0);
   _tile_release();
 }
 
+/* The sum over one task per thread of each task's rate: the rate of that many cores. */
 double amx_peak_flops(long iters) {
-  peak_job j = { iters };
-  long threads = pool_threads();
-  struct timespec t0, t1;
+  peak_job j;
+  long threads = pool_threads() < PEAK_TASKS_MAX ? pool_threads() : PEAK_TASKS_MAX;
+  j.iters = iters;
   pool_run(threads, peak_task, &j); /* warm-up: wakes the workers and the tile unit */
-  clock_gettime(CLOCK_MONOTONIC, &t0);
   pool_run(threads, peak_task, &j);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-  return (double)threads * (double)iters * 4 * 16 * 16 * 32 * 2 / s;
+  double sum = 0;
+  for (long t = 0; t < threads; t++) sum += j.rate[t];
+  return sum;
 }
 
 #pragma GCC pop_options
