@@ -128,7 +128,7 @@ typedef struct {
 
 static size_t packed_bytes(const gemm_args *g) {
   long KT = ceil_div(g->K, 32);
-  return (size_t)(ceil_div(g->M, 16) + ceil_div(g->N, 16)) * KT * TILE * sizeof(bf16);
+  return (size_t)(ceil_div(g->M, 16) + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
 }
 
 static void plan(product *p, const gemm_args *g, bf16 *buf) {
