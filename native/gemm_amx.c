@@ -57,15 +57,11 @@ static inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
 /* The 64 bytes of one tile row. */
 INLINE void store_row64(bf16 *dst, vf v) { _mm512_storeu_ps((float *)dst, v); }
 
-/* 32 values from p (n of them, zeros past) rounded to bfloat16, in order. */
-INLINE vf load32_bf16(const float *p, long n) {
-  vf lo = n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero();
-  vf hi = n >= 2 * VL ? vload(p + VL) : n > VL ? vloadn(p + VL, (int)(n - VL)) : vzero();
-  return (vf)_mm512_cvtne2ps_pbh(hi, lo);
-}
-
 /* 16 values from p (n of them, zeros past). */
 INLINE vf load16(const float *p, long n) { return n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero(); }
+
+/* 32 values from p (n of them, zeros past) rounded to bfloat16, in order. */
+INLINE vf load32_bf16(const float *p, long n) { return (vf)_mm512_cvtne2ps_pbh(load16(p + VL, n - VL), load16(p, n)); }
 
 /* Lanes lo..hi-1 (masked lanes are neither read nor written, so p may point before the array). */
 INLINE __mmask16 span(long lo, long hi) { return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)); }
@@ -200,7 +196,8 @@ static void finish_edge(const product *p, const float *buf, long rt, long ct) {
   for (long r = 0; r < rows; r++) {
     vf x = vload(buf + r * 16);
     if (g->accumulate) x = vadd(_mm512_maskz_loadu_ps(m, c + r * g->ldc), x);
-    _mm512_mask_storeu_ps(c + r * g->ldc, m, vadd(x, bias));
+    if (g->bias) x = vadd(x, bias); /* (not + 0: a -0 sum stays -0, as on whole tiles) */
+    _mm512_mask_storeu_ps(c + r * g->ldc, m, x);
   }
 }
 
