@@ -11,8 +11,9 @@
 //    JS is usually 16 bytes off; split-line tile stores cost ~25% of a forward product).
 //  - tiles: a task takes a block of C, 32 x 32 at a time in four accumulator tiles (tmm0-3), loading two
 //    A tiles (tmm4-5) and two B tiles (tmm6-7) per k step over the whole of K, so each C tile is written
-//    once. Whole tiles start from C (accumulate) or from the bias row (a stride-0 tile load) and are
-//    stored straight to C; tiles on the bottom or right edge go through a buffer.
+//    once (slicing K, to keep the A pair in L1, measured slower: C is then read and written per slice).
+//    Whole tiles start from C (accumulate) or from the bias row (a stride-0 tile load) and are stored
+//    straight to C; tiles on the bottom or right edge start from and end in a buffer.
 // Every C tile sums its k steps in the same order whatever the thread split, so results do not depend on
 // the thread count or on matmul versus matmulPair.
 //
@@ -185,27 +186,42 @@ INLINE int whole(const product *p, long rt, long ct) {
   return rt * 16 + 16 <= p->g.M && col0(p, ct) >= 0 && col0(p, ct) + 16 <= p->g.N && !(p->g.accumulate && p->g.bias);
 }
 
-/* The edge tile in buf (16 x 16) added into C's valid part, with C (accumulate) and the bias. */
+/* An edge tile's starting value in buf (16 x 16): C's valid part (accumulate) plus the bias, as a whole
+ * tile starts, so an element's sum does not depend on which tile holds it (C's alignment moves tiles). */
+static void start_edge(const product *p, float *buf, long rt, long ct) {
+  const gemm_args *g = &p->g;
+  long rows = min_l(16, g->M - rt * 16), j0 = col0(p, ct);
+  __mmask16 m = span(j0 < 0 ? -j0 : 0, min_l(16, g->N - j0));
+  const float *c = g->c + rt * 16 * g->ldc + j0;
+  vf bias = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + j0) : vzero();
+  for (long r = 0; r < 16; r++) {
+    vf x = g->accumulate && r < rows ? _mm512_maskz_loadu_ps(m, c + r * g->ldc) : vzero();
+    vstore(buf + r * 16, !g->bias ? x : g->accumulate ? vadd(x, bias) : bias);
+  }
+  __asm__ volatile("" ::: "memory"); /* read by TILELOADD, which the compiler cannot see */
+}
+
+/* An edge tile's result in buf written to C's valid part. */
 static void finish_edge(const product *p, const float *buf, long rt, long ct) {
   __asm__ volatile("" ::: "memory"); /* buf was written by TILESTORED, which the compiler cannot see */
   const gemm_args *g = &p->g;
   long rows = min_l(16, g->M - rt * 16), j0 = col0(p, ct);
   __mmask16 m = span(j0 < 0 ? -j0 : 0, min_l(16, g->N - j0));
-  float *c = g->c + rt * 16 * g->ldc + j0;
-  vf bias = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + j0) : vzero();
-  for (long r = 0; r < rows; r++) {
-    vf x = vload(buf + r * 16);
-    if (g->accumulate) x = vadd(_mm512_maskz_loadu_ps(m, c + r * g->ldc), x);
-    if (g->bias) x = vadd(x, bias); /* (not + 0: a -0 sum stays -0, as on whole tiles) */
-    _mm512_mask_storeu_ps(c + r * g->ldc, m, x);
-  }
+  for (long r = 0; r < rows; r++) _mm512_mask_storeu_ps(g->c + (rt * 16 + r) * g->ldc + j0, m, vload(buf + r * 16));
 }
 
-#define TILE_INIT(t, rt, ct)                                                                 \
-  do {                                                                                       \
-    if (!whole(p, rt, ct) || (!g->accumulate && !g->bias)) _tile_zero(t);                    \
-    else if (g->accumulate) _tile_loadd(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4); \
-    else _tile_loadd(t, g->bias + col0(p, ct), 0);                                           \
+#define TILE_INIT(t, rt, ct)                                                                   \
+  do {                                                                                         \
+    if (!g->accumulate && !g->bias) {                                                          \
+      _tile_zero(t);                                                                           \
+    } else if (!whole(p, rt, ct)) {                                                            \
+      start_edge(p, buf, rt, ct);                                                              \
+      _tile_loadd(t, buf, 64);                                                                 \
+    } else if (g->accumulate) {                                                                \
+      _tile_loadd(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4);                     \
+    } else {                                                                                   \
+      _tile_loadd(t, g->bias + col0(p, ct), 0);                                                \
+    }                                                                                          \
   } while (0)
 
 #define TILE_STORE(t, rt, ct)                                                              \
