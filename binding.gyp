@@ -11,6 +11,8 @@
         "native/addon.c",
         "native/pool.c",
         "native/gemm.c",
+        "native/gemm_amx.c",
+        "native/cpu.c",
         "native/attention.c",
         "native/norm.c",
         "native/rope.c",

@@ -3,17 +3,20 @@
 // reference, under torch.autocast for bfloat16).
 // --json prints one JSON object per measurement; --quick skips the full config.
 import { backend } from '../src/tensor/backends/index.js';
+import { nativeMatmulPath } from '../src/tensor/backends/native.js';
 import { matmulMeasurements } from './matmul.js';
 import { report } from './lib.js';
 import { recordPeak } from '../src/train/peak.js';
 import { stepConfigs, stepMeasurements } from './step.js';
 
 const quick = process.argv.includes('--quick');
-process.stderr.write(`inkwell bench: backend ${backend().name}, ${backend().threads} threads\n`);
+const { cpu, path, supported } = nativeMatmulPath();
+process.stderr.write(`inkwell bench: backend ${backend().name}, ${backend().threads} threads, ${cpu}, bfloat16 path ${path} ` +
+  `(supported: ${supported.join(', ')})${supported.includes('amx') ? '' : '; no AMX here: the AMX targets do not apply'}\n`);
 const matmul = matmulMeasurements();
 report('matmul (GFLOP/s)', matmul);
 // The MFU that `inkwell train` prints is measured against this: the best GPT-shaped product rate.
 const best = (suffix: string) => Math.max(...matmul.filter((m) => m.name.endsWith(suffix)).map((m) => m.value));
 if (Number.isFinite(best(' native'))) recordPeak(best(' native') * 1e9);
-if (Number.isFinite(best(' native bfloat16'))) recordPeak(best(' native bfloat16') * 1e9, 'bfloat16');
+if (Number.isFinite(best(` native bfloat16 ${path}`))) recordPeak(best(` native bfloat16 ${path}`) * 1e9, 'bfloat16');
 report('training step', stepMeasurements(quick ? stepConfigs.filter((c) => c.name.startsWith('baby')) : stepConfigs));

@@ -1,7 +1,9 @@
 // Matmul microbenchmark: GFLOP/s of the native and js backends on the matrix shapes of a GPT training
 // step (forward, and the two backward products dA = dC·Bᵀ and dB = Aᵀ·dC) and of decoding (M = 1), with
 // numpy's matmul (OpenBLAS when numpy links it) measured in the same run as the reference; and the
-// native bfloat16 products (dtype=bfloat16 training) of the training shapes against its own float32.
+// native bfloat16 products (dtype=bfloat16 training) of the training shapes on every path this CPU has
+// (amx, avx512-bf16, float32: INKWELL_MATMUL_PATH picks one) against its own float32, with the AMX tile
+// unit's peak (a register-only tile loop) and each AMX product's share of it.
 //
 //   node dist/bench/matmul.js [--json] [--quick]
 //
@@ -10,6 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import '../src/tensor/backends/index.js';
 import { backendNames, getBackendByName, type Backend } from '../src/tensor/backend.js';
+import { amxPeakFlops, nativeMatmulPath, setMatmulPath, type MatmulPath } from '../src/tensor/backends/native.js';
 import { jsonOutput, report, runPythonPeer, withReference, type Measurement } from './lib.js';
 
 interface Shape {
@@ -58,21 +61,27 @@ function randomArray(n: number): Float32Array {
 }
 
 /** Median seconds of `reps` calls after one warm-up call; reps adapt so a shape takes ~budget seconds. */
-function timeMatmul(be: Backend, s: Shape, M: number, budget: number, maxReps: number, bf16 = false): number {
+function timeMatmul(be: Backend, s: Shape, M: number, budget: number, maxReps: number): number {
+  return timeVariants(be, s, M, budget, maxReps, [() => {}])[0]!;
+}
+
+/**
+ * Median seconds of the product under each variant (a set-up run before it: precision path, ...), the
+ * variants taking turns call by call so a machine whose speed drifts (other processes on its cores) slows
+ * them alike. A variant returning true multiplies in bfloat16.
+ */
+function timeVariants(be: Backend, s: Shape, M: number, budget: number, maxReps: number, variants: (() => boolean | void)[]): number[] {
   const a = randomArray(M * s.K), b = randomArray(s.K * s.N), c = new Float32Array(M * s.N);
-  const run = () => be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0, bf16);
-  let t0 = performance.now();
-  run();
-  const first = (performance.now() - t0) / 1000;
+  const run = (v: () => boolean | void) => {
+    const bf16 = v() === true, t0 = performance.now();
+    be.matmul(a, b, c, null, 1, M, s.N, s.K, s.transA, s.transB, false, 0, bf16);
+    return (performance.now() - t0) / 1000;
+  };
+  const first = variants.reduce((sum, v) => sum + run(v), 0);
   const reps = Math.max(1, Math.min(maxReps, Math.ceil(budget / Math.max(first, 1e-6))));
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    t0 = performance.now();
-    run();
-    times.push((performance.now() - t0) / 1000);
-  }
-  times.sort((x, y) => x - y);
-  return times[Math.floor(times.length / 2)]!;
+  const times = variants.map(() => [] as number[]);
+  for (let r = 0; r < reps; r++) variants.forEach((v, i) => times[i]!.push(run(v)));
+  return times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]!);
 }
 
 const gflops = (M: number, N: number, K: number, seconds: number) => (2 * M * N * K) / seconds / 1e9;
@@ -122,17 +131,28 @@ export function matmulMeasurements(opts: { quick?: boolean } = {}): Measurement[
   const rows: Measurement[] = [];
   const reference = numpyReference(shapes);
   if (native) {
-    const float32 = shapes.map((s, i) => {
-      const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50));
-      rows.push(withReference({ name: `${shapeName(s)} native`, value, unit: 'GFLOP/s' },
-        reference?.gflops[i], reference?.blas ?? 'numpy', true));
-      return value;
-    });
+    const { path: chosen, supported } = nativeMatmulPath();
+    const peak = amxPeakFlops() / 1e9;
+    const paths: MatmulPath[] = process.env.INKWELL_MATMUL_PATH ? [chosen] : supported;
+    const bf16Rows: Measurement[] = [];
+    // Each shape's float32 and bfloat16 products take turns: the machine's speed drifts over a run, and
+    // these ratios are the point.
     shapes.forEach((s, i) => {
-      if (s.M === 1) return; // decoding runs float32 (or compressed weights), not bfloat16 products
-      const value = gflops(s.M, s.N, s.K, timeMatmul(native, s, s.M, 0.5, 50, true));
-      rows.push(withReference({ name: `${shapeName(s)} native bfloat16`, value, unit: 'GFLOP/s' }, float32[i], 'native float32', true));
+      // decoding runs float32 (or compressed weights), not bfloat16 products
+      const bf16Paths = s.M === 1 ? [] : paths;
+      const [f32, ...bf16] = timeVariants(native, s, s.M, 0.5 * (1 + bf16Paths.length), 50, [
+        () => false, ...bf16Paths.map((path) => () => (setMatmulPath(path), true)),
+      ]).map((seconds) => gflops(s.M, s.N, s.K, seconds));
+      rows.push(withReference({ name: `${shapeName(s)} native`, value: f32!, unit: 'GFLOP/s' },
+        reference?.gflops[i], reference?.blas ?? 'numpy', true));
+      bf16Paths.forEach((path, p) => {
+        bf16Rows.push(withReference({ name: `${shapeName(s)} native bfloat16 ${path}`, value: bf16[p]!, unit: 'GFLOP/s' }, f32, 'native float32', true));
+        if (path === 'amx' && peak > 0) bf16Rows.push({ name: `${shapeName(s)} native bfloat16 amx / amx peak`, value: bf16[p]! / peak, unit: 'fraction' });
+      });
+      setMatmulPath(chosen);
     });
+    if (peak > 0) rows.push({ name: `amx peak (register-only tile loop, ${native.threads} threads)`, value: peak, unit: 'GFLOP/s' });
+    rows.push(...bf16Rows);
   } else {
     process.stderr.write('matmul bench: native addon not built; measuring js only\n');
   }

@@ -1,12 +1,17 @@
 // One training step (forward, backward, AdamW update) of the baby and the full shakespeare_char
 // configs on random tokens, as `inkwell train` runs it (activations in an OutputArena, matmuls in the
-// config's precision), inkwell against the PyTorch peer measured in the same run.
+// config's precision), inkwell against the PyTorch peer measured in the same run; each bfloat16 step also
+// against the float32 step of its config, and (on AMX) its model FLOP/s against the AMX tile peak; and how
+// each step divides its time among the kernel families (wall time inside the backend's kernels).
 import { fileURLToPath } from 'node:url';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { AdamW, decayGroups } from '../src/train/optim.js';
 import { Rng } from '../src/tensor/random.js';
 import { OutputArena } from '../src/tensor/buffers.js';
 import { withMatmulPrecision, type MatmulPrecision } from '../src/tensor/ops/matmul.js';
+import { flopsPerToken } from '../src/train/trainer.js';
+import { amxPeakFlops, nativeMatmulPath } from '../src/tensor/backends/native.js';
+import { backend } from '../src/tensor/backends/index.js';
 import { medianMs, runPythonPeer, withReference, type Measurement } from './lib.js';
 
 export interface StepConfig {
@@ -17,11 +22,13 @@ export interface StepConfig {
   dtype: MatmulPrecision;
 }
 
+const full: GPTConfig = { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false };
 const baby: GPTConfig = { n_layer: 4, n_head: 4, n_embd: 128, block_size: 64, vocab_size: 65, dropout: 0, bias: false };
 export const stepConfigs: StepConfig[] = [
   { name: 'baby', model: baby, batch: 12, reps: 20, dtype: 'float32' },
   { name: 'baby bfloat16', model: baby, batch: 12, reps: 20, dtype: 'bfloat16' },
-  { name: 'full', model: { n_layer: 6, n_head: 6, n_embd: 384, block_size: 256, vocab_size: 65, dropout: 0.2, bias: false }, batch: 64, reps: 3, dtype: 'float32' },
+  { name: 'full', model: full, batch: 64, reps: 3, dtype: 'float32' },
+  { name: 'full bfloat16', model: full, batch: 64, reps: 3, dtype: 'bfloat16' },
 ];
 
 export const nanoGptPeer = fileURLToPath(new URL('../../bench/peers/nanogpt.py', import.meta.url));
@@ -35,8 +42,43 @@ export function peerStepMs(model: GPTConfig, batch: number, reps: number, what: 
   return peer?.ms_per_step ?? null;
 }
 
+const family = (kernel: string) =>
+  kernel.startsWith('matmul') ? 'matmul' : kernel.startsWith('attention') ? 'attention'
+    : kernel.startsWith('layernorm') ? 'layernorm' : kernel.startsWith('gelu') ? 'gelu'
+      : kernel.startsWith('crossEntropy') ? 'cross-entropy' : kernel === 'adamw' ? 'AdamW' : 'other kernels';
+
+/** Shares of `reps` steps' wall time spent in each kernel family (the backend's kernels wrapped in timers
+ * while it runs) and outside the kernels. */
+function stepProfile(step: () => void, reps: number): Map<string, number> {
+  const be = backend() as unknown as Record<string, unknown>, saved = new Map<string, unknown>(), spent = new Map<string, number>();
+  for (const [name, fn] of Object.entries(be)) {
+    if (typeof fn !== 'function') continue;
+    saved.set(name, fn);
+    be[name] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(be, args);
+      } finally {
+        spent.set(family(name), (spent.get(family(name)) ?? 0) + performance.now() - t0);
+      }
+    };
+  }
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < reps; i++) step();
+  } finally {
+    for (const [name, fn] of saved) be[name] = fn;
+  }
+  const total = performance.now() - t0;
+  let inside = 0;
+  for (const ms of spent.values()) inside += ms;
+  spent.set('outside kernels', total - inside);
+  return new Map([...spent].map(([k, ms]) => [k, ms / total]));
+}
+
 export function stepMeasurements(configs: StepConfig[]): Measurement[] {
   const rows: Measurement[] = [];
+  const peak = amxPeakFlops();
   for (const c of configs) {
     const m = c.model, B = c.batch, T = m.block_size;
     const model = new GPT(m);
@@ -45,15 +87,27 @@ export function stepMeasurements(configs: StepConfig[]): Measurement[] {
     const ids = Int32Array.from({ length: B * T }, () => rng.int(m.vocab_size));
     const targets = Int32Array.from({ length: B * T }, () => rng.int(m.vocab_size));
     const arena = new OutputArena();
-    const ms = medianMs(() => {
+    const stepIn = (dtype: MatmulPrecision) => () => {
       opt.zeroGrad();
-      arena.run(() => withMatmulPrecision(c.dtype, () => model.forward(ids, B, T, targets).loss!.backward()));
+      arena.run(() => withMatmulPrecision(dtype, () => model.forward(ids, B, T, targets).loss!.backward()));
       opt.update();
-    }, c.reps);
+    };
+    const step = stepIn(c.dtype);
+    const ms = medianMs(step, c.reps);
     const peerMs = peerStepMs(m, B, c.reps, `${c.name} step`, c.dtype);
     rows.push(withReference({ name: `step ${c.name} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peerMs ?? undefined, 'PyTorch', false));
     const tokens = B * T;
     rows.push(withReference({ name: `step ${c.name} throughput`, value: (tokens / ms) * 1000, unit: 'tokens/s' }, peerMs ? (tokens / peerMs) * 1000 : undefined, 'PyTorch', true));
+    if (c.dtype !== 'float32') {
+      // float32 and this precision take turns step by step: the machine's speed drifts, the ratio is the point
+      const float32 = stepIn('float32'), times: [number[], number[]] = [[], []];
+      for (let r = 0; r < c.reps; r++) [float32, step].forEach((fn, i) => times[i]!.push(medianMs(fn, 1, 0)));
+      const [f32Ms, ownMs] = times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]!) as [number, number];
+      rows.push(withReference({ name: `step ${c.name} (path ${nativeMatmulPath().path}; ${nativeMatmulPath().cpu}), taking turns with float32`, value: ownMs, unit: 'ms' }, f32Ms, 'inkwell float32', false));
+      if (peak > 0) rows.push({ name: `step ${c.name} MFU against the amx peak`, value: (flopsPerToken(model) * tokens) / (ms / 1000) / peak, unit: 'fraction' });
+    }
+    const shares = [...stepProfile(step, Math.max(1, Math.ceil(c.reps / 2)))].sort((x, y) => y[1] - x[1]);
+    for (const [what, share] of shares) rows.push({ name: `step ${c.name}: share of time in ${what}`, value: share, unit: 'fraction' });
   }
   return rows;
 }

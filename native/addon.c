@@ -1,7 +1,8 @@
 // Node-API glue: validates each call's arguments (types, and that every buffer holds what the sizes say
 // it must), throws a JS Error naming the kernel and argument on misuse, then runs the C kernel.
 // Exports the kernels under the names and positional arguments of the Kernels interface
-// (src/tensor/backend.ts), plus `threads` (pool size) and `isa` (the SIMD flavour compiled in).
+// (src/tensor/backend.ts), plus `threads` (pool size), `isa` (the SIMD flavour compiled in), `cpuModel`,
+// and the path of bfloat16 products (`matmulPath`, `setMatmulPath`, `matmulPaths`, `amxPeak`).
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "pool.h"
 #include "simd.h"
@@ -507,12 +509,64 @@ static napi_value js_releaseFreeMemory(napi_env env, napi_callback_info info) {
   return undef;
 }
 
+/* The path bfloat16 products take now ("amx", "avx512-bf16" or "float32"). */
+static napi_value js_matmulPath(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_string_utf8(env, matmul_path_name(matmul_path()), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* Selects the path of bfloat16 products by name; throws naming the value and the supported paths. */
+static napi_value js_setMatmulPath(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[32] = "", list[64] = "";
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok)
+    return fail(env, 0, "setMatmulPath: path must be a string"), NULL;
+  for (int p = PATH_COUNT - 1; p >= 0; p--) {
+    if (matmul_path_supported(p)) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "", matmul_path_name(p));
+    if (strcmp(name, matmul_path_name(p)) == 0) {
+      if (matmul_path_set(p)) return NULL;
+      for (int q = p - 1; q >= 0; q--) /* finish the list for the message */
+        if (matmul_path_supported(q)) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "", matmul_path_name(q));
+      return fail(env, 1, "setMatmulPath: %s is not supported by this CPU or build (supported: %s)", name, list), NULL;
+    }
+  }
+  return fail(env, 1, "setMatmulPath: unknown path '%s' (amx, avx512-bf16 or float32; supported here: %s)", name, list), NULL;
+}
+
+/* The paths this CPU and build support, fastest first. */
+static napi_value js_matmulPaths(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, name;
+  napi_create_array(env, &out);
+  uint32_t n = 0;
+  for (int p = PATH_COUNT - 1; p >= 0; p--) {
+    if (!matmul_path_supported(p)) continue;
+    napi_create_string_utf8(env, matmul_path_name(p), NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, out, n++, name);
+  }
+  return out;
+}
+
+/* amxPeak(iters): FLOP/s of the register-only AMX tile loop on all threads; 0 without AMX. */
+static napi_value js_amxPeak(napi_env env, napi_callback_info info) {
+  PARSE("amxPeak", "iters:n");
+  napi_value out;
+  napi_create_double(env, matmul_path_supported(PATH_AMX) ? amx_peak_flops(S(0)) : 0.0, &out);
+  return out;
+}
+
 #define FN(name) { #name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT() {
-  napi_value threads, isa;
+  napi_value threads, isa, cpu;
   napi_create_int32(env, pool_threads(), &threads);
   napi_create_string_utf8(env, SIMD_ISA, NAPI_AUTO_LENGTH, &isa);
+  napi_create_string_utf8(env, cpu_model(), NAPI_AUTO_LENGTH, &cpu);
   napi_property_descriptor props[] = {
     FN(matmul), FN(add), FN(mul), FN(axpy), FN(scale), FN(sumRows), FN(sum), FN(sumSquares),
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
@@ -522,6 +576,8 @@ NAPI_MODULE_INIT() {
     FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
+    FN(matmulPath), FN(setMatmulPath), FN(matmulPaths), FN(amxPeak),
+    { "cpuModel", NULL, NULL, NULL, NULL, cpu, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,16 +14,19 @@
 // partial columns use masked loads/stores (and a one-vector kernel when at most VL columns remain).
 //
 // bfloat16 products (g->bf16: operands rounded to bfloat16, float32 accumulation, as
-// torch.autocast(dtype=torch.bfloat16) computes a linear layer) take the blocked path; packing does the
-// rounding. On AVX-512 BF16 hardware packing writes one 32-bit word per k pair per row (A) or column (B),
-// and the micro-kernel's VDPBF16PS does two k steps per instruction: twice the float32 FMA rate. Elsewhere
-// the panels keep float32 values that are exact bfloat16 and the float32 kernel runs.
+// torch.autocast(dtype=torch.bfloat16) computes a linear layer) run on AMX tiles (gemm_amx.c) when
+// matmul_path() says so (cpu.c), else take the blocked path, where packing does the rounding. On the
+// avx512-bf16 path packing writes one 32-bit word per k pair per row (A) or column (B), and the
+// micro-kernel's VDPBF16PS does two k steps per instruction (twice the float32 FMA rate on AMD Zen 4/5; on
+// Intel it has the FMA's rate). On the float32 path the panels keep float32 values that are exact bfloat16
+// and the float32 kernel runs.
 //
 // Products with at most SMALL_M_MAX rows take a GEMV-like path instead (decode-time LM head and
 // projections): B is streamed unpacked, SMALL_M rows of A per pass, threads splitting the columns, since
 // packing B would cost as much as the product itself.
 #include <string.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "pool.h"
 #include "simd.h"
@@ -78,18 +81,14 @@ INLINE void store_row(float *c, const vf *acc, int nv, int nr, int load_c, const
 
 /* ------------------------------------------------------------------ packing */
 
-#if BF16_PAIRS
-/* Two k-rows (lo: k even, hi: k + 1) rounded to bfloat16 and interleaved lane by lane: one row of 32-bit
- * words, lo in the low half, as VDPBF16PS reads them. */
-INLINE vf vpair_bf16(vf lo, vf hi) {
-  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                              23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  return _mm512_castsi512_ps(_mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
-}
-#endif
+int avx512_bf16_compiled(void) { return BF16_PAIRS; }
+
+/* Whether packing pairs up bfloat16 values for VDPBF16PS (the avx512-bf16 path; an AMX-path product that
+ * lands here, none today, would take it too). */
+static int use_pairs(const gemm_args *g) { return BF16_PAIRS && g->bf16 && matmul_path() != PATH_FLOAT32; }
 
 /* The micro-kernel's k steps for a K slice of kc: k pairs when packing pairs up bfloat16 values. */
-static long k_steps(const gemm_args *g, long kc) { return g->bf16 && BF16_PAIRS ? (kc + 1) / 2 : kc; }
+static long k_steps(const gemm_args *g, long kc) { return use_pairs(g) ? (kc + 1) / 2 : kc; }
 
 /* Stores lo as k-row k of a panel whose rows hold `width` lanes (n lanes, from lane `at` of the row). With
  * pairs, lo and hi are k-rows k and k + 1 (hi zero past the slice), stored as word row k / 2. */
@@ -155,7 +154,7 @@ static void transpose_pack(const float *src, long sld, int rows, long kc, float 
 
 /* op(A)[i0.., k0..k0+kc] -> panels of MR rows, each laid out k-major: dst[(panel*steps + k)*MR + r]. */
 static void pack_a(const gemm_args *g, long i0, long mb, long k0, long kc, float *dst) {
-  int pairs = g->bf16 && BF16_PAIRS;
+  int pairs = use_pairs(g);
   for (long p = 0; p < mb; p += MR, dst += k_steps(g, kc) * MR) {
     int mr = (int)min_l(MR, mb - p);
     if (g->transA) { /* A stored [K, M]: each k holds the panel's mr values contiguously */
@@ -177,7 +176,7 @@ static void pack_a(const gemm_args *g, long i0, long mb, long k0, long kc, float
 
 /* op(B)[k0..k0+kc, j0..j0+nb] -> panels of NR columns: dst[(panel*steps + k)*NR + c], zero-padded. */
 static void pack_b(const gemm_args *g, long k0, long kc, long j0, long nb, float *dst) {
-  int pairs = g->bf16 && BF16_PAIRS;
+  int pairs = use_pairs(g);
   for (long q = 0; q < nb; q += NR, dst += k_steps(g, kc) * NR) {
     int nr = (int)min_l(NR, nb - q);
     if (!g->transB) { /* B stored [K, N]: rows are contiguous */
@@ -197,7 +196,6 @@ static void pack_b(const gemm_args *g, long k0, long kc, long j0, long nb, float
   }
 }
 
-#if !BF16_PAIRS
 /* Rounds n packed values to bfloat16 in place (round to nearest even; NaN kept), for the float32 kernel. */
 static void round_to_bf16(float *p, long n) {
   for (long i = 0; i < n; i++) {
@@ -207,7 +205,6 @@ static void round_to_bf16(float *p, long n) {
     memcpy(p + i, &u, 4);
   }
 }
-#endif
 
 /* ------------------------------------------------------------------ micro-kernel */
 
@@ -315,12 +312,10 @@ static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1,
     long mb = min_l(mbb, m1 - mb0);
     for (long k0 = 0; k0 < K; k0 += kcb) {
       long kc = min_l(kcb, K - k0);
-      int load_c = k0 > 0 || g->accumulate, pairs = g->bf16 && BF16_PAIRS;
+      int load_c = k0 > 0 || g->accumulate, pairs = use_pairs(g);
       long steps = k_steps(g, kc);
       pack_a(g, mb0, mb, k0, kc, ap);
-#if !BF16_PAIRS
-      if (g->bf16) round_to_bf16(ap, ceil_div(mb, MR) * MR * kc);
-#endif
+      if (g->bf16 && !pairs) round_to_bf16(ap, ceil_div(mb, MR) * MR * kc);
       for (long nb0 = n0; nb0 < n1; nb0 += nbb) {
         long nb = min_l(nbb, n1 - nb0), bstride = steps * NR; /* floats from one B panel to the next */
         const float *bp = bbuf;
@@ -328,9 +323,7 @@ static void gemm_blocked(const gemm_args *g, long m0, long m1, long n0, long n1,
           bp = bpre + nb0 * bpre_k + k0 * NR, bstride = bpre_k * NR;
         } else {
           pack_b(g, k0, kc, nb0, nb, bbuf);
-#if !BF16_PAIRS
-          if (g->bf16) round_to_bf16(bbuf, ceil_div(nb, NR) * NR * kc);
-#endif
+          if (g->bf16 && !pairs) round_to_bf16(bbuf, ceil_div(nb, NR) * NR * kc);
         }
         for (long i = 0; i < mb; i += MR) {
           int mr = (int)min_l(MR, mb - i);
@@ -480,7 +473,15 @@ static void gemm_region(const gemm_args *g, long m0, long m1, long n0, long n1) 
   }
 }
 
-void gemm_serial(const gemm_args *g) { gemm_region(g, 0, g->M, 0, g->N); }
+/* bfloat16 products go to the AMX tiles when that is the path. */
+static int on_amx(const gemm_args *g) { return g->bf16 && matmul_path() == PATH_AMX; }
+
+void gemm_serial(const gemm_args *g) {
+  if (on_amx(g))
+    amx_gemm(g, 1, 0);
+  else
+    gemm_region(g, 0, g->M, 0, g->N);
+}
 
 long gemm_packed_b_size(long K, long N) { return K * ceil_div(N, NR) * NR; }
 
@@ -560,6 +561,14 @@ void k_matmul(const float *a, const float *b, float *c, const float *bias, long 
   matmul_job j = make_job(a, b, c, bias, M, N, K, transA, transB, accumulate, bBatchStride, bf16);
   long threads = pool_threads();
   int parallel = threads > 1 && work(batch, M, N, K) >= SERIAL_WORK;
+  if (on_amx(&j.g)) {
+    for (long i = 0; i < batch; i++) {
+      gemm_args g = j.g;
+      g.a += i * j.strideA, g.b += i * j.strideB, g.c += i * j.strideC;
+      amx_gemm(&g, 1, parallel);
+    }
+    return;
+  }
   /* batch * parts blocks: a multiple of the thread count */
   if (parallel) plan_cut(&j, threads / gcd_l(batch, threads));
   long tasks = batch * j.tm * j.tn;
@@ -587,6 +596,12 @@ void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1
                    int bf16) {
   long threads = pool_threads();
   int empty1 = M1 <= 0 || N1 <= 0, empty2 = M2 <= 0 || N2 <= 0;
+  if (bf16 && matmul_path() == PATH_AMX) { /* both products' tiles share the threads */
+    gemm_args g[2] = { make_job(a1, b1, c1, NULL, M1, N1, K1, transA1, transB1, 0, 0, bf16).g,
+                       make_job(a2, b2, c2, NULL, M2, N2, K2, transA2, transB2, 0, 0, bf16).g };
+    amx_gemm(g, 2, threads > 1 && work(1, M1, N1, K1) + work(1, M2, N2, K2) >= SERIAL_WORK);
+    return;
+  }
   if (threads < 2 || empty1 || empty2 || work(1, M1, N1, K1) < SERIAL_WORK || work(1, M2, N2, K2) < SERIAL_WORK) {
     /* too little to share out: one after the other, each on all threads */
     k_matmul(a1, b1, c1, NULL, 1, M1, N1, K1, transA1, transB1, 0, 0, bf16);

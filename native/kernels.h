@@ -42,6 +42,13 @@ void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1
                    const float *a2, const float *b2, float *c2, long M2, long N2, long K2, int transA2, int transB2,
                    int bf16);
 
+/* ---- gemm_amx.c: bfloat16 products on AMX tiles (only when matmul_path() is PATH_AMX, see cpu.h) */
+/* Runs the n (1 or 2) independent bfloat16 products gs[] (any layout, accumulate, bias), on the pool when
+ * parallel, else on the calling thread. */
+void amx_gemm(const gemm_args *gs, int n, int parallel);
+/* FLOP/s of TDPBF16PS on tiles held in registers, on every pool thread (`iters` 4-tile steps each). */
+double amx_peak_flops(long iters);
+
 /* ---- quant.c */
 void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,
                  long K, long group);

@@ -112,6 +112,16 @@ INLINE void vtranspose(vf r[16]) {
   }
 }
 
+#if defined(__AVX512BF16__)
+/* Two rows (lo: k even, hi: k + 1) rounded to bfloat16 (nearest even) and interleaved lane by lane: one
+ * row of 32-bit words, lo in the low half, the k-pair layout VDPBF16PS and TDPBF16PS read. */
+INLINE vf vpair_bf16(vf lo, vf hi) {
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                              23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_castsi512_ps(_mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+}
+#endif
+
 /* VL int8 weights or bf16 weights (the high half of a float32) widened to float lanes. */
 INLINE vf vload_i8(const int8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 INLINE vf vload_bf16(const uint16_t *p) {

@@ -7,7 +7,8 @@
 //   bit-identical (the same float/double operations in the same order).
 // - sum, sumSquares: 1e-12 relative (both accumulate in double, in a different order).
 // - sumRows: 1e-6 relative (double accumulation, rounded to float once).
-// - matmul: scaled 1e-5 (float32 accumulation with FMA vs the oracle's float64).
+// - matmul: scaled 1e-5 (float32 accumulation with FMA vs the oracle's float64); in bfloat16, on every
+//   path the CPU has (amx, avx512-bf16, float32), against the oracle's bfloat16 rounding.
 // - gelu: 2e-6 relative (measured max 6.5e-7 forward, ~2 ulp), plus 1e-6 absolute for the backward,
 //   whose value cancels to 0 near u = -0.75 (measured max abs error 2.4e-7 for |dout| = 1).
 // - layernorm out 1e-5, mean/rstd 1e-6 relative; dx, dw, db scaled 1e-5.
@@ -18,9 +19,13 @@
 // Inputs are subarray views at non-zero byte offsets, to exercise the addon's view handling.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import '../src/tensor/backends/index.js';
 import { backendNames, getBackendByName, type Backend } from '../src/tensor/backend.js';
-import { nativeLoadError, nativeMissingKernels } from '../src/tensor/backends/native.js';
+import { nativeLoadError, nativeMatmulPath, nativeMissingKernels, setMatmulPath, type MatmulPath } from '../src/tensor/backends/native.js';
 import { Rng } from '../src/tensor/random.js';
 import { numericGrad } from './helpers.js';
 
@@ -186,6 +191,115 @@ test('matmulPair computes the two products matmul does, bit for bit, and matches
       assertCloseScaled(n1!, j1!, 1e-5, what);
       assertCloseScaled(n2!, j2!, 1e-5, what);
     }
+  }
+});
+
+// --------------------------------------------------------------------------- bfloat16 product paths
+
+const allPaths: MatmulPath[] = ['amx', 'avx512-bf16', 'float32'];
+const defaultPath = native ? nativeMatmulPath().path : 'float32';
+
+/** Runs fn with bfloat16 products on `path` (restoring the default after). */
+function onPath(path: MatmulPath, fn: () => void): void {
+  setMatmulPath(path);
+  try {
+    fn();
+  } finally {
+    setMatmulPath(defaultPath);
+  }
+}
+
+const pathSkip = (path: MatmulPath) => skip || (nativeMatmulPath().supported.includes(path) ? false : `this CPU or build has no ${path} (${nativeMatmulPath().cpu})`);
+
+for (const path of allPaths) {
+  test(`bfloat16 path ${path}: matmul matches js on every layout, flag and odd size`, { skip: pathSkip(path) }, () => {
+    onPath(path, () => {
+      assert.equal(nativeMatmulPath().path, path);
+      // M, N, K off the 16-row, 16-column and 32-k tile sizes, and on them; 2 x 16 flag combinations cover
+      // NN, NT, TN (the step's forward, dA, dB) and TT, with and without accumulate and bias.
+      for (const [M, N, K] of [...oddShapes, [16, 32, 32], [33, 47, 100], [48, 31, 64]] as [number, number, number][]) {
+        for (let flags = 0; flags < 16; flags++) {
+          checkMatmul(1, M, N, K, (flags & 1) !== 0, (flags & 2) !== 0, (flags & 4) !== 0, (flags & 8) !== 0, false, true);
+        }
+      }
+      // On both threads, K of several tile steps and of a long dB-like sum, batches with shared B, K = 0.
+      checkMatmul(1, 130, 257, 801, false, false, true, true, false, true);
+      checkMatmul(1, 97, 200, 450, true, true, true, false, false, true);
+      checkMatmul(1, 64, 70, 2050, true, false, false, false, false, true);
+      checkMatmul(1, 300, 129, 96, false, true, false, true, false, true);
+      for (const sharedB of [false, true]) checkMatmul(3, 17, 33, 21, true, false, true, true, sharedB, true);
+      for (const accumulate of [false, true]) checkMatmul(2, 3, 5, 0, false, false, accumulate, true, false, true);
+    });
+  });
+
+  test(`bfloat16 path ${path}: rounds operands to nearest even, accumulates in float32; matmulPair is matmul bit for bit`, { skip: pathSkip(path) }, () => {
+    onPath(path, () => {
+      const a = new Float32Array([1 + 2 ** -8, 1 + 3 * 2 ** -9, 3 * 2 ** -20]), b = new Float32Array([1, 1, 1]);
+      const c = new Float32Array(3);
+      native!.matmul(a, b, c, null, 1, 3, 1, 1, false, false, false, 0, true);
+      assert.deepEqual([...c], [1, 1 + 2 ** -7, 3 * 2 ** -20]);
+      const dot = new Float32Array(1);
+      native!.matmul(a, b, dot, null, 1, 1, 1, 3, false, false, false, 0, true);
+      assert.equal(dot[0], Math.fround(2 + 2 ** -7 + 3 * 2 ** -20));
+      // a linear layer's dA and dB at once, against each alone and against js
+      const x = { a: rand(200 * 130), b: rand(130 * 96), M: 200, N: 96, K: 130 }, y = { a: rand(200 * 130), b: rand(200 * 96), M: 130, N: 96, K: 200 };
+      const p1 = rand(x.M * x.N), p2 = rand(y.M * y.N), s1 = rand(x.M * x.N), s2 = rand(y.M * y.N), j1 = rand(x.M * x.N), j2 = rand(y.M * y.N);
+      native!.matmulPair(x.a, x.b, p1, x.M, x.N, x.K, false, true, y.a, y.b, p2, y.M, y.N, y.K, true, false, true);
+      native!.matmul(x.a, x.b, s1, null, 1, x.M, x.N, x.K, false, true, false, 0, true);
+      native!.matmul(y.a, y.b, s2, null, 1, y.M, y.N, y.K, true, false, false, 0, true);
+      js.matmul(x.a, x.b, j1, null, 1, x.M, x.N, x.K, false, true, false, 0, true);
+      js.matmul(y.a, y.b, j2, null, 1, y.M, y.N, y.K, true, false, false, 0, true);
+      assertIdentical(p1, s1, `${path}: matmulPair first product`);
+      assertIdentical(p2, s2, `${path}: matmulPair second product`);
+      assertCloseScaled(p1, j1, 1e-5, `${path}: first product vs js`);
+      assertCloseScaled(p2, j2, 1e-5, `${path}: second product vs js`);
+    });
+  });
+}
+
+test('INKWELL_MATMUL_PATH forces a supported path and rejects others by name', { skip }, () => {
+  const probe = (value: string) => spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const n = await import(${JSON.stringify(new URL('../src/tensor/backends/native.js', import.meta.url).href)}); ` +
+    'n.loadNativeBackend(); console.log(n.nativeMatmulPath().path);'], { encoding: 'utf8', env: { ...process.env, INKWELL_MATMUL_PATH: value } });
+  for (const path of nativeMatmulPath().supported) {
+    const r = probe(path);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), path);
+  }
+  const bad = probe('fp8');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /INKWELL_MATMUL_PATH=fp8: unknown path 'fp8' \(amx, avx512-bf16 or float32; supported here: [a-z0-9, -]+\)/);
+  const missing = allPaths.find((p) => !nativeMatmulPath().supported.includes(p));
+  if (missing) assert.match(probe(missing).stderr, new RegExp(`INKWELL_MATMUL_PATH=${missing}: ${missing} is not supported by this CPU or build`));
+});
+
+test('bfloat16 is never slower: a path slower than float32 gives way to the float32 kernel, and the line says so', { skip }, async () => {
+  const { chooseBfloat16Path } = await import('../src/train/peak.js');
+  const { backend } = await import('../src/tensor/backends/index.js');
+  if (backend().name !== 'native' || process.env.INKWELL_MATMUL_PATH) return;
+  const { path, cpu } = nativeMatmulPath();
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-peak-')), saved = process.env.INKWELL_CACHE;
+  process.env.INKWELL_CACHE = dir;
+  try {
+    const peaks = (bf16: number) => writeFileSync(join(dir, 'peak.json'), JSON.stringify({
+      [`native-${backend().threads}`]: 100e9, [`native-${backend().threads}-bfloat16-${path}`]: bf16, [`native-${backend().threads}-bfloat16-float32`]: 95e9,
+    }));
+    if (path === 'float32') {
+      assert.equal(chooseBfloat16Path(), `on ${cpu}: path float32`);
+      return;
+    }
+    peaks(400e9);
+    assert.equal(chooseBfloat16Path(), `on ${cpu}: path ${path} (400 GFLOP/s against 100 GFLOP/s in float32)`);
+    assert.equal(nativeMatmulPath().path, path);
+    peaks(60e9);
+    assert.equal(chooseBfloat16Path(), `on ${cpu}: path ${path} is no faster than float32 here (60 GFLOP/s against 100 GFLOP/s), ` +
+      'so operands are rounded to bfloat16 and multiplied by the float32 kernel (path float32)');
+    assert.equal(nativeMatmulPath().path, 'float32');
+  } finally {
+    setMatmulPath(defaultPath);
+    if (saved === undefined) delete process.env.INKWELL_CACHE;
+    else process.env.INKWELL_CACHE = saved;
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

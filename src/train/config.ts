@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonObject } from '../io/json.js';
+import { chooseBfloat16Path } from './peak.js';
 import { parseMatmulPrecision, type MatmulPrecision } from '../tensor/ops/matmul.js';
 
 export interface TrainConfig {
@@ -141,10 +142,15 @@ export function readConfigFile(nameOrPath: string): Record<string, unknown> {
   return readJsonObject(file);
 }
 
-/** The precision a training loop's dtype setting (`what` names it in errors) asks for, announced unless float32. */
+/**
+ * The precision a training loop's dtype setting (`what` names it in errors) asks for, announced unless
+ * float32: with the CPU and the path its products take (never one slower than float32, see peak.ts).
+ */
 export function loopPrecision(dtype: string, what: string, print: (line: string) => void): MatmulPrecision {
   const precision = parseMatmulPrecision(dtype, what);
-  if (precision !== 'float32') print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state)`);
+  if (precision !== 'float32') {
+    print(`matmul products in ${precision} (float32 accumulation, weights and optimizer state) ${chooseBfloat16Path()}`);
+  }
   return precision;
 }
 

@@ -1,11 +1,12 @@
 // The machine's matmul peak (FLOP/s) that MFU is measured against: the rate the backend reaches on a
 // GPT-shaped product (4096×1536×384), measured once and cached per backend, thread count and precision
-// (a bfloat16 run's MFU is against the bfloat16 rate).
+// (a bfloat16 run's MFU is against the bfloat16 rate of the path its products take).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cacheDir } from '../io/cache.js';
 import { backend } from '../tensor/backends/index.js';
+import { nativeMatmulPath, setMatmulPath } from '../tensor/backends/native.js';
 import type { MatmulPrecision } from '../tensor/ops/matmul.js';
 
 /** Measures the active backend's matmul rate; `reps` products after one warm-up. */
@@ -23,8 +24,8 @@ export function measureMatmulFlops(M = 4096, N = 1536, K = 384, reps = 8, precis
 }
 
 const peakFile = () => join(cacheDir(), 'peak.json');
-const peakKey = (precision: MatmulPrecision) =>
-  `${backend().name}-${backend().threads}${precision === 'float32' ? '' : `-${precision}`}`;
+const peakKey = (precision: MatmulPrecision) => `${backend().name}-${backend().threads}` +
+  (precision === 'float32' ? '' : `-${precision}${backend().name === 'native' ? `-${nativeMatmulPath().path}` : ''}`);
 
 /** Cached peaks by backend and thread count; empty when there is no readable cache yet. */
 function readPeaks(): Record<string, number> {
@@ -53,4 +54,23 @@ export function recordPeak(flops: number, precision: MatmulPrecision = 'float32'
   } catch {
     // A read-only cache only costs a re-measurement next time.
   }
+}
+
+const gflops = (flops: number) => `${Math.round(flops / 1e9)} GFLOP/s`;
+
+/**
+ * bfloat16 is never a slowdown: when the path bfloat16 products take on this CPU runs slower than float32
+ * products (the cached or measured peaks), they move to the float32 kernel on operands rounded to
+ * bfloat16 (the same rounding as every path, so training still rounds as autocast would). A path forced
+ * by INKWELL_MATMUL_PATH is kept. Returns the start-up line's tail: the CPU, the path and why.
+ */
+export function chooseBfloat16Path(): string {
+  const { cpu, path } = nativeMatmulPath();
+  if (backend().name !== 'native') return `on ${cpu}: the ${backend().name} backend rounds the operands and multiplies in float32`;
+  if (path === 'float32' || process.env.INKWELL_MATMUL_PATH) return `on ${cpu}: path ${path}`;
+  const bf16 = peakFlops('bfloat16'), f32 = peakFlops('float32');
+  if (bf16 > f32) return `on ${cpu}: path ${path} (${gflops(bf16)} against ${gflops(f32)} in float32)`;
+  setMatmulPath('float32');
+  return `on ${cpu}: path ${path} is no faster than float32 here (${gflops(bf16)} against ` +
+    `${gflops(f32)}), so operands are rounded to bfloat16 and multiplied by the float32 kernel (path float32)`;
 }

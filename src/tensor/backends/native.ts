@@ -2,7 +2,12 @@
 // build/Release/inkwell.node. Loading is optional: on failure the reason is kept for the start-up line.
 // A kernel the addon lacks (a build older than the Kernels interface) runs on the TypeScript kernel, with
 // a note on stderr.
+//
+// bfloat16 products take one of three paths (native/cpu.c picks the fastest the CPU and OS allow):
+// `amx` (tiles), `avx512-bf16` (VDPBF16PS) or `float32` (the float32 kernel on rounded operands); all
+// round each operand to nearest even and accumulate in float32. INKWELL_MATMUL_PATH forces one.
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Backend, Kernels } from '../backend.js';
@@ -10,6 +15,20 @@ import { createJsBackend } from './js.js';
 
 let loadError = 'not loaded';
 let missing: string[] = [];
+
+export type MatmulPath = 'amx' | 'avx512-bf16' | 'float32';
+
+/** What the addon adds beside the kernels. */
+interface AddonInfo {
+  threads: number;
+  cpuModel: string;
+  matmulPath(): MatmulPath;
+  setMatmulPath(path: string): void;
+  matmulPaths(): MatmulPath[];
+  amxPeak(iters: number): number;
+}
+let info: AddonInfo | null = null;
+let loaded: Backend | null = null;
 
 /** build/Release/inkwell.node, found from this file in src/ or dist/src/. */
 function addonPath(): string {
@@ -30,7 +49,7 @@ const require = createRequire(import.meta.url);
 
 export function loadNativeBackend(): Backend | null {
   try {
-    const addon = require(addonPath()) as Partial<Kernels> & { threads: number };
+    const addon = require(addonPath()) as Partial<Kernels> & AddonInfo;
     const js = createJsBackend();
     missing = (Object.keys(js) as (keyof Backend)[])
       .filter((k) => typeof js[k] === 'function' && typeof addon[k as keyof Kernels] !== 'function');
@@ -38,11 +57,39 @@ export function loadNativeBackend(): Backend | null {
       process.stderr.write(`inkwell: the native addon lacks ${missing.join(', ')} (an old build? run npm install); ` +
         'the TypeScript kernels stand in\n');
     }
-    return { ...js, ...addon, name: 'native', threads: addon.threads };
+    info = typeof addon.matmulPath === 'function' ? addon : null;
+    loaded = { ...js, ...addon, name: 'native', threads: addon.threads };
   } catch (err) {
     loadError = (err as Error).message.split('\n')[0]!;
     return null;
   }
+  const forced = process.env.INKWELL_MATMUL_PATH;
+  if (forced) setMatmulPath(forced, 'INKWELL_MATMUL_PATH');
+  return loaded;
+}
+
+/** The CPU, the path bfloat16 products take on the native backend, and the paths it could take. */
+export function nativeMatmulPath(): { cpu: string; path: MatmulPath; supported: MatmulPath[] } {
+  if (!info) return { cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', path: 'float32', supported: ['float32'] };
+  return { cpu: info.cpuModel, path: info.matmulPath(), supported: info.matmulPaths() };
+}
+
+/** Forces the path of bfloat16 products; the error names `what` (a setting), the value and the choices. */
+export function setMatmulPath(path: string, what = 'matmul path'): void {
+  if (!info) {
+    if (path === 'float32') return;
+    throw new Error(`${what}=${path}: the native addon is not loaded (${loadError}); only float32 is available`);
+  }
+  try {
+    info.setMatmulPath(path);
+  } catch (err) {
+    throw new Error(`${what}=${path}: ${(err as Error).message.replace(/^setMatmulPath: /, '')}`);
+  }
+}
+
+/** FLOP/s of the AMX tile unit on all threads (a register-only tile loop), or 0 without AMX. */
+export function amxPeakFlops(iters = 400_000): number {
+  return info && info.matmulPaths().includes('amx') ? info.amxPeak(iters) : 0;
 }
 
 export function nativeLoadError(): string {

@@ -1,0 +1,396 @@
+// bfloat16 GEMM on AMX tiles (Intel Sapphire Rapids and later): C = (accumulate ? C : 0) + op(A) op(B)
+// (+ bias[j]) with both operands rounded to bfloat16 (nearest even, as VCVTNE2PS2BF16 rounds) and float32
+// accumulation (TDPBF16PS), the same products gemm.c's bfloat16 paths compute.
+//
+// A product runs in two phases on the thread pool, so each operand is packed once:
+//  - packing: op(A) into row tiles of 16 rows, each k step of 32 a 16 x 32 bfloat16 tile (64-byte rows);
+//    op(B) into column tiles of 16 columns, each k step 16 rows of k pairs x 16 columns (the pair layout
+//    TDPBF16PS reads B in). M, N and K are zero-padded to tile multiples, so no edge kernels are needed;
+//    transposed operands are turned around in registers (16 x 16 word transposes) while packing. Column
+//    tiles start `lead` columns left of column 0 when that puts C's tile rows on 64-byte lines (C from
+//    JS is usually 16 bytes off; split-line tile stores cost ~25% of a forward product).
+//  - tiles: a task takes a block of C, 32 x 32 at a time in four accumulator tiles (tmm0-3), loading two
+//    A tiles (tmm4-5) and two B tiles (tmm6-7) per k step over the whole of K, so each C tile is written
+//    once (slicing K, to keep the A pair in L1, measured slower: C is then read and written per slice).
+//    Whole tiles start from C (accumulate) or from the bias row (a stride-0 tile load) and are stored
+//    straight to C; tiles on the bottom or right edge start from and end in a buffer.
+// Every C tile sums its k steps in the same order whatever the thread split, so results do not depend on
+// the thread count or on matmul versus matmulPair.
+//
+// The file compiles everywhere; the AMX code only on x86-64 Linux with GCC >= 11, under function-level
+// target flags (the build's -march=native may lack AMX), and runs only when cpu.c found AMX usable.
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels.h"
+#include "pool.h"
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define AMX_BUILD 1
+#else
+#define AMX_BUILD 0
+#endif
+
+int amx_compiled(void) { return AMX_BUILD; }
+
+#if AMX_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")
+#include <immintrin.h>
+#include <time.h>
+
+#include "simd.h"
+#if VL != 16 || !defined(__AVX512BF16__)
+#error "gemm_amx.c expects simd.h's AVX-512 BF16 layer under its target flags"
+#endif
+
+#define TILE 512                   /* bfloat16 values in one packed tile (16 rows x 32) */
+#define PACK_TILES 4               /* row or column tiles packed per task */
+#define B_BLOCK_BYTES (512L << 10) /* packed B columns per task: the block stays in L2 while A rows pass */
+#define ROW_TILES 8                /* row tiles per task */
+
+typedef uint16_t bf16;
+
+static inline long min_l(long a, long b) { return a < b ? a : b; }
+static inline long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+/* The 64 bytes of one tile row. */
+INLINE void store_row64(bf16 *dst, vf v) { _mm512_storeu_ps((float *)dst, v); }
+
+/* 16 values from p (n of them, zeros past). */
+INLINE vf load16(const float *p, long n) { return n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero(); }
+
+/* 32 values from p (n of them, zeros past) rounded to bfloat16, in order. */
+INLINE vf load32_bf16(const float *p, long n) { return (vf)_mm512_cvtne2ps_pbh(load16(p + VL, n - VL), load16(p, n)); }
+
+/* Lanes lo..hi-1 (masked lanes are neither read nor written, so p may point before the array). */
+INLINE __mmask16 span(long lo, long hi) { return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)); }
+
+/* Row tile mt of op(A) (rows mt*16.., zero past M) -> dst[kt][16 rows][32 k]. */
+static void pack_a_tile(const gemm_args *g, long mt, long KT, bf16 *dst) {
+  long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
+  if (!g->transA) { /* A stored [M, K]: a tile row is 32 contiguous k */
+    for (long r = 0; r < 16; r++) {
+      const float *src = g->a + (i0 + r) * g->lda;
+      for (long kt = 0; kt < KT; kt++)
+        store_row64(dst + kt * TILE + r * 32, r < rows ? load32_bf16(src + kt * 32, K - kt * 32) : vzero());
+    }
+    return;
+  }
+  for (long kt = 0; kt < KT; kt++) { /* A stored [K, M]: pair up k rows of 16 values, then transpose */
+    vf w[16];
+    for (long p = 0; p < 16; p++) {
+      long k = kt * 32 + 2 * p;
+      vf lo = k < K ? load16(g->a + k * g->lda + i0, rows) : vzero();
+      vf hi = k + 1 < K ? load16(g->a + (k + 1) * g->lda + i0, rows) : vzero();
+      w[p] = vpair_bf16(lo, hi);
+    }
+    vtranspose(w);
+    for (long r = 0; r < 16; r++) store_row64(dst + kt * TILE + r * 32, w[r]);
+  }
+}
+
+/* Column tile nt of op(B) (columns nt*16 - lead.., zero outside 0..N-1) -> dst[kt][16 k pairs][16 columns][2]. */
+static void pack_b_tile(const gemm_args *g, long lead, long nt, long KT, bf16 *dst) {
+  long j0 = nt * 16 - lead, c0 = j0 < 0 ? -j0 : 0, c1 = min_l(16, g->N - j0), K = g->K;
+  if (!g->transB) { /* B stored [K, N]: interleave k rows pairwise */
+    __mmask16 m = span(c0, c1);
+    for (long kt = 0; kt < KT; kt++)
+      for (long p = 0; p < 16; p++) {
+        long k = kt * 32 + 2 * p;
+        vf lo = k < K ? _mm512_maskz_loadu_ps(m, g->b + k * g->ldb + j0) : vzero();
+        vf hi = k + 1 < K ? _mm512_maskz_loadu_ps(m, g->b + (k + 1) * g->ldb + j0) : vzero();
+        store_row64(dst + kt * TILE + p * 32, vpair_bf16(lo, hi));
+      }
+    return;
+  }
+  for (long kt = 0; kt < KT; kt++) { /* B stored [N, K]: 32 contiguous k of a column are its 16 pairs */
+    vf w[16];
+    for (long c = 0; c < 16; c++)
+      w[c] = c >= c0 && c < c1 ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
+    vtranspose(w);
+    for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, w[p]);
+  }
+}
+
+/* One product's plan: packed operands and its blocks of C (in tiles). */
+typedef struct {
+  gemm_args g;
+  bf16 *ap, *bp;
+  long MT, NT, KT;
+  long lead; /* column tile ct starts at column ct*16 - lead */
+  long rb, cb, cblocks; /* row and column tiles per task, column blocks */
+} product;
+
+static size_t packed_bytes(const gemm_args *g) {
+  long KT = ceil_div(g->K, 32);
+  return (size_t)(ceil_div(g->M, 16) + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
+}
+
+static void plan(product *p, const gemm_args *g, bf16 *buf) {
+  p->g = *g;
+  p->MT = g->M > 0 && g->N > 0 ? ceil_div(g->M, 16) : 0;
+  uintptr_t offset = (uintptr_t)g->c % 64;
+  p->lead = offset % 4 == 0 && g->ldc % 16 == 0 && g->N >= 16 ? (long)offset / 4 : 0;
+  p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N + p->lead, 16) : 0;
+  p->KT = ceil_div(g->K, 32);
+  p->ap = buf;
+  p->bp = buf + p->MT * p->KT * TILE;
+  long tile_bytes = p->KT * TILE * (long)sizeof(bf16);
+  p->cb = tile_bytes > 0 ? B_BLOCK_BYTES / tile_bytes / 2 * 2 : 64;
+  if (p->cb < 2) p->cb = 2;
+  if (p->cb > 64) p->cb = 64;
+  p->rb = ROW_TILES;
+  p->cblocks = ceil_div(p->NT, p->cb);
+}
+
+static long pack_count(const product *p) { return ceil_div(p->MT, PACK_TILES) + ceil_div(p->NT, PACK_TILES); }
+static long tile_count(const product *p) { return ceil_div(p->MT, p->rb) * p->cblocks; }
+
+static void pack_task(const product *p, long t) {
+  long a_tasks = ceil_div(p->MT, PACK_TILES);
+  if (t < a_tasks) {
+    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++)
+      pack_a_tile(&p->g, mt, p->KT, p->ap + mt * p->KT * TILE);
+  } else {
+    t -= a_tasks;
+    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++)
+      pack_b_tile(&p->g, p->lead, nt, p->KT, p->bp + nt * p->KT * TILE);
+  }
+}
+
+/* ------------------------------------------------------------------ tiles */
+
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tile_config;
+
+/* Eight tiles of 16 rows x 64 bytes. Tile state is per thread: each task configures it and releases it
+ * (a released state keeps context switches cheap). */
+static void tiles_on(void) {
+  tile_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+/* The first column of column tile ct. */
+INLINE long col0(const product *p, long ct) { return ct * 16 - p->lead; }
+
+/* A whole C tile can live in C itself: accumulate loads it, else the bias row (stride 0) or zeros. */
+INLINE int whole(const product *p, long rt, long ct) {
+  return rt * 16 + 16 <= p->g.M && col0(p, ct) >= 0 && col0(p, ct) + 16 <= p->g.N && !(p->g.accumulate && p->g.bias);
+}
+
+/* An edge tile's starting value in buf (16 x 16): C's valid part (accumulate) plus the bias, as a whole
+ * tile starts, so an element's sum does not depend on which tile holds it (C's alignment moves tiles). */
+static void start_edge(const product *p, float *buf, long rt, long ct) {
+  const gemm_args *g = &p->g;
+  long rows = min_l(16, g->M - rt * 16), j0 = col0(p, ct);
+  __mmask16 m = span(j0 < 0 ? -j0 : 0, min_l(16, g->N - j0));
+  const float *c = g->c + rt * 16 * g->ldc + j0;
+  vf bias = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + j0) : vzero();
+  for (long r = 0; r < 16; r++) {
+    vf x = g->accumulate && r < rows ? _mm512_maskz_loadu_ps(m, c + r * g->ldc) : vzero();
+    vstore(buf + r * 16, !g->bias ? x : g->accumulate ? vadd(x, bias) : bias);
+  }
+  __asm__ volatile("" ::: "memory"); /* read by TILELOADD, which the compiler cannot see */
+}
+
+/* An edge tile's result in buf written to C's valid part. */
+static void finish_edge(const product *p, const float *buf, long rt, long ct) {
+  __asm__ volatile("" ::: "memory"); /* buf was written by TILESTORED, which the compiler cannot see */
+  const gemm_args *g = &p->g;
+  long rows = min_l(16, g->M - rt * 16), j0 = col0(p, ct);
+  __mmask16 m = span(j0 < 0 ? -j0 : 0, min_l(16, g->N - j0));
+  for (long r = 0; r < rows; r++) _mm512_mask_storeu_ps(g->c + (rt * 16 + r) * g->ldc + j0, m, vload(buf + r * 16));
+}
+
+#define TILE_INIT(t, rt, ct)                                                                   \
+  do {                                                                                         \
+    if (!g->accumulate && !g->bias) {                                                          \
+      _tile_zero(t);                                                                           \
+    } else if (!whole(p, rt, ct)) {                                                            \
+      start_edge(p, buf, rt, ct);                                                              \
+      _tile_loadd(t, buf, 64);                                                                 \
+    } else if (g->accumulate) {                                                                \
+      _tile_loadd(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4);                     \
+    } else {                                                                                   \
+      _tile_loadd(t, g->bias + col0(p, ct), 0);                                                \
+    }                                                                                          \
+  } while (0)
+
+#define TILE_STORE(t, rt, ct)                                                              \
+  do {                                                                                     \
+    if (whole(p, rt, ct)) {                                                                \
+      _tile_stored(t, g->c + (rt) * 16 * g->ldc + col0(p, ct), g->ldc * 4);               \
+    } else {                                                                               \
+      _tile_stored(t, buf, 64);                                                            \
+      finish_edge(p, buf, rt, ct);                                                         \
+    }                                                                                      \
+  } while (0)
+
+/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C. */
+INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, float *buf) {
+  const gemm_args *g = &p->g;
+  const long KT = p->KT;
+  const bf16 *a0 = p->ap + rt * KT * TILE, *a1 = a0 + KT * TILE;
+  const bf16 *b0 = p->bp + ct * KT * TILE, *b1 = b0 + KT * TILE;
+  __asm__ volatile("" ::: "memory"); /* C, bias and the packed panels are read by TILELOADD */
+  TILE_INIT(0, rt, ct);
+  if (two_c) TILE_INIT(1, rt, ct + 1);
+  if (two_r) TILE_INIT(2, rt + 1, ct);
+  if (two_r && two_c) TILE_INIT(3, rt + 1, ct + 1);
+  for (long kt = 0; kt < KT; kt++) {
+    _tile_loadd(4, a0 + kt * TILE, 64);
+    _tile_loadd(6, b0 + kt * TILE, 64);
+    if (two_c) _tile_loadd(7, b1 + kt * TILE, 64);
+    if (two_r) _tile_loadd(5, a1 + kt * TILE, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    if (two_c) _tile_dpbf16ps(1, 4, 7);
+    if (two_r) _tile_dpbf16ps(2, 5, 6);
+    if (two_r && two_c) _tile_dpbf16ps(3, 5, 7);
+  }
+  TILE_STORE(0, rt, ct);
+  if (two_c) TILE_STORE(1, rt, ct + 1);
+  if (two_r) TILE_STORE(2, rt + 1, ct);
+  if (two_r && two_c) TILE_STORE(3, rt + 1, ct + 1);
+  __asm__ volatile("" ::: "memory");
+}
+
+/* Task t: row tiles of block t / cblocks and column tiles of block t % cblocks. A pair of A row tiles
+ * stays in L1 while the block's B columns pass from L2, and C is written row block by row block. */
+static void tile_task(const product *p, long t) {
+  float buf[256] __attribute__((aligned(64)));
+  long r0 = t / p->cblocks * p->rb, c0 = t % p->cblocks * p->cb;
+  long r1 = min_l(p->MT, r0 + p->rb), c1 = min_l(p->NT, c0 + p->cb);
+  tiles_on();
+  for (long rt = r0; rt < r1; rt += 2) {
+    int two_r = rt + 1 < r1;
+    for (long ct = c0; ct < c1; ct += 2) {
+      int two_c = ct + 1 < c1;
+      if (two_r && two_c) block(p, rt, ct, 1, 1, buf);
+      else if (two_r) block(p, rt, ct, 1, 0, buf);
+      else if (two_c) block(p, rt, ct, 0, 1, buf);
+      else block(p, rt, ct, 0, 0, buf);
+    }
+  }
+  _tile_release();
+}
+
+/* ------------------------------------------------------------------ drivers */
+
+typedef struct {
+  product p[2];
+  int n;
+} amx_job;
+
+/* Task t of a phase spread over the job's products: which product, and its own task index. */
+static const product *locate(const amx_job *j, long *t, long (*count)(const product *)) {
+  for (int i = 0; i + 1 < j->n; i++) {
+    long c = count(&j->p[i]);
+    if (*t < c) return &j->p[i];
+    *t -= c;
+  }
+  return &j->p[j->n - 1];
+}
+
+static void pack_phase(void *ctx, long t) {
+  const product *p = locate(ctx, &t, pack_count);
+  pack_task(p, t);
+}
+
+static void tile_phase(void *ctx, long t) {
+  const product *p = locate(ctx, &t, tile_count);
+  tile_task(p, t);
+}
+
+void amx_gemm(const gemm_args *gs, int n, int parallel) {
+  amx_job j = { .n = n };
+  size_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += packed_bytes(&gs[i]);
+  bf16 *buf = thread_scratch(SCRATCH_AMX, bytes > 0 ? bytes : 64);
+  if (!buf) return;
+  long packs = 0, tiles = 0;
+  for (int i = 0; i < n; i++) {
+    plan(&j.p[i], &gs[i], buf);
+    buf += packed_bytes(&gs[i]) / sizeof(bf16);
+    packs += pack_count(&j.p[i]);
+    tiles += tile_count(&j.p[i]);
+  }
+  if (parallel) {
+    pool_run(packs, pack_phase, &j);
+    pool_run(tiles, tile_phase, &j);
+  } else {
+    for (long t = 0; t < packs; t++) pack_phase(&j, t);
+    for (long t = 0; t < tiles; t++) tile_phase(&j, t);
+  }
+}
+
+/* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. Each task
+ * times itself in thread CPU time, so a machine shared with other processes still shows what its tile
+ * units do while inkwell runs (wall time would show the share it got). */
+#define PEAK_TASKS_MAX 256
+typedef struct {
+  long iters;
+  double rate[PEAK_TASKS_MAX];
+} peak_job;
+
+static double thread_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void peak_task(void *ctx, long t) {
+  peak_job *j = ctx;
+  static const bf16 zeros[TILE] __attribute__((aligned(64)));
+  tiles_on();
+  double t0 = thread_seconds();
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, zeros, 64);
+  _tile_loadd(5, zeros, 64);
+  _tile_loadd(6, zeros, 64);
+  _tile_loadd(7, zeros, 64);
+  for (long i = 0; i < j->iters; i++) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  j->rate[t] = (double)j->iters * 4 * 16 * 16 * 32 * 2 / (thread_seconds() - t0);
+  _tile_release();
+}
+
+/* The sum over one task per thread of each task's rate: the rate of that many cores. */
+double amx_peak_flops(long iters) {
+  peak_job j;
+  long threads = pool_threads() < PEAK_TASKS_MAX ? pool_threads() : PEAK_TASKS_MAX;
+  j.iters = iters;
+  pool_run(threads, peak_task, &j); /* warm-up: wakes the workers and the tile unit */
+  pool_run(threads, peak_task, &j);
+  double sum = 0;
+  for (long t = 0; t < threads; t++) sum += j.rate[t];
+  return sum;
+}
+
+#pragma GCC pop_options
+#else
+
+void amx_gemm(const gemm_args *gs, int n, int parallel) {
+  (void)gs, (void)n, (void)parallel; /* never called: cpu.c reports AMX unsupported in this build */
+}
+
+double amx_peak_flops(long iters) {
+  (void)iters;
+  return 0;
+}
+
+#endif
