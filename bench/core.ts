@@ -1,6 +1,6 @@
 // `npm run bench`: matmul GFLOP/s for the shapes of a GPT step (native and js, OpenBLAS as reference)
 // and one training step of the baby (float32 and bfloat16) and full shakespeare_char configs (PyTorch as
-// reference, under torch.autocast for bfloat16).
+// reference, under torch.autocast for bfloat16), and multiple-choice scoring of a GPT-2 124M shape.
 // --json prints one JSON object per measurement; --quick skips the full config.
 import { backend } from '../src/tensor/backends/index.js';
 import { nativeMatmulPath } from '../src/tensor/backends/native.js';
@@ -8,6 +8,7 @@ import { matmulMeasurements } from './matmul.js';
 import { report } from './lib.js';
 import { recordPeak } from '../src/train/peak.js';
 import { stepConfigs, stepMeasurements } from './step.js';
+import { multipleChoiceMeasurements } from './eval.js';
 
 const quick = process.argv.includes('--quick');
 const { cpu, path, supported } = nativeMatmulPath();
@@ -20,3 +21,4 @@ const best = (suffix: string) => Math.max(...matmul.filter((m) => m.name.endsWit
 if (Number.isFinite(best(' native'))) recordPeak(best(' native') * 1e9);
 if (Number.isFinite(best(` native bfloat16 ${path}`))) recordPeak(best(` native bfloat16 ${path}`) * 1e9, 'bfloat16');
 report('training step', stepMeasurements(quick ? stepConfigs.filter((c) => c.name.startsWith('baby')) : stepConfigs));
+report('multiple-choice scoring', multipleChoiceMeasurements());

@@ -1,6 +1,7 @@
 // `inkwell report DIR`: rebuilds a run's report card (report.md, report.html) from its run.json and log.jsonl.
 import { machineInfo, renderReport, type Machine } from '../report/card.js';
 import { backend } from '../tensor/backends/index.js';
+import { nativeMatmulPath } from '../tensor/backends/native.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell report DIR
@@ -15,8 +16,9 @@ export function run(args: string[], options: Options): void {
   console.log(`wrote ${markdown} and ${html}`);
 }
 
-/** The machine of a run of this process: the CPU, the backend's threads and its matmul path. */
+/** The machine of a run of this process: the CPU, the backend's threads and its bfloat16 matmul path. */
 export function reportMachine(): Machine {
   const b = backend();
-  return machineInfo(b, b.name);
+  const { cpu, path } = nativeMatmulPath();
+  return { ...machineInfo(b, b.name === 'native' ? path : 'js'), cpu };
 }
