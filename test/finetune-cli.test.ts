@@ -80,6 +80,14 @@ describe('inkwell finetune', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /54 training and 6 held-out examples, template 'qa', packed into \d+ rows of up to 25 tokens/);
     assert.match(r.stdout, /held-out exact match: [\d.]+% of 4/);
+    // The report card: the loop's curves, the held-out result and samples.
+    assert.match(r.stdout, /report: sft\/report\.md/);
+    const log = readFileSync(path('sft/log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    assert.ok(log.some((row) => row.kind === 'train') && log.some((row) => row.kind === 'eval'));
+    const card = readFileSync(path('sft/report.md'), 'utf8');
+    assert.match(card, /^# inkwell finetune sft → sft/);
+    assert.match(card, /\| held-out exact match \(4, greedy\) \| [\d.]+ \|/);
+    assert.match(card, /## Curves[\s\S]*## Samples/);
     const { state } = loadCheckpoint(path('sft/ckpt.safetensors'));
     assert.equal((state as unknown as { finetune: { template: string } }).finetune.template, 'qa');
     // sample wraps the prompt in the recorded template; --template=none continues the text as given

@@ -6,7 +6,7 @@ import { keepBest } from '../finetune/keep-best.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, FineTuneReport, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -79,13 +79,19 @@ export async function run(args: string[], opts: Options): Promise<void> {
     iter_num: bestIter, best_val_loss: bestLoss, tokenizer: tokenizer.toJSON(), dataset: { train: dataFile, val: valFile ?? null, base: baseName, base_dataset: state?.dataset ?? null },
   });
   const keeper = keepBest(classifier, outDir, baseName, writeCheckpoint);
-  const result = stopOnDivergence(keeper, () => bestIter, () => trainClassifier(classifier, train.examples, val.examples, config, { print: (line) => console.log(line) }, (iter, score) => {
+  const report = new FineTuneReport(outDir, `inkwell finetune classify → ${outDir}`, opts,
+    { data: dataFile, val: valFile ?? 'held out of --data', train_examples: train.examples.length, val_examples: val.examples.length, base: baseName });
+  const result = report.guard(() => stopOnDivergence(keeper, () => bestIter, () => trainClassifier(classifier, train.examples, val.examples, config, report.hooks, (iter, score) => {
     bestIter = iter;
     bestLoss = score?.loss ?? NaN;
     keeper.save();
-  }));
+  })));
   const written = keeper.finish();
   console.log(`best held-out accuracy at step ${result.bestIter}; saved ${written.join(' and ')}`);
-  console.log(formatReport(evaluateClassifier(classifier, val.examples).report));
+  const evaluation = evaluateClassifier(classifier, val.examples);
+  console.log(formatReport(evaluation.report));
   reportUnmerged(written);
+  const path = report.finish(classifier, { results: { 'best step': result.bestIter, 'best held-out score': result.best?.value ?? 'none', saved: written.join(', ') },
+    samples: [formatReport(evaluation.report)] });
+  console.log(`report: ${path}`);
 }

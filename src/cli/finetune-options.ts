@@ -7,7 +7,11 @@ import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '..
 import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora, LORA_DEFAULTS } from '../finetune/lora.js';
-import { validateLoopConfig, type LoopConfig } from '../finetune/loop.js';
+import { validateLoopConfig, type LoopConfig, type LoopHooks } from '../finetune/loop.js';
+import { appendToFile, writeFileAtomic } from '../io/atomic.js';
+import { RunReporter, type RunOutcome } from '../report/card.js';
+import { reportMachine } from './report.js';
+import { join } from 'node:path';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { UsageError, type Options } from './args.js';
@@ -180,5 +184,41 @@ export function stopOnDivergence<T>(keeper: KeepBest, bestIter: () => number, tr
   } catch (err) {
     if (!(err instanceof TrainingDiverged)) throw err;
     throw new TrainingDiverged(`${err.message}; stopped, and ${keeper.saved ? `the best model so far (step ${bestIter()}) is kept in ${keeper.saved}` : 'nothing had been saved yet'}`);
+  }
+}
+
+/**
+ * The report card of a fine-tuning run: the loop's curves go to OUT_DIR/log.jsonl as it runs, run.json and
+ * report.md/html when it ends, also when it fails (guard).
+ */
+export class FineTuneReport {
+  readonly hooks: LoopHooks;
+  private readonly reporter: RunReporter;
+
+  constructor(outDir: string, title: string, opts: Options, data: Record<string, unknown>) {
+    const log = join(outDir, 'log.jsonl');
+    writeFileAtomic(log, '');
+    const row = (value: object) => appendToFile(log, JSON.stringify(value) + '\n');
+    this.hooks = {
+      print: (line) => console.log(line),
+      onLog: (r) => row({ kind: 'train', ...r }),
+      onEval: (iter, score) => row({ kind: 'eval', iter, ...(score.loss === undefined ? {} : { val_loss: score.loss }), score: score.value }),
+    };
+    this.reporter = new RunReporter(outDir, title, Object.fromEntries(opts.entries()), data, reportMachine);
+  }
+
+  /** Runs the training; a failure is written to the report before it propagates. */
+  guard<T>(train: () => T): T {
+    try {
+      return train();
+    } catch (err) {
+      this.reporter.write('failed', { message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  finish(model: Module, outcome: RunOutcome): string {
+    this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), ...outcome });
+    return join(this.reporter.outDir, 'report.md');
   }
 }

@@ -7,7 +7,7 @@ import { getTemplate, modelTemplate, TEMPLATE_NAMES, type TemplateName } from '.
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
 import {
-  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
+  applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, FineTuneReport, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, MODEL_OPTIONS, MODEL_USAGE, modelFromOptions } from './model-options.js';
 
@@ -110,23 +110,32 @@ export async function run(args: string[], opts: Options): Promise<void> {
     saveCheckpoint(path, model, null, meta);
   };
   const keeper = keepBest(model, outDir, baseName, writeCheckpoint);
-  const result = stopOnDivergence(keeper, () => bestIter, () => trainSft(model, trainRows, val.sequences, config, { print: (line) => console.log(line) }, (iter, score) => {
+  const report = new FineTuneReport(outDir, `inkwell finetune sft → ${outDir}`, opts,
+    { data: dataFile, val: valFile ?? 'held out of --data', train_examples: trainRecords.length, val_examples: valRecords.length, template: template.name, base: baseName });
+  const result = report.guard(() => stopOnDivergence(keeper, () => bestIter, () => trainSft(model, trainRows, val.sequences, config, report.hooks, (iter, score) => {
     bestIter = iter;
     bestLoss = score?.loss ?? NaN;
     keeper.save();
-  }));
+  })));
   const written = keeper.finish();
   console.log(`best held-out loss ${result.best?.value.toFixed(4) ?? '-'} at step ${result.bestIter}; saved ${written.join(' and ')}`);
   reportUnmerged(written);
 
+  const results: Record<string, number | string> = { 'best held-out loss': result.best?.value ?? 'none', 'best step': result.bestIter, saved: written.join(', ') };
+  const samples: string[] = [];
   const held = valRecords.slice(0, evalSamples);
   if (held.length) {
     const prompts = held.map((r) => r.messages.slice(0, -1));
     const references = held.map((r) => r.messages[r.messages.length - 1]!.content);
     const predictions = complete(model, tokenizer, template, prompts, { maxNewTokens });
-    console.log(`held-out exact match: ${(100 * exactMatch(predictions, references)).toFixed(1)}% of ${held.length} (greedy)`);
+    const match = exactMatch(predictions, references);
+    console.log(`held-out exact match: ${(100 * match).toFixed(1)}% of ${held.length} (greedy)`);
+    results[`held-out exact match (${held.length}, greedy)`] = match;
     for (let i = 0; i < Math.min(3, held.length); i++) {
-      console.log(`  ${JSON.stringify(prompts[i]![prompts[i]!.length - 1]!.content)} → ${JSON.stringify(predictions[i])} (expected ${JSON.stringify(references[i])})`);
+      const line = `${JSON.stringify(prompts[i]![prompts[i]!.length - 1]!.content)} → ${JSON.stringify(predictions[i])} (expected ${JSON.stringify(references[i])})`;
+      console.log(`  ${line}`);
+      samples.push(line);
     }
   }
+  console.log(`report: ${report.finish(model, { results, samples })}`);
 }

@@ -1,6 +1,6 @@
 // Atomic file writes: write a temp file beside the target, fsync it, then rename over the target, so a
 // crash or a failed run never leaves a half-written checkpoint where a good one was.
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** The temp name beside `path` that a write in progress uses: `<path>.<pid>.<ms>.tmp`. */
@@ -42,6 +42,15 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | string | read
       closeSync(fd);
     } catch { /* already closed */ }
     rmSync(tmp, { force: true });
+    throw writeError(path, err);
+  }
+}
+
+/** Appends text to a file (a log), an I/O failure naming the file. */
+export function appendToFile(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch (err) {
     throw writeError(path, err);
   }
 }

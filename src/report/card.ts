@@ -169,8 +169,9 @@ function facts(r: RunRecord): [string, [string, string][]][] {
       ['wall time', `${r.wall_s.toFixed(1)} s`],
     ]],
     ['Cost', [
-      ['parameters', formatValue(r.parameters)], ['tokens seen', formatValue(r.tokens_seen)],
-      ['tokens/s', formatValue(Math.round(r.tokens_per_s))], ...(r.mfu === undefined ? [] : [['MFU', `${(100 * r.mfu).toFixed(1)}%`] as [string, string]]),
+      ['parameters', formatValue(r.parameters)],
+      // Runs that do not count their tokens (fine-tuning on examples) leave these out.
+      ...(r.tokens_seen ? [['tokens seen', formatValue(r.tokens_seen)], ['tokens/s', formatValue(Math.round(r.tokens_per_s))]] as [string, string][] : []), ...(r.mfu === undefined ? [] : [['MFU', `${(100 * r.mfu).toFixed(1)}%`] as [string, string]]),
     ]],
     ['Results', Object.entries(r.results).map(([k, v]) => [k, formatValue(v)])],
     ['Data', Object.entries(r.data).map(([k, v]) => [k, formatValue(v)])],

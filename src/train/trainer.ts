@@ -1,10 +1,10 @@
 // The training loop of nanoGPT's train.py: random batches, gradient accumulation, AdamW with decay
 // groups, warmup + cosine LR, clipping, periodic train/val estimates, a checkpoint on best val (atomic),
 // exact resume, logging with throughput and MFU, loss curves, and a guard against NaN/Inf.
-import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dataset, type Split } from '../data/dataset.js';
-import { writeError, writeFileAtomic } from '../io/atomic.js';
+import { appendToFile, writeError, writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng, STREAM, streamSeed, type IndexSource } from '../tensor/random.js';
@@ -345,14 +345,6 @@ class StallWatch {
   }
 }
 
-function append(path: string, text: string): void {
-  try {
-    appendFileSync(path, text);
-  } catch (err) {
-    throw writeError(path, err);
-  }
-}
-
 const csvTrain = (r: TrainLogRow) => `train,${r.iter},${r.loss},${r.lr},${r.ms},${r.tokens_per_s},${r.mfu},,\n`;
 const csvEval = (r: EvalRow) => `eval,${r.iter},,,,,,${r.train_loss},${r.val_loss}\n`;
 
@@ -386,15 +378,15 @@ class Curves {
   train(row: TrainLogRow): void {
     if (!this.enabled) return;
     this.trainRows.push(row);
-    append(this.jsonl, JSON.stringify({ kind: 'train', ...row }) + '\n');
-    append(this.csv, csvTrain(row));
+    appendToFile(this.jsonl, JSON.stringify({ kind: 'train', ...row }) + '\n');
+    appendToFile(this.csv, csvTrain(row));
   }
 
   eval(row: EvalRow): void {
     if (!this.enabled) return;
     this.evalRows.push(row);
-    append(this.jsonl, JSON.stringify({ kind: 'eval', ...row }) + '\n');
-    append(this.csv, csvEval(row));
+    appendToFile(this.jsonl, JSON.stringify({ kind: 'eval', ...row }) + '\n');
+    appendToFile(this.csv, csvEval(row));
     writeFileAtomic(join(this.dir, 'loss.svg'), lineChartSvg({
       title: 'inkwell training loss',
       xLabel: 'iteration',
