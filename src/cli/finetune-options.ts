@@ -8,8 +8,7 @@ import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora, LORA_DEFAULTS } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig, type LoopHooks } from '../finetune/loop.js';
-import { appendToFile, writeFileAtomic } from '../io/atomic.js';
-import { RunReporter, type RunOutcome } from '../report/card.js';
+import { RunLog, RunReporter, type RunOutcome } from '../report/card.js';
 import { reportMachine } from './report.js';
 import { join } from 'node:path';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
@@ -196,13 +195,11 @@ export class FineTuneReport {
   private readonly reporter: RunReporter;
 
   constructor(outDir: string, title: string, opts: Options, data: Record<string, unknown>) {
-    const log = join(outDir, 'log.jsonl');
-    writeFileAtomic(log, '');
-    const row = (value: object) => appendToFile(log, JSON.stringify(value) + '\n');
+    const log = new RunLog(outDir);
     this.hooks = {
       print: (line) => console.log(line),
-      onLog: (r) => row({ kind: 'train', ...r }),
-      onEval: (iter, score) => row({ kind: 'eval', iter, ...(score.loss === undefined ? {} : { val_loss: score.loss }), score: score.value }),
+      onLog: (r) => log.add({ kind: 'train', ...r }),
+      onEval: (iter, score) => log.add({ kind: 'eval', iter, ...(score.loss === undefined ? {} : { val_loss: score.loss }), score: score.value }),
     };
     this.reporter = new RunReporter(outDir, title, Object.fromEntries(opts.entries()), data, reportMachine);
   }

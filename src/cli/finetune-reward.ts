@@ -1,6 +1,9 @@
 // `inkwell finetune reward`: trains a reward model (GPT backbone + scalar head) on comparison JSONL and
 // reports held-out pairwise accuracy and mean margin after each epoch.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { RunLog, RunReporter } from '../report/card.js';
+import { reportMachine } from './report.js';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
 import { REWARD_MODEL_FILES } from '../align/reward-source.js';
@@ -124,12 +127,23 @@ export async function run(args: string[], options: Options): Promise<void> {
   console.log(`reward model: ${trainPairs.length} training pairs, ${valPairs.length} held-out pairs`);
   if (valPairs.length) console.log(`before training: ${formatPairMetrics(evaluatePairs(model, valPairs))}`);
   const t0 = Date.now();
-  const out = join(options.string('out_dir', 'out-reward')!, REWARD_MODEL_FILES[0]!);
+  const outDir = options.string('out_dir', 'out-reward')!;
+  const out = join(outDir, REWARD_MODEL_FILES[0]!);
+  mkdirSync(outDir, { recursive: true });
+  const runLog = new RunLog(outDir);
+  const reporter = new RunReporter(outDir, `inkwell finetune reward → ${outDir}`, { ...config }, { data, val: valFile ?? 'held out of --data', train_pairs: trainPairs.length, val_pairs: valPairs.length }, reportMachine);
   let saved = 0;
+  let last: PairMetrics | null = null;
   try {
     trainRewardModel(model, trainPairs, valPairs, config, {
-      onStep: (log) => { if (log.step % 10 === 0) console.log(`step ${log.step} (epoch ${log.epoch}): loss ${log.loss.toFixed(4)}, batch accuracy ${(100 * log.accuracy).toFixed(0)}%`); },
-      onEval: (epoch, m) => console.log(`epoch ${epoch} held-out: ${formatPairMetrics(m)}`),
+      onStep: (log) => {
+        runLog.add({ kind: 'train', step: log.step, loss: log.loss, accuracy: log.accuracy });
+        if (log.step % 10 === 0) console.log(`step ${log.step} (epoch ${log.epoch}): loss ${log.loss.toFixed(4)}, batch accuracy ${(100 * log.accuracy).toFixed(0)}%`);
+      },
+      onEval: (epoch, m) => {
+        last = m;
+        console.log(`epoch ${epoch} held-out: ${formatPairMetrics(m)}`);
+      },
       // Written (atomically) after every epoch, so an interrupted run keeps its last whole epoch.
       onEpoch: (epoch, m) => {
         assertFiniteParameters(model.namedParameters(), `reward model epoch ${epoch}`);
@@ -138,8 +152,14 @@ export async function run(args: string[], options: Options): Promise<void> {
       },
     });
   } catch (err) {
+    reporter.write('failed', { message: (err as Error).message });
     if (!(err instanceof TrainingDiverged)) throw err;
     throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the reward model of epoch ${saved} is kept in ${out}` : 'no reward model had been written yet'}`);
   }
-  console.log(`wrote ${out} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const held = last as PairMetrics | null;
+  reporter.write('finished', {
+    parameters: model.parameters().reduce((n, p) => n + p.size, 0),
+    results: { epochs: saved, 'reward model': out, ...(held ? { 'held-out pairwise accuracy': held.accuracy, 'held-out mean margin': held.margin } : {}) },
+  });
+  console.log(`wrote ${out} and ${join(outDir, 'report.md')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }

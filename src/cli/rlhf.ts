@@ -1,6 +1,9 @@
 // `inkwell rlhf ppo|dpo`: aligns an SFT model to preferences, with PPO against a reward source (a reward
 // model or rules) or with DPO on comparison files.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { RunLog, RunReporter } from '../report/card.js';
+import { reportMachine } from './report.js';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
 import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
@@ -115,14 +118,31 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   const trainer = new PpoTrainer(policy, frozenCopy(policy), tokenizer, reward, prompts, config, turn);
   const outDir = options.string('out_dir', 'out-ppo')!;
   console.log(`ppo: ${prompts.length} prompts, ${valPrompts.length} held out; reward from ${reward.name}`);
-  const result = await runPpo(trainer, {
+  const reporter = new RunReporter(outDir, `inkwell rlhf ppo → ${outDir}`, { ...config, reward: reward.name },
+    { prompts: promptsFile, count: prompts.length, held_out: valPrompts.length }, reportMachine);
+  const result = await guarded(reporter, () => runPpo(trainer, {
     valPrompts, evalInterval, outDir, checkpointState: alignedState('ppo', options, template),
     onStep: (l) => console.log(`step ${l.step}: reward ${l.reward.toFixed(4)}, kl ${l.kl.toFixed(4)} (k3 ${l.kl_k3.toFixed(4)}), entropy ${l.entropy.toFixed(3)}, clipfrac ${l.clip_fraction.toFixed(3)}, value loss ${l.value_loss.toFixed(4)}`),
     onEval: (step, e) => console.log(`held-out at step ${step}: mean reward ${e.meanReward.toFixed(4)}, kl ${e.kl.toFixed(4)}`),
-  });
+  }));
   showSamples('before', result.before.prompts, result.before.answers, result.before.scores);
   showSamples('after', result.after.prompts, result.after.answers, result.after.scores);
-  console.log(`wrote ${result.checkpoint}, ${join(outDir, 'log.jsonl')}, ${join(outDir, 'ppo.svg')}`);
+  reporter.write('finished', {
+    parameters: policy.numParams(),
+    results: { steps: result.steps.length, 'held-out reward before': result.before.meanReward, 'held-out reward after': result.after.meanReward, 'held-out KL after': result.after.kl, policy: result.checkpoint },
+    samples: result.after.prompts.slice(0, 3).map((p, i) => `${JSON.stringify(p)} → ${JSON.stringify(result.after.answers[i])} (reward ${result.after.scores[i]!.toFixed(3)})`),
+  });
+  console.log(`wrote ${result.checkpoint}, ${join(outDir, 'log.jsonl')}, ${join(outDir, 'ppo.svg')}, ${join(outDir, 'report.md')}`);
+}
+
+/** Runs a training; a failure is written to the run's report card before it propagates. */
+async function guarded<T>(reporter: RunReporter, train: () => T | Promise<T>): Promise<T> {
+  try {
+    return await train();
+  } catch (err) {
+    reporter.write('failed', { message: (err as Error).message });
+    throw err;
+  }
 }
 
 /** Bad settings are usage errors (exit 2), found before any model is loaded. */
@@ -162,11 +182,18 @@ async function dpo(options: Options): Promise<void> {
   };
   console.log(`dpo: ${trainPairs.length} training pairs, beta ${config.beta}`);
   report('before');
-  const out = join(options.string('out_dir', 'out-dpo')!, 'ckpt.safetensors');
+  const outDir = options.string('out_dir', 'out-dpo')!;
+  const out = join(outDir, 'ckpt.safetensors');
+  mkdirSync(outDir, { recursive: true });
+  const log = new RunLog(outDir);
+  const reporter = new RunReporter(outDir, `inkwell rlhf dpo → ${outDir}`, { ...config }, { data, val: valFile ?? 'held out of --data', train_pairs: trainPairs.length, val_pairs: valPairs.length }, reportMachine);
   let saved = 0;
   try {
     trainDpo(policy, trainPairs, refTrain, config, {
-      onStep: (l) => { if (l.step % 10 === 0) console.log(`step ${l.step} (epoch ${l.epoch}): loss ${l.loss.toFixed(4)}, accuracy ${(100 * l.accuracy).toFixed(0)}%, margin ${l.margin.toFixed(4)}`); },
+      onStep: (l) => {
+        log.add({ kind: 'train', step: l.step, loss: l.loss, accuracy: l.accuracy, margin: l.margin });
+        if (l.step % 10 === 0) console.log(`step ${l.step} (epoch ${l.epoch}): loss ${l.loss.toFixed(4)}, accuracy ${(100 * l.accuracy).toFixed(0)}%, margin ${l.margin.toFixed(4)}`);
+      },
       onEpoch: (epoch) => {
         assertFiniteParameters(policy.namedParameters(), `dpo epoch ${epoch}`);
         saveCheckpoint(out, policy, null, { iter_num: epoch, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON(), ...alignedState('dpo', options, template) });
@@ -174,9 +201,15 @@ async function dpo(options: Options): Promise<void> {
       },
     });
   } catch (err) {
+    reporter.write('failed', { message: (err as Error).message });
     if (!(err instanceof TrainingDiverged)) throw err;
     throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the last good policy (epoch ${saved}) is kept in ${out}` : 'no checkpoint had been written yet'}`);
   }
   report('after');
-  console.log(`wrote ${out}`);
+  const heldOut = valPairs.length ? evaluateDpo(policy, valPairs, refVal, config.beta) : null;
+  reporter.write('finished', {
+    parameters: policy.numParams(),
+    results: { epochs: saved, policy: out, ...(heldOut ? { 'held-out loss': heldOut.loss, 'held-out implicit-reward accuracy': heldOut.accuracy, 'held-out margin': heldOut.margin } : {}) },
+  });
+  console.log(`wrote ${out} and ${join(outDir, 'report.md')}`);
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../io/atomic.js';
+import { appendToFile, writeFileAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { escapeMarkup } from './escape.js';
 import { lineChartSvg, type Series } from './svg-chart.js';
@@ -95,6 +95,20 @@ export class RunReporter {
       ...outcome, tokens_per_s: outcome.tokens_per_s ?? (outcome.tokens_seen ?? 0) / wall, machine: this.machine(), ...versionInfo(),
     });
     return true;
+  }
+}
+
+/** A run's log.jsonl, started afresh: one JSON row per call (the report card draws its numeric columns). */
+export class RunLog {
+  readonly path: string;
+
+  constructor(dir: string) {
+    this.path = join(dir, 'log.jsonl');
+    writeFileAtomic(this.path, '');
+  }
+
+  add(row: object): void {
+    appendToFile(this.path, JSON.stringify(row) + '\n');
   }
 }
 
