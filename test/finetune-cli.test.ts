@@ -139,11 +139,11 @@ describe('inkwell finetune sft --lora defaults', () => {
       return [c.max_iters, c.batch_size, c.learning_rate, c.min_lr, c.warmup_iters];
     };
     assert.deepEqual(config(), [500, 16, 1e-3, 1e-4, 50]);
-    assert.deepEqual(config('--lora'), [1000, 32, 1e-2, 1e-3, 100]);
+    assert.deepEqual(config('--lora'), [2000, 32, 5e-3, 5e-3 / 10, 200]);
     assert.deepEqual(config('--lora', '--learning_rate=3e-3', '--max_iters=10', '--batch_size=4'), [10, 4, 3e-3, 3e-3 / 10, 1]);
     const help = inkwell('finetune', 'sft', '--help').stdout;
-    assert.match(help, /--max_iters=500 +optimizer steps \(with --lora: 1000\)/);
-    assert.match(help, /--learning_rate=0\.001 +.*\(with --lora: 0\.01\)/);
+    assert.match(help, /--max_iters=500 +optimizer steps \(with --lora: 2000\)/);
+    assert.match(help, /--learning_rate=0\.001 +.*\(with --lora: 0\.005\)/);
     assert.doesNotMatch(inkwell('finetune', 'classify', '--help').stdout, /with --lora/);
     assert.match(help, /--lora_targets=c_attn,c_fc /);
     // LoRA on c_attn and c_fc by default (1 layer, 16 wide, r 8: 8·16 + 48·8 + 8·16 + 64·8 = 1,152), c_attn alone when asked.

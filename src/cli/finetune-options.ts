@@ -34,7 +34,9 @@ export interface LoopDefaults {
 }
 
 export interface LoraDefaults extends Partial<Pick<LoopDefaults, 'max_iters' | 'batch_size' | 'learning_rate'>> {
-  /** --lora_targets when not given (else LoRA's own default, c_attn). */
+  /** --lora_r, --lora_alpha and --lora_targets when not given (else LoRA's own defaults: 8, 16, c_attn). */
+  r?: number;
+  alpha?: number;
   targets?: string[];
 }
 
@@ -68,8 +70,8 @@ Data:
 Parameter-efficient fine-tuning:
   --lora                   train LoRA matrices instead of the base weights (merged into ckpt.safetensors
                            at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)${d.lora ? `;
-                           it has its own defaults for the settings marked "with --lora" and for --lora_targets` : ''}
-  --lora_r=8 --lora_alpha=16 --lora_dropout=0
+                           it has its own defaults for the settings marked "with --lora" and those below` : ''}
+  --lora_r=${d.lora?.r ?? LORA_DEFAULTS.r} --lora_alpha=${d.lora?.alpha ?? LORA_DEFAULTS.alpha} --lora_dropout=0
   ${`--lora_targets=${(d.lora?.targets ?? LORA_DEFAULTS.targetModules).join(',')}`.padEnd(23)}  comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
   --adapters               Houlsby bottleneck adapters after attention and MLP (saved to OUT_DIR/peft only)
   --adapter_size=N         adapter bottleneck (default min(64, n_embd/2))
@@ -128,7 +130,7 @@ export function applyPeftOptions(model: Module, options: Options, head: (name: s
     const targets = options.string('lora_targets')?.split(',').map((t) => t.trim()) ?? loraDefaults.targets;
     if (targets?.includes('')) throw new UsageError(`--lora_targets: an empty module name in '${options.string('lora_targets')}'`);
     try {
-      applyLora(model, { r: options.number('lora_r'), alpha: options.number('lora_alpha'), dropout: options.number('lora_dropout'), targetModules: targets });
+      applyLora(model, { r: options.number('lora_r', loraDefaults.r), alpha: options.number('lora_alpha', loraDefaults.alpha), dropout: options.number('lora_dropout'), targetModules: targets });
     } catch (err) {
       // Name the flag that set the bad value: LoRA's messages start with the setting or the target.
       const message = (err as Error).message;
