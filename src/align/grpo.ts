@@ -13,7 +13,7 @@ import { adamWFor } from '../train/step.js';
 import { TrainingDiverged } from '../train/trainer.js';
 import { grpoLoss, groupAdvantages } from './grpo-loss.js';
 import { rowEntropies } from './ops.js';
-import { checkPrompts, sampleAnswers, type Turn } from './ppo.js';
+import { checkPrompts, PromptCycle, sampleAnswers, type Turn } from './ppo.js';
 import { logitsAndHidden, packSequences, responseLogProbs, type TokenSequence } from './sequences.js';
 import type { Completion, RewardFunction } from './verifiers.js';
 
@@ -99,8 +99,7 @@ export interface GrpoState {
 
 export class GrpoTrainer {
   readonly optimizer: AdamW;
-  private readonly rng: Rng;
-  private order: number[] = [];
+  private readonly promptCycle: PromptCycle<GrpoPrompt>;
   stepCount = 0;
 
   /** reference: the frozen starting policy (needed when beta > 0, else may be null). */
@@ -111,24 +110,15 @@ export class GrpoTrainer {
     if (rewards.length === 0) throw new Error('grpo: no reward functions');
     checkPrompts(tokenizer, prompts.map((p) => (turn.format ?? ((x: string) => x))(p.prompt)), policy.config.block_size, config.max_new_tokens, 'grpo prompts');
     this.optimizer = adamWFor(policy.namedParameters().filter(([, p]) => p.requiresGrad), config.learning_rate, 0);
-    this.rng = new Rng(streamSeed(config.seed, STREAM.order));
+    this.promptCycle = new PromptCycle(prompts, new Rng(streamSeed(config.seed, STREAM.order)));
     reference?.eval();
-  }
-
-  private nextPrompts(): GrpoPrompt[] {
-    const out: GrpoPrompt[] = [];
-    while (out.length < this.config.batch_prompts) {
-      if (this.order.length === 0) this.order = this.rng.permutation(this.prompts.length);
-      out.push(this.prompts[this.order.pop()!]!);
-    }
-    return out;
   }
 
   /** One step: sample G completions per prompt, score them, and update the policy on their advantages. */
   async step(): Promise<GrpoStepLog> {
     const c = this.config, G = c.group_size;
     const stepNo = ++this.stepCount;
-    const prompts = this.nextPrompts().flatMap((p) => Array<GrpoPrompt>(G).fill(p));
+    const prompts = this.promptCycle.take(c.batch_prompts).flatMap((p) => Array<GrpoPrompt>(G).fill(p));
     // Dropout stays off: the ratio must move with the update, not with two dropout masks.
     this.policy.eval();
     const samples = sampleAnswers(this.policy, this.tokenizer, prompts.map((p) => p.prompt),
@@ -196,13 +186,12 @@ export class GrpoTrainer {
 
   /** What a resumed run needs besides the weights and the optimizer's moments. */
   state(): GrpoState {
-    return { step: this.stepCount, order: [...this.order], rng: this.rng.getState() };
+    return { step: this.stepCount, ...this.promptCycle.state() };
   }
 
   loadState(state: GrpoState): void {
     this.stepCount = state.step;
-    this.order = [...state.order];
-    this.rng.setState(state.rng);
+    this.promptCycle.loadState(state);
   }
 }
 

@@ -168,6 +168,32 @@ export async function rollout(policy: GPT, tokenizer: Tokenizer, prompts: readon
   return { prompts: [...prompts], answers, seqs, scores };
 }
 
+/** Prompts in shuffled passes: each pass a new permutation, so every prompt comes once per pass. */
+export class PromptCycle<T> {
+  private order: number[] = [];
+
+  constructor(private readonly items: readonly T[], private readonly rng: Rng) {}
+
+  take(n: number): T[] {
+    const out: T[] = [];
+    while (out.length < n) {
+      if (this.order.length === 0) this.order = this.rng.permutation(this.items.length);
+      out.push(this.items[this.order.pop()!]!);
+    }
+    return out;
+  }
+
+  /** Where the cycle stands, for a resumed run to continue it. */
+  state(): { order: number[]; rng: (number | null)[] } {
+    return { order: [...this.order], rng: this.rng.getState() };
+  }
+
+  loadState(state: { order: number[]; rng: (number | null)[] }): void {
+    this.order = [...state.order];
+    this.rng.setState(state.rng);
+  }
+}
+
 /** Checks that every prompt leaves room for max_new_tokens in the context. */
 export function checkPrompts(tokenizer: Tokenizer, prompts: readonly string[], blockSize: number, maxNewTokens: number, source: string): void {
   if (prompts.length === 0) throw new Error(`${source}: no prompts`);
@@ -208,7 +234,7 @@ export class PpoTrainer {
   readonly valueHead: ValueHead;
   private readonly optimizer: AdamW;
   private readonly rng: Rng;
-  private promptOrder: number[] = [];
+  private readonly promptCycle: PromptCycle<string>;
   stepCount = 0;
 
   constructor(readonly policy: GPT, readonly reference: GPT, readonly tokenizer: Tokenizer, readonly reward: RewardSource, readonly prompts: readonly string[], readonly config: PpoConfig, readonly turn: Turn = {}) {
@@ -217,16 +243,13 @@ export class PpoTrainer {
     this.valueHead = new ValueHead(policy.config.n_embd);
     this.optimizer = adamWFor([...policy.namedParameters(), ...this.valueHead.namedParameters().map(([n, p]): [string, Tensor] => [`v_head.${n}`, p])], config.learning_rate, 0);
     this.rng = new Rng(streamSeed(config.seed, STREAM.order));
+    // One generator draws the prompts and the minibatch orders, in turn.
+    this.promptCycle = new PromptCycle(prompts, this.rng);
     reference.eval();
   }
 
   private nextPrompts(): string[] {
-    const out: string[] = [];
-    while (out.length < this.config.batch_size) {
-      if (this.promptOrder.length === 0) this.promptOrder = this.rng.permutation(this.prompts.length);
-      out.push(this.prompts[this.promptOrder.pop()!]!);
-    }
-    return out;
+    return this.promptCycle.take(this.config.batch_size);
   }
 
   /** One PPO step: rollout, rewards, advantages, ppo_epochs of minibatch updates. */
