@@ -163,8 +163,11 @@ describe('inkwell rlhf grpo', () => {
       writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ exact: 'last_number' }, { format: '[0-9 ]*', weight: 0.5 }, { module: join(dir, 'count.mjs'), weight: 0.1 }]));
       const args = ['rlhf', 'grpo', `--checkpoint=${ckpt}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`,
         '--steps=2', '--group_size=3', '--batch_prompts=2', '--max_new_tokens=4', `--out_dir=${join(dir, 'out')}`];
-      const run = await runInkwell(args);
+      writeFileSync(join(dir, 'sums.jsonl'), ['1+1=', '2+2='].map((c, i) => JSON.stringify({ context: c, choices: ['2', '4'], label: i })).join('\n'));
+      writeFileSync(join(dir, 'suite.json'), JSON.stringify({ name: 'sums', tasks: [{ task: 'sums.jsonl' }] }));
+      const run = await runInkwell([...args, `--eval_suite=${join(dir, 'suite.json')}`]);
       assert.equal(run.code, 0, run.stderr);
+      assert.match(readFileSync(join(dir, 'out', 'report.md'), 'utf8'), /## Evaluation: sums[\s\S]*\| sums \| 2 \| 0 \|[\s\S]*suite score/);
       assert.match(run.stdout, /grpo: 3 prompts, 2 × 3 completions a step; rewards 1 × exact\(last_number\) \+ 0\.5 × format\(\[0-9 \]\*\) \+ 0\.1 × /);
       assert.match(run.stdout, /step 2: reward -?[\d.]+ \(exact\(last_number\) [\d.]+±[\d.]+, .*\), solved \d+%, equal groups \d, kl [\d.]+, clipfrac [\d.]+, length [\d.]+, entropy [\d.]+/);
       const rows = readFileSync(join(dir, 'out', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -9,7 +9,9 @@ import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora, LORA_DEFAULTS } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig, type LoopHooks } from '../finetune/loop.js';
 import { RunLog, RunReporter, type RunOutcome } from '../report/card.js';
-import { reportMachine } from './report.js';
+import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
+import type { CausalLM } from '../model/causal-lm.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { join } from 'node:path';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { TrainingDiverged } from '../train/trainer.js';
@@ -195,8 +197,10 @@ export function stopOnDivergence<T>(keeper: KeepBest, bestIter: () => number, tr
 export class FineTuneReport {
   readonly hooks: LoopHooks;
   private readonly reporter: RunReporter;
+  private readonly suite: string | undefined;
 
   constructor(outDir: string, title: string, opts: Options, data: Record<string, unknown>) {
+    this.suite = evalSuiteOption(opts);
     const log = new RunLog(outDir);
     this.hooks = {
       print: (line) => console.log(line),
@@ -216,8 +220,10 @@ export class FineTuneReport {
     }
   }
 
-  finish(model: Module, outcome: RunOutcome): string {
-    this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), ...outcome });
+  /** Writes the report of a finished run; with --eval_suite, the language model `lm` is evaluated on it first. */
+  async finish(model: Module, outcome: RunOutcome, lm?: { model: CausalLM; tokenizer: Tokenizer }): Promise<string> {
+    const evaluations = this.suite && lm ? [await evalSuiteTable(this.suite, lm.model, lm.tokenizer)] : [];
+    this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), evaluations, ...outcome });
     return join(this.reporter.outDir, 'report.md');
   }
 }

@@ -6,6 +6,7 @@ import { trainSft } from '../finetune/sft.js';
 import { getTemplate, modelTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
+import { EVAL_SUITE_USAGE } from './report.js';
 import {
   applyPeftOptions, badLinePolicy, baseModelName, DATA_OPTIONS, FineTuneReport, LOOP_OPTIONS, LOOP_USAGE, loopConfigFromOptions, PEFT_OPTIONS, reportSkipped, reportUnmerged, splitHeldOut, stopOnDivergence, type LoopDefaults,
 } from './finetune-options.js';
@@ -35,6 +36,7 @@ load it like any checkpoint.
   --eval_samples=20        after training, complete this many held-out prompts greedily and report
                            the exact match with their completions (0 = skip)
   --max_new_tokens=64      tokens generated per held-out prompt
+${EVAL_SUITE_USAGE}
 
 Model (default --checkpoint=${DEFAULT_CHECKPOINT}):
 ${MODEL_USAGE}
@@ -43,7 +45,7 @@ ${LOOP_USAGE(DEFAULTS)}`;
 
 export const booleanFlags = ['packing'];
 
-export const options = [...MODEL_OPTIONS, ...DATA_OPTIONS, ...LOOP_OPTIONS, ...PEFT_OPTIONS, 'template', 'packing', 'eval_samples', 'max_new_tokens'];
+export const options = [...MODEL_OPTIONS, ...DATA_OPTIONS, ...LOOP_OPTIONS, ...PEFT_OPTIONS, 'template', 'packing', 'eval_samples', 'max_new_tokens', 'eval_suite'];
 
 export async function run(args: string[], opts: Options): Promise<void> {
   opts.rejectUnknown(options);
@@ -138,5 +140,5 @@ export async function run(args: string[], opts: Options): Promise<void> {
       samples.push(line);
     }
   }
-  console.log(`report: ${report.finish(model, { results, samples })}`);
+  console.log(`report: ${await report.finish(model, { results, samples }, { model, tokenizer })}`);
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultGrpoConfig, GrpoTrainer, validateGrpoConfig, type GrpoConfig, type GrpoPrompt, type GrpoStepLog } from '../align/grpo.js';
 import { RunReporter, type RunOutcome } from '../report/card.js';
-import { reportMachine } from './report.js';
+import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
 import { frozenCopy } from '../align/reference.js';
 import { loadRewardSource } from '../align/reward-source.js';
 import { rewardFunctions } from '../align/verifiers.js';
@@ -60,7 +60,8 @@ export function readGrpoPrompts(file: string): GrpoPrompt[] {
 }
 
 export async function grpo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...GRPO_OPTIONS, 'template']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...GRPO_OPTIONS, 'template', 'eval_suite']);
+  const suite = evalSuiteOption(options);
   const promptsFile = options.string('prompts'), rewardsFile = options.string('rewards');
   if (!promptsFile || !rewardsFile) throw new UsageError('--prompts=FILE.jsonl and --rewards=FILE.json are required');
   const config: GrpoConfig = { ...g, scale_rewards: options.flag('scale_rewards', true), loss_norm: options.string('loss_norm', g.loss_norm) as GrpoConfig['loss_norm'] };
@@ -127,7 +128,7 @@ export async function grpo(options: Options): Promise<void> {
       }
       if (options.flag('lora')) mergeLora(policy);
       save(steps);
-      reporter.write('finished', outcome());
+      reporter.write('finished', { ...outcome(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [] });
       console.log(`wrote ${checkpoint}, ${logFile} and ${join(outDir, 'report.md')}`);
     } catch (err) {
       reporter.write('failed', { ...outcome(), message: (err as Error).message });

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunLog, RunReporter } from '../report/card.js';
-import { reportMachine } from './report.js';
+import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
 import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
@@ -40,7 +40,8 @@ dpo: Direct Preference Optimization on comparisons ({"prompt", "chosen", "reject
 the reference log-probabilities are computed once before training. Writes out_dir/ckpt.safetensors
 after every epoch.
 
-Both take --template=NAME|none (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained
+All three take --eval_suite=SUITE.json (the aligned policy's benchmark table in the report card) and
+--template=NAME|none (${TEMPLATE_NAMES.join(', ')}): the prompt format the SFT model was trained
 with (default: the one \`inkwell finetune sft\` recorded in the checkpoint, else none). Prompts are then
 formatted with it, PPO answers end where SFT taught them to (end-of-text token or the template's turn
 end), DPO scores each chosen and rejected answer with that end (so "stops too early" is learnable), and
@@ -82,7 +83,8 @@ export async function run(args: string[], options: Options): Promise<void> {
 }
 
 async function ppo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'reward_timeout', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...PPO_NUMBERS, 'reward', 'reward_timeout', 'prompts', 'val_prompts', 'kl_estimator', 'whiten_advantages', 'eval_interval', 'out_dir', 'template', 'eval_suite']);
+  evalSuiteOption(options);
   const rewardFile = options.string('reward'), promptsFile = options.string('prompts');
   if (!rewardFile || !promptsFile) throw new UsageError('--reward=FILE and --prompts=FILE are required');
   const config: PpoConfig = { ...p, kl_estimator: (options.string('kl_estimator', p.kl_estimator) as PpoConfig['kl_estimator']), whiten_advantages: options.flag('whiten_advantages', true) };
@@ -127,8 +129,9 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   }));
   showSamples('before', result.before.prompts, result.before.answers, result.before.scores);
   showSamples('after', result.after.prompts, result.after.answers, result.after.scores);
+  const suite = options.string('eval_suite');
   reporter.write('finished', {
-    parameters: policy.numParams(),
+    parameters: policy.numParams(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
     results: { steps: result.steps.length, 'held-out reward before': result.before.meanReward, 'held-out reward after': result.after.meanReward, 'held-out KL after': result.after.kl, policy: result.checkpoint },
     samples: result.after.prompts.slice(0, 3).map((p, i) => `${JSON.stringify(p)} → ${JSON.stringify(result.after.answers[i])} (reward ${result.after.scores[i]!.toFixed(3)})`),
   });
@@ -160,7 +163,8 @@ function showSamples(label: string, prompts: readonly string[], answers: readonl
 }
 
 async function dpo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...DPO_NUMBERS, 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'template']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...DPO_NUMBERS, 'data', 'val', 'val_fraction', 'skip_bad_lines', 'out_dir', 'template', 'eval_suite']);
+  const suite = evalSuiteOption(options);
   const config: DpoConfig = { ...q };
   for (const key of DPO_NUMBERS) config[key] = options.number(key, q[key])!;
   asUsage(() => validateDpoConfig(config));
@@ -208,7 +212,7 @@ async function dpo(options: Options): Promise<void> {
   report('after');
   const heldOut = valPairs.length ? evaluateDpo(policy, valPairs, refVal, config.beta) : null;
   reporter.write('finished', {
-    parameters: policy.numParams(),
+    parameters: policy.numParams(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
     results: { epochs: saved, policy: out, ...(heldOut ? { 'held-out loss': heldOut.loss, 'held-out implicit-reward accuracy': heldOut.accuracy, 'held-out margin': heldOut.margin } : {}) },
   });
   console.log(`wrote ${out} and ${join(outDir, 'report.md')}`);

@@ -1,11 +1,10 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { loadTask } from '../eval/hub-tasks.js';
-import { readSuite, runSuite } from '../eval/suite.js';
+import { readSuite } from '../eval/suite.js';
 import { eosTokenOf, generate } from '../generate/generate.js';
 import { RunReporter, type EvalTable, type RunOutcome, type RunRecord } from '../report/card.js';
-import { reportMachine } from './report.js';
+import { EVAL_SUITE_USAGE, evalSuiteTable, reportMachine } from './report.js';
 import { loadModel } from '../train/checkpoint.js';
 import { trainSteps, type TrainHooks, type TrainLogRow, type TrainResult } from '../train/trainer.js';
 import { backend } from '../tensor/backends/index.js';
@@ -47,7 +46,7 @@ its best) stops, leaving both files as they were. Ctrl-C stops a run and prints 
 Report card: the run ends by writing run.json, report.md and report.html (settings, data, parameters,
 tokens, wall time, tokens/s, MFU, curves, samples, the machine and version) to out_dir; \`inkwell report
 out_dir\` rebuilds them.
-  --eval_suite=SUITE.json    evaluate the best model on a task suite (\`inkwell eval --suite\`) for the report
+${EVAL_SUITE_USAGE} (the best model)
 
 Live dashboard (a web page with loss and learning-rate curves, tokens/s and a sample at each evaluation):
   --dashboard[=[HOST:]PORT]  serve it at http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/dashboard (or HOST:PORT; port 0 picks a free one).
@@ -194,12 +193,7 @@ class TrainReport {
     const evaluations: EvalTable[] = [];
     if (this.suiteFile) {
       if (!tokenizer) throw new Error(`--eval_suite needs the dataset's tokenizer, and ${this.config.dataset}/meta.json has none`);
-      const suite = readSuite(this.suiteFile);
-      const s = await runSuite(model, tokenizer, suite, (entry) => loadTask(entry.task));
-      evaluations.push({
-        title: `Evaluation: ${s.suite}`, columns: ['task', 'items', 'shots', 'acc', 'acc_norm', 'chance', 'centred'],
-        rows: s.tasks.map((t) => [t.name, t.items, t.fewshot, t.acc, t.accNorm ?? '-', t.chance, t.score]), summary: `suite score ${s.score.toFixed(4)}`,
-      });
+      evaluations.push(await evalSuiteTable(this.suiteFile, model, tokenizer));
     }
     const samples = tokenizer ? generate(model, Array(REPORT_SAMPLES).fill(sampleStart(tokenizer)), { tokenizer, maxNewTokens: REPORT_SAMPLE_TOKENS, temperature: 0.8, topK: 200, seed: this.config.seed })
       .map((g) => g.text!) : [];
