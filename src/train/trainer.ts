@@ -1,6 +1,7 @@
 // The training loop of nanoGPT's train.py: random batches, gradient accumulation, AdamW with decay
-// groups, warmup + cosine LR, clipping, periodic train/val estimates, a checkpoint on best val (atomic),
-// exact resume, logging with throughput and MFU, loss curves, and a guard against NaN/Inf.
+// groups, warmup + cosine LR, clipping, periodic train/val estimates, checkpoints (atomic: the resume
+// state, and the best-val model apart from it), exact resume, logging with throughput and MFU, loss
+// curves, and guards against NaN/Inf, a loss that blows up, and a learning rate too low to move it.
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dataset, type Split } from '../data/dataset.js';
