@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GPT } from '../src/model/gpt.js';
@@ -18,7 +18,9 @@ import { Llama, llamaTensorShapes, type LlamaConfig } from '../src/model/llama.j
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../src/io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { noGrad } from '../src/tensor/tensor.js';
-import { maxAbsDiff, repoRoot } from './helpers.js';
+import { compressModel, decompress } from '../src/model/compress.js';
+import { generate } from '../src/generate/generate.js';
+import { maxAbsDiff, repoRoot, sharedDir } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'inkwell-llama-'));
 
@@ -132,6 +134,27 @@ function writeRaw(file: string, tensors: [string, string, number[], Uint8Array][
   len.writeBigUInt64LE(BigInt(json.length));
   writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...tensors.map((t) => Buffer.from(t[3]))]));
 }
+
+describe('generation and compressed weights on llama-tiny', () => {
+  const fixture = join(sharedDir, 'fixtures', 'llama-tiny');
+  const skip = existsSync(join(fixture, 'model.safetensors')) ? false : `fixture not found at ${fixture}`;
+  it('generate() continues greedily as PyTorch does, with and without the KV cache, and with bf16/int8 weights', { skip }, () => {
+    const { greedy } = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8'));
+    const model = loadHFCausalLM(fixture).eval();
+    for (const useCache of [true, false]) {
+      const [out] = generate(model, [greedy.prompt], { temperature: 0, maxNewTokens: greedy.new_tokens, useCache });
+      assert.deepEqual(out!.tokens, greedy.tokens, `useCache ${useCache}`);
+    }
+    for (const format of ['bf16', 'int8'] as const) {
+      const report = compressModel(model, format);
+      assert.equal(report.matrices, 2 * 7 + 1, 'every projection once, and the untied head once');
+      assert.ok(report.bytesAfter < report.bytesBefore / (format === 'bf16' ? 1.9 : 3.5), `${format}: ${report.bytesAfter} of ${report.bytesBefore} bytes`);
+      const [out] = generate(model, [greedy.prompt], { temperature: 0, maxNewTokens: greedy.new_tokens });
+      assert.deepEqual(out!.tokens, greedy.tokens, format);
+    }
+    decompress(model);
+  });
+});
 
 describe('Hugging Face Llama-family files', () => {
   it('expected tensor lists equal the parameters, name for name and shape for shape, without allocating', () => {
