@@ -7,6 +7,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from '../src/io/s
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { compressModel, decompress } from '../src/model/compress.js';
+import { loadPretrainedCausalLM } from '../src/model/pretrained.js';
 import { generate } from '../src/generate/generate.js';
 import { maxAbsDiff, repoRoot, sharedDir } from './helpers.js';
 
@@ -216,6 +219,51 @@ describe('Hugging Face Llama-family files', () => {
     assert.throws(() => llamaConfigFromHF({ ...hf, architectures: ['LlamaForSequenceClassification'] }, 'c.json'), /architectures' is \["LlamaForSequenceClassification"\]; inkwell loads LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM/);
     assert.throws(() => llamaConfigFromHF({ ...hf, num_key_value_heads: 3 }, 'c.json'), /c\.json: .*num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
     assert.deepEqual(llamaConfigFromHF({ ...hf, rope_scaling: { type: 'linear', factor: 2 } }).rope_scaling, { rope_type: 'linear', factor: 2 });
+  });
+});
+
+describe('Llama-family models from the hub (a local server standing in for huggingface.co)', () => {
+  it('fetches config, index and shards (or the single file) and tokenizer files into the cache, then loads offline', async () => {
+    const files = new Map<string, Map<string, Buffer>>();
+    const requests: string[] = [];
+    const sharded = join(tmp, 'hub-sharded'), single = join(tmp, 'hub-single');
+    const model = new Llama(variants['qwen3 q/k norm, MQA, head_dim 6']!, { seed: 12 });
+    saveHFCausalLM(model, single);
+    saveHFCausalLM(model, sharded);
+    const params = model.namedParameters(), half = Math.floor(params.length / 2), weightMap: Record<string, string> = {};
+    params.forEach(([n], i) => (weightMap[n] = `model-0000${i < half ? 1 : 2}-of-00002.safetensors`));
+    writeSafetensors(join(sharded, 'model-00001-of-00002.safetensors'), params.slice(0, half).map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]));
+    writeSafetensors(join(sharded, 'model-00002-of-00002.safetensors'), params.slice(half).map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]));
+    const repo = (dir: string, names: string[]) => new Map(names.map((f) => [f, readFileSync(join(dir, f))]));
+    files.set('org/sharded', new Map([...repo(sharded, ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']),
+      ['model.safetensors.index.json', Buffer.from(JSON.stringify({ weight_map: weightMap }))], ['tokenizer.json', Buffer.from('{"model":{}}')]]));
+    files.set('org/single', repo(single, ['config.json', 'model.safetensors']));
+    const server = createServer((req, res) => {
+      requests.push(req.url!);
+      const m = /^\/(\w+\/\w+)\/resolve\/main\/(.+)$/.exec(req.url!);
+      const body = m ? files.get(m[1]!)?.get(m[2]!) : undefined;
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cacheDir = join(tmp, 'hub-cache');
+    try {
+      for (const id of ['org/sharded', 'org/single']) {
+        const { model: loaded, dir } = await loadPretrainedCausalLM(id, { endpoint, cacheDir, offline: false });
+        assert.ok(loaded instanceof Llama);
+        params.forEach(([n, p], i) => assert.equal(maxAbsDiff(loaded.namedParameters()[i]![1].data, p.data), 0, `${id} ${n}`));
+        assert.equal(dir, join(cacheDir, ...id.split('/')));
+      }
+      assert.ok(existsSync(join(cacheDir, 'org', 'sharded', 'tokenizer.json')));
+      assert.ok(!existsSync(join(cacheDir, 'org', 'single', 'model.safetensors.index.json')));
+      assert.ok(requests.includes('/org/single/resolve/main/model.safetensors.index.json'), 'asked for the index first');
+      const before = requests.length;
+      const again = await loadPretrainedCausalLM('org/sharded', { endpoint, cacheDir, offline: true });
+      assert.ok(again.model instanceof Llama);
+      assert.equal(requests.length, before, 'offline: nothing requested');
+    } finally {
+      server.close();
+    }
   });
 });
 
