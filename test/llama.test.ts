@@ -22,6 +22,8 @@ import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { compressModel, decompress } from '../src/model/compress.js';
 import { loadPretrainedCausalLM } from '../src/model/pretrained.js';
+import { applyLora, mergeLora } from '../src/finetune/lora.js';
+import { loadPeft, savePeft } from '../src/finetune/peft.js';
 import { generate } from '../src/generate/generate.js';
 import { maxAbsDiff, repoRoot, sharedDir } from './helpers.js';
 
@@ -156,6 +158,27 @@ describe('generation and compressed weights on llama-tiny', () => {
       assert.deepEqual(out!.tokens, greedy.tokens, format);
     }
     decompress(model);
+  });
+
+  it('LoRA on q_proj … down_proj: merge is exact, PEFT files say fan_in_fan_out false and load back', { skip }, () => {
+    const ids = Int32Array.from([3, 14, 15, 9, 26, 5, 35, 8]), T = ids.length;
+    const model = loadHFCausalLM(fixture).eval();
+    applyLora(model, { targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], r: 4, alpha: 8 });
+    for (const [n, p] of model.namedParameters()) if (n.endsWith('lora_B.weight')) p.data.forEach((_, i) => (p.data[i] = Math.sin(i + n.length) * 0.05));
+    const logits = () => noGrad(() => model.forward(ids, 1, T, null, { allLogits: true }).logits.data.slice());
+    const withLora = logits();
+    assert.ok(maxAbsDiff(withLora, noGrad(() => loadHFCausalLM(fixture).forward(ids, 1, T, null, { allLogits: true }).logits.data)) > 1e-3, 'LoRA changes the output');
+    const dir = join(tmp, 'llama-lora');
+    savePeft(dir, model, { baseModel: fixture });
+    const adapterConfig = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+    assert.equal(adapterConfig.fan_in_fan_out, false);
+    assert.deepEqual([...adapterConfig.target_modules].sort(), ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+    const reloaded = loadHFCausalLM(fixture).eval();
+    loadPeft(dir, reloaded);
+    assert.ok(maxAbsDiff(noGrad(() => reloaded.forward(ids, 1, T, null, { allLogits: true }).logits.data), withLora) < 1e-6, 'loaded adapter');
+    mergeLora(model);
+    assert.ok(maxAbsDiff(logits(), withLora) < 1e-5, `merged: ${maxAbsDiff(logits(), withLora)}`);
+    assert.deepEqual(model.namedParameters().map(([n]) => n), loadHFCausalLM(fixture).namedParameters().map(([n]) => n));
   });
 });
 
