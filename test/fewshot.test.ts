@@ -113,6 +113,8 @@ describe('inkwell eval', () => {
     assert.equal(r.status, 0, r.stderr);
     const ids = Int32Array.from(tokenizer.encode(text));
     const expected = evaluateTokens(model, ids.length, (s, n) => ids.subarray(s, s + n), 2);
-    assert.equal(r.stdout, `${file}: ${expected.tokens} tokens, loss ${expected.loss.toFixed(4)}, perplexity ${expected.perplexity.toFixed(3)}\n`);
+    // Bits per byte: the predicted tokens' bits over the bytes they spell (the text but its first character).
+    const bpb = (expected.loss * expected.tokens) / Math.LN2 / Buffer.byteLength(text.slice(1));
+    assert.equal(r.stdout, `${file}: ${expected.tokens} tokens, loss ${expected.loss.toFixed(4)}, perplexity ${expected.perplexity.toFixed(3)}, ${bpb.toFixed(4)} bits per byte\n`);
   });
 });

@@ -1,4 +1,5 @@
 // Shared test helpers: fixture location, comparisons, and running a suite once per backend.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,5 +61,37 @@ export function numericGrad(x: Float32Array, indices: Iterable<number>, f: () =>
     const down = f();
     x[i] = old;
     return (up - down) / (2 * eps);
+  });
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built CLI (dist/src/cli/main.js) as a user does, in `cwd`, with standard input closed. `onStdout`
+ * and `onStderr` see the output as it comes, with the child (e.g. to send it a signal).
+ */
+export function runInkwell(args: string[], options: { cwd?: string; env?: Record<string, string>;
+  onStdout?: (text: string, child: ChildProcess) => void; onStderr?: (text: string, child: ChildProcess) => void } = {}): Promise<CliRun> {
+  return new Promise((resolvePromise, reject) => {
+    const { INKWELL_DEBUG: _debug, ...inherited } = process.env;
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), ...args],
+      { cwd: options.cwd, env: { ...inherited, ...options.env } });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+      options.onStdout?.(stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+      options.onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    child.stdin.end();
   });
 }

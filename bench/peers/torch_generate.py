@@ -26,8 +26,8 @@ class GPT2:
         hs = self.C // self.nh
         return [(torch.zeros(B, self.nh, self.T, hs), torch.zeros(B, self.nh, self.T, hs)) for _ in self.blocks], 0
 
-    def forward(self, idx, cache):
-        """Logits of the last position; idx continues the cached sequence."""
+    def forward(self, idx, cache, all_positions=False):
+        """Logits of the last position (of every position with all_positions); idx continues the cached sequence."""
         layers, past = cache
         B, n = idx.shape
         C, nh, hs = self.C, self.nh, self.C // self.nh
@@ -45,7 +45,7 @@ class GPT2:
             h = F.layer_norm(x, (C,), *blk['ln2'], 1e-5).view(-1, C)
             h = F.gelu(torch.addmm(blk['fc_b'], h, blk['fc_w']), approximate='tanh')
             x = x + torch.addmm(blk['fc_proj_b'], h, blk['fc_proj_w']).view(B, n, C)
-        x = F.layer_norm(x[:, -1], (C,), *self.lnf, 1e-5)
+        x = F.layer_norm(x if all_positions else x[:, -1], (C,), *self.lnf, 1e-5)
         return x @ self.wte.t(), (layers, past + n)
 
 

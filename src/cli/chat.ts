@@ -45,7 +45,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const system = options.string('system');
 
   const { model, tokenizer, state } = await inferenceModelFromOptions(options);
-  const template = chooseTemplate(givenTemplate, state);
+  const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
   const blockSize = model.config.block_size;
   const promptBudget = blockSize - Math.min(maxNewTokens, Math.floor(blockSize / 2));
   const ending = replyEnding(template, tokenizer);

@@ -1,23 +1,44 @@
-// `inkwell eval`: loss and perplexity of a model on a dataset split or a text file, or few-shot
-// accuracy (exact match) on a JSONL file of prompts and expected answers.
+// `inkwell eval`: loss, perplexity and bits per byte of a model on a dataset split or a text file;
+// a task (multiple choice by log-likelihood, or few-shot exact match) from a JSONL file or a named
+// benchmark; or a suite of tasks with one score.
 import { Dataset } from '../data/dataset.js';
 import { evaluateFewShot, readFewShotTask } from '../eval/fewshot.js';
+import { loadTask, TASK_NAMES } from '../eval/hub-tasks.js';
+import { readSuite, runSuite, type SuiteResult } from '../eval/suite.js';
+import { evaluateTask } from '../eval/tasks.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { readTextFile } from '../io/records.js';
 import type { LoadedModel } from '../model/load.js';
 import { evaluateTokens, type EvalResult } from '../train/evaluate.js';
+import { join } from 'node:path';
 import { UsageError, type Options } from './args.js';
 import { reportSkipped } from './finetune-options.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
 
-export const usage = `usage: inkwell eval [--checkpoint=FILE|DIR | --init=NAME|DIR] [--split=val|train] [--data=DIR] [--file=TEXT] [--fewshot=FILE.jsonl] [options]
+export const usage = `usage: inkwell eval [--checkpoint=FILE|DIR | --init=NAME|DIR] [--split=val|train] [--data=DIR] [--file=TEXT]
+                   [--task=FILE.jsonl|NAME] [--suite=SUITE.json] [--fewshot=FILE.jsonl] [options]
 
-Perplexity (default): the mean cross-entropy (nats per token) and perplexity of the model over every
-token of a dataset split (the checkpoint's own dataset unless --data is given) or of a text file (--file,
-tokenized with the model's tokenizer).
+Perplexity (default): the mean cross-entropy (nats per token), perplexity and bits per byte (bits per
+UTF-8 byte of the text, which compares models whatever their tokenizers) over every token of a dataset
+split (the checkpoint's own dataset unless --data is given) or of a text file (--file, tokenized with the
+model's tokenizer).
   --split=val              train or val
   --data=DIR               a prepared dataset (needed for pretrained models)
   --file=TEXT              a text file instead of a split
   --max_tokens=N           evaluate only the first N tokens
+
+Tasks (--task=FILE.jsonl or a benchmark: ${TASK_NAMES.join(', ')}, fetched from the Hugging Face hub):
+items scored by log-likelihood as lm-evaluation-harness scores them (docs/eval.md gives the schema):
+multiple choice {"context", "choices", "label"}, partial {"contexts", "continuation", "label"} (Winogrande)
+and greedy {"context", "continuation"} (LAMBADA). Prints acc, acc_norm (scores divided by the choice's
+bytes), chance and the accuracy centred on chance. A file of {"prompt", "answer"} lines is a few-shot
+exact-match task, as --fewshot below.
+  --num_fewshot=0          solved examples before each item (drawn from the task's other items)
+  --limit=N                only the first N items
+  --seed=1234              the few-shot draw
+Suite (--suite=SUITE.json): {"name", "tasks": [{"task": NAME|FILE, "fewshot", "limit", "chance", "metric"}]};
+prints a row per task and the suite's score, the mean centred accuracy (nanochat's CORE), and writes it
+all as JSON to --out (default out-eval/<suite name>.json).
 
 Few-shot (--fewshot=FILE.jsonl): each line is {"prompt": ..., "answer": ...}; an optional first line
 {"shots": [{"prompt", "answer"}, ...], "instruction": ..., "separator": "\\n\\n", "stop": "\\n"} gives solved
@@ -34,21 +55,82 @@ ${INFERENCE_USAGE}
 
 export const booleanFlags = ['offline', 'verbose', 'skip_bad_lines'];
 
-const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, 'split', 'data', 'file', 'max_tokens', 'batch_size', 'fewshot', 'max_new_tokens', 'verbose', 'skip_bad_lines'];
-const PERPLEXITY_OPTIONS = ['split', 'data', 'file', 'max_tokens'];
-const FEWSHOT_OPTIONS = ['max_new_tokens', 'verbose', 'skip_bad_lines'];
+/** The options of each mode: one mode per run, and an option of another mode is an error. */
+const MODE_OPTIONS = {
+  perplexity: ['split', 'data', 'file', 'max_tokens'],
+  fewshot: ['fewshot', 'max_new_tokens', 'verbose', 'skip_bad_lines'],
+  task: ['task', 'num_fewshot', 'limit', 'seed', 'skip_bad_lines', 'max_new_tokens', 'verbose'],
+  suite: ['suite', 'out'],
+} as const;
+type Mode = keyof typeof MODE_OPTIONS;
+const KNOWN_OPTIONS = [...INFERENCE_OPTIONS, 'batch_size', ...new Set(Object.values(MODE_OPTIONS).flat())];
 
 export async function run(args: string[], options: Options): Promise<void> {
   options.rejectUnknown(KNOWN_OPTIONS);
   if (args.length) throw new UsageError(`eval takes no positional arguments, got '${args.join(' ')}'`);
-  const fewshot = options.string('fewshot');
-  const misplaced = (fewshot !== undefined ? PERPLEXITY_OPTIONS : FEWSHOT_OPTIONS).find((o) => options.has(o));
-  if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${fewshot !== undefined ? 'few-shot evaluation (--fewshot)' : 'perplexity (without --fewshot)'}`);
+  const modes = (['fewshot', 'task', 'suite'] as const).filter((m) => options.has(m));
+  if (modes.length > 1) throw new UsageError(`give one of --${modes.join(', --')}, not several`);
+  const mode = (modes[0] ?? 'perplexity') as Mode;
+  const allowed: readonly string[] = MODE_OPTIONS[mode];
+  const shared: readonly string[] = [...INFERENCE_OPTIONS, 'batch_size'];
+  const misplaced = KNOWN_OPTIONS.find((o) => options.has(o) && !allowed.includes(o) && !shared.includes(o));
+  if (misplaced) throw new UsageError(`--${misplaced} does not apply to ${mode === 'perplexity' ? 'perplexity (without --task, --suite or --fewshot)' : `--${mode}`}`);
   const batchSize = options.number('batch_size', 8)!;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`--batch_size must be an integer ≥ 1, got ${batchSize}`);
   const loaded = await inferenceModelFromOptions(options);
-  if (fewshot !== undefined) runFewShot(loaded, fewshot, batchSize, options);
+  if (mode === 'fewshot') runFewShot(loaded, options.string('fewshot')!, batchSize, options);
+  else if (mode === 'task') await runTask(loaded, options.string('task')!, batchSize, options);
+  else if (mode === 'suite') await runSuiteFile(loaded, options.string('suite')!, batchSize, options);
   else runPerplexity(loaded, batchSize, options);
+}
+
+/** A whole number option ≥ min, or undefined when not given. */
+function count(options: Options, name: string, min: number): number | undefined {
+  const v = options.number(name);
+  if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${v}`);
+  return v;
+}
+
+async function runTask(loaded: LoadedModel, name: string, batchSize: number, options: Options): Promise<void> {
+  if (/\.jsonl$/i.test(name) && isExactMatchTask(name)) {
+    const stray = ['num_fewshot', 'limit', 'seed'].find((o) => options.has(o));
+    if (stray) throw new UsageError(`--${stray} does not apply to ${name}, a few-shot exact-match task (its header lists its shots)`);
+    return runFewShot(loaded, name, batchSize, options);
+  }
+  const task = await loadTask(name, { onBadLine: options.flag('skip_bad_lines') ? 'skip' : 'stop', offline: options.has('offline') ? options.flag('offline') : undefined });
+  reportSkipped(name, task.skipped);
+  const fewshot = count(options, 'num_fewshot', 0) ?? 0;
+  const result = evaluateTask(loaded.model, loaded.tokenizer, task, { fewshot, limit: count(options, 'limit', 1), seed: options.number('seed', 1234), batchSize });
+  if (options.flag('verbose')) for (const p of result.perItem) console.log(`${p.source}: ${p.correct ? 'right' : 'wrong'}: scores ${p.scores.map((x) => x.toFixed(3)).join(' ')}, answer ${p.label}`);
+  console.log(`${task.name}: ${result.items} items (${fewshot}-shot), acc ${result.acc.toFixed(4)}` +
+    `${result.accNorm === null ? '' : `, acc_norm ${result.accNorm.toFixed(4)}`}, chance ${result.chance.toFixed(4)}, centred ${result.centered.toFixed(4)}`);
+}
+
+/** A task file whose first item is {"prompt", "answer"} (the exact-match format) rather than a log-likelihood item. */
+function isExactMatchTask(file: string): boolean {
+  const first = readTextFile(file, 'task file').split('\n').find((l) => l.trim() && !/^\s*\{\s*"(shots|task)"/.test(l));
+  try {
+    const value = JSON.parse(first ?? 'null') as Record<string, unknown> | null;
+    return value !== null && typeof value === 'object' && 'prompt' in value && 'answer' in value;
+  } catch {
+    return false;
+  }
+}
+
+async function runSuiteFile({ model, tokenizer }: LoadedModel, file: string, batchSize: number, options: Options): Promise<void> {
+  const suite = readSuite(file);
+  const out = options.string('out') ?? join('out-eval', `${suite.name}.json`);
+  const offline = options.has('offline') ? options.flag('offline') : undefined;
+  const header = `${'task'.padEnd(24)} ${'items'.padStart(6)} ${'shots'.padStart(5)} ${'acc'.padStart(7)} ${'acc_norm'.padStart(8)} ${'chance'.padStart(7)} ${'centred'.padStart(8)}`;
+  console.log(header);
+  const result: SuiteResult = await runSuite(model, tokenizer, suite, (entry) => loadTask(entry.task, { offline }), {
+    batchSize,
+    onTask: (t) => console.log(`${t.name.padEnd(24)} ${String(t.items).padStart(6)} ${String(t.fewshot).padStart(5)} ${t.acc.toFixed(4).padStart(7)} ` +
+      `${(t.accNorm === null ? '-' : t.accNorm.toFixed(4)).padStart(8)} ${t.chance.toFixed(4).padStart(7)} ${t.score.toFixed(4).padStart(8)}${t.metric === 'acc_norm' ? ' (acc_norm)' : ''}`),
+  });
+  console.log(`${suite.name}: score ${result.score.toFixed(4)} (mean accuracy centred on chance over ${result.tasks.length} tasks)`);
+  writeFileAtomic(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${out}`);
 }
 
 function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: number, options: Options): void {
@@ -56,10 +138,13 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
   const file = options.string('file');
   let result: EvalResult;
   let what: string;
+  let bytes: number;
   if (file !== undefined) {
     if (options.has('split') || options.has('data')) throw new UsageError('give either --file or --split/--data, not both');
     const ids = Int32Array.from(tokenizer.encode(readTextFile(file, 'text')));
-    result = evaluateTokens(model, Math.min(ids.length, maxTokens), (s, n) => ids.subarray(s, s + n), batchSize);
+    const n = Math.min(ids.length, maxTokens);
+    result = evaluateTokens(model, n, (s, k) => ids.subarray(s, s + k), batchSize);
+    bytes = predictedBytes(tokenizer, ids.subarray(0, n));
     what = file;
   } else {
     const split = options.string('split', 'val')!;
@@ -69,13 +154,23 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
     const data = new Dataset(dir);
     try {
       const tokens = data.files[split];
-      result = evaluateTokens(model, Math.min(tokens.length, maxTokens), (s, n) => tokens.read(s, n), batchSize);
+      const n = Math.min(tokens.length, maxTokens);
+      result = evaluateTokens(model, n, (s, k) => tokens.read(s, k), batchSize);
+      bytes = predictedBytes(tokenizer, tokens.read(0, n));
     } finally {
       data.close();
     }
     what = `${dir} (${split})`;
   }
-  console.log(`${what}: ${result.tokens.toLocaleString('en-US')} tokens, loss ${result.loss.toFixed(4)}, perplexity ${result.perplexity.toFixed(3)}`);
+  const bpb = (result.loss * result.tokens) / Math.LN2 / bytes;
+  console.log(`${what}: ${result.tokens.toLocaleString('en-US')} tokens, loss ${result.loss.toFixed(4)}, perplexity ${result.perplexity.toFixed(3)}, ` +
+    `${bpb.toFixed(4)} bits per byte`);
+}
+
+/** UTF-8 bytes of the text the evaluated tokens predict: all but the first token (which only serves as context). */
+function predictedBytes(tokenizer: LoadedModel['tokenizer'], ids: Int32Array): number {
+  const all = Array.from(ids);
+  return Buffer.byteLength(tokenizer.decode(all)) - Buffer.byteLength(tokenizer.decode(all.slice(0, 1)));
 }
 
 function runFewShot({ model, tokenizer }: LoadedModel, file: string, batchSize: number, options: Options): void {

@@ -2,6 +2,7 @@
 // The `inkwell` command: a thin layer over the library. Each subcommand lives in its own module and is
 // loaded only when run, so `inkwell --help` stays instant.
 import { Options, parseArgs, UsageError } from './args.js';
+import { packageVersion } from './version.js';
 
 interface Command {
   summary: string;
@@ -28,6 +29,7 @@ const commands: Record<string, Command> = {
   finetune: { summary: 'fine-tune a model: classify (class head), sft (prompt/completion, chat) or reward (reward model)', load: () => import('./finetune.js') },
   classify: { summary: 'label texts with a classifier from `inkwell finetune classify`', load: () => import('./classify.js') },
   markov: { summary: 'train a binary GPT and show it as a finite-state Markov chain (table + SVG graph)', load: () => import('./markov.js') },
+  report: { summary: 'rebuild a run\'s report card (report.md, report.html) from its output folder', load: () => import('./report.js') },
   info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
 };
 
@@ -40,14 +42,23 @@ function help(): string {
     '',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'inkwell <command> --help shows a command\'s options.',
+    'inkwell <command> --help shows a command\'s options; inkwell --version the version.',
   ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    // No command is a mistake (a script that lost its arguments), not a request for help.
+    console.error(help());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
+    return 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(packageVersion());
     return 0;
   }
   const command = commands[name];

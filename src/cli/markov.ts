@@ -4,13 +4,16 @@ import { DEFAULT_SEQUENCE, formatMarkov, markovSvg, trainBinaryGPT } from '../ma
 import { writeFileAtomic } from '../io/atomic.js';
 import { UsageError, type Options } from './args.js';
 
-export const usage = `usage: inkwell markov [--steps=50] [--sequence=${DEFAULT_SEQUENCE}] [--seed=1337] [--out=markov.svg]
+const DEFAULT_OUT = 'out-markov/markov.svg';
+
+export const usage = `usage: inkwell markov [--steps=50] [--sequence=${DEFAULT_SEQUENCE}] [--seed=1337] [--out=${DEFAULT_OUT}]
 
 Trains a tiny GPT (vocab_size 2, block_size 3, 4 layers, 4 heads, n_embd 16, no bias; AdamW lr 1e-3,
 weight decay 0.1) on every 3-bit window of the sequence → the bit after it, then prints the model as a
 finite-state Markov chain: for each of the 8 states "abc", P(next = t) and the next state "bct". Counting
 the shorter contexts a GPT also accepts, the state space has 2 + 4 + 8 = 14 states.
-Writes the state graph to --out as an SVG (edges seen in the training data in red).`;
+Writes the state graph to --out as an SVG (edges seen in the training data in red); its folder is made
+if missing, so nothing lands in the working directory itself.`;
 
 export function run(args: string[], options: Options): void {
   options.rejectUnknown(['steps', 'sequence', 'seed', 'out']);
@@ -20,7 +23,7 @@ export function run(args: string[], options: Options): void {
   const seed = options.number('seed', 1337)!;
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
   const sequence = options.string('sequence', DEFAULT_SEQUENCE)!;
-  const out = options.string('out', 'markov.svg')!;
+  const out = options.string('out', DEFAULT_OUT)!;
   let result;
   try {
     result = trainBinaryGPT({ sequence, steps, seed });

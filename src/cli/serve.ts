@@ -90,7 +90,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const prompts = feedbackFile === undefined ? null : readPrompts(feedbackFile);
 
   const { model, tokenizer, state } = await inferenceModelFromOptions(options);
-  const template = chooseTemplate(givenTemplate, state);
+  const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
   const modelName = options.string('model_name') ?? defaultModelName(options);
   const runLog = runLogOf(options);
   const web: WebAppOptions = { playground: { modelName }, unavailable: {} };

@@ -1,17 +1,26 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
-import { train, type TrainHooks } from '../train/trainer.js';
+import { existsSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { loadTask } from '../eval/hub-tasks.js';
+import { readSuite, runSuite } from '../eval/suite.js';
+import { eosTokenOf, generate } from '../generate/generate.js';
+import { machineInfo, versionInfo, writeRunReport, type EvalTable, type RunRecord } from '../report/card.js';
+import { loadModel } from '../train/checkpoint.js';
+import { trainSteps, type TrainHooks, type TrainLogRow, type TrainResult } from '../train/trainer.js';
 import { backend } from '../tensor/backends/index.js';
 import { fetchPretrained, GPT2_MODELS } from '../model/pretrained.js';
 import { readDatasetMeta } from '../data/dataset.js';
-import { tokenizerFromJSON, type TokenizerJSON } from '../tokenizers/tokenizer.js';
+import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { dashboardHooks } from '../serve/dashboard-hooks.js';
 import { startDashboardServer, type DashboardServer } from '../serve/dashboard-server.js';
+import { join } from 'node:path';
 import { UsageError, type Options } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const DEFAULT_DASHBOARD_PORT = 8000;
-const DASHBOARD_OPTIONS = ['dashboard', 'dashboard_exit'];
+/** Options of the command that are not training settings. */
+const DASHBOARD_OPTIONS = ['dashboard', 'dashboard_exit', 'eval_suite'];
 
 export const usage = `usage: inkwell train [PRESET | CONFIG.json] [--key=value ...]
 
@@ -30,7 +39,15 @@ dtype (float32 | bfloat16: matmul operands rounded to bfloat16 with float32 accu
 optimizer state, as nanoGPT's dtype=bfloat16 under torch.autocast; ~1.6x faster baby steps on CPUs
 with AVX-512 BF16).
 
-Writes out_dir/ckpt.safetensors (on best val loss), log.jsonl, log.csv and loss.svg.
+Writes out_dir/best.safetensors (the model with the best val loss so far), out_dir/ckpt.safetensors (the
+run's state at its last save, for init_from=resume: at every evaluation with always_save_checkpoint, else on
+each new best), log.jsonl, log.csv and loss.svg. A run whose val loss blows up (more than max(1, 50%) above
+its best) stops, leaving both files as they were. Ctrl-C stops a run and prints how to resume it.
+
+Report card: the run ends by writing run.json, report.md and report.html (settings, data, parameters,
+tokens, wall time, tokens/s, MFU, curves, samples, the machine and version) to out_dir; \`inkwell report
+out_dir\` rebuilds them.
+  --eval_suite=SUITE.json    evaluate the best model on a task suite (\`inkwell eval --suite\`) for the report
 
 Live dashboard (a web page with loss and learning-rate curves, tokens/s and a sample at each evaluation):
   --dashboard[=[HOST:]PORT]  serve it at http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/dashboard (or HOST:PORT; port 0 picks a free one).
@@ -58,27 +75,75 @@ export async function run(args: string[], options: Options): Promise<void> {
   // The tokenizer is read first so a bad dataset fails before a server thread is started.
   const tokenizer = options.has('dashboard') ? datasetTokenizer(config.dataset) : undefined;
   const dashboard = options.has('dashboard') ? await startDashboard(new Map(options.entries()).get('dashboard')!, config) : null;
+  if (options.has('eval_suite')) readSuite(options.string('eval_suite')!); // a bad suite file fails before training
   const bar = new ProgressBar('train', config.progress);
+  let saved: number | null = null;
+  const rows: TrainLogRow[] = [];
+  const dashboardPart = dashboard ? dashboardHooks(dashboard.publish, { tokenizer }) : {};
   const hooks: TrainHooks = {
     print: (line) => bar.print(line),
     onProgress: (iter, max, loss) => bar.update(iter, max, `loss ${loss.toFixed(4)}`),
-    ...(dashboard ? dashboardHooks(dashboard.publish, { tokenizer }) : {}),
+    onCheckpoint: (iter) => (saved = iter),
+    ...dashboardPart,
+    onLog: (row) => {
+      rows.push(row);
+      dashboardPart.onLog?.(row);
+    },
   };
-  try {
-    const result = train(config, hooks);
+  const report = new TrainReport(config, rows, options.string('eval_suite'));
+  const interrupted = () => {
     bar.done();
-    if (result.lastEval) console.log(`done: best val loss ${result.bestValLoss.toFixed(4)}; checkpoint ${result.checkpoint}`);
-    dashboard?.publish({ type: 'status', state: 'finished' });
+    report.write(null, 'interrupted');
+    const where = saved !== null ? `the last checkpoint is from iter ${saved}`
+      : config.init_from === 'resume' ? 'no new checkpoint was written; the one it resumed from is as it was' : 'no checkpoint was written yet';
+    console.error(`\ninterrupted: ${where}` + (saved !== null || config.init_from === 'resume' ? `; continue with:\n  ${resumeCommand()}` : ''));
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    const result = await runToEnd(trainSteps(config, hooks));
+    bar.done();
+    if (result.lastEval) console.log(doneLine(result));
+    console.log(`report: ${(await report.finish(result)).markdown}`);
+    dashboard?.publish({ type: 'status', state: 'finished', report: true });
   } catch (err) {
-    dashboard?.publish({ type: 'status', state: 'failed', message: (err as Error).message });
+    const written = report.write(null, 'failed', (err as Error).message);
+    dashboard?.publish({ type: 'status', state: 'failed', message: (err as Error).message, report: written });
     await dashboard?.close();
     throw err;
   } finally {
+    process.removeListener('SIGINT', interrupted);
     bar.done();
   }
   if (!dashboard) return;
   if (options.flag('dashboard_exit')) await dashboard.close();
   else console.log(`training done; the dashboard is still at ${dashboard.url}/dashboard (Ctrl-C to stop)`);
+}
+
+/** Drives the training steps, letting the event loop run every ~50 ms so that Ctrl-C is answered between steps. */
+async function runToEnd(steps: Generator<number, TrainResult>): Promise<TrainResult> {
+  let turn = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    if (performance.now() - turn > 50) {
+      await nextTurn();
+      turn = performance.now();
+    }
+  }
+}
+
+/** What the run leaves: the best model and the state a resume continues from. */
+function doneLine(result: TrainResult): string {
+  const best = result.best ? `; best model ${result.best}` : '; no checkpoint written (no evaluation improved after iter 0)';
+  return `done: best val loss ${result.bestValLoss.toFixed(4)}${best}` + (result.best ? `; last state ${result.checkpoint} (init_from=resume)` : '');
+}
+
+/** This command line with init_from=resume in place of any init_from it had. */
+function resumeCommand(): string {
+  const argv = process.argv.slice(2);
+  const args = argv.filter((a, i) => !a.startsWith('--init_from=') && a !== '--init_from' && argv[i - 1] !== '--init_from');
+  return ['inkwell', ...args, '--init_from=resume'].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
 }
 
 /** `--dashboard` (true) or `--dashboard=[HOST:]PORT`: starts the server and announces the run. */
@@ -87,7 +152,7 @@ async function startDashboard(value: string | boolean, config: TrainConfig): Pro
   const spec = value === true ? String(DEFAULT_DASHBOARD_PORT) : value;
   const match = /^(?:(.+):)?(\d+)$/.exec(spec);
   if (!match || Number(match[2]) > 65535) throw new UsageError(`--dashboard takes a port or HOST:PORT, got '${spec}'`);
-  const server = await startDashboardServer({ host: match[1] ?? '127.0.0.1', port: Number(match[2]) });
+  const server = await startDashboardServer({ host: match[1] ?? '127.0.0.1', port: Number(match[2]), report: join(config.out_dir, 'report.html') });
   console.log(`dashboard: ${server.url}/dashboard`);
   const settings = Object.fromEntries((['dataset', 'init_from', 'n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'dropout'] as const).map((key) => [key, config[key]]));
   server.publish({ type: 'run', run: { title: `inkwell train → ${config.out_dir}`, max_iters: config.max_iters, settings } });
@@ -95,8 +160,74 @@ async function startDashboard(value: string | boolean, config: TrainConfig): Pro
   return server;
 }
 
+/** What `inkwell train` puts in its report card (src/report/card.ts), gathered as the run goes. */
+class TrainReport {
+  private readonly started = new Date();
+  private readonly t0 = performance.now();
+
+  constructor(private readonly config: TrainConfig, private readonly rows: readonly TrainLogRow[], private readonly suiteFile: string | undefined) {}
+
+  /** The record for a run that ended (result) or stopped early; false when there is nothing to report on. */
+  write(result: TrainResult | null, status: RunRecord['status'], message?: string, extra: Pick<RunRecord, 'evaluations' | 'samples'> = { evaluations: [], samples: [] }): boolean {
+    if (!existsSync(this.config.out_dir)) return false;
+    const meta = readDatasetMeta(this.config.dataset);
+    const rows = this.rows;
+    const mean = (key: 'tokens_per_s' | 'mfu') => rows.length ? rows.reduce((s, r) => s + r[key], 0) / rows.length : 0;
+    const tokensPerIter = this.config.gradient_accumulation_steps * this.config.batch_size * this.config.block_size;
+    const first = rows[0]?.iter ?? 0, last = result?.iter ?? (rows.length ? rows[rows.length - 1]!.iter + 1 : first);
+    const b = backend();
+    writeRunReport(this.config.out_dir, {
+      title: `inkwell train → ${this.config.out_dir}`, command: ['inkwell', ...process.argv.slice(2)], status, message,
+      started: this.started.toISOString(), wall_s: (performance.now() - this.t0) / 1000,
+      settings: { ...this.config }, data: { dataset: this.config.dataset, tokenizer: (meta.tokenizer as { type?: string } | undefined)?.type ?? 'none', vocab_size: meta.vocab_size, train_tokens: meta.train_tokens ?? 'unknown', val_tokens: meta.val_tokens ?? 'unknown' },
+      parameters: result?.model.numParams() ?? 0, tokens_seen: (last - first) * tokensPerIter, tokens_per_s: mean('tokens_per_s'), mfu: mean('mfu'),
+      results: result ? {
+        'best val loss': result.bestValLoss, ...(result.lastEval ? { 'final train loss': result.lastEval.train_loss, 'final val loss': result.lastEval.val_loss } : {}),
+        iterations: result.iter, 'best model': result.best ?? 'none', 'last state': result.checkpoint,
+      } : {},
+      ...extra, machine: machineInfo(b, b.name), ...versionInfo(),
+    });
+    return true;
+  }
+
+  /** The report of a finished run: the suite's table on the best model, and a few samples. */
+  async finish(result: TrainResult): Promise<{ markdown: string }> {
+    const model = result.best ? loadModel(result.best).model : result.model;
+    const tokenizer = datasetTokenizer(this.config.dataset);
+    const evaluations: EvalTable[] = [];
+    if (this.suiteFile) {
+      if (!tokenizer) throw new Error(`--eval_suite needs the dataset's tokenizer, and ${this.config.dataset}/meta.json has none`);
+      const suite = readSuite(this.suiteFile);
+      const s = await runSuite(model, tokenizer, suite, (entry) => loadTask(entry.task));
+      evaluations.push({
+        title: `Evaluation: ${s.suite}`, columns: ['task', 'items', 'shots', 'acc', 'acc_norm', 'chance', 'centred'],
+        rows: s.tasks.map((t) => [t.name, t.items, t.fewshot, t.acc, t.accNorm ?? '-', t.chance, t.score]), summary: `suite score ${s.score.toFixed(4)}`,
+      });
+    }
+    const samples = tokenizer ? generate(model, Array(REPORT_SAMPLES).fill(sampleStart(tokenizer)), { tokenizer, maxNewTokens: REPORT_SAMPLE_TOKENS, temperature: 0.8, topK: 200, seed: this.config.seed })
+      .map((g) => g.text!) : [];
+    this.write(result, 'finished', undefined, { evaluations, samples });
+    return { markdown: join(this.config.out_dir, 'report.md') };
+  }
+}
+
+/** Where an unconditional sample starts: end-of-text, else a newline (nanoGPT's start), else the first token. */
+function sampleStart(tokenizer: Tokenizer): string {
+  if (eosTokenOf(tokenizer) !== null) return '';
+  try {
+    tokenizer.encode('\n');
+    return '\n';
+  } catch {
+    return tokenizer.decode([0]);
+  }
+}
+
+/** The report card's samples: how many, and how many tokens each. */
+const REPORT_SAMPLES = 2;
+const REPORT_SAMPLE_TOKENS = 200;
+
 /** The dataset's tokenizer, to decode the dashboard's samples (none: samples show token ids). */
 function datasetTokenizer(dataset: string) {
   const json = readDatasetMeta(dataset).tokenizer;
-  return json ? tokenizerFromJSON(json as TokenizerJSON) : undefined;
+  return json ? tokenizerFromJSON(json as TokenizerJSON, join(dataset, 'meta.json')) : undefined;
 }

@@ -54,7 +54,8 @@ export class Dataset {
   constructor(readonly dir: string) {
     this.meta = readDatasetMeta(dir);
     const dtype = this.meta.dtype ?? 'uint16';
-    this.files = { train: new TokenFile(join(dir, 'train.bin'), dtype), val: new TokenFile(join(dir, 'val.bin'), dtype) };
+    const open = (name: string) => new TokenFile(join(dir, name), dtype, this.meta.vocab_size);
+    this.files = { train: open('train.bin'), val: open('val.bin') };
   }
 
   /** Throws unless both splits hold at least one window of T + 1 tokens. */

@@ -124,9 +124,10 @@ export async function prepareDataset(options: PrepareOptions = {}): Promise<Prep
   log(`vocab size: ${formatCount(tokenizer.vocabSize)}`);
   const dtype = tokenDtype(tokenizer.vocabSize, settings.allowUint32);
 
-  const meta = writeDataset(outDir, tokenizer, dtype, files, trainCharacters, settings, progressOf('encode'));
+  const { meta, unknowns } = writeDataset(outDir, tokenizer, dtype, files, trainCharacters, settings, progressOf('encode'));
   log(`train has ${formatCount(meta.train_tokens!)} tokens`);
   log(`val has ${formatCount(meta.val_tokens!)} tokens`);
+  if (unknowns) reportUnknowns(unknowns, meta, settings, log);
   return { outDir, meta, characters };
 }
 
@@ -217,16 +218,17 @@ function wordTokenizerFromCounts(counts: Map<string, number>, minFreq: number): 
 
 /** Last pass: encode both splits into temp files, then rename them and meta.json into place. */
 function writeDataset(outDir: string, tokenizer: Tokenizer, dtype: TokenDtype, files: readonly string[], trainCharacters: number,
-  settings: Settings, onRead: (bytes: number) => void): DatasetMeta {
+  settings: Settings, onRead: (bytes: number) => void): { meta: DatasetMeta; unknowns: Record<Split, number> | null } {
   let created: string | undefined;
   try {
     created = mkdirSync(outDir, { recursive: true });
   } catch (err) {
     throw new Error(`cannot create output folder ${outDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  const unknownId = tokenizer instanceof WordTokenizer ? tokenizer.unknownId : undefined;
   const writers: Record<Split, TokenWriter> = {
-    train: new TokenWriter(join(outDir, 'train.bin'), dtype),
-    val: new TokenWriter(join(outDir, 'val.bin'), dtype),
+    train: new TokenWriter(join(outDir, 'train.bin'), dtype, unknownId),
+    val: new TokenWriter(join(outDir, 'val.bin'), dtype, unknownId),
   };
   const metaPath = join(outDir, 'meta.json');
   const metaTemp = temporaryPath(metaPath);
@@ -247,7 +249,8 @@ function writeDataset(outDir: string, tokenizer: Tokenizer, dtype: TokenDtype, f
     writers.train.commit();
     writers.val.commit();
     renameSync(metaTemp, metaPath);
-    return meta;
+    const unknowns = unknownId === undefined ? null : { train: writers.train.unknowns, val: writers.val.unknowns };
+    return { meta, unknowns };
   } catch (err) {
     writers.train.discard();
     writers.val.discard();
@@ -261,13 +264,34 @@ function temporaryPath(path: string): string {
   return `${path}.${process.pid}.tmp`;
 }
 
-/** Tokens appended to a temp file beside `path`; commit() renames it to `path`. */
+/** Above this share of <unk> tokens in a split, prepare warns that the word vocabulary does not fit the text. */
+const UNKNOWN_WARNING_SHARE = 0.05;
+
+/** The word tokenizer maps words outside its vocabulary to <unk>: say how much of each split that is. */
+function reportUnknowns(unknowns: Record<Split, number>, meta: DatasetMeta, settings: Settings, log: (line: string) => void): void {
+  const share = (split: Split) => unknowns[split] / (split === 'train' ? meta.train_tokens! : meta.val_tokens!);
+  log(`<unk> tokens: train ${percent(share('train'))}, val ${percent(share('val'))}`);
+  const worst = Math.max(share('train'), share('val'));
+  if (worst > UNKNOWN_WARNING_SHARE) {
+    log(`warning: ${percent(worst)} of a split's tokens are <unk>: the word vocabulary (built from the train split` +
+      `${settings.minFreq > 1 ? `, words seen at least ${settings.minFreq} times` : ''}) misses much of this text, which a model ` +
+      'then cannot read or write. Text with many rare words, or without spaces between words (Chinese, Japanese), ' +
+      'fits --tokenizer=bpe or --tokenizer=char better' + (settings.minFreq > 1 ? ', or lower --min_freq' : ''));
+  }
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+/** Tokens appended to a temp file beside `path`; commit() renames it to `path`. Counts `unknownId` tokens if given. */
 class TokenWriter {
   count = 0;
+  unknowns = 0;
   private readonly temp: string;
   private fd: number | undefined;
 
-  constructor(readonly path: string, private readonly dtype: TokenDtype) {
+  constructor(readonly path: string, private readonly dtype: TokenDtype, private readonly unknownId?: number) {
     this.temp = temporaryPath(path);
     this.fd = openSync(this.temp, 'w');
   }
@@ -277,6 +301,7 @@ class TokenWriter {
     const bytes = new Uint8Array((this.dtype === 'uint16' ? Uint16Array.from(ids) : Uint32Array.from(ids)).buffer);
     for (let offset = 0; offset < bytes.length; ) offset += writeSync(this.fd!, bytes, offset);
     this.count += ids.length;
+    if (this.unknownId !== undefined) for (const id of ids) if (id === this.unknownId) this.unknowns++;
   }
 
   close(): void {

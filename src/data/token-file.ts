@@ -7,6 +7,9 @@ export type TokenDtype = 'uint16' | 'uint32';
 
 export const LLMC_MAGIC = 20240520;
 const LLMC_HEADER_BYTES = 1024;
+/** Files up to this size are scanned whole for out-of-vocabulary ids when opened (~0.1 s); reads check theirs. */
+const FULL_SCAN_BYTES = 256 * 2 ** 20;
+const SCAN_CHUNK_TOKENS = 2 ** 20;
 
 export class TokenFile {
   readonly length: number;
@@ -14,8 +17,11 @@ export class TokenFile {
   private readonly width: number;
   private readonly offset: number;
 
-  /** dtype applies to raw files; llm.c files are recognised by their magic number. */
-  constructor(readonly path: string, dtype: TokenDtype = 'uint16') {
+  /**
+   * dtype applies to raw files; llm.c files are recognised by their magic number. With vocabSize, an id
+   * ≥ vocabSize is an error naming the file and position: at open for files up to 256 MiB, else when read.
+   */
+  constructor(readonly path: string, dtype: TokenDtype = 'uint16', private readonly vocabSize = Infinity) {
     try {
       this.fd = openSync(path, 'r');
     } catch (err) {
@@ -38,6 +44,14 @@ export class TokenFile {
       if (size % this.width !== 0) throw new Error(`${path}: ${size} bytes is not a whole number of ${dtype} tokens`);
       this.length = size / this.width;
     }
+    if (Number.isFinite(vocabSize) && size <= FULL_SCAN_BYTES) {
+      try {
+        for (let start = 0; start < this.length; start += SCAN_CHUNK_TOKENS) this.read(start, Math.min(SCAN_CHUNK_TOKENS, this.length - start));
+      } catch (err) {
+        closeSync(this.fd);
+        throw err;
+      }
+    }
   }
 
   /** Tokens [start, start + count) as int32. */
@@ -51,7 +65,14 @@ export class TokenFile {
       done += n;
     }
     const view = this.width === 2 ? new Uint16Array(bytes.buffer) : new Uint32Array(bytes.buffer);
-    for (let i = 0; i < count; i++) out[i] = view[i]!;
+    for (let i = 0; i < count; i++) {
+      const id = view[i]!;
+      if (id >= this.vocabSize) {
+        throw new Error(`${this.path}: token ${start + i} is id ${id}, outside the vocabulary of ${this.vocabSize} (meta.json's vocab_size); ` +
+          'the file was made with another tokenizer, or is corrupt: prepare the dataset again');
+      }
+      out[i] = id;
+    }
     return out;
   }
 

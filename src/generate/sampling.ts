@@ -22,6 +22,9 @@ export interface SamplingOptions {
 export const defaultSamplingOptions: SamplingOptions = { temperature: 1, topP: 1, repetitionPenalty: 1, noRepeatNgramSize: 0 };
 
 /** Throws a message naming the setting unless every sampling option is in range. */
+/** Largest no_repeat_ngram_size: longer n-grams practically never recur, and useful values are 2–5. */
+export const MAX_NO_REPEAT_NGRAM = 256;
+
 export function validateSamplingOptions(o: SamplingOptions): void {
   if (!(Number.isFinite(o.temperature) && o.temperature >= 0)) throw new RangeError(`temperature must be a number ≥ 0 (0 = greedy), got ${o.temperature}`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw new RangeError(`top_k must be an integer ≥ 1, got ${o.topK}`);
@@ -29,8 +32,8 @@ export function validateSamplingOptions(o: SamplingOptions): void {
   if (!(Number.isFinite(o.repetitionPenalty) && o.repetitionPenalty > 0)) {
     throw new RangeError(`repetition_penalty must be a number > 0 (1 = off), got ${o.repetitionPenalty}`);
   }
-  if (!(Number.isInteger(o.noRepeatNgramSize) && o.noRepeatNgramSize >= 0)) {
-    throw new RangeError(`no_repeat_ngram_size must be an integer ≥ 0 (0 = off), got ${o.noRepeatNgramSize}`);
+  if (!(Number.isInteger(o.noRepeatNgramSize) && o.noRepeatNgramSize >= 0 && o.noRepeatNgramSize <= MAX_NO_REPEAT_NGRAM)) {
+    throw new RangeError(`no_repeat_ngram_size must be an integer from 0 (off) to ${MAX_NO_REPEAT_NGRAM}, got ${o.noRepeatNgramSize}`);
   }
 }
 

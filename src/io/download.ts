@@ -20,7 +20,11 @@ export interface DownloadOptions {
   onProgress?: (received: number, total: number | undefined) => void;
   /** Use the cache only, never the network; default: the environment variable INKWELL_OFFLINE=1. */
   offline?: boolean;
+  /** What to do instead when the file cannot be fetched (no network, offline mode); default: pass a local file. */
+  withoutNetwork?: string;
 }
+
+const LOCAL_FILE_HINT = 'pass a local file instead';
 
 export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
@@ -44,7 +48,7 @@ export async function download(url: string, options: DownloadOptions = {}): Prom
   const target = join(dir, options.filename ?? downloadName(url));
   if (existsSync(target)) return target;
   if (options.offline ?? offlineFromEnv()) {
-    throw new Error(`cannot download ${url}: offline mode is on and it is not in the cache (${target})`);
+    throw new Error(`cannot download ${url}: offline mode is on and it is not in the cache (${target}); ${options.withoutNetwork ?? LOCAL_FILE_HINT}`);
   }
   mkdirSync(dir, { recursive: true });
   await fetchInto(url, `${target}.part`, options);
@@ -65,7 +69,7 @@ async function fetchInto(url: string, part: string, options: DownloadOptions): P
     try {
       response = await fetch(url, { headers, redirect: 'follow' });
     } catch (err) {
-      throw new Error(`cannot download ${url}: ${networkReason(err)} (no network? pass a local file instead)`);
+      throw new Error(`cannot download ${url}: ${networkReason(err)} (no network? ${options.withoutNetwork ?? LOCAL_FILE_HINT})`);
     }
 
     const range = parseContentRange(response.headers.get('content-range'));

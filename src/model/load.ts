@@ -37,7 +37,7 @@ export async function loadModelAndTokenizer(source: ModelSource): Promise<Loaded
   const path = source.checkpoint;
   if (path === undefined) throw new Error('no model given: pass a checkpoint or a pretrained model name');
   const { model, state } = loadModel(path);
-  if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON), state };
+  if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON, `${path} (checkpoint state)`), state };
   if (!state) {
     try {
       return { model, tokenizer: readHFTokenizer(path), state };

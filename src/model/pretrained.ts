@@ -5,10 +5,10 @@
 // hub client's conventions: HF_ENDPOINT (mirrors), HF_HOME (cache root), HF_TOKEN (bearer auth),
 // HF_HUB_OFFLINE=1 (use the cache, never the network).
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { envFlag } from '../io/cache.js';
-import { download, offlineFromEnv } from '../io/download.js';
+import { offlineFromEnv } from '../io/download.js';
+import { hubCacheDir, hubFile, type HubOptions } from '../io/hub.js';
 import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import { readJsonObject } from '../io/json.js';
 import type { GPT } from './gpt.js';
@@ -30,18 +30,7 @@ export const PRETRAINED_FILES = ['config.json', 'vocab.json', 'merges.txt', 'mod
 /** Tokenizer files a Llama-family repository may have (fetched when present). */
 export const LLAMA_TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
 
-export interface PretrainedOptions {
-  /** Only use files already in the cache (default: HF_HUB_OFFLINE or INKWELL_OFFLINE set). */
-  offline?: boolean;
-  /** Hub URL (default HF_ENDPOINT or https://huggingface.co). */
-  endpoint?: string;
-  /** Cache root (default $HF_HOME/inkwell, HF_HOME defaulting to ~/.cache/huggingface); files go in <root>/<repo>/. */
-  cacheDir?: string;
-  /** Access token sent as a bearer token (default HF_TOKEN). */
-  token?: string;
-  /** Download progress per file (bytes so far, total when known). */
-  onProgress?: (file: string, received: number, total: number | undefined) => void;
-}
+export type PretrainedOptions = HubOptions;
 
 export interface Pretrained {
   model: GPT;
@@ -57,18 +46,10 @@ export async function fetchPretrained(source: string, options: PretrainedOptions
   if (!repo) {
     throw new Error(`'${source}' is neither a pretrained model (${Object.keys(GPT2_MODELS).join(', ')}), a hub repository (owner/name) nor a folder`);
   }
-  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const root = options.cacheDir ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'inkwell');
-  const dir = join(root, ...repo.split('/'));
-  const token = options.token ?? process.env.HF_TOKEN;
+  const hubRepo = { id: repo, kind: 'model' as const };
+  const dir = hubCacheDir(hubRepo, options);
   const offline = options.offline ?? (envFlag('HF_HUB_OFFLINE') || offlineFromEnv());
-  const fetch = (file: string) => download(`${endpoint}/${repo}/resolve/main/${file}`, {
-    cacheDir: dir,
-    filename: file,
-    offline,
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-    onProgress: options.onProgress && ((received, total) => options.onProgress!(file, received, total)),
-  });
+  const fetch = (file: string) => hubFile(hubRepo, file, options);
   /** A file the repository may lack: fetched if there (or cached), false on 404 (or offline and not cached). */
   const fetchOptional = async (file: string): Promise<boolean> => {
     if (existsSync(join(dir, file))) return true;

@@ -16,7 +16,10 @@ export interface DashboardServer {
 
 type WorkerReply = { url: string } | { error: string };
 
-export function startDashboardServer(options: ListenOptions): Promise<DashboardServer> {
+/** Listen options and the run's report.html, which the dashboard links once the run has written it. */
+export type DashboardOptions = ListenOptions & { report?: string };
+
+export function startDashboardServer(options: DashboardOptions): Promise<DashboardServer> {
   const worker = new Worker(new URL(import.meta.url), { workerData: { inkwellDashboard: options } });
   return new Promise((resolve, reject) => {
     worker.once('error', reject);
@@ -38,12 +41,12 @@ export function startDashboardServer(options: ListenOptions): Promise<DashboardS
   });
 }
 
-async function runWorker(options: ListenOptions): Promise<void> {
+async function runWorker({ report, ...options }: DashboardOptions): Promise<void> {
   const port = parentPort!;
   const hub = new DashboardHub();
   let server;
   try {
-    server = await serveWeb(createWebHandler({ dashboard: hub }), options);
+    server = await serveWeb(createWebHandler({ dashboard: hub, report }), options);
   } catch (err) {
     port.postMessage({ error: (err as Error).message } satisfies WorkerReply);
     port.close();
@@ -59,6 +62,6 @@ async function runWorker(options: ListenOptions): Promise<void> {
   port.postMessage({ url: server.url } satisfies WorkerReply);
 }
 
-if (!isMainThread && (workerData as { inkwellDashboard?: ListenOptions } | null)?.inkwellDashboard) {
-  void runWorker((workerData as { inkwellDashboard: ListenOptions }).inkwellDashboard);
+if (!isMainThread && (workerData as { inkwellDashboard?: DashboardOptions } | null)?.inkwellDashboard) {
+  void runWorker((workerData as { inkwellDashboard: DashboardOptions }).inkwellDashboard);
 }

@@ -29,7 +29,7 @@ export type DashboardEvent =
   | { type: 'log'; row: TrainLogRow }
   | { type: 'eval'; row: EvalRow }
   | SampleEvent
-  | { type: 'status'; state: RunState; message?: string }
+  | { type: 'status'; state: RunState; message?: string; /** The run's report card is written (the page links /report). */ report?: boolean }
   /** Everything so far is void (the log was rewritten by a new run): pages clear and take what follows. */
   | { type: 'reset' };
 

@@ -30,6 +30,14 @@ export function invalidParam(param: string, message: string, code: string | null
  * The request body parsed as a JSON object. A body over `maxBytes` is a 413: refused from its
  * Content-Length when it declares one, else as soon as the bytes read pass the limit.
  */
+/** The client closed the connection before its request body was complete: nobody to answer. */
+export class ClientGone extends Error {
+  constructor(req: IncomingMessage) {
+    super(`the client went away before sending the whole request body (${req.method} ${req.url})`);
+    this.name = 'ClientGone';
+  }
+}
+
 export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
   const tooLarge = () => new ApiError(413, `the request body is larger than the server's limit of ${maxBytes} bytes`, 'invalid_request_error', null, 'request_too_large', { connection: 'close' });
   const declared = Number(req.headers['content-length']);
@@ -47,7 +55,11 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
+    const gone = () => reject(new ClientGone(req));
+    req.once('error', gone);
+    req.once('close', () => {
+      if (!req.complete) gone();
+    });
   });
   let body: unknown;
   try {

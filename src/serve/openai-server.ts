@@ -14,7 +14,7 @@ import { preparePrompt, type GenerateOptions, type Generation } from '../generat
 import { generateAsync } from '../generate/session.js';
 import type { GPT } from '../model/gpt.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { ApiError, EventStream, invalidParam, readJsonBody, sendError, sendJson } from './http.js';
+import { ApiError, ClientGone, EventStream, invalidParam, readJsonBody, sendError, sendJson } from './http.js';
 import { parseChatParams, parseCompletionParams, type GenerationParams } from './params.js';
 import { GenerationQueue, QueueFull } from './queue.js';
 
@@ -127,6 +127,12 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      if (err instanceof ClientGone) {
+        // Routine on a public server (a dropped connection): one line, no stack, no answer to send.
+        process.stderr.write(`inkwell serve: ${err.message}\n`);
+        res.destroy();
+        return;
+      }
       const apiError = err instanceof ApiError ? err : new ApiError(500, `internal error: ${(err as Error).message}`, 'server_error');
       if (apiError.status === 500) process.stderr.write(`inkwell serve: ${(err as Error).stack ?? err}\n`);
       sendError(res, apiError);

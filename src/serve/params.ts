@@ -4,7 +4,7 @@
 // so are fields OpenAI does not have. inkwell's own sampling settings (top_k, repetition_penalty,
 // no_repeat_ngram_size) are accepted as extra body fields.
 import type { Prompt } from '../generate/generate.js';
-import type { SamplingOptions } from '../generate/sampling.js';
+import { MAX_NO_REPEAT_NGRAM, type SamplingOptions } from '../generate/sampling.js';
 import type { ChatMessage } from '../finetune/template.js';
 import { ApiError, invalidParam } from './http.js';
 
@@ -94,7 +94,8 @@ function parseGeneration(body: Body, limits: RequestLimits, defaultMaxTokens: nu
     topP: number(body, 'top_p', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
     topK: topK === undefined ? undefined : number(body, 'top_k', 0, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1'),
     repetitionPenalty: number(body, 'repetition_penalty', 1, (v) => v > 0, 'a number > 0 (1 = off)'),
-    noRepeatNgramSize: number(body, 'no_repeat_ngram_size', 0, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0 (0 = off)'),
+    noRepeatNgramSize: number(body, 'no_repeat_ngram_size', 0, (v) => Number.isInteger(v) && v >= 0 && v <= MAX_NO_REPEAT_NGRAM,
+      `an integer from 0 (off) to ${MAX_NO_REPEAT_NGRAM}`),
   };
   for (const penalty of ['presence_penalty', 'frequency_penalty']) unsupported(body, penalty, (v) => v !== 0, 'use repetition_penalty or no_repeat_ngram_size');
   unsupported(body, 'logit_bias', (v) => !(typeof v === 'object' && Object.keys(v as object).length === 0), 'token biases are not applied');

@@ -25,10 +25,60 @@ export interface Tokenizer {
   toJSON(): TokenizerJSON;
 }
 
-/** Rebuilds a tokenizer saved with `toJSON()` (as an object or a JSON string). */
-export function tokenizerFromJSON(json: TokenizerJSON | string): Tokenizer {
-  const data: TokenizerJSON = typeof json === 'string' ? JSON.parse(json) : json;
-  switch (data?.type) {
+/**
+ * Rebuilds a tokenizer saved with `toJSON()` (as an object or a JSON string). A malformed one is an
+ * error naming the field, prefixed by `where` (the file it came from) when given.
+ */
+export function tokenizerFromJSON(json: TokenizerJSON | string, where?: string): Tokenizer {
+  try {
+    const data: unknown = typeof json === 'string' ? JSON.parse(json) : json;
+    checkTokenizerJSON(data);
+    return fromCheckedJSON(data);
+  } catch (err) {
+    if (where === undefined) throw err;
+    throw new Error(`${where}: ${(err as Error).message}`);
+  }
+}
+
+/** The fields each tokenizer type reads, checked so a damaged file fails here and not deep inside a constructor. */
+function checkTokenizerJSON(data: unknown): asserts data is TokenizerJSON {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`tokenizer must be a JSON object, got ${describe(data)}`);
+  const json = data as Record<string, unknown>;
+  const need = (field: string, ok: (v: unknown) => boolean, what: string) => {
+    if (!ok(json[field])) throw new Error(`tokenizer.${field} must be ${what}, got ${describe(json[field])}`);
+  };
+  const isString = (v: unknown) => typeof v === 'string';
+  const isId = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  const arrayOf = (ok: (v: unknown) => boolean) => (v: unknown) => Array.isArray(v) && v.every(ok);
+  const recordOf = (ok: (v: unknown) => boolean) => (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(ok);
+  switch (json.type) {
+    case 'char':
+      return need('chars', arrayOf(isString), 'an array of characters');
+    case 'word':
+      return need('words', arrayOf(isString), 'an array of words');
+    case 'bpe':
+      need('split', isString, 'the name of a split pattern');
+      need('merges', arrayOf((m) => Array.isArray(m) && m.length === 2 && m.every(isId)), 'an array of [left, right] id pairs');
+      return need('specialTokens', recordOf(isId), 'an object of special token → id');
+    case 'gpt2':
+      if (json.source === 'tiktoken') return;
+      need('source', (v) => v === 'huggingface', "'tiktoken' or 'huggingface'");
+      need('vocab', recordOf(isId), 'an object of token → id');
+      need('merges', arrayOf(isString), 'an array of merge lines');
+      return need('specialTokens', arrayOf(isString), 'an array of token strings');
+    default:
+      throw new Error(`Unknown tokenizer type ${describe(json.type)}; expected one of 'char', 'gpt2', 'word', 'bpe'`);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function fromCheckedJSON(data: TokenizerJSON): Tokenizer {
+  switch (data.type) {
     case 'char':
       return CharTokenizer.fromJSON(data);
     case 'gpt2':
@@ -37,10 +87,6 @@ export function tokenizerFromJSON(json: TokenizerJSON | string): Tokenizer {
       return WordTokenizer.fromJSON(data);
     case 'bpe':
       return BpeTokenizer.fromJSON(data);
-    default:
-      throw new Error(
-        `Unknown tokenizer type ${JSON.stringify((data as { type?: unknown } | null)?.type)}; expected one of 'char', 'gpt2', 'word', 'bpe'`,
-      );
   }
 }
 

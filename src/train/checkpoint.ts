@@ -18,6 +18,8 @@ export interface CheckpointState {
   train_config?: TrainConfig;
   iter_num: number;
   best_val_loss: number;
+  /** The iteration of best_val_loss (absent in checkpoints from before it was kept). */
+  best_iter?: number;
   optimizer_step: number;
   /** Generator states (batch sampling, dropout) so a resumed run continues the same sequence. */
   rng?: Record<string, (number | null)[]>;
@@ -86,6 +88,7 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     throw new Error(`${path}: checkpoint state is not valid JSON (${(err as Error).message})`);
   }
   if (state.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: checkpoint format '${state.format}' is not ${CHECKPOINT_FORMAT}`);
+  checkRunState(state, path);
   const config = state.model_config;
   if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
   if ('model_type' in config) throw new Error(`${path}: model_config is a ${String(config.model_type)} model; checkpoints hold GPT-2 models so far`);
@@ -106,6 +109,18 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     optimizer.moments.set(m[2]!, entry);
   }
   return { model, state, optimizer };
+}
+
+/** The counters a resumed run continues from: a damaged one would resume into NaN steps and learning rates. */
+function checkRunState(state: CheckpointState, path: string): void {
+  const field = (name: string, ok: boolean, what: string, value: unknown) => {
+    if (!ok) throw new Error(`${path}: checkpoint state field ${name} must be ${what}, got ${JSON.stringify(value) ?? String(value)}`);
+  };
+  field('iter_num', Number.isSafeInteger(state.iter_num) && state.iter_num >= 0, 'a whole number ≥ 0', state.iter_num);
+  field('optimizer_step', Number.isSafeInteger(state.optimizer_step) && state.optimizer_step >= 0, 'a whole number ≥ 0', state.optimizer_step);
+  // JSON has no Infinity: a run saved before its first evaluation stores null.
+  field('best_val_loss', state.best_val_loss === null || typeof state.best_val_loss === 'number', 'a number', state.best_val_loss);
+  if (state.best_val_loss === null) state.best_val_loss = Infinity;
 }
 
 /** A model from an inkwell checkpoint file or an HF GPT-2 folder (config.json + model.safetensors). */

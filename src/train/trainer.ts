@@ -1,10 +1,10 @@
 // The training loop of nanoGPT's train.py: random batches, gradient accumulation, AdamW with decay
 // groups, warmup + cosine LR, clipping, periodic train/val estimates, a checkpoint on best val (atomic),
 // exact resume, logging with throughput and MFU, loss curves, and a guard against NaN/Inf.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dataset, type Split } from '../data/dataset.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeError, writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng, STREAM, streamSeed, type IndexSource } from '../tensor/random.js';
@@ -43,6 +43,8 @@ export interface TrainHooks {
   onEval?: (row: EvalRow, model: GPT) => void;
   /** Called after each iteration with (iter, max_iters, last loss) for progress displays. */
   onProgress?: (iter: number, maxIters: number, loss: number) => void;
+  /** After each checkpoint write, with the iteration it holds. */
+  onCheckpoint?: (iter: number, path: string) => void;
 }
 
 export interface TrainResult {
@@ -50,7 +52,10 @@ export interface TrainResult {
   iter: number;
   bestValLoss: number;
   lastEval: EvalRow | null;
+  /** The run's last saved state (what `init_from=resume` continues). */
   checkpoint: string;
+  /** The model with the best val loss, or null if no checkpoint was written. */
+  best: string | null;
 }
 
 export class TrainingDiverged extends Error {
@@ -63,6 +68,25 @@ export class TrainingDiverged extends Error {
 export function checkpointPath(config: TrainConfig): string {
   return join(config.out_dir, 'ckpt.safetensors');
 }
+
+/** The best-val-loss model, kept apart from the resume state so a later, worse evaluation cannot replace it. */
+export function bestCheckpointPath(config: TrainConfig): string {
+  return join(config.out_dir, 'best.safetensors');
+}
+
+/**
+ * A val loss this far above the best one means the run has blown up (a finite divergence, e.g. a
+ * learning rate far too high), not that it overfits: the run stops rather than spend its time there.
+ */
+export function hasDiverged(valLoss: number, bestValLoss: number): boolean {
+  return Number.isFinite(bestValLoss) && valLoss > bestValLoss + Math.max(1, 0.5 * bestValLoss);
+}
+
+/** Iterations, after warmup, over which a run from scratch whose loss has not fallen gets a learning-rate hint. */
+export const STALL_ITERS = 50;
+/** Relative fall of the loss below which it counts as unmoved, and the batches averaged at each end. */
+const STALL_FALL = 0.01;
+const STALL_WINDOW = 10;
 
 /** nanoGPT's estimate of FLOPs per token for a forward+backward pass: 6N + 12·L·H·Q·T. */
 export function flopsPerToken(model: GPT): number {
@@ -97,7 +121,17 @@ function modelConfigFrom(config: TrainConfig, vocabSize: number): GPTConfig {
   return { n_layer: config.n_layer, n_head: config.n_head, n_embd: config.n_embd, block_size: config.block_size, vocab_size: vocabSize, dropout: config.dropout, bias: config.bias };
 }
 
+/** Trains to the end (see trainSteps, which the CLI drives so that it can answer Ctrl-C between steps). */
 export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult {
+  const steps = trainSteps(config, hooks);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** The training run as a generator that yields after each iteration and returns the result. */
+export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Generator<number, TrainResult> {
   validateTrainConfig(config);
   const print = hooks.print ?? (() => {});
   const data = new Dataset(config.dataset);
@@ -110,6 +144,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
 
   let model: GPT;
   let iter = 0, bestValLoss = Infinity;
+  let bestIter: number | null = null;
   let resumed: ReturnType<typeof loadCheckpoint> | null = null;
   if (config.init_from === 'scratch') {
     const dropoutNote = config.dropout > 0 ? `; with dropout, whose masks PyTorch draws from the same generator, only until the first step` : '';
@@ -133,6 +168,7 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
     }
     iter = resumed.state.iter_num;
     bestValLoss = resumed.state.best_val_loss;
+    bestIter = resumed.state.best_iter ?? null;
   } else {
     print(`initializing from ${config.init_from}`);
     model = loadModel(config.init_from).model;
@@ -182,15 +218,19 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
   let lastLoss = NaN;
   const activations = new OutputArena();
 
+  const bestPath = bestCheckpointPath(config);
+  const stall = config.init_from === 'scratch' ? new StallWatch(config.warmup_iters) : null;
   const save = () => {
     saveCheckpoint(ckptPath, model, optimizer, {
       train_config: config,
       iter_num: iter,
       best_val_loss: bestValLoss,
+      best_iter: bestIter ?? undefined,
       rng: { batches: pendingState, model: model.rng.getState() },
       tokenizer: data.meta.tokenizer,
       dataset: { dir: config.dataset, vocab_size: data.meta.vocab_size, dtype: data.meta.dtype },
     });
+    hooks.onCheckpoint?.(iter, ckptPath);
   };
 
   for (;;) {
@@ -203,13 +243,20 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
       hooks.onEval?.(lastEval, model);
       curves.eval(lastEval);
       backend().releaseFreeMemory();
-      if (!Number.isFinite(lastEval.val_loss)) throw diverged(`val loss is ${lastEval.val_loss} at iter ${iter}`, ckptPath);
-      if (lastEval.val_loss < bestValLoss || config.always_save_checkpoint) {
-        bestValLoss = Math.min(bestValLoss, lastEval.val_loss);
-        if (iter > 0 && !config.eval_only) {
-          print(`saving checkpoint to ${ckptPath}`);
-          save();
-        }
+      if (!Number.isFinite(lastEval.val_loss)) throw diverged(`val loss is ${lastEval.val_loss} at iter ${iter}`, ckptPath, bestPath);
+      if (hasDiverged(lastEval.val_loss, bestValLoss)) {
+        throw diverged(`val loss rose to ${lastEval.val_loss.toFixed(4)} at iter ${iter}, from its best ${bestValLoss.toFixed(4)}` +
+          `${bestIter === null ? '' : ` at iter ${bestIter}`}`, ckptPath, bestPath);
+      }
+      const improved = lastEval.val_loss < bestValLoss;
+      if (improved) {
+        bestValLoss = lastEval.val_loss;
+        bestIter = iter;
+      }
+      if ((improved || config.always_save_checkpoint) && iter > 0 && !config.eval_only) {
+        print(`saving checkpoint to ${ckptPath}${improved ? ` (best so far: also ${bestPath})` : ''}`);
+        save();
+        if (improved) keepAsBest(ckptPath, bestPath);
       }
     }
     if (config.eval_only || iter >= config.max_iters) break;
@@ -222,14 +269,14 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
       loss += activations.run(() => withMatmulPrecision(precision, () => {
         const out = model.forward(x, config.batch_size, config.block_size, y);
         const microLoss = out.loss!.item();
-        if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath);
+        if (!Number.isFinite(microLoss)) throw diverged(`loss is ${microLoss} at iter ${iter}`, ckptPath, bestPath);
         // Scale so accumulated gradients average over micro-batches.
         out.loss!.backward(Float32Array.of(1 / config.gradient_accumulation_steps));
         return microLoss / config.gradient_accumulation_steps;
       }));
     }
     const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
-    if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath);
+    if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath, bestPath);
     optimizer.update();
     optimizer.zeroGrad();
     const ms = performance.now() - t0;
@@ -241,16 +288,69 @@ export function train(config: TrainConfig, hooks: TrainHooks = {}): TrainResult 
       hooks.onLog?.(row);
       curves.train(row);
     }
+    if (stall?.observe(iter, loss)) {
+      print(`hint: the loss has not fallen in the ${STALL_ITERS} iterations since warmup (mean ${stall.first.toFixed(4)} → ${stall.last.toFixed(4)}): ` +
+        `learning_rate ${config.learning_rate} may be too low for this model (nanoGPT's small models train at 1e-3)`);
+    }
     iter++;
     hooks.onProgress?.(iter, config.max_iters, lastLoss);
+    yield iter;
   }
   data.close();
-  return { model, iter, bestValLoss, lastEval, checkpoint: ckptPath };
+  return { model, iter, bestValLoss, lastEval, checkpoint: ckptPath, best: existsSync(bestPath) ? bestPath : null };
 }
 
-function diverged(what: string, ckptPath: string): TrainingDiverged {
-  const kept = existsSync(ckptPath) ? `the last good checkpoint ${ckptPath} is left as it was` : 'no checkpoint had been written yet';
+/** Makes `best` the same file as the checkpoint just written: a hard link (no copy), or a copy where links fail. */
+function keepAsBest(ckptPath: string, bestPath: string): void {
+  const tmp = `${bestPath}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    try {
+      linkSync(ckptPath, tmp);
+    } catch {
+      copyFileSync(ckptPath, tmp);
+    }
+    renameSync(tmp, bestPath);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw writeError(bestPath, err);
+  }
+}
+
+function diverged(what: string, ckptPath: string, bestPath: string): TrainingDiverged {
+  const kept = !existsSync(ckptPath) ? 'no checkpoint had been written yet'
+    : `the last good checkpoint ${ckptPath} is left as it was` + (existsSync(bestPath) ? ` and the best model so far is in ${bestPath}` : '');
   return new TrainingDiverged(`training diverged: ${what}; stopped before updating the weights, and ${kept}. Try a lower learning_rate or grad_clip.`);
+}
+
+/**
+ * Watches a run from scratch for a loss that does not fall once warmup is over (a learning rate far too
+ * low). Batch losses are noisy, so it compares the means of the first and the last STALL_WINDOW of them.
+ */
+class StallWatch {
+  first = NaN;
+  last = NaN;
+  private readonly losses: number[] = [];
+
+  constructor(private readonly warmupIters: number) {}
+
+  /** True once, at the iteration where the mean loss has fallen less than 1% since warmup ended. */
+  observe(iter: number, loss: number): boolean {
+    if (iter < this.warmupIters || this.losses.length >= STALL_ITERS) return false;
+    this.losses.push(loss);
+    if (this.losses.length < STALL_ITERS) return false;
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    this.first = mean(this.losses.slice(0, STALL_WINDOW));
+    this.last = mean(this.losses.slice(-STALL_WINDOW));
+    return this.last > this.first * (1 - STALL_FALL);
+  }
+}
+
+function append(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch (err) {
+    throw writeError(path, err);
+  }
 }
 
 const csvTrain = (r: TrainLogRow) => `train,${r.iter},${r.loss},${r.lr},${r.ms},${r.tokens_per_s},${r.mfu},,\n`;
@@ -277,24 +377,24 @@ class Curves {
         else this.evalRows.push(row);
       }
     }
-    writeFileSync(this.jsonl, [...this.trainRows.map((r) => ({ kind: 'train', ...r })), ...this.evalRows.map((r) => ({ kind: 'eval', ...r }))]
+    writeFileAtomic(this.jsonl, [...this.trainRows.map((r) => ({ kind: 'train', ...r })), ...this.evalRows.map((r) => ({ kind: 'eval', ...r }))]
       .sort((a, b) => a.iter - b.iter).map((r) => JSON.stringify(r) + '\n').join(''));
-    writeFileSync(this.csv, 'kind,iter,loss,lr,ms,tokens_per_s,mfu,train_loss,val_loss\n' +
+    writeFileAtomic(this.csv, 'kind,iter,loss,lr,ms,tokens_per_s,mfu,train_loss,val_loss\n' +
       this.trainRows.map(csvTrain).concat(this.evalRows.map(csvEval)).join(''));
   }
 
   train(row: TrainLogRow): void {
     if (!this.enabled) return;
     this.trainRows.push(row);
-    appendFileSync(this.jsonl, JSON.stringify({ kind: 'train', ...row }) + '\n');
-    appendFileSync(this.csv, csvTrain(row));
+    append(this.jsonl, JSON.stringify({ kind: 'train', ...row }) + '\n');
+    append(this.csv, csvTrain(row));
   }
 
   eval(row: EvalRow): void {
     if (!this.enabled) return;
     this.evalRows.push(row);
-    appendFileSync(this.jsonl, JSON.stringify({ kind: 'eval', ...row }) + '\n');
-    appendFileSync(this.csv, csvEval(row));
+    append(this.jsonl, JSON.stringify({ kind: 'eval', ...row }) + '\n');
+    append(this.csv, csvEval(row));
     writeFileAtomic(join(this.dir, 'loss.svg'), lineChartSvg({
       title: 'inkwell training loss',
       xLabel: 'iteration',

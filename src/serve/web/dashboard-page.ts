@@ -7,7 +7,7 @@ import { ESCAPE_JS, page, type PageLinks } from './layout.js';
 const BODY = `
 <h1 id="title">training</h1>
 <div class="stats">
-  <div class="stat"><span>status</span><b id="status">waiting</b></div>
+  <div class="stat"><span>status</span><b id="status">waiting</b> <a id="report" href="/report" hidden>report card</a></div>
   <div class="stat"><span>iteration</span><b id="iter">–</b></div>
   <div class="stat"><span>loss (batch)</span><b id="loss">–</b></div>
   <div class="stat"><span>val loss</span><b id="val-loss">–</b></div>
@@ -64,6 +64,8 @@ const handlers = {
   },
   status(e) {
     $('status').textContent = e.state + (e.message ? ': ' + e.message : '');
+    // The run writes its report card when it ends.
+    $('report').hidden = !e.report;
   },
   reset() {
     for (const id of ['iter', 'loss', 'val-loss', 'lr', 'tokens-per-s', 'mfu']) $(id).textContent = '–';

@@ -4,21 +4,25 @@
 //   /dashboard                live training page; /dashboard/events (server-sent events, history first),
 //                             /dashboard/state (the history as JSON), /dashboard/charts/{loss,lr}.svg
 //   /playground               sampling page; it streams from the server's /v1/completions
+//   /report                   the run's report card, once written
 //   /feedback                 ranking page; /feedback/items (GET), /feedback/rankings (POST {id, ranking})
 // A page that is not mounted but has an `unavailable` reason answers 404 with a page giving the reason.
 // Anything else is left to the next handler (the function resolves to false).
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DashboardEvent, DashboardHub } from '../dashboard.js';
 import type { FeedbackSession } from '../feedback.js';
-import { ApiError, readJsonBody, sendJson } from '../http.js';
+import { ApiError, ClientGone, readJsonBody, sendJson } from '../http.js';
 import { dashboardPage } from './dashboard-page.js';
 import { feedbackPage } from './feedback-page.js';
-import { indexPage, unavailablePage, type PageLinks } from './layout.js';
+import { FAVICON_SVG, indexPage, unavailablePage, type PageLinks } from './layout.js';
 import { playgroundPage } from './playground-page.js';
 
 export interface WebAppOptions {
   dashboard?: DashboardHub;
   feedback?: FeedbackSession;
+  /** The run's report card (report.html), served at /report once it exists. */
+  report?: string;
   /** The playground page, for a server that answers /v1/completions with this model name. */
   playground?: { modelName: string };
   /** Why a page is not offered (plain text), shown at its URL instead of a bare 404. */
@@ -38,6 +42,12 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && path === '/') return send(res, 200, 'text/html; charset=utf-8', indexPage(links));
+    if (get && path === '/report' && options.report) {
+      if (!existsSync(options.report)) return send(res, 404, 'text/html; charset=utf-8', unavailablePage(links, 'dashboard', 'The report card is written when the run ends.'));
+      return send(res, 200, 'text/html; charset=utf-8', readFileSync(options.report, 'utf8'));
+    }
+    // Browsers ask for /favicon.ico whatever the page links: both names get the icon.
+    if (get && (path === '/favicon.svg' || path === '/favicon.ico')) return send(res, 200, 'image/svg+xml', FAVICON_SVG);
     if (dashboard && get) {
       if (path === '/dashboard') return send(res, 200, 'text/html; charset=utf-8', dashboardPage(links));
       if (path === '/dashboard/state') return send(res, 200, 'application/json', JSON.stringify(dashboard.history()));
@@ -54,6 +64,7 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
           const body = await readJsonBody(req, MAX_BODY_BYTES);
           feedback.submit(body.id, body.ranking);
         } catch (err) {
+          if (err instanceof ClientGone) throw err;
           const status = err instanceof ApiError ? err.status : err instanceof RangeError ? 400 : 500;
           sendJson(res, status, { error: (err as Error).message });
           return true;

@@ -43,6 +43,10 @@ button.secondary{background:#fff;color:#234}
 .error{color:#b00020}
 `;
 
+/** The site icon: an ink drop, as SVG (every current browser takes an SVG favicon). */
+export const FAVICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f2937"/>' +
+  '<path d="M16 5c-4 6-8 10-8 15a8 8 0 0 0 16 0c0-5-4-9-8-15z" fill="#60a5fa"/></svg>';
+
 export function page(title: string, here: keyof PageLinks | 'index', links: PageLinks, body: string, script = ''): string {
   const nav = (['dashboard', 'playground', 'feedback'] as const)
     .filter((name) => links[name])
@@ -50,7 +54,7 @@ export function page(title: string, here: keyof PageLinks | 'index', links: Page
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title} · inkwell</title><style>${STYLE}</style></head>
+<title>${title} · inkwell</title><link rel="icon" type="image/svg+xml" href="/favicon.svg"><style>${STYLE}</style></head>
 <body><header><b><a href="/" style="color:#fff">inkwell</a></b>${nav}</header>
 <main>${body}</main>
 ${script ? `<script type="module">${script}</script>` : ''}

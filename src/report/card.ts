@@ -1,0 +1,195 @@
+// The report card every training run ends with (nanochat's idea): report.md, and report.html with its
+// charts inline, in the run's output folder. It is rebuilt from two files the run leaves there, so
+// `inkwell report DIR` can make it again at any time:
+//   run.json   what the run was and what it cost: the command, settings, data, parameters, tokens, wall time,
+//              throughput, MFU, the machine and the version, evaluation results and samples (RunRecord);
+//   log.jsonl  its curves: one JSON row per line, `kind` plus numbers (train/eval rows of `inkwell train`;
+//              step rows of rlhf), every numeric column of which becomes a chart.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readJsonObject } from '../io/json.js';
+import { escapeMarkup } from './escape.js';
+import { lineChartSvg, type Series } from './svg-chart.js';
+
+export const RUN_RECORD = 'run.json';
+
+export interface Machine {
+  cpu: string;
+  threads: number;
+  backend: string;
+  /** The matmul path the products took (e.g. amx, avx512-bf16, float32). */
+  path: string;
+  node: string;
+}
+
+export interface EvalTable {
+  title: string;
+  /** Column names, then one row of cells per task. */
+  columns: string[];
+  rows: (string | number)[][];
+  /** A one-line summary (e.g. the suite's score). */
+  summary?: string;
+}
+
+export interface RunRecord {
+  /** What ran: `inkwell train`, `inkwell finetune sft`, … */
+  title: string;
+  command: string[];
+  status: 'finished' | 'failed' | 'interrupted';
+  message?: string;
+  started: string;
+  wall_s: number;
+  settings: Record<string, unknown>;
+  data: Record<string, unknown>;
+  parameters: number;
+  tokens_seen: number;
+  tokens_per_s: number;
+  mfu?: number;
+  results: Record<string, number | string>;
+  evaluations: EvalTable[];
+  samples: string[];
+  machine: Machine;
+  version: string;
+  commit: string | null;
+}
+
+const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The machine a run ran on: CPU model, threads, backend and matmul path, Node version. */
+export function machineInfo(backend: { name: string; threads: number }, path: string): Machine {
+  return { cpu: cpus()[0]?.model.trim() ?? 'unknown', threads: backend.threads, backend: backend.name, path, node: process.version };
+}
+
+/** inkwell's version and, in a git checkout, its commit. */
+export function versionInfo(): { version: string; commit: string | null } {
+  const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: packageRoot, encoding: 'utf8' });
+  return { version, commit: git.status === 0 ? git.stdout.trim() : null };
+}
+
+/** Writes run.json and the report made from it and log.jsonl. */
+export function writeRunReport(dir: string, record: RunRecord): { markdown: string; html: string } {
+  writeFileAtomic(join(dir, RUN_RECORD), JSON.stringify(record, null, 2) + '\n');
+  return renderReport(dir);
+}
+
+/** (Re)makes report.md and report.html from the folder's run.json and log.jsonl. */
+export function renderReport(dir: string): { markdown: string; html: string } {
+  const recordFile = join(dir, RUN_RECORD);
+  if (!existsSync(recordFile)) throw new Error(`${recordFile} not found: a report is made from the run.json that inkwell train, finetune and rlhf write`);
+  const record = readJsonObject(recordFile) as unknown as RunRecord;
+  for (const key of ['title', 'command', 'machine', 'settings'] as const) {
+    if (record[key] === undefined) throw new Error(`${recordFile}: "${key}" is missing`);
+  }
+  const charts = curveCharts(join(dir, 'log.jsonl'));
+  const markdown = join(dir, 'report.md'), html = join(dir, 'report.html');
+  writeFileAtomic(markdown, toMarkdown(record, charts.map((c) => c.file)));
+  for (const c of charts) writeFileAtomic(join(dir, c.file), c.svg);
+  writeFileAtomic(html, toHtml(record, charts.map((c) => c.svg)));
+  return { markdown, html };
+}
+
+interface Chart {
+  file: string;
+  svg: string;
+}
+
+/** One chart per group of related columns of log.jsonl (loss, learning rate, reward, KL, …). */
+function curveCharts(logFile: string): Chart[] {
+  if (!existsSync(logFile)) return [];
+  const rows = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+  const x = (r: Record<string, unknown>) => Number(r.iter ?? r.step);
+  const series = new Map<string, Series>();
+  for (const r of rows) {
+    for (const [key, value] of Object.entries(r)) {
+      if (key === 'iter' || key === 'step' || typeof value !== 'number' || !Number.isFinite(x(r))) continue;
+      const name = r.kind === 'eval' || r.kind === undefined ? key : `${key} (${r.kind})`;
+      if (!series.has(name)) series.set(name, { name, points: [] });
+      series.get(name)!.points.push([x(r), value]);
+    }
+  }
+  const groups: [string, string, RegExp][] = [
+    ['loss', 'loss (nats)', /loss/], ['learning rate', 'learning rate', /^lr/], ['reward', 'reward', /reward/],
+    ['KL to the reference', 'KL (nats)', /kl/i], ['throughput', 'tokens/s', /tokens_per_s/],
+  ];
+  return groups.flatMap(([title, yLabel, pattern], i) => {
+    const picked = [...series.values()].filter((s) => pattern.test(s.name) && s.points.length > 1);
+    if (!picked.length) return [];
+    return [{ file: `report-${i}-${title.split(' ')[0]!.toLowerCase()}.svg`, svg: lineChartSvg({ title, xLabel: 'step', yLabel, series: picked }) }];
+  });
+}
+
+function formatValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? String(Number(v.toPrecision(5))) : v.toExponential(3);
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** The report's sections as [heading, rows of [label, value]]. */
+function facts(r: RunRecord): [string, [string, string][]][] {
+  return [
+    ['Run', [
+      ['command', r.command.join(' ')], ['status', r.status + (r.message ? `: ${r.message}` : '')], ['started', r.started],
+      ['wall time', `${r.wall_s.toFixed(1)} s`],
+    ]],
+    ['Cost', [
+      ['parameters', formatValue(r.parameters)], ['tokens seen', formatValue(r.tokens_seen)],
+      ['tokens/s', formatValue(Math.round(r.tokens_per_s))], ...(r.mfu === undefined ? [] : [['MFU', `${(100 * r.mfu).toFixed(1)}%`] as [string, string]]),
+    ]],
+    ['Results', Object.entries(r.results).map(([k, v]) => [k, formatValue(v)])],
+    ['Data', Object.entries(r.data).map(([k, v]) => [k, formatValue(v)])],
+    ['Settings', Object.entries(r.settings).map(([k, v]) => [k, formatValue(v)])],
+    ['Machine', [
+      ['CPU', r.machine.cpu], ['threads', String(r.machine.threads)], ['backend', r.machine.backend], ['matmul path', r.machine.path],
+      ['node', r.machine.node], ['inkwell', `${r.version}${r.commit ? ` (${r.commit})` : ''}`],
+    ]],
+  ];
+}
+
+function toMarkdown(r: RunRecord, chartFiles: string[]): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const out = [`# ${r.title}`, ''];
+  for (const [heading, rows] of facts(r)) {
+    if (!rows.length) continue;
+    out.push(`## ${heading}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`), '');
+  }
+  if (chartFiles.length) out.push('## Curves', '', ...chartFiles.map((f) => `![${f}](${f})`), '');
+  for (const t of r.evaluations) {
+    out.push(`## ${t.title}`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`,
+      ...t.rows.map((row) => `| ${row.map((c) => cell(formatValue(c))).join(' | ')} |`), '', ...(t.summary ? [t.summary, ''] : []));
+  }
+  if (r.samples.length) out.push('## Samples', '', ...r.samples.flatMap((s) => ['```text', s, '```', '']));
+  return out.join('\n');
+}
+
+function toHtml(r: RunRecord, charts: string[]): string {
+  const e = escapeMarkup;
+  const table = (head: string[] | null, rows: string[][]) => `<table>${head ? `<tr>${head.map((h) => `<th>${e(h)}</th>`).join('')}</tr>` : ''}` +
+    rows.map((row) => `<tr>${row.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('') + '</table>';
+  const sections = facts(r).filter(([, rows]) => rows.length).map(([h, rows]) => `<h2>${e(h)}</h2>${table(null, rows)}`);
+  if (charts.length) sections.push(`<h2>Curves</h2>${charts.join('')}`);
+  for (const t of r.evaluations) sections.push(`<h2>${e(t.title)}</h2>${table(t.columns, t.rows.map((row) => row.map(formatValue)))}${t.summary ? `<p>${e(t.summary)}</p>` : ''}`);
+  if (r.samples.length) sections.push(`<h2>Samples</h2>${r.samples.map((s) => `<pre>${e(s)}</pre>`).join('')}`);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${e(r.title)}</title>
+<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}svg{max-width:100%;height:auto}</style>
+</head><body><h1>${e(r.title)}</h1>
+${sections.join('\n')}
+</body></html>
+`;
+}
+
+/** The folder of a checkpoint file or the folder itself. */
+export function runFolderOf(path: string): string {
+  return existsSync(path) && !path.endsWith('.safetensors') ? path : dirname(path);
+}
