@@ -331,7 +331,7 @@ describe('a config the weights do not bear out fails before any model is allocat
     assert.equal(llamaConfig.num_hidden_layers, 2);
   });
 
-  it('byte ranges outside the file or overlapping, and NaN/Inf weights, are errors naming the tensor', () => {
+  it('overlapping byte ranges and NaN/Inf weights are errors naming the tensor', () => {
     const dir = join(tmp, 'bytes');
     saveHFCausalLM(llama, dir);
     const tensors: [string, string, number[], Uint8Array][] = llama.namedParameters().map(([n, p]) => [n, 'F32', [...p.shape], new Uint8Array(p.data.slice().buffer)]);
