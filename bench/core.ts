@@ -1,13 +1,15 @@
 // `npm run bench`: matmul GFLOP/s for the shapes of a GPT step (native and js, OpenBLAS as reference)
 // and one training step of the baby (float32 and bfloat16) and full shakespeare_char configs (PyTorch as
-// reference, under torch.autocast for bfloat16), and multiple-choice scoring of a GPT-2 124M shape.
-// --json prints one JSON object per measurement; --quick skips the full config.
+// reference, under torch.autocast for bfloat16), then a LoRA SFT step and a full training step of the
+// SmolLM2-135M shape (batch 4 × 512; PyTorch running HF's eager Llama maths as reference), and
+// multiple-choice scoring of a GPT-2 124M shape.
+// --json prints one JSON object per measurement; --quick skips the full config and the SmolLM2 steps.
 import { backend } from '../src/tensor/backends/index.js';
 import { nativeMatmulPath } from '../src/tensor/backends/native.js';
 import { matmulMeasurements } from './matmul.js';
 import { report } from './lib.js';
 import { recordPeak } from '../src/train/peak.js';
-import { stepConfigs, stepMeasurements } from './step.js';
+import { llamaStepConfigs, llamaStepMeasurements, stepConfigs, stepMeasurements } from './step.js';
 import { multipleChoiceMeasurements } from './eval.js';
 
 const quick = process.argv.includes('--quick');
@@ -21,4 +23,5 @@ const best = (suffix: string) => Math.max(...matmul.filter((m) => m.name.endsWit
 if (Number.isFinite(best(' native'))) recordPeak(best(' native') * 1e9);
 if (Number.isFinite(best(` native bfloat16 ${path}`))) recordPeak(best(` native bfloat16 ${path}`) * 1e9, 'bfloat16');
 report('training step', stepMeasurements(quick ? stepConfigs.filter((c) => c.name.startsWith('baby')) : stepConfigs));
+if (!quick) report('Llama-family training step', llamaStepMeasurements(llamaStepConfigs));
 report('multiple-choice scoring', multipleChoiceMeasurements());

@@ -12,6 +12,11 @@
 // Then the same with the matrices compressed to bf16 and int8 (model/compress.ts), against float32 in
 // the same run and against the float32 limit; and what compression costs in accuracy: the val loss of a
 // char model trained here for --loss-iters (default 500) on tinyshakespeare, in float32 and compressed.
+//
+// Then Llama-family models of SmolLM2-135M's and Qwen3-0.6B's shapes (random weights, tied heads,
+// grouped-query attention; Qwen3 with its q/k norms): decode and prefill in float32, bf16 and int8, each
+// against its bandwidth limit (weights read per token: every matrix once, the tied embedding once as the
+// head). --models=gpt2,smollm2-135m,qwen3-0.6b picks which run (default all).
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,7 +25,9 @@ import { prepareDataset } from '../src/data/prepare.js';
 import { Dataset } from '../src/data/dataset.js';
 import { generate } from '../src/generate/generate.js';
 import { compressModel, decompress } from '../src/model/compress.js';
+import type { CausalLM } from '../src/model/causal-lm.js';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
+import { Llama, type LlamaConfig } from '../src/model/llama.js';
 import { backend } from '../src/tensor/backends/index.js';
 import type { WeightFormat } from '../src/tensor/ops/compressed.js';
 import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
@@ -36,6 +43,20 @@ const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
 const rounds = roundsArg ? Number(roundsArg.slice('--rounds='.length)) : 3;
 const lossItersArg = process.argv.find((a) => a.startsWith('--loss-iters='));
 const lossIters = lossItersArg ? Number(lossItersArg.slice('--loss-iters='.length)) : 500;
+const modelsArg = process.argv.find((a) => a.startsWith('--models='));
+const models = new Set((modelsArg ? modelsArg.slice('--models='.length) : 'gpt2,smollm2-135m,qwen3-0.6b').split(','));
+const LLAMA_SHAPES: Record<string, LlamaConfig> = {
+  'smollm2-135m': {
+    model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
+    num_key_value_heads: 3, head_dim: 64, rms_norm_eps: 1e-5, rope_theta: 100000, rope_scaling: null, max_position_embeddings: 8192,
+    attention_bias: false, mlp_bias: false, tie_word_embeddings: true, attention_dropout: 0, initializer_range: 0.02,
+  },
+  'qwen3-0.6b': {
+    model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16,
+    num_key_value_heads: 8, head_dim: 128, rms_norm_eps: 1e-6, rope_theta: 1000000, rope_scaling: null, max_position_embeddings: 40960,
+    attention_bias: false, mlp_bias: false, tie_word_embeddings: true, attention_dropout: 0, initializer_range: 0.02,
+  },
+};
 const peerScript = fileURLToPath(new URL('../../bench/peers/torch_generate.py', import.meta.url));
 
 interface Figures {
@@ -46,12 +67,13 @@ interface Figures {
   prefill_s: number;
 }
 
+const FORMATS: Exclude<WeightFormat, 'f32'>[] = ['bf16', 'int8'];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function measureInkwell(model: GPT): Figures {
+function measureInkwell(model: CausalLM): Figures {
   const rng = new Rng(1);
-  const prompt = Array.from({ length: PROMPT }, () => rng.int(gpt2.vocab_size));
-  const long = Int32Array.from({ length: PREFILL }, () => rng.int(gpt2.vocab_size));
+  const prompt = Array.from({ length: PROMPT }, () => rng.int(model.vocabSize));
+  const long = Int32Array.from({ length: PREFILL }, () => rng.int(model.vocabSize));
   const rows: Figures[] = [];
   generate(model, [prompt], { temperature: 0, maxNewTokens: 4 }); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -83,40 +105,77 @@ function measureBandwidth(): number {
 
 const b = backend();
 process.stderr.write(`inkwell bench:generate: backend ${b.name}, ${b.threads} threads, ${rounds} round${rounds === 1 ? '' : 's'}\n`);
-const model = new GPT(gpt2).eval();
-const weightBytes = model.numParams(true) * 4;
 const bandwidth = measureBandwidth();
-const limit = (bandwidth * 1e9) / weightBytes;
-const ours = measureInkwell(model);
-const peer = runPythonPeer(peerScript, [gpt2.n_layer, gpt2.n_head, gpt2.n_embd, gpt2.block_size, gpt2.vocab_size, PROMPT, NEW_TOKENS, PREFILL, rounds, b.threads].map(String),
-  'generate') as Figures | null;
+if (models.has('gpt2')) await gpt2Rows();
+for (const [name, config] of Object.entries(LLAMA_SHAPES)) if (models.has(name)) llamaRows(name, config);
 
-const rows: Measurement[] = [
-  withReference({ name: `decode (${PROMPT}-token prompt, ${NEW_TOKENS} new)`, value: ours.decode_tps, unit: 'tokens/s' }, peer?.decode_tps, 'PyTorch', true),
-  withReference({ name: `decode, first ${WINDOW} tokens`, value: ours.first_tps, unit: 'tokens/s' }, peer?.first_tps, 'PyTorch', true),
-  withReference({ name: `decode, last ${WINDOW} tokens`, value: ours.last_tps, unit: 'tokens/s' }, peer?.last_tps, 'PyTorch', true),
-  withReference({ name: `time to first token (${PROMPT}-token prompt)`, value: ours.ttft_s, unit: 's' }, peer?.ttft_s, 'PyTorch', false),
-  withReference({ name: `prefill ${PREFILL} tokens`, value: ours.prefill_s, unit: 's' }, peer?.prefill_s, 'PyTorch', false),
-  { name: 'memory bandwidth (sum over 1 GiB)', value: bandwidth, unit: 'GB/s' },
-  { name: 'weights read per token', value: weightBytes / 1e6, unit: 'MB' },
-  { name: 'decode limit (bandwidth / weights)', value: limit, unit: 'tokens/s' },
-  { name: 'decode rate / limit', value: ours.decode_tps / limit, unit: 'fraction' },
-];
-const FORMATS: Exclude<WeightFormat, 'f32'>[] = ['bf16', 'int8'];
-for (const format of FORMATS) {
-  const { bytesAfter, bytesBefore } = compressModel(model, format);
-  const figures = measureInkwell(model);
-  rows.push(
-    withReference({ name: `${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, ours.decode_tps, 'float32', true),
-    withReference({ name: `${format}: decode, last ${WINDOW} tokens`, value: figures.last_tps, unit: 'tokens/s' }, ours.last_tps, 'float32', true),
-    withReference({ name: `${format}: time to first token`, value: figures.ttft_s, unit: 's' }, ours.ttft_s, 'float32', false),
-    withReference({ name: `${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, ours.prefill_s, 'float32', false),
-    { name: `${format}: matrix bytes read per token`, value: (weightBytes * bytesAfter) / bytesBefore / 1e6, unit: 'MB' },
-    { name: `${format}: decode rate / float32 limit`, value: figures.decode_tps / limit, unit: 'fraction' },
-  );
+/** GPT-2 124M against PyTorch, compressed formats, and what compression costs in loss. */
+async function gpt2Rows(): Promise<void> {
+  const model = new GPT(gpt2).eval();
+  const weightBytes = model.numParams(true) * 4;
+  const limit = (bandwidth * 1e9) / weightBytes;
+  const ours = measureInkwell(model);
+  const peer = runPythonPeer(peerScript, [gpt2.n_layer, gpt2.n_head, gpt2.n_embd, gpt2.block_size, gpt2.vocab_size, PROMPT, NEW_TOKENS, PREFILL, rounds, b.threads].map(String),
+    'generate') as Figures | null;
+
+  const rows: Measurement[] = [
+    withReference({ name: `decode (${PROMPT}-token prompt, ${NEW_TOKENS} new)`, value: ours.decode_tps, unit: 'tokens/s' }, peer?.decode_tps, 'PyTorch', true),
+    withReference({ name: `decode, first ${WINDOW} tokens`, value: ours.first_tps, unit: 'tokens/s' }, peer?.first_tps, 'PyTorch', true),
+    withReference({ name: `decode, last ${WINDOW} tokens`, value: ours.last_tps, unit: 'tokens/s' }, peer?.last_tps, 'PyTorch', true),
+    withReference({ name: `time to first token (${PROMPT}-token prompt)`, value: ours.ttft_s, unit: 's' }, peer?.ttft_s, 'PyTorch', false),
+    withReference({ name: `prefill ${PREFILL} tokens`, value: ours.prefill_s, unit: 's' }, peer?.prefill_s, 'PyTorch', false),
+    { name: 'memory bandwidth (sum over 1 GiB)', value: bandwidth, unit: 'GB/s' },
+    { name: 'weights read per token', value: weightBytes / 1e6, unit: 'MB' },
+    { name: 'decode limit (bandwidth / weights)', value: limit, unit: 'tokens/s' },
+    { name: 'decode rate / limit', value: ours.decode_tps / limit, unit: 'fraction' },
+  ];
+  for (const format of FORMATS) {
+    const { bytesAfter, bytesBefore } = compressModel(model, format);
+    const figures = measureInkwell(model);
+    rows.push(
+      withReference({ name: `${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, ours.decode_tps, 'float32', true),
+      withReference({ name: `${format}: decode, last ${WINDOW} tokens`, value: figures.last_tps, unit: 'tokens/s' }, ours.last_tps, 'float32', true),
+      withReference({ name: `${format}: time to first token`, value: figures.ttft_s, unit: 's' }, ours.ttft_s, 'float32', false),
+      withReference({ name: `${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, ours.prefill_s, 'float32', false),
+      { name: `${format}: matrix bytes read per token`, value: (weightBytes * bytesAfter) / bytesBefore / 1e6, unit: 'MB' },
+      { name: `${format}: decode rate / float32 limit`, value: figures.decode_tps / limit, unit: 'fraction' },
+    );
+  }
+  decompress(model);
+  rows.push(...await compressionLoss());
+  report(`GPT-2 124M generation (float32 unless marked, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);
 }
-decompress(model);
-rows.push(...await compressionLoss());
+
+/** Decode and prefill of a random-weight Llama-family model, each format against its bandwidth limit. */
+function llamaRows(name: string, config: LlamaConfig): void {
+  const model = new Llama(config).eval();
+  // Decoding reads every matrix once per token; an embedding lookup reads one row (a tied one is read whole as the head).
+  const embed = config.tie_word_embeddings ? 0 : model.model.embed_tokens.weight.size;
+  const weightBytes = (model.numParams() - embed) * 4;
+  const limit = (bandwidth * 1e9) / weightBytes;
+  const f32 = measureInkwell(model);
+  const rows: Measurement[] = [
+    withReference({ name: `${name}: decode (${PROMPT}-token prompt, ${NEW_TOKENS} new)`, value: f32.decode_tps, unit: 'tokens/s' }, limit, 'float32 bandwidth limit', true),
+    { name: `${name}: decode, last ${WINDOW} tokens`, value: f32.last_tps, unit: 'tokens/s' },
+    { name: `${name}: time to first token`, value: f32.ttft_s, unit: 's' },
+    { name: `${name}: prefill ${PREFILL} tokens`, value: f32.prefill_s, unit: 's' },
+    { name: `${name}: weights read per token`, value: weightBytes / 1e6, unit: 'MB' },
+    { name: `${name}: decode limit (bandwidth / weights)`, value: limit, unit: 'tokens/s' },
+  ];
+  for (const format of FORMATS) {
+    const { bytesAfter, bytesBefore } = compressModel(model, format);
+    const bytes = (weightBytes * bytesAfter) / bytesBefore;
+    const figures = measureInkwell(model);
+    rows.push(
+      withReference({ name: `${name} ${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, (bandwidth * 1e9) / bytes, `${format} bandwidth limit`, true),
+      withReference({ name: `${name} ${format}: decode against float32`, value: figures.decode_tps, unit: 'tokens/s' }, f32.decode_tps, 'float32', true),
+      withReference({ name: `${name} ${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, f32.prefill_s, 'float32', false),
+      { name: `${name} ${format}: matrix bytes read per token`, value: bytes / 1e6, unit: 'MB' },
+    );
+  }
+  decompress(model);
+  report(`${name} shape generation (random weights, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);
+}
 
 /** Val loss of a small char model trained here, in float32 and with compressed weights. */
 async function compressionLoss(): Promise<Measurement[]> {
@@ -144,4 +203,4 @@ async function compressionLoss(): Promise<Measurement[]> {
   }));
 }
 
-report(`GPT-2 124M generation (float32 unless marked, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);
+

@@ -4,14 +4,16 @@
 // against the float32 step of its config, and (on AMX) its model FLOP/s against the AMX tile peak; and how
 // each step divides its time among the kernel families (wall time inside the backend's kernels).
 import { fileURLToPath } from 'node:url';
+import { applyLora } from '../src/finetune/lora.js';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
+import { Llama, type LlamaConfig } from '../src/model/llama.js';
+import { backend } from '../src/tensor/backends/index.js';
 import { AdamW, decayGroups } from '../src/train/optim.js';
 import { Rng } from '../src/tensor/random.js';
 import { OutputArena } from '../src/tensor/buffers.js';
 import { withMatmulPrecision, type MatmulPrecision } from '../src/tensor/ops/matmul.js';
 import { flopsPerToken } from '../src/train/trainer.js';
 import { amxPeakFlops, nativeMatmulPath } from '../src/tensor/backends/native.js';
-import { backend } from '../src/tensor/backends/index.js';
 import { medianMs, runPythonPeer, withReference, type Measurement } from './lib.js';
 
 export interface StepConfig {
@@ -108,6 +110,51 @@ export function stepMeasurements(configs: StepConfig[]): Measurement[] {
     }
     const shares = [...stepProfile(step, Math.max(1, Math.ceil(c.reps / 2)))].sort((x, y) => y[1] - x[1]);
     for (const [what, share] of shares) rows.push({ name: `step ${c.name}: share of time in ${what}`, value: share, unit: 'fraction' });
+  }
+  return rows;
+}
+
+/** A Llama-family step: every parameter trained, or LoRA (rank r) on q/k/v/o/gate/up/down with the base frozen. */
+export interface LlamaStepConfig {
+  name: string;
+  model: LlamaConfig;
+  batch: number;
+  T: number;
+  reps: number;
+  loraR: number | null;
+}
+
+/** SmolLM2-135M's shape (30 layers, 576 wide, 9 heads / 3 kv heads, vocab 49,152, tied), batch 4 × 512. */
+export const smollm2Shape: LlamaConfig = {
+  model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
+  num_key_value_heads: 3, head_dim: 64, rms_norm_eps: 1e-5, rope_theta: 100000, rope_scaling: null, max_position_embeddings: 8192,
+  attention_bias: false, mlp_bias: false, tie_word_embeddings: true, attention_dropout: 0, initializer_range: 0.02,
+};
+export const llamaStepConfigs: LlamaStepConfig[] = [
+  { name: 'SmolLM2-135M shape, LoRA r=8 (q…down_proj)', model: smollm2Shape, batch: 4, T: 512, reps: 2, loraR: 8 },
+  { name: 'SmolLM2-135M shape, full', model: smollm2Shape, batch: 4, T: 512, reps: 2, loraR: null },
+];
+
+const llamaPeer = fileURLToPath(new URL('../../bench/peers/torch_llama_step.py', import.meta.url));
+
+export function llamaStepMeasurements(configs: LlamaStepConfig[]): Measurement[] {
+  const rows: Measurement[] = [];
+  for (const c of configs) {
+    const model = new Llama(c.model);
+    if (c.loraR !== null) applyLora(model, { r: c.loraR, alpha: 2 * c.loraR, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+    const opt = new AdamW(decayGroups(model.namedParameters(), 0.1).groups, { lr: 1e-3 });
+    const rng = new Rng(0), n = c.batch * c.T;
+    const ids = Int32Array.from({ length: n }, () => rng.int(c.model.vocab_size));
+    const targets = Int32Array.from({ length: n }, () => rng.int(c.model.vocab_size));
+    const arena = new OutputArena();
+    const ms = medianMs(() => {
+      opt.zeroGrad();
+      arena.run(() => model.forward(ids, c.batch, c.T, targets).loss!.backward());
+      opt.update();
+    }, c.reps);
+    const peer = runPythonPeer(llamaPeer, [JSON.stringify({ config: c.model, batch: c.batch, T: c.T, reps: c.reps, lora_r: c.loraR, threads: backend().threads })],
+      `${c.name} step`) as { ms_per_step: number } | null;
+    rows.push(withReference({ name: `step ${c.name}, batch ${c.batch} × ${c.T} (fwd+bwd+AdamW)`, value: ms, unit: 'ms' }, peer?.ms_per_step, 'PyTorch', false));
   }
   return rows;
 }

@@ -1,9 +1,13 @@
 // inkwell's library API: the tensor engine, the GPT model, its files, and training pieces.
 export * from './tensor/index.js';
 export { Module } from './nn/module.js';
-export { Linear, LayerNorm, Embedding } from './nn/layers.js';
+export { Linear, LayerNorm, Embedding, RMSNorm, type WeightLayout } from './nn/layers.js';
+export { RotaryEmbedding, ropeInverseFrequencies, type RopeScaling } from './nn/rotary.js';
 export { GPT, validateConfig, type GPTConfig, type GPTOutput, type ForwardOptions, type Tap } from './model/gpt.js';
-export { loadHFModel, saveHFModel, loadHFWeights, configFromHF, configToHF, readHFConfig } from './model/hf.js';
+export { loadHFModel, saveHFModel, loadHFWeights, configFromHF, configToHF, readHFConfig, loadHFCausalLM, saveHFCausalLM, SUPPORTED_MODEL_TYPES } from './model/hf.js';
+export { Llama, validateLlamaConfig, LLAMA_MODEL_TYPES, type LlamaConfig, type LlamaModelType } from './model/llama.js';
+export { llamaConfigFromHF, llamaConfigToHF, LLAMA_ARCHITECTURES } from './model/hf-llama.js';
+export type { CausalLM, LMOutput, HiddenOptions, CacheSpec } from './model/causal-lm.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor, type SafetensorsFile } from './io/safetensors.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { AdamW, clipGradNorm, decayGroups, type ParamGroup, type AdamWOptions, type AdamWState } from './train/optim.js';
@@ -19,7 +23,7 @@ export { train, estimateLoss, flopsPerToken, TrainingDiverged, type TrainHooks, 
 export { saveCheckpoint, loadCheckpoint, loadModel, type CheckpointState } from './train/checkpoint.js';
 export { evaluateTokens, type EvalResult } from './train/evaluate.js';
 export * from './generate/index.js';
-export { fetchPretrained, loadPretrained, GPT2_MODELS } from './model/pretrained.js';
+export { fetchPretrained, loadPretrained, loadPretrainedCausalLM, GPT2_MODELS } from './model/pretrained.js';
 export { lineChartSvg, type Series, type ChartOptions } from './report/svg-chart.js';
 export { loadModelAndTokenizer, type ModelSource, type LoadedModel } from './model/load.js';
 export { compressModel, decompress, type CompressionReport } from './model/compress.js';

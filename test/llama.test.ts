@@ -7,7 +7,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GPT } from '../src/model/gpt.js';
@@ -18,7 +20,12 @@ import { Llama, llamaTensorShapes, type LlamaConfig } from '../src/model/llama.j
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../src/io/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { noGrad } from '../src/tensor/tensor.js';
-import { maxAbsDiff, repoRoot } from './helpers.js';
+import { compressModel, decompress } from '../src/model/compress.js';
+import { loadPretrainedCausalLM } from '../src/model/pretrained.js';
+import { applyLora, mergeLora } from '../src/finetune/lora.js';
+import { loadPeft, savePeft } from '../src/finetune/peft.js';
+import { generate } from '../src/generate/generate.js';
+import { maxAbsDiff, repoRoot, sharedDir } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'inkwell-llama-'));
 
@@ -133,6 +140,48 @@ function writeRaw(file: string, tensors: [string, string, number[], Uint8Array][
   writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...tensors.map((t) => Buffer.from(t[3]))]));
 }
 
+describe('generation and compressed weights on llama-tiny', () => {
+  const fixture = join(sharedDir, 'fixtures', 'llama-tiny');
+  const skip = existsSync(join(fixture, 'model.safetensors')) ? false : `fixture not found at ${fixture}`;
+  it('generate() continues greedily as PyTorch does, with and without the KV cache, and with bf16/int8 weights', { skip }, () => {
+    const { greedy } = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8'));
+    const model = loadHFCausalLM(fixture).eval();
+    for (const useCache of [true, false]) {
+      const [out] = generate(model, [greedy.prompt], { temperature: 0, maxNewTokens: greedy.new_tokens, useCache });
+      assert.deepEqual(out!.tokens, greedy.tokens, `useCache ${useCache}`);
+    }
+    for (const format of ['bf16', 'int8'] as const) {
+      const report = compressModel(model, format);
+      assert.equal(report.matrices, 2 * 7 + 1, 'every projection once, and the untied head once');
+      assert.ok(report.bytesAfter < report.bytesBefore / (format === 'bf16' ? 1.9 : 3.5), `${format}: ${report.bytesAfter} of ${report.bytesBefore} bytes`);
+      const [out] = generate(model, [greedy.prompt], { temperature: 0, maxNewTokens: greedy.new_tokens });
+      assert.deepEqual(out!.tokens, greedy.tokens, format);
+    }
+    decompress(model);
+  });
+
+  it('LoRA on q_proj … down_proj: merge is exact, PEFT files say fan_in_fan_out false and load back', { skip }, () => {
+    const ids = Int32Array.from([3, 14, 15, 9, 26, 5, 35, 8]), T = ids.length;
+    const model = loadHFCausalLM(fixture).eval();
+    applyLora(model, { targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], r: 4, alpha: 8 });
+    for (const [n, p] of model.namedParameters()) if (n.endsWith('lora_B.weight')) p.data.forEach((_, i) => (p.data[i] = Math.sin(i + n.length) * 0.05));
+    const logits = () => noGrad(() => model.forward(ids, 1, T, null, { allLogits: true }).logits.data.slice());
+    const withLora = logits();
+    assert.ok(maxAbsDiff(withLora, noGrad(() => loadHFCausalLM(fixture).forward(ids, 1, T, null, { allLogits: true }).logits.data)) > 1e-3, 'LoRA changes the output');
+    const dir = join(tmp, 'llama-lora');
+    savePeft(dir, model, { baseModel: fixture });
+    const adapterConfig = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+    assert.equal(adapterConfig.fan_in_fan_out, false);
+    assert.deepEqual([...adapterConfig.target_modules].sort(), ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+    const reloaded = loadHFCausalLM(fixture).eval();
+    loadPeft(dir, reloaded);
+    assert.ok(maxAbsDiff(noGrad(() => reloaded.forward(ids, 1, T, null, { allLogits: true }).logits.data), withLora) < 1e-6, 'loaded adapter');
+    mergeLora(model);
+    assert.ok(maxAbsDiff(logits(), withLora) < 1e-5, `merged: ${maxAbsDiff(logits(), withLora)}`);
+    assert.deepEqual(model.namedParameters().map(([n]) => n), loadHFCausalLM(fixture).namedParameters().map(([n]) => n));
+  });
+});
+
 describe('Hugging Face Llama-family files', () => {
   it('expected tensor lists equal the parameters, name for name and shape for shape, without allocating', () => {
     for (const config of Object.values(variants)) {
@@ -196,6 +245,51 @@ describe('Hugging Face Llama-family files', () => {
   });
 });
 
+describe('Llama-family models from the hub (a local server standing in for huggingface.co)', () => {
+  it('fetches config, index and shards (or the single file) and tokenizer files into the cache, then loads offline', async () => {
+    const files = new Map<string, Map<string, Buffer>>();
+    const requests: string[] = [];
+    const sharded = join(tmp, 'hub-sharded'), single = join(tmp, 'hub-single');
+    const model = new Llama(variants['qwen3 q/k norm, MQA, head_dim 6']!, { seed: 12 });
+    saveHFCausalLM(model, single);
+    saveHFCausalLM(model, sharded);
+    const params = model.namedParameters(), half = Math.floor(params.length / 2), weightMap: Record<string, string> = {};
+    params.forEach(([n], i) => (weightMap[n] = `model-0000${i < half ? 1 : 2}-of-00002.safetensors`));
+    writeSafetensors(join(sharded, 'model-00001-of-00002.safetensors'), params.slice(0, half).map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]));
+    writeSafetensors(join(sharded, 'model-00002-of-00002.safetensors'), params.slice(half).map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]));
+    const repo = (dir: string, names: string[]) => new Map(names.map((f) => [f, readFileSync(join(dir, f))]));
+    files.set('org/sharded', new Map([...repo(sharded, ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']),
+      ['model.safetensors.index.json', Buffer.from(JSON.stringify({ weight_map: weightMap }))], ['tokenizer.json', Buffer.from('{"model":{}}')]]));
+    files.set('org/single', repo(single, ['config.json', 'model.safetensors']));
+    const server = createServer((req, res) => {
+      requests.push(req.url!);
+      const m = /^\/(\w+\/\w+)\/resolve\/main\/(.+)$/.exec(req.url!);
+      const body = m ? files.get(m[1]!)?.get(m[2]!) : undefined;
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cacheDir = join(tmp, 'hub-cache');
+    try {
+      for (const id of ['org/sharded', 'org/single']) {
+        const { model: loaded, dir } = await loadPretrainedCausalLM(id, { endpoint, cacheDir, offline: false });
+        assert.ok(loaded instanceof Llama);
+        params.forEach(([n, p], i) => assert.equal(maxAbsDiff(loaded.namedParameters()[i]![1].data, p.data), 0, `${id} ${n}`));
+        assert.equal(dir, join(cacheDir, ...id.split('/')));
+      }
+      assert.ok(existsSync(join(cacheDir, 'org', 'sharded', 'tokenizer.json')));
+      assert.ok(!existsSync(join(cacheDir, 'org', 'single', 'model.safetensors.index.json')));
+      assert.ok(requests.includes('/org/single/resolve/main/model.safetensors.index.json'), 'asked for the index first');
+      const before = requests.length;
+      const again = await loadPretrainedCausalLM('org/sharded', { endpoint, cacheDir, offline: true });
+      assert.ok(again.model instanceof Llama);
+      assert.equal(requests.length, before, 'offline: nothing requested');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('a config the weights do not bear out fails before any model is allocated (issue 15)', () => {
   const gpt = new GPT({ n_layer: 1, n_head: 2, n_embd: 8, block_size: 4, vocab_size: 5, dropout: 0, bias: true });
   const gptDir = join(tmp, 'gpt');
@@ -237,7 +331,7 @@ describe('a config the weights do not bear out fails before any model is allocat
     assert.equal(llamaConfig.num_hidden_layers, 2);
   });
 
-  it('byte ranges outside the file or overlapping, and NaN/Inf weights, are errors naming the tensor', () => {
+  it('overlapping byte ranges and NaN/Inf weights are errors naming the tensor', () => {
     const dir = join(tmp, 'bytes');
     saveHFCausalLM(llama, dir);
     const tensors: [string, string, number[], Uint8Array][] = llama.namedParameters().map(([n, p]) => [n, 'F32', [...p.shape], new Uint8Array(p.data.slice().buffer)]);

@@ -63,9 +63,12 @@ export class LoraLinear extends Module {
     return add(y, scale(matmul(down, this.lora_B.weight, { transB: true }), this.scaling));
   }
 
-  /** scaling·(B·A)ᵀ, the update in the base weight's Conv1D layout [in, out]. */
+  /** scaling·B·A in the base weight's layout: transposed for Conv1D [in, out], as is for nn.Linear [out, in]. */
   deltaWeight(): Float32Array {
-    return noGrad(() => matmul(this.lora_A.weight, this.lora_B.weight, { transA: true, transB: true })).data.map((v) => v * this.scaling);
+    const product = noGrad(() => this.base.layout === 'conv1d'
+      ? matmul(this.lora_A.weight, this.lora_B.weight, { transA: true, transB: true })
+      : matmul(this.lora_B.weight, this.lora_A.weight));
+    return product.data.map((v) => v * this.scaling);
   }
 }
 
@@ -142,7 +145,7 @@ export function loraLayers(model: Module): (ModuleSlot & { module: LoraLinear })
 }
 
 /**
- * Folds every LoRA update into its base weight (W += scaling·(B·A)ᵀ in Conv1D layout) and puts the base
+ * Folds every LoRA update into its base weight (W += scaling·B·A, in the weight's layout) and puts the base
  * Linear back, so the model has exactly its base parameter names again. Base parameters keep their
  * frozen/trainable state, as PEFT's merge_and_unload leaves them.
  */

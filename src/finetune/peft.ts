@@ -11,7 +11,6 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import type { GPTConfig } from '../model/gpt.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
@@ -25,10 +24,12 @@ export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 /** PEFT's prefix for a PeftModel wrapping a transformers model. */
 const PREFIX = 'base_model.model.';
 /** The base dims an adapter is tied to. */
-const BASE_FIELDS = ['n_layer', 'n_head', 'n_embd', 'vocab_size', 'block_size', 'bias'] as const;
+/** The base's dims an adapter records and is checked against (GPT-2's and the Llama family's config fields). */
+const BASE_FIELDS = ['n_layer', 'n_head', 'n_embd', 'vocab_size', 'block_size', 'bias', 'model_type', 'hidden_size', 'intermediate_size',
+  'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim'] as const;
 
 type PeftType = 'LORA' | 'INKWELL_ADAPTER' | 'INKWELL_PARTIAL';
-type PeftModelLike = Module & { config: GPTConfig };
+type PeftModelLike = Module & { config: object };
 
 export interface SaveInfo {
   /** Recorded as base_model_name_or_path (a hub id such as "gpt2", or a path). */
@@ -87,7 +88,8 @@ export function savePeft(dir: string, model: PeftModelLike, info: SaveInfo): voi
   };
   if (lora.length) {
     Object.assign(config, {
-      fan_in_fan_out: true, // GPT-2's Conv1D layers store weights [in, out]
+      // GPT-2's Conv1D layers store weights [in, out]; the Llama family's nn.Linear [out, in]
+      fan_in_fan_out: sameValue('fan_in_fan_out', lora.map((l) => [l.path, l.module.base.layout === 'conv1d'])),
       init_lora_weights: true,
       lora_alpha: sameValue('lora_alpha', lora.map((l) => [l.path, l.module.alpha])),
       lora_dropout: sameValue('lora_dropout', lora.map((l) => [l.path, l.module.dropoutP])),
@@ -104,7 +106,8 @@ export function savePeft(dir: string, model: PeftModelLike, info: SaveInfo): voi
   }
   const saved = expectedTensors(named, modulesToSave ?? []);
   const tensors: [string, NamedTensor][] = saved.map(([name, p]) => [PREFIX + name, { shape: [...p.shape], data: p.data }]);
-  const base = Object.fromEntries(BASE_FIELDS.map((k) => [k, model.config[k]]));
+  const dims = model.config as Record<string, unknown>;
+  const base = Object.fromEntries(BASE_FIELDS.filter((k) => k in dims).map((k) => [k, dims[k]]));
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt', inkwell_base_config: JSON.stringify(base) });
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileAtomic(join(dir, ADAPTER_CONFIG), JSON.stringify(sorted, null, 2) + '\n');
@@ -156,8 +159,9 @@ function checkBase(metadata: Record<string, string>, model: PeftModelLike, file:
     throw new Error(`${file}: metadata inkwell_base_config is not valid JSON (${(err as Error).message})`);
   }
   for (const field of BASE_FIELDS) {
-    if (field in base && base[field] !== model.config[field]) {
-      throw new Error(`${file}: adapter is for a different base model: ${field} is ${JSON.stringify(base[field])} in the adapter's base but ${JSON.stringify(model.config[field])} in this model`);
+    const value = (model.config as Record<string, unknown>)[field];
+    if (field in base && base[field] !== value) {
+      throw new Error(`${file}: adapter is for a different base model: ${field} is ${JSON.stringify(base[field])} in the adapter's base but ${JSON.stringify(value)} in this model`);
     }
   }
 }

@@ -15,7 +15,7 @@
 //
 // Decoder runs all this one forward pass per step(); generate() just steps it to the end, and
 // generateAsync() (session.ts) yields to the event loop between steps.
-import { KVCache, type GPT } from '../model/gpt.js';
+import type { CausalLM, KVCache } from '../model/causal-lm.js';
 import { noGrad } from '../tensor/tensor.js';
 import { mix32, Rng } from '../tensor/random.js';
 import { ByteLevelBpe } from '../tokenizers/byte-bpe.js';
@@ -104,7 +104,7 @@ export function encodePrompt(tokenizer: Tokenizer, text: string): number[] {
  * The token ids of prompt number `index`, checked: at least one token, ids in the model's vocabulary, and
  * no longer than its context (block_size), or there would be no room to generate.
  */
-export function preparePrompt(model: GPT, prompt: Prompt, tokenizer: Tokenizer | undefined, index = 0): number[] {
+export function preparePrompt(model: CausalLM, prompt: Prompt, tokenizer: Tokenizer | undefined, index = 0): number[] {
   let ids: number[];
   if (typeof prompt === 'string') {
     if (!tokenizer) throw new RangeError('text prompts need a tokenizer (options.tokenizer)');
@@ -112,7 +112,7 @@ export function preparePrompt(model: GPT, prompt: Prompt, tokenizer: Tokenizer |
   } else {
     ids = [...prompt];
   }
-  const { block_size: blockSize, vocab_size: V } = model.config;
+  const blockSize = model.contextLength, V = model.vocabSize;
   if (ids.length === 0) throw new RangeError(`prompt ${index} is empty (give at least one token)`);
   if (ids.length > blockSize) {
     throw new RangeError(`prompt ${index} is ${ids.length} tokens but the model's context (block_size) is ${blockSize}: no room to generate; shorten the prompt`);
@@ -145,7 +145,7 @@ interface Settings extends SamplingOptions {
 }
 
 /** Continues each prompt; results are in prompt order. See the file comment for batching and long sequences. */
-export function generate(model: GPT, prompts: readonly Prompt[], options: GenerateOptions = {}): Generation[] {
+export function generate(model: CausalLM, prompts: readonly Prompt[], options: GenerateOptions = {}): Generation[] {
   const decoder = new Decoder(model, prompts, options);
   while (!decoder.step());
   return decoder.results();
@@ -165,7 +165,7 @@ export class Decoder {
   private batch: Row[] | null = null;
   private cache: KVCache | null = null;
 
-  constructor(private readonly model: GPT, prompts: readonly Prompt[], options: GenerateOptions = {}) {
+  constructor(private readonly model: CausalLM, prompts: readonly Prompt[], options: GenerateOptions = {}) {
     const { tokenizer, stop = [], seed = 1337 } = options;
     const d = defaultSamplingOptions;
     const s: Settings = {
@@ -206,7 +206,7 @@ export class Decoder {
     this.s = s;
     this.batchSize = batchSize;
     // A vocabulary padded beyond the tokenizer's (nanoGPT rounds 50257 up to 50304) must not be sampled from.
-    const V = model.config.vocab_size;
+    const V = model.vocabSize;
     this.sampler = new Sampler(tokenizer ? Math.min(V, tokenizer.vocabSize) : V);
   }
 
@@ -248,14 +248,13 @@ export class Decoder {
     const longest = Math.max(...rows.map((r) => r.prompt.length));
     for (const row of rows) row.ids = row.prompt.slice(0, shortest);
     // The longest sequence feeds at most longest + maxNewTokens - 1 tokens (its last sampled one is never fed).
-    const { config } = this.model;
-    this.cache = this.s.useCache ? this.model.createCache(rows.length, Math.min(config.block_size, longest + this.s.maxNewTokens - 1)) : null;
+    this.cache = this.s.useCache ? this.model.createCache(rows.length, Math.min(this.model.contextLength, longest + this.s.maxNewTokens - 1)) : null;
     this.batch = rows;
     return rows;
   }
 
   private advance(rows: Row[]): void {
-    const V = this.model.config.vocab_size;
+    const V = this.model.vocabSize;
     const logits = nextLogits(this.model, rows, this.cache);
     rows.forEach((row, b) => {
       if (row.finishReason) row.ids.push(row.ids[row.ids.length - 1]!);
@@ -295,10 +294,10 @@ function finish(row: Row, reason: FinishReason, s: Settings): void {
  * all but the newest token, only that token is fed; otherwise (first step, no cache, or past the
  * context) the window of the last min(length, block_size) tokens is encoded from position 0.
  */
-function nextLogits(model: GPT, rows: readonly Row[], cache: KVCache | null): Float32Array {
+function nextLogits(model: CausalLM, rows: readonly Row[], cache: KVCache | null): Float32Array {
   const B = rows.length, length = rows[0]!.ids.length;
-  const incremental = cache !== null && cache.length > 0 && cache.length < model.config.block_size;
-  const T = incremental ? 1 : Math.min(length, model.config.block_size);
+  const incremental = cache !== null && cache.length > 0 && cache.length < model.contextLength;
+  const T = incremental ? 1 : Math.min(length, model.contextLength);
   if (cache && !incremental) cache.reset();
   const idx = new Int32Array(B * T);
   rows.forEach((row, b) => {

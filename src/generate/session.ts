@@ -2,7 +2,7 @@
 // between passes, so a server interleaves the requests it runs, handles new connections while decoding,
 // and stops a generation whose client has gone (an AbortSignal) after at most one more token.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { Decoder, type GenerateOptions, type Generation, type Prompt } from './generate.js';
 
 export interface AsyncGenerateOptions extends GenerateOptions {
@@ -11,7 +11,7 @@ export interface AsyncGenerateOptions extends GenerateOptions {
 }
 
 /** generate(), yielding between decoding steps; same options, same results for the same seed. */
-export async function generateAsync(model: GPT, prompts: readonly Prompt[], options: AsyncGenerateOptions = {}): Promise<Generation[]> {
+export async function generateAsync(model: CausalLM, prompts: readonly Prompt[], options: AsyncGenerateOptions = {}): Promise<Generation[]> {
   const { signal } = options;
   signal?.throwIfAborted();
   const decoder = new Decoder(model, prompts, options);

@@ -145,22 +145,20 @@ function readEntry(fd: number, file: string, name: string, e: HeaderEntry, dataS
     readExactly(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dataStart + start, file, `tensor '${name}'`);
     return data;
   }
+  // Converted straight into the target: a model loads with one tensor's bytes on disk format as overhead.
   const bytes = new Uint8Array(end - start);
   readExactly(fd, bytes, dataStart + start, file, `tensor '${name}'`);
-  const data = toFloat32(bytes, e.dtype, count);
-  if (into) into.set(data);
-  return into ?? data;
+  return toFloat32(bytes, e.dtype, count, into);
 }
 
-function toFloat32(bytes: Uint8Array, dtype: string, count: number): Float32Array {
+function toFloat32(bytes: Uint8Array, dtype: string, count: number, out: Float32Array = new Float32Array(count)): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
   if (dtype === 'F32') {
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
   } else if (dtype === 'F64') {
     for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
   } else if (dtype === 'BF16') {
-    const u32 = new Uint32Array(out.buffer);
+    const u32 = new Uint32Array(out.buffer, out.byteOffset, count);
     for (let i = 0; i < count; i++) u32[i] = view.getUint16(i * 2, true) << 16;
   } else {
     for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));

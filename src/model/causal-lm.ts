@@ -76,6 +76,8 @@ export interface CausalLM extends Module {
   readonly vocabSize: number;
   /** Draws the dropout seeds; seed it for reproducible training. */
   rng: Rng;
+  /** The LM head's matrix [vocab, hidden] (GPT-2's tied wte; Llama's lm_head.weight or, tied, embed_tokens). */
+  readonly headWeight: Tensor;
   /** For inference only: the LM head compressed to int8/bf16 (see model/compress.ts). */
   compressedHead: CompressedMatrix | null;
   /**

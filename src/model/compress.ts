@@ -1,9 +1,10 @@
-// Compresses a GPT's matrices (every Linear and the tied LM head) to int8 or bf16 for inference.
+// Compresses a model's matrices (every Linear and the LM head) to int8 or bf16 for inference, GPT-2 and
+// the Llama family alike.
 // Decoding reads every weight once per token, so fewer bytes per weight decode faster; the float32
 // weights stay in place (embeddings are looked up from them, and `decompress` returns to exact float32).
 import { Linear } from '../nn/layers.js';
 import { compressedBytes, compressMatrix, type WeightFormat } from '../tensor/ops/compressed.js';
-import type { GPT } from './gpt.js';
+import type { CausalLM } from './causal-lm.js';
 
 export interface CompressionReport {
   format: WeightFormat;
@@ -14,15 +15,16 @@ export interface CompressionReport {
   bytesAfter: number;
 }
 
-export function compressModel(model: GPT, format: WeightFormat): CompressionReport {
+export function compressModel(model: CausalLM, format: WeightFormat): CompressionReport {
   decompress(model);
-  const linears = model.namedModules().filter(([, m]) => m instanceof Linear) as [string, Linear][];
-  const wte = model.transformer.wte.weight;
-  let bytesBefore = wte.data.byteLength, bytesAfter = bytesBefore;
+  const head = model.headWeight;
+  // An untied LM head is a Linear too (Llama's lm_head): it is compressed once, as the head.
+  const linears = model.namedModules().filter(([, m]) => m instanceof Linear && m.weight !== head) as [string, Linear][];
+  let bytesBefore = head.data.byteLength, bytesAfter = bytesBefore;
   for (const [, l] of linears) bytesBefore += l.weight.data.byteLength;
   if (format === 'f32') return { format, matrices: 0, bytesBefore, bytesAfter: bytesBefore };
-  const [V, C] = wte.shape as [number, number];
-  model.compressedHead = compressMatrix(wte.data, V, C, format);
+  const [V, C] = head.shape as [number, number];
+  model.compressedHead = compressMatrix(head.data, V, C, format);
   bytesAfter = compressedBytes(model.compressedHead);
   for (const [, l] of linears) {
     // The compressed product wants [out, in]: Conv1D's [in, out] is read transposed.
@@ -33,7 +35,7 @@ export function compressModel(model: GPT, format: WeightFormat): CompressionRepo
 }
 
 /** Back to the float32 weights (needed before training again). */
-export function decompress(model: GPT): void {
+export function decompress(model: CausalLM): void {
   model.compressedHead = null;
   for (const [, m] of model.namedModules()) if (m instanceof Linear) m.compressed = null;
 }

@@ -192,6 +192,11 @@ export class GPT extends Module implements CausalLM {
     }
   }
 
+  /** The LM head is tied to the token embedding. */
+  get headWeight(): Tensor {
+    return this.transformer.wte.weight;
+  }
+
   get contextLength(): number {
     return this.config.block_size;
   }
@@ -224,7 +229,7 @@ export class GPT extends Module implements CausalLM {
     const normed = this.hidden(idx, B, T, { ...options, lastOnly });
     const logits = this.compressedHead
       ? compressedMatmul(normed, this.compressedHead)
-      : matmul(normed, this.transformer.wte.weight, { transB: true });
+      : matmul(normed, this.headWeight, { transB: true });
     const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
     return { logits, loss };
   }

@@ -141,7 +141,9 @@ export function loadGPTWeights(config: GPTConfig, weights: WeightSet, configFile
 export function loadHFModel(dir: string): GPT {
   const file = join(dir, 'config.json');
   const json = readJsonObject(file);
-  if (isLlamaModelType(json.model_type)) throw new Error(`${file}: model_type '${json.model_type}' is a Llama-family model, not GPT-2 (load it with loadHFCausalLM)`);
+  if (isLlamaModelType(json.model_type)) {
+    throw new Error(`${file}: model_type '${json.model_type}' is a Llama-family model; the library loads it (loadHFCausalLM, then generate()), the inkwell commands take GPT-2 models so far`);
+  }
   return loadGPTWeights(configFromHF(json, file), openWeightFolder(dir, gptName), file, { block_size: 'n_positions' });
 }
 

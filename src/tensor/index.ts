@@ -1,10 +1,10 @@
 // The tensor engine: tensors with autograd, the differentiable ops, backends and seeded randomness.
 export { Tensor, noGrad, isGradEnabled, sizeOf, shapeString, type Shape, type GradNode } from './tensor.js';
-export { add, mul, scale, gelu, dropout } from './ops/elementwise.js';
+export { add, mul, scale, gelu, swiglu, dropout } from './ops/elementwise.js';
 export { matmul, matmulPrecision, withMatmulPrecision, type MatmulOptions, type MatmulPrecision } from './ops/matmul.js';
 export { reshape, transpose, narrow, split, concat } from './ops/shape.js';
 export { sum, mean } from './ops/reduce.js';
-export { embedding, layerNorm, causalSelfAttention, crossEntropy } from './ops/nn.js';
+export { embedding, layerNorm, rmsNorm, rope, causalSelfAttention, cachedSelfAttention, crossEntropy } from './ops/nn.js';
 export { Rng, hashUniform } from './random.js';
 export { OutputArena } from './buffers.js';
 export { backend, backendNames, getBackendByName, setBackend } from './backends/index.js';

@@ -91,6 +91,7 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   checkRunState(state, path);
   const config = state.model_config;
   if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
+  if ('model_type' in config) throw new Error(`${path}: model_config is a ${String(config.model_type)} model; checkpoints hold GPT-2 models so far`);
   try {
     validateConfig(config);
   } catch (err) {
