@@ -218,5 +218,11 @@ describe('a suite and its score', () => {
     assert.ok(Math.abs(Number(bpb) - Number(loss) / Math.LN2) < 2e-4);
     const both = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--task=${a}`, `--suite=${suiteFile}`]);
     assert.equal(both.code, 2);
+    // An exact-match few-shot file runs through --task too, whatever its header's first key.
+    const exact = join(root, 'exact.jsonl');
+    writeFileSync(exact, `${JSON.stringify({ instruction: 'Answer.', shots: [{ prompt: 'a?', answer: 'b' }] })}\n${JSON.stringify({ prompt: 'c?', answer: 'd' })}\n`);
+    const fewshot = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--task=${exact}`]);
+    assert.equal(fewshot.code, 0, fewshot.stderr);
+    assert.match(fewshot.stdout, /exact\.jsonl: 1 examples \(1 shot\), \d exact matches/);
   });
 });

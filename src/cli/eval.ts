@@ -108,13 +108,19 @@ async function runTask(loaded: LoadedModel, name: string, batchSize: number, opt
 
 /** A task file whose first item is {"prompt", "answer"} (the exact-match format) rather than a log-likelihood item. */
 function isExactMatchTask(file: string): boolean {
-  const first = readTextFile(file, 'task file').split('\n').find((l) => l.trim() && !/^\s*\{\s*"(shots|task)"/.test(l));
-  try {
-    const value = JSON.parse(first ?? 'null') as Record<string, unknown> | null;
-    return value !== null && typeof value === 'object' && 'prompt' in value && 'answer' in value;
-  } catch {
-    return false;
+  for (const line of readTextFile(file, 'task file').split('\n')) {
+    if (!line.trim()) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return false; // the task reader names the bad line
+    }
+    if (typeof value !== 'object' || value === null) return false;
+    if ('shots' in value || 'task' in value) continue; // a header
+    return 'prompt' in value && 'answer' in value;
   }
+  return false;
 }
 
 async function runSuiteFile({ model, tokenizer }: LoadedModel, file: string, batchSize: number, options: Options): Promise<void> {
