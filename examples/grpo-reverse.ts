@@ -4,6 +4,9 @@
 // words are never trained on. Reported before and after: held-out pass@1 (greedy) and pass@k (k
 // samples at temperature 1, any right).
 // Run: node dist/examples/grpo-reverse.js   (needs ../shared/data/tinyshakespeare.txt for the base model)
+// On the 2-core Intel Xeon, 2026-12-04: held-out pass@1 30.0% → 64.5%, pass@8 39.5% → 68.5% (300 GRPO steps of
+// 8 prompts × 8 completions, 45 s). GRPO_SFT_STEPS, GRPO_STEPS and GRPO_LR change the settings: at lr 1e-3
+// the policy collapsed (KL 1.4, every reward 0), and after 250 SFT steps (80% pass@1) GRPO added 1 point.
 import { frozenCopy } from '../src/align/reference.js';
 import { GrpoTrainer, defaultGrpoConfig } from '../src/align/grpo.js';
 import type { RewardFunction } from '../src/align/verifiers.js';
@@ -16,7 +19,7 @@ import { Rng } from '../src/tensor/random.js';
 import { baseModel } from './base-model.js';
 
 const TRAIN = 1000, HELD_OUT = 200, K = 8;
-const SFT_STEPS = Number(process.env.GRPO_SFT_STEPS ?? 150), GRPO_STEPS = Number(process.env.GRPO_STEPS ?? 60);
+const SFT_STEPS = Number(process.env.GRPO_SFT_STEPS ?? 200), GRPO_STEPS = Number(process.env.GRPO_STEPS ?? 300), GRPO_LR = Number(process.env.GRPO_LR ?? 1e-4);
 
 function words(n: number, rng: Rng): string[] {
   const out = new Set<string>();
@@ -57,7 +60,7 @@ async function main(): Promise<void> {
   };
   const { eosId, stopText } = endOfTurn(template, tokenizer);
   const grpo = new GrpoTrainer(model, frozenCopy(model), tokenizer, [exact], train.map((w) => ({ prompt: `reverse ${w}`, answer: reverse(w) })),
-    { ...defaultGrpoConfig, group_size: 8, batch_prompts: 8, max_new_tokens: 8, learning_rate: 2e-4, beta: 0.02, micro_batch: 32, seed: 3 },
+    { ...defaultGrpoConfig, group_size: 8, batch_prompts: 8, max_new_tokens: 8, learning_rate: GRPO_LR, beta: 0.02, micro_batch: 32, seed: 3 },
     { format: (p) => formatPrompt(template, p), eosTokenId: eosId, stop: eosId === null ? [stopText] : [] });
   const t1 = performance.now();
   for (let s = 0; s < GRPO_STEPS; s++) {
