@@ -17,6 +17,8 @@ import { saveHFModel } from '../src/model/hf.js';
 import { createOpenAIServer } from '../src/serve/openai-server.js';
 import { HFTokenizer } from '../src/tokenizers/index.js';
 import { randomizeWeights } from './tiny-model.js';
+import { spawnSync } from 'node:child_process';
+import { repoRoot } from './helpers.js';
 import { GPT } from '../src/model/gpt.js';
 
 const CHATML = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
@@ -140,5 +142,24 @@ describe('generation_config.json', () => {
     assert.ok(loaded.tokenizer instanceof HFTokenizer);
     assert.deepEqual(loaded.generation, { eosTokenIds: [256, 258], sampling: { temperature: 0.7 } });
     assert.equal(modelTemplate(loaded.tokenizer)?.name, 'model');
+  });
+
+  it('sets chat\'s reply length unless --max_new_tokens does', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-hf-chat-'));
+    saveHFModel(randomizeWeights(new GPT({ n_layer: 1, n_head: 2, n_embd: 16, block_size: 64, vocab_size: 259, dropout: 0, bias: true }), 5), dir);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizer));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(files.config));
+    // No end of turn the random model could sample: every reply runs to its length limit.
+    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [], max_new_tokens: 3, do_sample: false }));
+    const reply = (...flags: string[]) => {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'chat', `--checkpoint=${dir}`, ...flags], { input: 'hi\n', encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    // Byte-level with no merges: a token per byte, and a replacement character (3 bytes) stands for at most
+    // 3 bytes that do not decode: n tokens print between n and 3n bytes (+ the newline).
+    const short = Buffer.byteLength(reply()), long = Buffer.byteLength(reply('--max_new_tokens=12'));
+    assert.ok(short <= 3 * 3 + 1, `reply of ${short} bytes`);
+    assert.ok(long >= 12 + 1, `reply of ${long} bytes`);
   });
 });

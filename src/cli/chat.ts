@@ -24,7 +24,7 @@ ${INFERENCE_USAGE}
 Chat:
 ${TEMPLATE_USAGE}
   --system=TEXT            a system message starting the conversation
-  --max_new_tokens=256     longest reply, in tokens
+  --max_new_tokens=256     longest reply, in tokens (default: the model's generation_config.json, else 256)
 ${SAMPLING_USAGE}
   --seed=1337              same seed, same replies`;
 
@@ -38,13 +38,15 @@ export async function run(args: string[], options: Options): Promise<void> {
   const givenTemplate = templateOption(options);
   const sampling = samplingFromOptions(options);
   validateSamplingOptions(sampling);
-  const maxNewTokens = options.number('max_new_tokens', 256)!;
-  if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new UsageError(`--max_new_tokens must be an integer ≥ 1, got ${maxNewTokens}`);
+  const givenMaxNewTokens = options.number('max_new_tokens');
+  if (givenMaxNewTokens !== undefined && !(Number.isInteger(givenMaxNewTokens) && givenMaxNewTokens >= 1)) throw new UsageError(`--max_new_tokens must be an integer ≥ 1, got ${givenMaxNewTokens}`);
   const seed = options.number('seed', 1337)!;
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
   const system = options.string('system');
 
   const { model, tokenizer, state, generation } = await inferenceModelFromOptions(options);
+  // The flag, else the model's generation_config.json, else 256.
+  const maxNewTokens = givenMaxNewTokens ?? generation?.maxNewTokens ?? 256;
   const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
   const blockSize = model.config.block_size;
   const promptBudget = blockSize - Math.min(maxNewTokens, Math.floor(blockSize / 2));
