@@ -192,6 +192,6 @@ describe('inkwell rlhf', () => {
     assert.match(run.stdout, /before held-out \(\d+ pairs\): loss 0\.6931/);
     assert.match(run.stdout, /after held-out \(\d+ pairs\): loss \d\.\d{4}, implicit-reward accuracy/);
     assert.ok(existsSync(join(root, 'dpo', 'ckpt.safetensors')));
-    assert.match(readFileSync(join(root, 'dpo', 'report.md'), 'utf8'), /^# inkwell rlhf dpo → dpo[\s\S]*\| held-out implicit-reward accuracy \| [\d.]+ \|[\s\S]*## Curves/);
+    assert.match(readFileSync(join(root, 'dpo', 'report.md'), 'utf8'), /^# inkwell rlhf dpo → dpo[\s\S]*\| held-out implicit-reward accuracy \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
   });
 });

@@ -167,7 +167,7 @@ describe('inkwell rlhf grpo', () => {
       writeFileSync(join(dir, 'suite.json'), JSON.stringify({ name: 'sums', tasks: [{ task: 'sums.jsonl' }] }));
       const run = await runInkwell([...args, `--eval_suite=${join(dir, 'suite.json')}`]);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(readFileSync(join(dir, 'out', 'report.md'), 'utf8'), /## Evaluation: sums[\s\S]*\| sums \| 2 \| 0 \|[\s\S]*suite score/);
+      assert.match(readFileSync(join(dir, 'out', 'report.md'), 'utf8'), /## Evaluation: sums[\s\S]*\| sums \| 2 \| 0 \|[\s\S]*suite score[\s\S]*## Samples\n\n```text\n".+" → ".*" \(reward -?[\d.]+\)/);
       assert.match(run.stdout, /grpo: 3 prompts, 2 × 3 completions a step; rewards 1 × exact\(last_number\) \+ 0\.5 × format\(\[0-9 \]\*\) \+ 0\.1 × /);
       assert.match(run.stdout, /step 2: reward -?[\d.]+ \(exact\(last_number\) [\d.]+±[\d.]+, .*\), solved \d+%, equal groups \d, kl [\d.]+, clipfrac [\d.]+, length [\d.]+, entropy [\d.]+/);
       const rows = readFileSync(join(dir, 'out', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -89,7 +89,12 @@ export interface GrpoStepLog {
   length: number;
   entropy: number;
   loss: number;
+  /** The step's first completions, with their total rewards (for logs and the report card). */
+  examples: { prompt: string; completion: string; reward: number }[];
 }
+
+/** Completions a step log keeps. */
+const EXAMPLES = 3;
 
 export interface GrpoState {
   step: number;
@@ -181,6 +186,7 @@ export class GrpoTrainer {
       solved: solved / groups, equal_groups: equalGroups, kl: tokenCount ? klSum / tokenCount : 0,
       clip_fraction: clipSum / parts, length: completions.reduce((a, x) => a + x.tokens, 0) / completions.length,
       entropy: tokenCount ? entropySum / tokenCount : 0, loss: lossSum / c.iterations,
+      examples: completions.slice(0, EXAMPLES).map((x, i) => ({ prompt: x.prompt, completion: x.completion, reward: total[i]! })),
     };
   }
 

@@ -105,6 +105,7 @@ export async function grpo(options: Options): Promise<void> {
     const outcome = (): RunOutcome => ({
       parameters: policy.numParams(), tokens_seen: tokens,
       results: last ? { steps: last.step, 'mean reward (last step)': last.reward, 'solved groups (last step)': last.solved, 'KL (last step)': last.kl, checkpoint } : {},
+      samples: last ? last.examples.map((e) => `${JSON.stringify(e.prompt)} → ${JSON.stringify(e.completion)} (reward ${e.reward.toFixed(3)})`) : [],
     });
     try {
       console.log(`grpo: ${prompts.length} prompts, ${config.batch_prompts} × ${config.group_size} completions a step; rewards ${rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ')}; ${peft}`);

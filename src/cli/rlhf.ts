@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RunLog, RunReporter } from '../report/card.js';
 import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
-import { checkPrompts, defaultPpoConfig, PpoTrainer, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
+import { checkPrompts, defaultPpoConfig, PpoTrainer, sampleAnswers, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
 import { frozenCopy } from '../align/reference.js';
 import { loadRewardSource, type RewardSource } from '../align/reward-source.js';
@@ -211,7 +211,11 @@ async function dpo(options: Options): Promise<void> {
   }
   report('after');
   const heldOut = valPairs.length ? evaluateDpo(policy, valPairs, refVal, config.beta) : null;
+  // A few answers of the aligned policy, to the first held-out (else training) prompts, greedy.
+  const prompts = [...new Set((val.length ? val : train).map((c) => c.prompt))].slice(0, 3);
+  const answers = sampleAnswers(policy, tokenizer, prompts, { maxNewTokens: 32, seed: config.seed, temperature: 0 }, turnFromOptions(options, tokenizer, state).turn).answers;
   reporter.write('finished', {
+    samples: prompts.map((p, i) => `${JSON.stringify(p)} → ${JSON.stringify(answers[i])}`),
     parameters: policy.numParams(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
     results: { epochs: saved, policy: out, ...(heldOut ? { 'held-out loss': heldOut.loss, 'held-out implicit-reward accuracy': heldOut.accuracy, 'held-out margin': heldOut.margin } : {}) },
   });
