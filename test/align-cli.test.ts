@@ -54,7 +54,7 @@ describe('inkwell finetune reward and inkwell reward', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /epoch 2 held-out: pairwise accuracy \d+\.\d% on \d+ pairs, mean margin -?\d+\.\d{3}/);
     assert.ok(existsSync(join(root, 'rm', 'ckpt.safetensors')));
-    assert.match(readFileSync(join(root, 'rm', 'report.md'), 'utf8'), /^# inkwell finetune reward → rm[\s\S]*\| held-out pairwise accuracy \| [\d.]+ \|/);
+    assert.match(readFileSync(join(root, 'rm', 'report.md'), 'utf8'), /^# inkwell finetune reward → rm[\s\S]*\| held-out pairwise accuracy \| [\d.]+ \|[\s\S]*## Samples\n\n```text\n".*": chosen ".*" -?[\d.]+, rejected/);
     const one = await inkwell(['reward', '--model=rm/ckpt.safetensors', 'a?', 'xxa']);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /^-?\d+\.\d{4}\n$/);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RunLog, RunReporter } from '../report/card.js';
 import { reportMachine } from './report.js';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
-import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
+import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, scoreTexts, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
 import { REWARD_MODEL_FILES } from '../align/reward-source.js';
 import { answerLayout, type AnswerLayout } from '../align/sequences.js';
 import { checkpointTemplate, getTemplate, TEMPLATE_NAMES, type Template } from '../finetune/template.js';
@@ -157,7 +157,11 @@ export async function run(args: string[], options: Options): Promise<void> {
     throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the reward model of epoch ${saved} is kept in ${out}` : 'no reward model had been written yet'}`);
   }
   const held = last as PairMetrics | null;
+  // A few comparisons (held-out first) as the trained model scores them.
+  const shown = (val.length ? val : train).slice(0, 3);
+  const scores = scoreTexts(model, tokenizer, shown.flatMap((c) => [{ prompt: c.prompt, answer: c.chosen }, { prompt: c.prompt, answer: c.rejected }]), layout);
   reporter.write('finished', {
+    samples: shown.map((c, i) => `${JSON.stringify(c.prompt)}: chosen ${JSON.stringify(c.chosen)} ${scores[2 * i]!.toFixed(3)}, rejected ${JSON.stringify(c.rejected)} ${scores[2 * i + 1]!.toFixed(3)}`),
     parameters: model.parameters().reduce((n, p) => n + p.size, 0),
     results: { epochs: saved, 'reward model': out, ...(held ? { 'held-out pairwise accuracy': held.accuracy, 'held-out mean margin': held.margin } : {}) },
   });
