@@ -7,10 +7,11 @@
 // - a sequence longer than the model's window keeps its last window + 1 tokens (left truncation);
 // - the score is Σ log p(continuation token | everything before it), and `greedy` says whether every
 //   continuation token is the argmax there (LAMBADA's accuracy).
-// Requests are sorted by length and several run in one forward pass, right-padded.
+// Requests are sorted by length and several run in one forward pass, right-padded; the LM head runs only
+// on the positions that predict continuation tokens (most of a sequence is context).
 import { eosTokenOf } from '../generate/generate.js';
-import type { CausalLM } from '../model/causal-lm.js';
-import { noGrad } from '../tensor/tensor.js';
+import { headLogits, type CausalLM } from '../model/causal-lm.js';
+import { noGrad, Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface LoglikelihoodRequest {
@@ -83,14 +84,20 @@ export function scoreEncoded(model: CausalLM, pairs: readonly EncodedPair[], opt
       const T = batch[0]!.input.length;
       const idx = new Int32Array(batch.length * T);
       batch.forEach((s, b) => idx.set(s.input, b * T));
-      const { logits } = model.forward(idx, batch.length, T, null, { allLogits: true });
-      const V = logits.shape[2]!;
-      batch.forEach((s, b) => {
+      const hidden = model.hidden(idx, batch.length, T);
+      const C = hidden.shape[2]!;
+      // The rows predicting each sequence's continuation: from the position before its first token.
+      const rows = batch.flatMap((s, b) => Array.from({ length: s.scored }, (_, j) => b * T + s.input.length - s.scored + j));
+      const picked = new Float32Array(rows.length * C);
+      rows.forEach((r, k) => picked.set(hidden.data.subarray(r * C, (r + 1) * C), k * C));
+      const logits = headLogits(model, new Tensor(picked, [rows.length, C]));
+      const V = logits.shape[1]!;
+      let row0 = 0;
+      batch.forEach((s) => {
         const targets = pairs[s.index]!.continuation;
-        const first = s.input.length - s.scored; // the position whose logits predict the first continuation token
         let logprob = 0, greedy = true;
         for (let j = 0; j < s.scored; j++) {
-          const row = logits.data.subarray((b * T + first + j) * V, (b * T + first + j + 1) * V);
+          const row = logits.data.subarray((row0 + j) * V, (row0 + j + 1) * V);
           const target = targets[j]!;
           let max = -Infinity, arg = 0;
           for (let v = 0; v < V; v++) if (row[v]! > max) { max = row[v]!; arg = v; }
@@ -101,6 +108,7 @@ export function scoreEncoded(model: CausalLM, pairs: readonly EncodedPair[], opt
           if (arg !== target) greedy = false;
         }
         results[s.index] = { logprob, greedy, tokens: s.scored };
+        row0 += s.scored;
       });
     }
   });

@@ -5,7 +5,8 @@
 // architecture keeps its own HF config (`config`); code outside model/ reads `contextLength` and
 // `vocabSize` rather than a config field.
 import type { Module } from '../nn/module.js';
-import type { CompressedMatrix } from '../tensor/ops/compressed.js';
+import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
+import { matmul } from '../tensor/ops/matmul.js';
 import type { LayerCache } from '../tensor/ops/nn.js';
 import type { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -92,4 +93,9 @@ export interface CausalLM extends Module {
   createCache(batch: number, maxT?: number): KVCache;
   /** Parameter count; nonEmbedding leaves out what nanoGPT leaves out (GPT-2's position embeddings). */
   numParams(nonEmbedding?: boolean): number;
+}
+
+/** The LM head: logits [..., V] of final hidden states [..., C], through the compressed head when there is one. */
+export function headLogits(model: Pick<CausalLM, 'compressedHead' | 'headWeight'>, hidden: Tensor): Tensor {
+  return model.compressedHead ? compressedMatmul(hidden, model.compressedHead) : matmul(hidden, model.headWeight, { transB: true });
 }

@@ -5,14 +5,13 @@
 import { Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { add, dropout, gelu } from '../tensor/ops/elementwise.js';
-import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
-import { matmul } from '../tensor/ops/matmul.js';
+import type { CompressedMatrix } from '../tensor/ops/compressed.js';
 import { cachedSelfAttention, causalSelfAttention, crossEntropy, type LayerCache } from '../tensor/ops/nn.js';
 import { narrow } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ExpectedTensor } from './weights.js';
-import { KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
+import { headLogits, KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
 
 export interface GPTConfig {
   n_layer: number;
@@ -227,9 +226,7 @@ export class GPT extends Module implements CausalLM {
     // Without targets only the last position is needed: LayerNorm is per position, so narrow first.
     const lastOnly = !targets && !options.allLogits;
     const normed = this.hidden(idx, B, T, { ...options, lastOnly });
-    const logits = this.compressedHead
-      ? compressedMatmul(normed, this.compressedHead)
-      : matmul(normed, this.headWeight, { transB: true });
+    const logits = headLogits(this, normed);
     const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
     return { logits, loss };
   }

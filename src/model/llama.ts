@@ -9,14 +9,13 @@ import { Embedding, Linear, RMSNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { RotaryEmbedding, type RopeScaling } from '../nn/rotary.js';
 import { add, swiglu } from '../tensor/ops/elementwise.js';
-import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
-import { matmul } from '../tensor/ops/matmul.js';
+import type { CompressedMatrix } from '../tensor/ops/compressed.js';
 import { cachedSelfAttention, causalSelfAttention, crossEntropy, rope } from '../tensor/ops/nn.js';
 import { concat, narrow, reshape } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ExpectedTensor } from './weights.js';
-import { KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
+import { headLogits, KVCache, type CausalLM, type ForwardOptions, type HiddenOptions, type LMOutput, type Tap } from './causal-lm.js';
 
 export const LLAMA_MODEL_TYPES = ['llama', 'qwen2', 'qwen3'] as const;
 export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number];
@@ -285,7 +284,7 @@ export class Llama extends Module implements CausalLM {
   forward(idx: Int32Array, B: number, T: number, targets?: Int32Array | null, options: ForwardOptions = {}): LMOutput {
     // Without targets only the last position is needed: RMSNorm is per position, so narrow first.
     const normed = this.hidden(idx, B, T, { ...options, lastOnly: !targets && !options.allLogits });
-    const logits = this.compressedHead ? compressedMatmul(normed, this.compressedHead) : matmul(normed, this.headWeight, { transB: true });
+    const logits = headLogits(this, normed);
     const loss = targets ? crossEntropy(logits, targets, options.ignoreIndex ?? -1) : null;
     return { logits, loss };
   }
