@@ -60,6 +60,13 @@ export class Options {
     return n;
   }
 
+  /** A whole number ≥ min (the fallback when not given, which may be undefined). */
+  integer(key: string, min: number, fallback?: number): number | undefined {
+    const v = this.number(key, fallback);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new UsageError(`--${key} must be an integer ≥ ${min}, got ${v}`);
+    return v;
+  }
+
   flag(key: string, fallback = false): boolean {
     const v = this.parsed.options.get(key);
     if (v === undefined) return fallback;

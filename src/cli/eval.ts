@@ -84,13 +84,6 @@ export async function run(args: string[], options: Options): Promise<void> {
   else runPerplexity(loaded, batchSize, options);
 }
 
-/** A whole number option ≥ min, or undefined when not given. */
-function count(options: Options, name: string, min: number): number | undefined {
-  const v = options.number(name);
-  if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${v}`);
-  return v;
-}
-
 async function runTask(loaded: LoadedModel, name: string, batchSize: number, options: Options): Promise<void> {
   if (/\.jsonl$/i.test(name) && isExactMatchTask(name)) {
     const stray = ['num_fewshot', 'limit', 'seed'].find((o) => options.has(o));
@@ -99,8 +92,8 @@ async function runTask(loaded: LoadedModel, name: string, batchSize: number, opt
   }
   const task = await loadTask(name, { onBadLine: options.flag('skip_bad_lines') ? 'skip' : 'stop', offline: options.has('offline') ? options.flag('offline') : undefined });
   reportSkipped(name, task.skipped);
-  const fewshot = count(options, 'num_fewshot', 0) ?? 0;
-  const result = evaluateTask(loaded.model, loaded.tokenizer, task, { fewshot, limit: count(options, 'limit', 1), seed: options.number('seed', 1234), batchSize });
+  const fewshot = options.integer('num_fewshot', 0, 0)!;
+  const result = evaluateTask(loaded.model, loaded.tokenizer, task, { fewshot, limit: options.integer('limit', 1), seed: options.number('seed', 1234), batchSize });
   if (options.flag('verbose')) for (const p of result.perItem) console.log(`${p.source}: ${p.correct ? 'right' : 'wrong'}: scores ${p.scores.map((x) => x.toFixed(3)).join(' ')}, answer ${p.label}`);
   console.log(`${task.name}: ${result.items} items (${fewshot}-shot), acc ${result.acc.toFixed(4)}` +
     `${result.accNorm === null ? '' : `, acc_norm ${result.accNorm.toFixed(4)}`}, chance ${result.chance.toFixed(4)}, centred ${result.centered.toFixed(4)}`);

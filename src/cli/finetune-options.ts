@@ -212,12 +212,7 @@ export class FineTuneReport {
 
   /** Runs the training; a failure is written to the report before it propagates. */
   guard<T>(train: () => T): T {
-    try {
-      return train();
-    } catch (err) {
-      this.reporter.write('failed', { message: (err as Error).message });
-      throw err;
-    }
+    return this.reporter.guard(train);
   }
 
   /** Writes the report of a finished run; with --eval_suite, the language model `lm` is evaluated on it first. */

@@ -66,12 +66,7 @@ export async function grpo(options: Options): Promise<void> {
   if (!promptsFile || !rewardsFile) throw new UsageError('--prompts=FILE.jsonl and --rewards=FILE.json are required');
   const config: GrpoConfig = { ...g, scale_rewards: options.flag('scale_rewards', true), loss_norm: options.string('loss_norm', g.loss_norm) as GrpoConfig['loss_norm'] };
   for (const key of NUMBERS) config[key] = options.number(key, g[key])!;
-  const count = (name: string, fallback: number, min: number) => {
-    const v = options.number(name, fallback)!;
-    if (!(Number.isInteger(v) && v >= min)) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${v}`);
-    return v;
-  };
-  const steps = count('steps', 100, 1), saveInterval = count('save_interval', 0, 0);
+  const steps = options.integer('steps', 1, 100)!, saveInterval = options.integer('save_interval', 0, 0)!;
   try {
     validateGrpoConfig(config);
   } catch (err) {

@@ -122,7 +122,7 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   console.log(`ppo: ${prompts.length} prompts, ${valPrompts.length} held out; reward from ${reward.name}`);
   const reporter = new RunReporter(outDir, `inkwell rlhf ppo → ${outDir}`, { ...config, reward: reward.name },
     { prompts: promptsFile, count: prompts.length, held_out: valPrompts.length }, reportMachine);
-  const result = await guarded(reporter, () => runPpo(trainer, {
+  const result = await reporter.guard(() => runPpo(trainer, {
     valPrompts, evalInterval, outDir, checkpointState: alignedState('ppo', options, template),
     onStep: (l) => console.log(`step ${l.step}: reward ${l.reward.toFixed(4)}, kl ${l.kl.toFixed(4)} (k3 ${l.kl_k3.toFixed(4)}), entropy ${l.entropy.toFixed(3)}, clipfrac ${l.clip_fraction.toFixed(3)}, value loss ${l.value_loss.toFixed(4)}`),
     onEval: (step, e) => console.log(`held-out at step ${step}: mean reward ${e.meanReward.toFixed(4)}, kl ${e.kl.toFixed(4)}`),
@@ -138,15 +138,6 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   console.log(`wrote ${result.checkpoint}, ${join(outDir, 'log.jsonl')}, ${join(outDir, 'ppo.svg')}, ${join(outDir, 'report.md')}`);
 }
 
-/** Runs a training; a failure is written to the run's report card before it propagates. */
-async function guarded<T>(reporter: RunReporter, train: () => T | Promise<T>): Promise<T> {
-  try {
-    return await train();
-  } catch (err) {
-    reporter.write('failed', { message: (err as Error).message });
-    throw err;
-  }
-}
 
 /** Bad settings are usage errors (exit 2), found before any model is loaded. */
 function asUsage(check: () => void): void {

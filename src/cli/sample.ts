@@ -1,7 +1,7 @@
 // `inkwell sample`: nanoGPT's sample.py. Continues prompts with a trained checkpoint or a pretrained
 // GPT-2, streaming each sample to stdout as it is decoded.
 import { readFileSync } from 'node:fs';
-import { eosTokenOf, generate, preparePrompt, type GenerateOptions } from '../generate/generate.js';
+import { eosTokenOf, generate, preparePrompt, unconditionalStart, type GenerateOptions } from '../generate/generate.js';
 import { backend } from '../tensor/backends/index.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
 import { UsageError, type Options } from './args.js';
@@ -69,7 +69,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     if (!options.has('template')) process.stderr.write(`using the '${template.name}' template the checkpoint was fine-tuned with (--template=none to continue raw text)\n`);
   }
   Object.assign(settings, generationDefaults(options, generation, settings.eosTokenId !== undefined ? settings.eosTokenId : eosTokenOf(tokenizer)));
-  const raw = given.length ? given.map(readPrompt) : [eosTokenOf(tokenizer) === null ? '\n' : ''];
+  const raw = given.length ? given.map(readPrompt) : [unconditionalStart(tokenizer)];
   const starts = template ? raw.map((text) => formatPrompt(template, text)) : raw;
   const texts = starts.flatMap((text) => Array<string>(numSamples).fill(text));
   // Encoded up front so a bad prompt fails before any output.

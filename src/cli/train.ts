@@ -2,7 +2,7 @@
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { readSuite } from '../eval/suite.js';
-import { eosTokenOf, generate } from '../generate/generate.js';
+import { generate, unconditionalStart } from '../generate/generate.js';
 import { RunReporter, type EvalTable, type RunOutcome, type RunRecord } from '../report/card.js';
 import { EVAL_SUITE_USAGE, evalSuiteTable, reportMachine } from './report.js';
 import { loadModel } from '../train/checkpoint.js';
@@ -202,12 +202,12 @@ class TrainReport {
   }
 }
 
-/** Where an unconditional sample starts: end-of-text, else a newline (nanoGPT's start), else the first token. */
+/** unconditionalStart, or the first token where the vocabulary has no newline (a report sample must not fail). */
 function sampleStart(tokenizer: Tokenizer): string {
-  if (eosTokenOf(tokenizer) !== null) return '';
+  const start = unconditionalStart(tokenizer);
   try {
-    tokenizer.encode('\n');
-    return '\n';
+    tokenizer.encode(start);
+    return start;
   } catch {
     return tokenizer.decode([0]);
   }

@@ -82,6 +82,11 @@ export function eosTokenOf(tokenizer: Tokenizer): number | null {
   return tokenizer instanceof ByteLevelBpe ? tokenizer.specialTokens.get(END_OF_TEXT) ?? null : null;
 }
 
+/** Where an unconditional sample starts: the end-of-text token, else a newline (nanoGPT's start for char models). */
+export function unconditionalStart(tokenizer: Tokenizer): string {
+  return eosTokenOf(tokenizer) === null ? '\n' : '';
+}
+
 /**
  * Token ids of a text prompt. `<|endoftext|>` in the text is the special token (as nanoGPT's sample.py
  * allows it); other special-token text is encoded as ordinary text. '' means unconditional generation:

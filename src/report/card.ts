@@ -85,6 +85,20 @@ export class RunReporter {
   constructor(readonly outDir: string, readonly title: string, private readonly settings: Record<string, unknown>,
     private readonly data: Record<string, unknown>, private readonly machine: () => Machine) {}
 
+  /** Runs the training; a failure (thrown, or a rejected promise) is written to the report before it propagates. */
+  guard<T>(train: () => T): T {
+    const failed = (err: unknown) => {
+      this.write('failed', { message: (err as Error).message });
+      throw err;
+    };
+    try {
+      const result = train();
+      return (result instanceof Promise ? result.catch(failed) : result) as T;
+    } catch (err) {
+      return failed(err);
+    }
+  }
+
   /** Writes run.json and the report; false when the run never made its output folder (nothing to report on). */
   write(status: RunRecord['status'], outcome: RunOutcome = {}): boolean {
     if (!existsSync(this.outDir)) return false;
