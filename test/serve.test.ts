@@ -245,6 +245,20 @@ describe('inkwell serve limits', () => {
     }
   });
 
+  it('a model that can spell no chat template serves completions and answers chat with a 400 saying why', async () => {
+    const s = await startServer({ template: { unavailable: "no chat template can be used with this model: '<' is not in the vocabulary" } });
+    try {
+      const chat = await postJson(`${s.base}/v1/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(chat.status, 400);
+      assert.equal(chat.body.error.code, 'chat_unavailable');
+      assert.match(chat.body.error.message, /cannot chat: no chat template .* '<' is not in the vocabulary; use \/v1\/completions/);
+      const r = await s.client.completions.create({ model: MODEL, prompt: 'ab', max_tokens: 3, temperature: 0 });
+      assert.equal(r.choices[0]!.text.length, 3);
+    } finally {
+      await s.server.close();
+    }
+  });
+
   it('hands every request to the extraHandler first', async () => {
     const seen: string[] = [];
     const s = await startServer({

@@ -12,7 +12,8 @@ import { backend } from '../tensor/backends/index.js';
 import { UsageError, type Options } from './args.js';
 import { FEEDBACK_SAMPLING_OPTIONS, FEEDBACK_SAMPLING_USAGE, feedbackSession } from './feedback.js';
 import { DEFAULT_CHECKPOINT, INFERENCE_OPTIONS, INFERENCE_USAGE, inferenceModelFromOptions } from './model-options.js';
-import { chooseTemplate, TEMPLATE_USAGE, templateOption } from './template-option.js';
+import { chooseTemplate, NoTemplateFits, TEMPLATE_USAGE, templateOption } from './template-option.js';
+import type { Template } from '../finetune/template.js';
 
 export const usage = `usage: inkwell serve [--checkpoint=FILE|DIR | --init=NAME|DIR] [--host=127.0.0.1] [--port=8000] [options]
 
@@ -90,7 +91,15 @@ export async function run(args: string[], options: Options): Promise<void> {
   const prompts = feedbackFile === undefined ? null : readPrompts(feedbackFile);
 
   const { model, tokenizer, state, generation } = await inferenceModelFromOptions(options);
-  const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
+  let template: Template | { unavailable: string };
+  try {
+    template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
+  } catch (err) {
+    // A character-level model may spell no template: it still serves completions.
+    if (!(err instanceof NoTemplateFits)) throw err;
+    template = { unavailable: err.message };
+    process.stderr.write(`note: ${err.message}: /v1/chat/completions answers 400, /v1/completions works\n`);
+  }
   const modelName = options.string('model_name') ?? defaultModelName(options);
   const runLog = runLogOf(options);
   const web: WebAppOptions = { playground: { modelName }, unavailable: {} };
@@ -122,7 +131,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const b = backend();
   process.stderr.write(
     `serving ${modelName} (${(model.numParams() / 1e6).toFixed(2)}M parameters, context ${model.config.block_size}, backend ${b.name}) at ${url}/v1\n` +
-    `playground: ${url}/playground; template ${template.name}; ${apiKey ? 'API key required on /v1' : 'no API key'}; Ctrl-C stops\n` +
+    `playground: ${url}/playground; template ${'name' in template ? template.name : 'none'}; ${apiKey ? 'API key required on /v1' : 'no API key'}; Ctrl-C stops\n` +
     ('path' in runLog ? `dashboard: ${url}/dashboard (following ${runLog.path})\n` : '') +
     (feedback ? `feedback: ${url}/feedback (${feedback.items.length} prompts to rank; rankings go to ${feedbackOut})\n` : ''),
   );

@@ -38,10 +38,13 @@ export function chooseTemplate(given: Template | null, checkpointState: unknown,
   const chat = getTemplate('chat');
   if (unspellable(chat, tokenizer) === null) return chat;
   const fallback = fitting()[0];
-  if (!fallback) throw new UsageError(`no chat template can be used with this model: ${unspellable(chat, tokenizer)}`);
+  if (!fallback) throw new NoTemplateFits(`no chat template can be used with this model: ${unspellable(chat, tokenizer)}`);
   notice(`the model's vocabulary cannot spell the chat template (${unspellable(chat, tokenizer)}): using --template=${fallback.name}`);
   return fallback;
 }
+
+/** No template was named and none fits the vocabulary: chat cannot run, plain completions still can. */
+export class NoTemplateFits extends UsageError {}
 
 /** Why the tokenizer cannot encode the template's fixed text (e.g. a char vocabulary without '<'), or null. */
 function unspellable(template: Template, tokenizer: Tokenizer): string | null {

@@ -34,8 +34,11 @@ export interface OpenAIServerOptions {
   maxConcurrent?: number;
   /** Requests waiting for a generation slot (default 16); beyond that a 429. */
   maxQueue?: number;
-  /** How chat messages become the prompt (default the 'chat' template). */
-  template?: Template;
+  /**
+   * How chat messages become the prompt (default the 'chat' template); `unavailable` (why) when the
+   * model can spell none: chat requests are then a 400 naming the reason.
+   */
+  template?: Template | { unavailable: string };
   /** The model's generation_config.json: sampling defaults, extra EOS ids, max_length. */
   generation?: GenerationConfig | null;
   /**
@@ -184,6 +187,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     if (path === '/v1/chat/completions') {
       route('POST');
       const params = parseChatParams(await readJsonBody(req, maxBodyBytes), limits);
+      if ('unavailable' in template) throw new ApiError(400, `this server cannot chat: ${template.unavailable}; use /v1/completions`, 'invalid_request_error', null, 'chat_unavailable');
       let ids: number[];
       try {
         ids = preparePrompt(model, encodeChat(template, params.messages, tokenizer, true).ids, undefined);
