@@ -356,8 +356,26 @@ describe('a config the weights do not bear out fails before any model is allocat
       writeSafetensors(out, tensors, { ...metadata, inkwell: JSON.stringify({ ...state, model_config: { ...state.model_config, ...patch } }) });
       return out;
     };
-    assert.equal(loadCheckpoint(file).model.config.n_layer, 1);
+    assert.equal((loadCheckpoint(file).model as GPT).config.n_layer, 1);
     assert.throws(() => loadCheckpoint(rewrite('huge.safetensors', { n_layer: 10_000_000 })), /huge\.safetensors \(model_config\): n_layer = 10000000, n_embd = 8 imply a tensor 'transformer\.h\.1\.ln_1\.weight'/);
     assert.throws(() => loadCheckpoint(rewrite('vocab.safetensors', { vocab_size: 1e15 })), /vocab\.safetensors \(model_config\): vocab_size = 1000000000000000, n_embd = 8 imply shape/);
+  });
+
+  it('a checkpoint holds a Llama-family model too: the same weights back, its config checked the same way', () => {
+    for (const [name, config] of Object.entries(variants)) {
+      const file = join(tmp, `${name.replace(/\W+/g, '-')}.ckpt.safetensors`);
+      const model = new Llama(config, { seed: 3 });
+      saveCheckpoint(file, model, null, { iter_num: 7, best_val_loss: 2 });
+      const loaded = loadCheckpoint(file);
+      assert.ok(loaded.model instanceof Llama, name);
+      assert.deepEqual(loaded.model.config, config, name);
+      loaded.model.namedParameters().forEach(([n, p], i) => assert.equal(maxAbsDiff(p.data, model.namedParameters()[i]![1].data), 0, `${name}: ${n}`));
+    }
+    const file = join(tmp, 'llama.ckpt.safetensors');
+    saveCheckpoint(file, new Llama(Object.values(variants)[0]!, { seed: 3 }), null, { iter_num: 0, best_val_loss: 1 });
+    const { tensors, metadata } = readSafetensors(file);
+    const state = JSON.parse(metadata.inkwell!);
+    writeSafetensors(join(tmp, 'llama-huge.safetensors'), tensors, { ...metadata, inkwell: JSON.stringify({ ...state, model_config: { ...state.model_config, num_hidden_layers: 10_000_000 } }) });
+    assert.throws(() => loadCheckpoint(join(tmp, 'llama-huge.safetensors')), /llama-huge\.safetensors \(model_config\): num_hidden_layers = 10000000.* imply a tensor 'model\.layers\.\d+\./);
   });
 });

@@ -7,7 +7,7 @@
 // Checkpoint: one safetensors file with the transformer (`transformer.*`), `score.weight` and, in the
 // metadata, the inkwell checkpoint state plus `finetune: { task: 'classify', labels, multi_label }`.
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT } from '../model/gpt.js';
+import { GPT, type GPTConfig } from '../model/gpt.js';
 import { loadHFWeights } from '../model/hf.js';
 import { Module } from '../nn/module.js';
 import { matmul } from '../tensor/ops/matmul.js';
@@ -155,7 +155,7 @@ export function loadClassifier(path: string): LoadedClassifier {
   if (!state.tokenizer) throw new Error(`${path}: the checkpoint holds no tokenizer`);
   const score = file.tensors.get('score.weight');
   if (!score) throw new Error(`${path}: missing tensor 'score.weight'`);
-  const gpt = new GPT(state.model_config, { init: false });
+  const gpt = new GPT(state.model_config as GPTConfig, { init: false }); // classifiers are GPT-2 models so far
   const classifier = new GPTClassifier(gpt, info.labels, info.multi_label);
   if (score.shape.join() !== classifier.score.weight.shape.join()) {
     throw new Error(`${path}: 'score.weight' has shape [${score.shape.join(', ')}], expected [${classifier.score.weight.shape.join(', ')}] for ${info.labels.length} labels`);

@@ -1,18 +1,18 @@
-// Supervised fine-tuning of a GPT on encoded sequences (sft-data.ts) with the shared loop: the LM loss
+// Supervised fine-tuning of a causal LM on encoded sequences (sft-data.ts) with the shared loop: the LM loss
 // over completion tokens only, evaluated on held-out sequences.
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { noGrad } from '../tensor/tensor.js';
 import { IGNORE_INDEX } from './batch.js';
 import { fineTune, type FineTuneTask, type LoopConfig, type LoopHooks, type LoopResult } from './loop.js';
 import { randomSftBatches, sftBatch, type SftBatch, type SftSequence } from './sft-data.js';
 
 /** Mean cross-entropy of a batch over its trained (non-ignored) target tokens. */
-export function sftLoss(model: GPT, batch: SftBatch) {
+export function sftLoss(model: CausalLM, batch: SftBatch) {
   return model.forward(batch.idx, batch.B, batch.T, batch.targets, { ignoreIndex: IGNORE_INDEX }).loss!;
 }
 
 /** Mean loss per trained token over all sequences (each batch weighted by its trained-token count). */
-export function sftEvalLoss(model: GPT, sequences: readonly SftSequence[], batchSize = 16): number {
+export function sftEvalLoss(model: CausalLM, sequences: readonly SftSequence[], batchSize = 16): number {
   if (sequences.length === 0) throw new Error('no held-out sequences to evaluate');
   let total = 0, count = 0;
   const wasTraining = model.training;
@@ -34,7 +34,7 @@ export function sftEvalLoss(model: GPT, sequences: readonly SftSequence[], batch
  * held-out loss over completion tokens decides the best model, handed to `save`.
  */
 export function trainSft(
-  model: GPT, train: readonly SftSequence[], val: readonly SftSequence[],
+  model: CausalLM, train: readonly SftSequence[], val: readonly SftSequence[],
   config: LoopConfig & { batch_size: number; seed: number }, hooks: LoopHooks = {}, save?: FineTuneTask<SftBatch>['save'],
 ): LoopResult {
   const next = randomSftBatches(train, config.batch_size, config.seed);

@@ -10,7 +10,7 @@ import { noGrad } from '../tensor/tensor.js';
 import { GPT, gptTensorShapes, validateConfig, type GPTConfig } from './gpt.js';
 import { readJsonObject } from '../io/json.js';
 import { isLlamaModelType, LLAMA_ARCHITECTURES, llamaConfigFromHF, llamaConfigToHF } from './hf-llama.js';
-import { Llama, llamaTensorShapes } from './llama.js';
+import { Llama, llamaTensorShapes, type LlamaConfig } from './llama.js';
 import { checkWeights, loadWeights, openWeightFolder, type WeightSet } from './weights.js';
 import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -160,10 +160,13 @@ export function loadHFCausalLM(dir: string): GPT | Llama {
   const type = json.model_type ?? 'gpt2';
   if (type === 'gpt2') return loadHFModel(dir);
   if (!isLlamaModelType(type)) throw new Error(`${file}: model_type ${JSON.stringify(type)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
-  const config = llamaConfigFromHF(json, file);
-  const weights = openWeightFolder(dir);
+  return loadLlamaWeights(llamaConfigFromHF(json, file), openWeightFolder(dir), file);
+}
+
+/** Checks Llama-family weights against a config, then builds the model and reads them in. */
+export function loadLlamaWeights(config: LlamaConfig, weights: WeightSet, configFile: string): Llama {
   // Tied models may still carry a copy of the embedding as lm_head.weight (HF writes none; some exporters do).
-  checkWeights(file, config, weights, llamaTensorShapes(config), { extra: (name) => config.tie_word_embeddings && name === 'lm_head.weight' });
+  checkWeights(configFile, config, weights, llamaTensorShapes(config), { extra: (name) => config.tie_word_embeddings && name === 'lm_head.weight' });
   const model = new Llama(config, { init: false });
   loadWeights(model, weights);
   return model;

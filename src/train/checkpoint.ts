@@ -1,11 +1,12 @@
-// Training checkpoints: one safetensors file holding the model (HF GPT-2 names), the AdamW moments
+// Training checkpoints: one safetensors file holding the model (HF names: GPT-2's or the Llama family's), the AdamW moments
 // (`optimizer.m.<name>`, `optimizer.v.<name>`) and, in its metadata, the run's state as JSON: configs,
 // iteration, best val loss, RNG states, tokenizer. One file written by rename is atomic: a crash or a
 // failed run leaves the previous checkpoint whole.
 import { existsSync, statSync } from 'node:fs';
 import { readSafetensorsHeader, readTensor, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT, validateConfig, type GPTConfig } from '../model/gpt.js';
-import { loadGPTWeights, loadHFModel } from '../model/hf.js';
+import { validateConfig, type GPT, type GPTConfig } from '../model/gpt.js';
+import { loadGPTWeights, loadHFCausalLM, loadLlamaWeights } from '../model/hf.js';
+import { validateLlamaConfig, type Llama, type LlamaConfig } from '../model/llama.js';
 import { openWeightFile } from '../model/weights.js';
 import type { AdamW, AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
@@ -14,7 +15,8 @@ export const CHECKPOINT_FORMAT = 'inkwell-checkpoint/1';
 
 export interface CheckpointState {
   format: typeof CHECKPOINT_FORMAT;
-  model_config: GPTConfig;
+  /** GPT-2's config, or a Llama-family config (it has `model_type`, HF's field names). */
+  model_config: GPTConfig | LlamaConfig;
   train_config?: TrainConfig;
   iter_num: number;
   best_val_loss: number;
@@ -35,13 +37,13 @@ export interface OptimizerMoments {
 }
 
 export interface LoadedCheckpoint {
-  model: GPT;
+  model: GPT | Llama;
   state: CheckpointState;
   optimizer: OptimizerMoments | null;
 }
 
 /** Puts saved moments into an optimizer over the same model's parameters, matched by name. */
-export function restoreOptimizer(optimizer: AdamW, model: GPT, saved: OptimizerMoments, path: string): void {
+export function restoreOptimizer(optimizer: AdamW, model: GPT | Llama, saved: OptimizerMoments, path: string): void {
   const state: AdamWState = { step: saved.step, m: [], v: [] };
   for (const p of optimizer.params()) {
     const name = nameOf(model, p);
@@ -53,7 +55,7 @@ export function restoreOptimizer(optimizer: AdamW, model: GPT, saved: OptimizerM
   optimizer.loadState(state);
 }
 
-export function saveCheckpoint(path: string, model: GPT, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
+export function saveCheckpoint(path: string, model: GPT | Llama, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
   const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
   if (optimizer) {
     const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
@@ -67,7 +69,7 @@ export function saveCheckpoint(path: string, model: GPT, optimizer: AdamW | null
   writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
 }
 
-function nameOf(model: GPT, p: unknown): string {
+function nameOf(model: GPT | Llama, p: unknown): string {
   const found = model.namedParameters().find(([, t]) => t === p);
   if (!found) throw new Error('optimizer holds a tensor that is not a parameter of the model');
   return found[0];
@@ -91,14 +93,15 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   checkRunState(state, path);
   const config = state.model_config;
   if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
-  if ('model_type' in config) throw new Error(`${path}: model_config is a ${String(config.model_type)} model; checkpoints hold GPT-2 models so far`);
+  const llama = 'model_type' in config;
   try {
-    validateConfig(config);
+    if (llama) validateLlamaConfig(config);
+    else validateConfig(config);
   } catch (err) {
     throw new Error(`${path}: model_config: ${(err as Error).message}`);
   }
   const weights = openWeightFile(path, (name) => (name.startsWith('optimizer.') ? null : name));
-  const model = loadGPTWeights(config, weights, `${path} (model_config)`);
+  const model = llama ? loadLlamaWeights(config, weights, `${path} (model_config)`) : loadGPTWeights(config, weights, `${path} (model_config)`);
   let optimizer: OptimizerMoments | null = null;
   for (const [key] of header.entries) {
     const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
@@ -123,10 +126,10 @@ function checkRunState(state: CheckpointState, path: string): void {
   if (state.best_val_loss === null) state.best_val_loss = Infinity;
 }
 
-/** A model from an inkwell checkpoint file or an HF GPT-2 folder (config.json + model.safetensors). */
-export function loadModel(path: string): { model: GPT; state: CheckpointState | null } {
+/** A model from an inkwell checkpoint file or an HF folder (config.json + model.safetensors, any supported model_type). */
+export function loadModel(path: string): { model: GPT | Llama; state: CheckpointState | null } {
   if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file or model folder`);
-  if (statSync(path).isDirectory()) return { model: loadHFModel(path), state: null };
+  if (statSync(path).isDirectory()) return { model: loadHFCausalLM(path), state: null };
   const { model, state } = loadCheckpoint(path);
   return { model, state };
 }

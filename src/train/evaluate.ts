@@ -1,6 +1,6 @@
 // Held-out evaluation: mean cross-entropy and perplexity over every token of a sequence, read as
 // consecutive windows of block_size (each target predicted once, with as much context as its window gives).
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { noGrad } from '../tensor/tensor.js';
 
 export interface EvalResult {
@@ -14,8 +14,8 @@ export interface EvalResult {
  * Scores `count` tokens obtained from `read(start, n)` (a token file or an in-memory array).
  * Windows are batched `batchSize` at a time.
  */
-export function evaluateTokens(model: GPT, count: number, read: (start: number, n: number) => Int32Array, batchSize = 8): EvalResult {
-  const T = model.config.block_size;
+export function evaluateTokens(model: CausalLM, count: number, read: (start: number, n: number) => Int32Array, batchSize = 8): EvalResult {
+  const T = model.contextLength;
   if (count < 2) throw new Error(`evaluation needs at least 2 tokens, got ${count}`);
   const wasTraining = model.training;
   model.eval();

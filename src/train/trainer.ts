@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Dataset, type Split } from '../data/dataset.js';
 import { appendToFile, writeError, writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
+import type { Llama } from '../model/llama.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng, STREAM, streamSeed, type IndexSource } from '../tensor/random.js';
 import { TorchGenerator } from '../tensor/torch-random.js';
@@ -100,6 +101,12 @@ function evalRng(seed: number, iter: number, split: Split): Rng {
   return new Rng((seed * 1_000_003 + iter * 7 + (split === 'train' ? 1 : 2)) >>> 0);
 }
 
+/** `inkwell train` builds and continues GPT-2 models (the library trains any CausalLM). */
+function gptOnly(model: GPT | Llama, source: string): GPT {
+  if (!(model instanceof GPT)) throw new Error(`${source}: a ${model.config.model_type} model; \`inkwell train\` continues GPT-2 models (fine-tune Llama-family models with \`inkwell finetune\`)`);
+  return model;
+}
+
 /** Mean loss over eval_iters batches of each split; `shared` draws them (train first) instead of evalRng, as nanoGPT does. */
 export function estimateLoss(model: GPT, data: Dataset, config: TrainConfig, iter: number, shared?: IndexSource): EvalRow {
   const wasTraining = model.training;
@@ -156,7 +163,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
     if (!existsSync(ckptPath)) throw new Error(`init_from=resume: no checkpoint at ${ckptPath}`);
     print(`resuming training from ${ckptPath}`);
     resumed = loadCheckpoint(ckptPath);
-    model = resumed.model;
+    model = gptOnly(resumed.model, ckptPath);
     // A key this run leaves as the checkpoint's run had it follows the model (a run started from GPT-2
     // adopted GPT-2's shape); a key set to anything else is a mismatch.
     const saved = resumed.state.train_config;
@@ -172,7 +179,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
     bestIter = resumed.state.best_iter ?? null;
   } else {
     print(`initializing from ${config.init_from}`);
-    model = loadModel(config.init_from).model;
+    model = gptOnly(loadModel(config.init_from).model, config.init_from);
     // As nanoGPT does for GPT-2: the model's shape wins over the config's.
     const adopted = MODEL_KEYS.filter((key) => key !== 'block_size' && model.config[key] !== config[key]);
     if (adopted.length) print(`using the model's ${adopted.map((key) => `${key}=${model.config[key]}`).join(', ')} (the config said ${adopted.map((key) => config[key]).join(', ')})`);
