@@ -22,6 +22,7 @@ import { rewardFromModel, rewardFromRules, type RewardSource } from '../src/alig
 import { encodeSequence, packSequences } from '../src/align/sequences.js';
 import { adamWFor, optimizerStep } from '../src/train/step.js';
 import { generate } from '../src/generate/generate.js';
+import type { CausalLM } from '../src/model/causal-lm.js';
 import { GPT } from '../src/model/gpt.js';
 import { Rng } from '../src/tensor/random.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
@@ -84,7 +85,7 @@ const sft = trainableCopy(base);
   }
 }
 
-async function ruleScore(model: GPT, label: string): Promise<number> {
+async function ruleScore(model: CausalLM, label: string): Promise<number> {
   const e = await evaluatePolicy(model, sftReference, tokenizer, heldOutPrompts, rule, ANSWER_TOKENS, 7);
   console.log(`${label}: held-out rule reward ${e.meanReward.toFixed(3)} (mean e's per answer ${(-e.meanReward).toFixed(2)}), KL to SFT ${e.kl.toFixed(3)}`);
   for (let i = 0; i < 3; i++) console.log(`   ${JSON.stringify(e.prompts[i])} → ${JSON.stringify(e.answers[i])}`);

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateClassifier, trainClassifier } from '../src/finetune/classify.js';
 import { encodeExamples, labelSet, loadClassificationFile } from '../src/finetune/classify-data.js';
-import { GPTClassifier } from '../src/finetune/classifier.js';
+import { Classifier } from '../src/finetune/classifier.js';
 import { formatReport } from '../src/finetune/metrics.js';
 import { Rng } from '../src/tensor/random.js';
 import { baseModel, OUT, requireShakespeare } from './base-model.js';
@@ -59,11 +59,11 @@ async function main(): Promise<void> {
   const trainSet = loadClassificationFile(join(dir, 'train.jsonl'), false, 'stop');
   const valSet = loadClassificationFile(join(dir, 'val.jsonl'), false, 'stop');
   const labels = labelSet(trainSet.examples);
-  const train = encodeExamples(trainSet, labels, tokenizer, model.config.block_size, 'stop');
-  const val = encodeExamples(valSet, labels, tokenizer, model.config.block_size, 'stop');
-  console.log(`original or shuffled words: ${train.examples.length} training lines, ${val.examples.length} held-out lines (from the last 10% of the text); truncated to the last ${model.config.block_size} characters: ${train.truncated} + ${val.truncated}`);
+  const train = encodeExamples(trainSet, labels, tokenizer, model.contextLength, 'stop');
+  const val = encodeExamples(valSet, labels, tokenizer, model.contextLength, 'stop');
+  console.log(`original or shuffled words: ${train.examples.length} training lines, ${val.examples.length} held-out lines (from the last 10% of the text); truncated to the last ${model.contextLength} characters: ${train.truncated} + ${val.truncated}`);
 
-  const classifier = new GPTClassifier(model, labels, false, 1);
+  const classifier = new Classifier(model, labels, false, 1);
   const before = evaluateClassifier(classifier, val.examples).report;
   console.log(`before fine-tuning (random head): accuracy ${(100 * before.accuracy).toFixed(1)}%`);
   const t0 = performance.now();

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const train = all.slice(0, TRAIN), heldOut = all.slice(TRAIN);
   const { model, tokenizer } = await baseModel();
   const records = (ws: string[]) => ws.map((w, line) => ({ line, messages: [{ role: 'user' as const, content: `reverse ${w}` }, { role: 'assistant' as const, content: reverse(w) }] }));
-  const encode = (ws: string[]) => encodeSftRecords(records(ws), template, tokenizer, model.config.block_size).sequences;
+  const encode = (ws: string[]) => encodeSftRecords(records(ws), template, tokenizer, model.contextLength).sequences;
   const t0 = performance.now();
   trainSft(model, encode(train), encode(heldOut.slice(0, 50)), { max_iters: SFT_STEPS, batch_size: 32, learning_rate: 1e-3, warmup_iters: 10, weight_decay: 0, grad_clip: 1, eval_interval: SFT_STEPS, seed: 1 });
   console.log(`SFT: ${SFT_STEPS} steps in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

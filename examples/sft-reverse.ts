@@ -17,7 +17,7 @@ import type { LoopConfig } from '../src/finetune/loop.js';
 import { encodeSftRecords, loadSftFile } from '../src/finetune/sft-data.js';
 import { trainSft } from '../src/finetune/sft.js';
 import { getTemplate } from '../src/finetune/template.js';
-import type { GPT } from '../src/model/gpt.js';
+import type { CausalLM } from '../src/model/causal-lm.js';
 import { Rng } from '../src/tensor/random.js';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.js';
 import { baseModel, OUT } from './base-model.js';
@@ -43,13 +43,13 @@ async function main(): Promise<void> {
   const valRecords = loadSftFile(join(dir, 'val.jsonl'), 'stop').records;
   const prompts = valRecords.map((r) => r.messages[0]!.content);
   const answers = valRecords.map((r) => r.messages[1]!.content);
-  const score = (model: GPT, tokenizer: Tokenizer) => exactMatch(complete(model, tokenizer, template, prompts, { maxNewTokens: 8 }), answers);
+  const score = (model: CausalLM, tokenizer: Tokenizer) => exactMatch(complete(model, tokenizer, template, prompts, { maxNewTokens: 8 }), answers);
 
   const run = async (name: string, config: LoopConfig & { batch_size: number; seed: number }, lora: boolean) => {
     const { model, tokenizer } = await baseModel();
     if (lora) applyLora(model, { r: 16, alpha: 32, targetModules: ['c_attn', 'c_fc'] });
     const summary = trainableSummary(model);
-    const encode = (records: typeof trainRecords) => encodeSftRecords(records, template, tokenizer, model.config.block_size).sequences;
+    const encode = (records: typeof trainRecords) => encodeSftRecords(records, template, tokenizer, model.contextLength).sequences;
     const t0 = performance.now();
     const result = trainSft(model, encode(trainRecords), encode(valRecords), config, { print: (l) => { if (l.startsWith('step')) console.log(`  ${l}`); } });
     const em = score(model, tokenizer);

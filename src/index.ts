@@ -55,7 +55,7 @@ export { readFewShotTask, evaluateFewShot, fewShotPrompt, type FewShotTask, type
 export { getTemplate, formatPrompt, formatChat, endOfTurn, encodeChat, checkpointTemplate, TEMPLATE_NAMES, type ChatMessage, type Template, type TemplateName } from './finetune/template.js';
 export { readJsonl, parseJsonl, readCsv, parseCsv, readRecords, DataLineError, type DataRecord, type ReadResult, type ReadOptions, type BadLinePolicy, type SkippedLine } from './io/records.js';
 export { fineTune, type FineTuneTask, type LoopConfig, type LoopHooks, type LoopResult, type EvalScore } from './finetune/loop.js';
-export { GPTClassifier, saveClassifier, loadClassifier, type ClassifierInfo, type LoadedClassifier } from './finetune/classifier.js';
+export { Classifier, saveClassifier, loadClassifier, type ClassifierInfo, type LoadedClassifier } from './finetune/classifier.js';
 export { trainClassifier, evaluateClassifier, classifierLoss, type ClassifierEvaluation } from './finetune/classify.js';
 export { loadClassificationFile, encodeExamples, labelSet, type ClassificationExample, type EncodedExample } from './finetune/classify-data.js';
 export { singleLabelReport, multiLabelReport, formatReport, type ClassificationReport, type ClassMetrics } from './finetune/metrics.js';

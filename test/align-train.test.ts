@@ -168,7 +168,7 @@ describe('DPO and PPO', () => {
     assert.ok(logs.at(-1)!.reward > logs[0]!.reward, logs.map((l) => l.reward).join(' '));
     // A reference far from the policy (sharpened logits) stands for a policy that has run away from it.
     const distant = frozenCopy(tinyGPT(5));
-    distant.transformer.wte.weight.data.forEach((v, i, a) => (a[i] = v * 100));
+    distant.headWeight.data.forEach((v, i, a) => (a[i] = v * 100));
     const runaway = new PpoTrainer(tinyGPT(4), distant, tokenizer, reward, prompts, { ...c, max_kl: 1e-3 });
     await assert.rejects(runaway.step(), (err: Error) => err instanceof TrainingDiverged && /KL to the reference is .* \(k3; max_kl 0\.001\)/.test(err.message));
     // Weights gone NaN in step 2: step 3's rollout stops the run, and the policy step 1 left (checked

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { padBatch } from '../src/finetune/batch.js';
 import { classifierLoss, evaluateClassifier, trainClassifier } from '../src/finetune/classify.js';
 import type { EncodedExample } from '../src/finetune/classify-data.js';
-import { GPTClassifier, loadClassifier, saveClassifier } from '../src/finetune/classifier.js';
+import { Classifier, loadClassifier, saveClassifier } from '../src/finetune/classifier.js';
 import { multiLabelReport, singleLabelReport, formatReport } from '../src/finetune/metrics.js';
 import { binaryCrossEntropyWithLogits } from '../src/finetune/ops.js';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
@@ -34,14 +34,14 @@ describe('classification head', () => {
   for (const multiLabel of [false, true]) {
     it(`${multiLabel ? 'multi-label BCE' : 'softmax cross-entropy'}: head and last-layer gradients match finite differences`, () => {
       const gpt = new GPT(config, { seed: 3 });
-      const clf = new GPTClassifier(gpt, ['a', 'b', 'c'], multiLabel, 5);
+      const clf = new Classifier(gpt, ['a', 'b', 'c'], multiLabel, 5);
       clf.eval();
       const multi = [example([1, 2, 3, 4], 0), { ...example([5, 6], 2), targets: [true, false, true] }, example([7, 8, 9], 1)];
       const data = multiLabel ? multi : batch;
       const loss = classifierLoss(clf, data);
       loss.backward();
       const f = () => noGrad(() => classifierLoss(clf, data).item());
-      const head = clf.score.weight;
+      const head = clf.score;
       assert.ok(checkGradient(head, f, head.grad!) < 2e-3, 'score.weight');
       const lnf = gpt.transformer.ln_f.weight;
       assert.ok(checkGradient(lnf, f, lnf.grad!) < 2e-3, 'ln_f.weight (through the gather)');
@@ -61,7 +61,7 @@ describe('classification head', () => {
 
   it('reads the last real token: a padded mixed-length batch gives each text\'s unpadded logits', () => {
     const gpt = new GPT(config, { seed: 7 });
-    const clf = new GPTClassifier(gpt, ['a', 'b', 'c'], false, 1);
+    const clf = new Classifier(gpt, ['a', 'b', 'c'], false, 1);
     clf.eval();
     const rows = [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10, 1, 2]];
     const together = noGrad(() => clf.logits(padBatch(rows)).data);
@@ -77,7 +77,7 @@ describe('classification head', () => {
 
   it('saves and loads the head, labels and tokenizer', () => {
     const gpt = new GPT(config, { seed: 7 });
-    const clf = new GPTClassifier(gpt, ['neg', 'pos'], false, 1);
+    const clf = new Classifier(gpt, ['neg', 'pos'], false, 1);
     const path = join(mkdtempSync(join(tmpdir(), 'inkwell-clf-')), 'ckpt.safetensors');
     const tok = CharTokenizer.fromText('abcdefghijk');
     saveClassifier(path, clf, { iter_num: 3, best_val_loss: 0.5, tokenizer: tok.toJSON() });
@@ -98,7 +98,7 @@ describe('classification head', () => {
     });
     const train = make(300), val = make(60);
     const gpt = new GPT({ ...config, n_embd: 32 }, { seed: 2 });
-    const clf = new GPTClassifier(gpt, ['a', 'b', 'c'], false, 4);
+    const clf = new Classifier(gpt, ['a', 'b', 'c'], false, 4);
     const before = evaluateClassifier(clf, val).report.accuracy;
     trainClassifier(clf, train, val, { max_iters: 150, batch_size: 16, learning_rate: 3e-3, warmup_iters: 10, weight_decay: 0, grad_clip: 1, eval_interval: 50, seed: 1 });
     const after = evaluateClassifier(clf, val).report;

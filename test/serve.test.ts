@@ -33,7 +33,7 @@ function countSteps(model: GPT): { readonly steps: number } {
 }
 
 async function startServer(options: Partial<OpenAIServerOptions> = {}): Promise<{ server: OpenAIServer; base: string; client: OpenAI; model: GPT }> {
-  const model = options.model ?? tinyModel();
+  const model = (options.model as GPT | undefined) ?? tinyModel();
   const server = createOpenAIServer({ model, tokenizer, modelName: MODEL, maxBodyBytes: 4096, maxTokens: 200, maxConcurrent: 2, maxQueue: 2, ...options });
   const { port } = await server.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${port}`;

@@ -1,7 +1,7 @@
 // Direct Preference Optimization (Rafailov et al. 2023) on the same comparison files as the reward
 // model: loss = −log σ(β·[(log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x))]).
 // The reference log-probs are computed once, before training, and the reference model is then dropped.
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { gather, logSigmoidLoss } from './ops.js';
@@ -28,15 +28,15 @@ export function validateDpoConfig(c: DpoConfig): void {
 }
 
 /** log π(chosen|x) and log π(rejected|x) of a minibatch, in one forward pass. */
-function pairLogProbs(model: GPT, pairs: readonly DpoPair[]): { chosen: Tensor; rejected: Tensor } {
+function pairLogProbs(model: CausalLM, pairs: readonly DpoPair[]): { chosen: Tensor; rejected: Tensor } {
   const n = pairs.length;
-  const batch = packSequences([...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], model.config.block_size);
+  const batch = packSequences([...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], model.contextLength);
   const all = sequenceLogProbs(model, batch);
   return { chosen: gather(all, Int32Array.from({ length: n }, (_, i) => i)), rejected: gather(all, Int32Array.from({ length: n }, (_, i) => n + i)) };
 }
 
 /** Reference log-ratios log π_ref(chosen) − log π_ref(rejected), one per pair. */
-export function referenceMargins(reference: GPT, pairs: readonly DpoPair[], batchSize = 16): Float32Array {
+export function referenceMargins(reference: CausalLM, pairs: readonly DpoPair[], batchSize = 16): Float32Array {
   const out = new Float32Array(pairs.length);
   reference.eval();
   noGrad(() => {
@@ -57,7 +57,7 @@ export interface DpoMetrics {
 }
 
 /** DPO loss and implicit-reward accuracy of `model` on pairs (refMargins from referenceMargins). */
-export function evaluateDpo(model: GPT, pairs: readonly DpoPair[], refMargins: Float32Array, beta: number, batchSize = 16): DpoMetrics {
+export function evaluateDpo(model: CausalLM, pairs: readonly DpoPair[], refMargins: Float32Array, beta: number, batchSize = 16): DpoMetrics {
   let loss = 0, correct = 0, margin = 0;
   model.eval();
   noGrad(() => {
@@ -82,7 +82,7 @@ export interface DpoStepLog extends DpoMetrics {
 }
 
 /** Trains `model` with DPO; the reference's log-ratios come in precomputed (referenceMargins). */
-export function trainDpo(model: GPT, pairs: readonly DpoPair[], refMargins: Float32Array, config: DpoConfig, hooks: { onStep?: (log: DpoStepLog) => void; onEpoch?: (epoch: number) => void } = {}): void {
+export function trainDpo(model: CausalLM, pairs: readonly DpoPair[], refMargins: Float32Array, config: DpoConfig, hooks: { onStep?: (log: DpoStepLog) => void; onEpoch?: (epoch: number) => void } = {}): void {
   validateDpoConfig(config);
   if (refMargins.length !== pairs.length) throw new Error(`dpo: ${refMargins.length} reference margins for ${pairs.length} pairs`);
   const optimizer = adamWFor(model.namedParameters(), config.learning_rate, config.weight_decay);

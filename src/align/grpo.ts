@@ -4,7 +4,7 @@
 // model is needed. The policy is then updated `iterations` times on the batch with the clipped surrogate
 // and an optional KL penalty to the frozen starting model (grpo-loss.ts), gradients accumulated over
 // micro-batches of sequences so a large group fits in memory.
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -108,12 +108,12 @@ export class GrpoTrainer {
   stepCount = 0;
 
   /** reference: the frozen starting policy (needed when beta > 0, else may be null). */
-  constructor(readonly policy: GPT, readonly reference: GPT | null, readonly tokenizer: Tokenizer, readonly rewards: readonly RewardFunction[],
+  constructor(readonly policy: CausalLM, readonly reference: CausalLM | null, readonly tokenizer: Tokenizer, readonly rewards: readonly RewardFunction[],
     readonly prompts: readonly GrpoPrompt[], readonly config: GrpoConfig, readonly turn: Turn = {}) {
     validateGrpoConfig(config);
     if (config.beta > 0 && !reference) throw new Error('grpo: beta > 0 needs the reference model');
     if (rewards.length === 0) throw new Error('grpo: no reward functions');
-    checkPrompts(tokenizer, prompts.map((p) => (turn.format ?? ((x: string) => x))(p.prompt)), policy.config.block_size, config.max_new_tokens, 'grpo prompts');
+    checkPrompts(tokenizer, prompts.map((p) => (turn.format ?? ((x: string) => x))(p.prompt)), policy.contextLength, config.max_new_tokens, 'grpo prompts');
     this.optimizer = adamWFor(policy.namedParameters().filter(([, p]) => p.requiresGrad), config.learning_rate, 0);
     this.promptCycle = new PromptCycle(prompts, new Rng(streamSeed(config.seed, STREAM.order)));
     reference?.eval();
@@ -140,10 +140,10 @@ export class GrpoTrainer {
     let entropySum = 0, tokenCount = 0;
     noGrad(() => {
       for (let s = 0; s < seqs.length; s += c.micro_batch) {
-        const batch = packSequences(seqs.slice(s, s + c.micro_batch), this.policy.config.block_size);
+        const batch = packSequences(seqs.slice(s, s + c.micro_batch), this.policy.contextLength);
         const { logits } = logitsAndHidden(this.policy, batch);
         oldLogp.push(responseLogProbs(logits, batch).data.slice());
-        for (const e of rowEntropies(logits.data, this.policy.config.vocab_size, batch.responsePositions)) entropySum += e;
+        for (const e of rowEntropies(logits.data, this.policy.vocabSize, batch.responsePositions)) entropySum += e;
         tokenCount += batch.responsePositions.length;
         refLogp.push(this.reference ? responseLogProbs(logitsAndHidden(this.reference, batch).logits, batch).data.slice() : null);
       }
@@ -155,7 +155,7 @@ export class GrpoTrainer {
       this.optimizer.zeroGrad();
       for (let s = 0, m = 0; s < seqs.length; s += c.micro_batch, m++) {
         const members = seqs.slice(s, s + c.micro_batch);
-        const batch = packSequences(members, this.policy.config.block_size);
+        const batch = packSequences(members, this.policy.contextLength);
         const logp = responseLogProbs(logitsAndHidden(this.policy, batch).logits, batch);
         const out = grpoLoss(logp, oldLogp[m]!, c.beta > 0 || it === 0 ? refLogp[m]! : null, advantages.subarray(s, s + members.length), batch.segment,
           { epsilon: c.epsilon, epsilonHigh: c.epsilon_high, beta: c.beta, normalize: c.loss_norm });

@@ -5,7 +5,8 @@
 // advantages with GAE and whitens them, then runs several epochs of minibatches of the clipped policy and
 // value losses.
 import { generate } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
+import type { Decoder } from '../model/decoder.js';
 import { Module } from '../nn/module.js';
 import { add, scale } from '../tensor/ops/elementwise.js';
 import { matmul } from '../tensor/ops/matmul.js';
@@ -115,7 +116,7 @@ export class ValueHead extends Module {
 }
 
 /** Log-probs and values of the answer tokens of packed sequences (with grad when enabled). */
-function policyOutputs(policy: GPT, valueHead: ValueHead, batch: PackedBatch): { logp: Tensor; values: Tensor; logits: Tensor } {
+function policyOutputs(policy: CausalLM, valueHead: ValueHead, batch: PackedBatch): { logp: Tensor; values: Tensor; logits: Tensor } {
   const { logits, hidden } = logitsAndHidden(policy, batch);
   return { logp: responseLogProbs(logits, batch), values: gather(valueHead.forward(hidden), batch.responsePositions), logits };
 }
@@ -147,7 +148,7 @@ export interface Samples {
 }
 
 /** Samples one answer per prompt; its tokens are what was sampled, an ending EOS included, so training covers the ending too. */
-export function sampleAnswers(policy: GPT, tokenizer: Tokenizer, prompts: readonly string[], options: { maxNewTokens: number; seed: number;
+export function sampleAnswers(policy: CausalLM, tokenizer: Tokenizer, prompts: readonly string[], options: { maxNewTokens: number; seed: number;
   temperature?: number; topP?: number }, turn: Turn = {}): Samples {
   const eosTokenId = turn.eosTokenId ?? null;
   const format = turn.format ?? ((p: string) => p);
@@ -161,7 +162,7 @@ export function sampleAnswers(policy: GPT, tokenizer: Tokenizer, prompts: readon
 }
 
 /** Samples one answer per prompt (temperature 1, so the sampled tokens' probabilities are the policy's) and scores it. */
-export async function rollout(policy: GPT, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed: number, turn: Turn = {}): Promise<Rollout> {
+export async function rollout(policy: CausalLM, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed: number, turn: Turn = {}): Promise<Rollout> {
   const { seqs, answers, ended } = sampleAnswers(policy, tokenizer, prompts, { maxNewTokens, seed }, turn);
   // An answer cut by max_new_tokens did not end: a reward model must not read it as if it had.
   const scores = await reward.score(prompts.map((prompt, i) => ({ prompt, answer: answers[i]!, ended: ended[i]! })));
@@ -237,10 +238,10 @@ export class PpoTrainer {
   private readonly promptCycle: PromptCycle<string>;
   stepCount = 0;
 
-  constructor(readonly policy: GPT, readonly reference: GPT, readonly tokenizer: Tokenizer, readonly reward: RewardSource, readonly prompts: readonly string[], readonly config: PpoConfig, readonly turn: Turn = {}) {
+  constructor(readonly policy: Decoder, readonly reference: CausalLM, readonly tokenizer: Tokenizer, readonly reward: RewardSource, readonly prompts: readonly string[], readonly config: PpoConfig, readonly turn: Turn = {}) {
     validatePpoConfig(config);
-    checkPrompts(tokenizer, prompts.map(turn.format ?? ((p) => p)), policy.config.block_size, config.max_new_tokens, 'ppo prompts');
-    this.valueHead = new ValueHead(policy.config.n_embd);
+    checkPrompts(tokenizer, prompts.map(turn.format ?? ((p) => p)), policy.contextLength, config.max_new_tokens, 'ppo prompts');
+    this.valueHead = new ValueHead(policy.hiddenSize);
     this.optimizer = adamWFor([...policy.namedParameters(), ...this.valueHead.namedParameters().map(([n, p]): [string, Tensor] => [`v_head.${n}`, p])], config.learning_rate, 0);
     this.rng = new Rng(streamSeed(config.seed, STREAM.order));
     // One generator draws the prompts and the minibatch orders, in turn.
@@ -259,8 +260,8 @@ export class PpoTrainer {
     const ro = await rollout(this.policy, this.tokenizer, this.nextPrompts(), this.reward, c.max_new_tokens, c.seed + stepNo, this.turn);
     const n = ro.seqs.length;
     // Old log-probs, values and the reference's log-probs of every answer token, without gradients.
-    const batch = packSequences(ro.seqs, this.policy.config.block_size);
-    const V = this.policy.config.vocab_size;
+    const batch = packSequences(ro.seqs, this.policy.contextLength);
+    const V = this.policy.vocabSize;
     let oldLogp!: Float32Array, oldValues!: Float32Array, refLogp!: Float32Array, entropy = 0;
     // Dropout stays off for rollouts and updates alike (as TRL disables it): with it, the ratio π/π_old
     // would move from the noise of two different dropout masks rather than from the update.
@@ -303,7 +304,7 @@ export class PpoTrainer {
       for (let i = 0; i < n; i += c.minibatch_size) {
         const members = order.slice(i, i + c.minibatch_size);
         const pick = (src: Float32Array) => Float32Array.from(members.flatMap((b) => Array.from(src.subarray(batch.offsets[b]!, batch.offsets[b + 1]!))));
-        const mb = packSequences(members.map((b) => ro.seqs[b]!), this.policy.config.block_size);
+        const mb = packSequences(members.map((b) => ro.seqs[b]!), this.policy.contextLength);
         const out = policyOutputs(this.policy, this.valueHead, mb);
         const pg = ppoPolicyLoss(out.logp, pick(oldLogp), pick(advantages), c.cliprange);
         const vf = ppoValueLoss(out.values, pick(oldValues), pick(returns), c.cliprange_value);
@@ -335,9 +336,9 @@ export interface PolicyEvaluation {
 }
 
 /** Mean reward and KL of sampled answers to held-out prompts (a fixed seed, so runs compare). */
-export async function evaluatePolicy(policy: GPT, reference: GPT, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed = 7, turn: Turn = {}): Promise<PolicyEvaluation> {
+export async function evaluatePolicy(policy: CausalLM, reference: CausalLM, tokenizer: Tokenizer, prompts: readonly string[], reward: RewardSource, maxNewTokens: number, seed = 7, turn: Turn = {}): Promise<PolicyEvaluation> {
   const ro = await rollout(policy, tokenizer, prompts, reward, maxNewTokens, seed, turn);
-  const batch = packSequences(ro.seqs, policy.config.block_size);
+  const batch = packSequences(ro.seqs, policy.contextLength);
   const kl = noGrad(() => {
     policy.eval();
     const logp = responseLogProbs(logitsAndHidden(policy, batch).logits, batch).data;

@@ -1,11 +1,9 @@
-// The reward model: a GPT backbone and a scalar head read at the last real token of prompt + answer,
-// trained on preference pairs with the pairwise loss −log σ(r_chosen − r_rejected). Parameter names are
-// Hugging Face's GPT2ForSequenceClassification with num_labels 1 (`transformer.*`, `score.weight`
-// [1, n_embd], no bias), so the file loads there too.
-import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT, type GPTConfig } from '../model/gpt.js';
-import { loadHFWeights } from '../model/hf.js';
-import { Module } from '../nn/module.js';
+// The reward model: a decoder (GPT-2 or the Llama family) and a scalar head read at the last real token of
+// prompt + answer, trained on preference pairs with the pairwise loss −log σ(r_chosen − r_rejected). The
+// layout is Hugging Face's *ForSequenceClassification with num_labels 1 (model/scored.ts), so the file
+// loads there too.
+import type { Decoder, DecoderConfig } from '../model/decoder.js';
+import { readScored, saveScored, ScoredDecoder } from '../model/scored.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad, Tensor } from '../tensor/tensor.js';
@@ -18,27 +16,15 @@ import { adamWFor, optimizerStep } from '../train/step.js';
 
 export const REWARD_MODEL_FORMAT = 'inkwell-reward-model/1';
 
-export class RewardModel extends Module {
-  readonly gpt: GPT;
-  readonly score: Tensor;
-
-  constructor(gpt: GPT, seed = 1337) {
-    super();
-    this.gpt = gpt;
-    this.child('transformer', gpt.transformer);
-    const rng = new Rng(seed);
-    this.score = this.param('score.weight', Tensor.from(Array.from({ length: gpt.config.n_embd }, () => rng.normal() * 0.02), [1, gpt.config.n_embd]));
-  }
-
-  override train(mode = true): this {
-    this.gpt.train(mode);
-    return super.train(mode);
+export class RewardModel extends ScoredDecoder {
+  constructor(base: Decoder, seed = 1337) {
+    super(base, 1, seed);
   }
 
   /** Rewards [B] of packed prompt + answer sequences (at each one's last real token). */
   forward(seqs: readonly TokenSequence[]): Tensor {
-    const batch = packSequences(seqs, this.gpt.config.block_size);
-    const hidden = this.gpt.hidden(batch.idx, batch.B, batch.T);
+    const batch = packSequences(seqs, this.base.contextLength);
+    const hidden = this.base.hidden(batch.idx, batch.B, batch.T);
     return gather(matmul(hidden, this.score, { transB: true }), batch.last);
   }
 }
@@ -153,7 +139,7 @@ export function trainRewardModel(model: RewardModel, train: readonly EncodedPair
 /** Rewards of prompt + answer texts (no gradient), laid out as the model was trained (see encodePairs); an answer cut by a token limit (ended: false) gets no end of turn. */
 export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: readonly { prompt: string; answer: string; ended?: boolean }[], layout: AnswerLayout = PLAIN_LAYOUT, batchSize = 16): number[] {
   const cut = { ...layout, end: [] };
-  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.gpt.config.block_size, `answer ${i + 1}`, { layout: it.ended === false ? cut : layout, allowEmptyAnswer: true }));
+  const seqs = items.map((it, i) => encodeSequence(tokenizer, it.prompt, it.answer, model.base.contextLength, `answer ${i + 1}`, { layout: it.ended === false ? cut : layout, allowEmptyAnswer: true }));
   const out: number[] = [];
   const wasTraining = model.training;
   model.eval();
@@ -166,7 +152,7 @@ export function scoreTexts(model: RewardModel, tokenizer: Tokenizer, items: read
 
 export interface RewardModelState {
   format: typeof REWARD_MODEL_FORMAT;
-  model_config: GPTConfig;
+  model_config: DecoderConfig;
   tokenizer: unknown;
   metrics?: PairMetrics | null;
   /** The template prompts were rendered with, answers ending with its end of turn; absent: text as written, no end (older files). */
@@ -174,28 +160,17 @@ export interface RewardModelState {
 }
 
 export function saveRewardModel(path: string, model: RewardModel, tokenizer: Tokenizer, metrics: PairMetrics | null = null, layout: AnswerLayout = PLAIN_LAYOUT): void {
-  const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
-  const state: RewardModelState = { format: REWARD_MODEL_FORMAT, model_config: model.gpt.config, tokenizer: tokenizer.toJSON(), metrics, template: layout === PLAIN_LAYOUT ? undefined : layout.template };
-  writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(state) });
+  const state: Omit<RewardModelState, 'model_config'> = { format: REWARD_MODEL_FORMAT, tokenizer: tokenizer.toJSON(), metrics, template: layout === PLAIN_LAYOUT ? undefined : layout.template };
+  saveScored(path, model, state);
 }
 
 export function loadRewardModel(path: string): { model: RewardModel; tokenizer: Tokenizer; layout: AnswerLayout; state: RewardModelState } {
-  const file = readSafetensors(path);
-  let state: RewardModelState;
-  try {
-    state = JSON.parse(file.metadata.inkwell ?? 'null') as RewardModelState;
-  } catch (err) {
-    throw new Error(`${path}: reward model state is not valid JSON (${(err as Error).message})`);
-  }
-  if (state?.format !== REWARD_MODEL_FORMAT) throw new Error(`${path}: not an inkwell reward model (train one with \`inkwell finetune reward\`)`);
-  const gpt = new GPT(state.model_config, { init: false });
-  const score = file.tensors.get('score.weight');
-  if (!score || score.shape.length !== 2 || score.shape[0] !== 1 || score.shape[1] !== state.model_config.n_embd) {
-    throw new Error(`${path}: missing or misshapen 'score.weight' (needs [1, ${state.model_config.n_embd}])`);
-  }
-  loadHFWeights(gpt, new Map([...file.tensors].filter(([n]) => n !== 'score.weight')), path);
-  const model = new RewardModel(gpt);
-  model.score.data.set(score.data);
+  const { state, base, score } = readScored<RewardModelState>(path, (state) => {
+    if (state?.format !== REWARD_MODEL_FORMAT) throw new Error(`${path}: not an inkwell reward model (train one with \`inkwell finetune reward\`)`);
+    return 1;
+  });
+  const model = new RewardModel(base);
+  model.score.data.set(score);
   const tokenizer = tokenizerFromJSON(state.tokenizer as TokenizerJSON);
   let layout = PLAIN_LAYOUT;
   if (state.template !== undefined) {

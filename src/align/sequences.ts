@@ -3,7 +3,7 @@
 // records where each response token is predicted and where each sequence ends.
 import { endOfTurn, formatPrompt, type Template } from '../finetune/template.js';
 import { eosTokenOf } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -101,9 +101,9 @@ export function packSequences(seqs: readonly TokenSequence[], blockSize: number,
 }
 
 /** Next-token logits [B, T, V] and the final hidden states [B, T, C] in one pass. */
-export function logitsAndHidden(model: GPT, batch: PackedBatch): { logits: Tensor; hidden: Tensor } {
+export function logitsAndHidden(model: CausalLM, batch: PackedBatch): { logits: Tensor; hidden: Tensor } {
   const hidden = model.hidden(batch.idx, batch.B, batch.T);
-  return { logits: matmul(hidden, model.transformer.wte.weight, { transB: true }), hidden };
+  return { logits: matmul(hidden, model.headWeight, { transB: true }), hidden };
 }
 
 /** log p(response token) at every response position, sequence after sequence ([responsePositions.length]). */
@@ -112,7 +112,7 @@ export function responseLogProbs(logits: Tensor, batch: PackedBatch): Tensor {
 }
 
 /** log p(response | prompt) of each sequence ([B]). */
-export function sequenceLogProbs(model: GPT, batch: PackedBatch): Tensor {
+export function sequenceLogProbs(model: CausalLM, batch: PackedBatch): Tensor {
   const { logits } = logitsAndHidden(model, batch);
   return segmentSum(responseLogProbs(logits, batch), batch.segment, batch.B);
 }

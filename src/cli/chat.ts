@@ -48,7 +48,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   // The flag, else the model's generation_config.json, else 256.
   const maxNewTokens = givenMaxNewTokens ?? generation?.maxNewTokens ?? 256;
   const template = chooseTemplate(givenTemplate, state, tokenizer, (message) => process.stderr.write(`note: ${message}\n`));
-  const blockSize = model.config.block_size;
+  const blockSize = model.contextLength;
   const promptBudget = blockSize - Math.min(maxNewTokens, Math.floor(blockSize / 2));
   const ending = replyEnding(template, tokenizer);
   const defaults = generationDefaults(options, generation, ending.eosTokenId);

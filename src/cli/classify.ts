@@ -46,7 +46,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (texts.length === 0) throw new Error(`${file}: no texts to classify`);
   const encoded = texts.map((t) => classifier.encode(tokenizer, t));
   const truncated = encoded.filter((e) => e.truncated).length;
-  if (truncated) console.error(`${truncated} text${truncated === 1 ? '' : 's'} longer than the context (${classifier.gpt.config.block_size} tokens): classified from the last tokens`);
+  if (truncated) console.error(`${truncated} text${truncated === 1 ? '' : 's'} longer than the context (${classifier.base.contextLength} tokens): classified from the last tokens`);
   const probs = classifier.predict(encoded.map((e) => e.ids));
   probs.forEach((p, i) => {
     const ranked = [...p].map((prob, c) => ({ label: classifier.labels[c]!, prob })).sort((a, b) => b.prob - a.prob);
@@ -61,7 +61,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (file && !json) {
     const labelled = loadClassificationFile(file, classifier.multiLabel, 'skip');
     if (labelled.examples.length === texts.length) {
-      const set = encodeExamples(labelled, classifier.labels, tokenizer, classifier.gpt.config.block_size, policy);
+      const set = encodeExamples(labelled, classifier.labels, tokenizer, classifier.base.contextLength, policy);
       reportSkipped(file, set.unknownLabel, 'left out of the evaluation (label unknown to the classifier)');
       if (set.examples.length) console.log(formatReport(evaluateClassifier(classifier, set.examples).report));
     }

@@ -1,6 +1,6 @@
 // `inkwell feedback PROMPTS`: samples K continuations of each prompt with a model, serves a local page
 // where a person ranks them, and appends each ranking to a comparisons JSONL file for the reward model.
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { FeedbackSession, readPrompts, sampleForFeedback } from '../serve/feedback.js';
 import { createWebHandler } from '../serve/web/handler.js';
 import { serveWeb } from '../serve/web-server.js';
@@ -70,7 +70,7 @@ export async function run(args: string[], options: Options): Promise<void> {
  * Samples the prompts (read from `promptsFile` by readPrompts) as the FEEDBACK_SAMPLING_OPTIONS say: the
  * session to rank them, appending to `out`.
  */
-export function feedbackSession(promptsFile: string, prompts: string[], out: string, model: GPT, tokenizer: Tokenizer, options: Options): FeedbackSession {
+export function feedbackSession(promptsFile: string, prompts: string[], out: string, model: CausalLM, tokenizer: Tokenizer, options: Options): FeedbackSession {
   const samples = options.number('samples', 4);
   process.stderr.write(`sampling ${samples} continuations of ${prompts.length} prompt${prompts.length === 1 ? '' : 's'}…\n`);
   const items = sampleForFeedback(model, tokenizer, prompts, {

@@ -1,7 +1,8 @@
 // `inkwell finetune classify`: a GPT with a class head on its last token, trained on labelled text.
+import { setDropout } from '../model/decoder.js';
 import { evaluateClassifier, trainClassifier } from '../finetune/classify.js';
 import { encodeExamples, labelSet, loadClassificationFile, type LoadedExamples } from '../finetune/classify-data.js';
-import { GPTClassifier, saveClassifier } from '../finetune/classifier.js';
+import { Classifier, saveClassifier } from '../finetune/classifier.js';
 import { keepBest } from '../finetune/keep-best.js';
 import { formatReport } from '../finetune/metrics.js';
 import { UsageError, type Options } from './args.js';
@@ -62,8 +63,8 @@ export async function run(args: string[], opts: Options): Promise<void> {
   const labels = labelSet(trainSet.examples);
 
   const { model, tokenizer, state } = await modelFromOptions(opts);
-  model.config.dropout = config.dropout;
-  const blockSize = model.config.block_size;
+  setDropout(model, config.dropout);
+  const blockSize = model.contextLength;
   const train = encodeExamples(trainSet, labels, tokenizer, blockSize, policy);
   const val = encodeExamples(valSet, labels, tokenizer, blockSize, policy);
   reportSkipped(valSet.file, val.unknownLabel, 'left out (label not in the training data)');
@@ -71,7 +72,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   console.log(`${train.examples.length} training and ${val.examples.length} held-out examples, ${labels.length} labels: ${labels.join(', ')}${multiLabel ? ' (multi-label)' : ''}`);
   if (train.truncated + val.truncated) console.log(`truncated to the last ${blockSize} tokens: ${train.truncated} training and ${val.truncated} held-out examples`);
 
-  const classifier = new GPTClassifier(model, labels, multiLabel, config.seed);
+  const classifier = new Classifier(model, labels, multiLabel, config.seed);
   console.log(applyPeftOptions(classifier, opts, (name) => name.startsWith('score.')));
   const baseName = baseModelName(opts);
   let bestIter = 0, bestLoss = NaN;

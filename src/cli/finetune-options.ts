@@ -6,7 +6,7 @@ import { applyAdapters } from '../finetune/adapters.js';
 import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '../finetune/freeze.js';
 import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
-import { applyLora, LORA_DEFAULTS } from '../finetune/lora.js';
+import { applyLora, defaultTargetsFor, LORA_DEFAULTS } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig, type LoopHooks } from '../finetune/loop.js';
 import { RunLog, RunReporter, type RunOutcome } from '../report/card.js';
 import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
@@ -74,7 +74,9 @@ Parameter-efficient fine-tuning:
                            at the end; the unmerged adapter is saved to OUT_DIR/peft in PEFT's layout)${d.lora ? `;
                            it has its own defaults for the settings marked "with --lora" and those below` : ''}
   --lora_r=${d.lora?.r ?? LORA_DEFAULTS.r} --lora_alpha=${d.lora?.alpha ?? LORA_DEFAULTS.alpha} --lora_dropout=0
-  ${`--lora_targets=${(d.lora?.targets ?? LORA_DEFAULTS.targetModules).join(',')}`.padEnd(23)}  comma-separated module names (c_attn, c_proj, c_fc, attn.c_proj, …)
+  ${`--lora_targets=${(d.lora?.targets ?? LORA_DEFAULTS.targetModules).join(',')}`.padEnd(23)}  comma-separated module names (GPT-2: c_attn, c_proj, c_fc, attn.c_proj, …;
+                           Llama family: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
+                           the default names GPT-2's layers and means the same places in a Llama)
   --adapters               Houlsby bottleneck adapters after attention and MLP (saved to OUT_DIR/peft only)
   --adapter_size=N         adapter bottleneck (default min(64, n_embd/2))
   --freeze=SPEC            head | last:N | pattern:GLOB[,GLOB…] | none: which base weights stay fixed`;
@@ -129,7 +131,7 @@ export function applyPeftOptions(model: Module, options: Options, head: (name: s
   if (!lora) for (const k of ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_targets']) if (options.has(k)) throw new UsageError(`--${k} needs --lora`);
   if (!adapters && options.has('adapter_size')) throw new UsageError('--adapter_size needs --adapters');
   if (lora) {
-    const targets = options.string('lora_targets')?.split(',').map((t) => t.trim()) ?? loraDefaults.targets;
+    const targets = options.string('lora_targets')?.split(',').map((t) => t.trim()) ?? (loraDefaults.targets && defaultTargetsFor(model, loraDefaults.targets));
     if (targets?.includes('')) throw new UsageError(`--lora_targets: an empty module name in '${options.string('lora_targets')}'`);
     try {
       applyLora(model, { r: options.number('lora_r', loraDefaults.r), alpha: options.number('lora_alpha', loraDefaults.alpha), dropout: options.number('lora_dropout'), targetModules: targets });

@@ -119,7 +119,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const { train, val, data, valFile } = readComparisonSets(options, config.seed);
   const { model: gpt, tokenizer, state } = await modelFromOptions(options);
   const layout = answerLayout(alignmentTemplate(options, state, tokenizer), tokenizer);
-  const blockSize = gpt.config.block_size;
+  const blockSize = gpt.contextLength;
   const trainPairs = encodeComparisonPairs(options, tokenizer, train, blockSize, data, layout);
   const valPairs = encodeComparisonPairs(options, tokenizer, val, blockSize, valFile ?? data, layout);
   if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${blockSize} tokens`);

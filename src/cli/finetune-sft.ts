@@ -1,4 +1,5 @@
 // `inkwell finetune sft`: supervised (instruction / chat) fine-tuning of a GPT with a prompt template.
+import { setDropout } from '../model/decoder.js';
 import { complete, exactMatch } from '../finetune/complete.js';
 import { keepBest } from '../finetune/keep-best.js';
 import { encodeSftRecords, loadSftFile, packSftSequences, type SftRecord } from '../finetune/sft-data.js';
@@ -75,7 +76,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   }
 
   const { model, tokenizer, state } = await modelFromOptions(opts);
-  model.config.dropout = config.dropout;
+  setDropout(model, config.dropout);
   // The model's own chat template unless --template picks a built-in one.
   const given = opts.string('template');
   const template = (given === undefined ? modelTemplate(tokenizer) : null) ?? (() => {
@@ -85,7 +86,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
       throw new UsageError(`--template: ${(err as Error).message}`);
     }
   })();
-  const blockSize = model.config.block_size;
+  const blockSize = model.contextLength;
   const encode = (records: SftRecord[], file: string) => {
     try {
       return encodeSftRecords(records, template, tokenizer, blockSize, file);

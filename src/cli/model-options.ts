@@ -1,7 +1,7 @@
 // The model options every model-using command shares (--checkpoint, --init, --offline), and loading
 // from them with a download progress bar.
 import { compressModel } from '../model/compress.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import { loadModelAndTokenizer, type LoadedModel } from '../model/load.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../tensor/ops/compressed.js';
 import { GPT2_MODELS } from '../model/pretrained.js';
@@ -12,10 +12,11 @@ export const DEFAULT_CHECKPOINT = 'out-shakespeare-char/ckpt.safetensors';
 
 export const MODEL_OPTIONS = ['checkpoint', 'init', 'offline'] as const;
 
-export const MODEL_USAGE = `  --checkpoint=PATH        an \`inkwell train\` checkpoint or an HF GPT-2 folder; the tokenizer comes from
-                           the checkpoint (or the folder's vocab.json + merges.txt)
-  --init=NAME|DIR          OpenAI's GPT-2 (${Object.keys(GPT2_MODELS).join(', ')}), fetched from the Hugging Face hub
-                           into $HF_HOME/inkwell (HF_ENDPOINT, HF_TOKEN honoured), or a local folder with those files
+export const MODEL_USAGE = `  --checkpoint=PATH        an \`inkwell train\` checkpoint or an HF folder (GPT-2, Llama, Qwen2, Qwen3); the
+                           tokenizer comes from the checkpoint (or the folder's tokenizer.json / vocab.json + merges.txt)
+  --init=NAME|ID|DIR       OpenAI's GPT-2 (${Object.keys(GPT2_MODELS).join(', ')}) or a hub repository id
+                           (e.g. HuggingFaceTB/SmolLM2-135M-Instruct, Qwen/Qwen3-0.6B), fetched from the Hugging Face
+                           hub into $HF_HOME/inkwell (HF_ENDPOINT, HF_TOKEN honoured), or a local folder with those files
   --offline                use only cached files (also HF_HUB_OFFLINE=1)`;
 
 /** Loads the model the options name; without --checkpoint or --init, `defaultCheckpoint` (with a hint when absent). */
@@ -62,7 +63,7 @@ export async function inferenceModelFromOptions(options: Options, defaultCheckpo
 }
 
 /** Compresses the model's matrices as --weights says (nothing for f32 or when absent). */
-function applyWeightsOption(model: GPT, options: Options): void {
+function applyWeightsOption(model: CausalLM, options: Options): void {
   const format = options.string('weights', 'f32')!;
   if (!WEIGHT_FORMATS.includes(format as WeightFormat)) throw new UsageError(`--weights must be one of ${WEIGHT_FORMATS.join(', ')}, got '${format}'`);
   if (format !== 'f32') compressModel(model, format as WeightFormat);

@@ -114,7 +114,7 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   const { model: policy, tokenizer, state } = await modelFromOptions(options);
   const { turn, template } = turnFromOptions(options, tokenizer, state);
   // Checked here to name the file (training and held-out prompts alike), as the sampler will see them.
-  const check = (list: string[], file: string) => checkPrompts(tokenizer, list.map(turn.format ?? ((x) => x)), policy.config.block_size, config.max_new_tokens, file);
+  const check = (list: string[], file: string) => checkPrompts(tokenizer, list.map(turn.format ?? ((x) => x)), policy.contextLength, config.max_new_tokens, file);
   check(prompts, promptsFile);
   check(valPrompts, valFile ?? promptsFile);
   const trainer = new PpoTrainer(policy, frozenCopy(policy), tokenizer, reward, prompts, config, turn);
@@ -164,9 +164,9 @@ async function dpo(options: Options): Promise<void> {
   const template = alignmentTemplate(options, state, tokenizer);
   // Chosen and rejected answers end with the template's end of turn, as SFT trained them: stopping is part of the answer.
   const layout = answerLayout(template, tokenizer);
-  const trainPairs = encodeComparisonPairs(options, tokenizer, train, policy.config.block_size, data, layout);
-  const valPairs = encodeComparisonPairs(options, tokenizer, val, policy.config.block_size, valFile ?? data, layout);
-  if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${policy.config.block_size} tokens`);
+  const trainPairs = encodeComparisonPairs(options, tokenizer, train, policy.contextLength, data, layout);
+  const valPairs = encodeComparisonPairs(options, tokenizer, val, policy.contextLength, valFile ?? data, layout);
+  if (trainPairs.length === 0) throw new Error(`${data}: no training pairs fit the model's context of ${policy.contextLength} tokens`);
   // The reference is the starting policy: its log-ratios are all DPO needs from it, computed once.
   const reference = frozenCopy(policy);
   const refTrain = referenceMargins(reference, trainPairs), refVal = referenceMargins(reference, valPairs);

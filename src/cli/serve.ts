@@ -130,7 +130,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const b = backend();
   process.stderr.write(
-    `serving ${modelName} (${(model.numParams() / 1e6).toFixed(2)}M parameters, context ${model.config.block_size}, backend ${b.name}) at ${url}/v1\n` +
+    `serving ${modelName} (${(model.numParams() / 1e6).toFixed(2)}M parameters, context ${model.contextLength}, backend ${b.name}) at ${url}/v1\n` +
     `playground: ${url}/playground; template ${'name' in template ? template.name : 'none'}; ${apiKey ? 'API key required on /v1' : 'no API key'}; Ctrl-C stops\n` +
     ('path' in runLog ? `dashboard: ${url}/dashboard (following ${runLog.path})\n` : '') +
     (feedback ? `feedback: ${url}/feedback (${feedback.items.length} prompts to rank; rankings go to ${feedbackOut})\n` : ''),

@@ -13,7 +13,7 @@
 import { generate, preparePrompt, type Generation } from '../generate/generate.js';
 import { exactMatch } from '../finetune/complete.js';
 import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface Shot {
@@ -85,7 +85,7 @@ export function fewShotPrompt(task: Pick<FewShotTask, 'instruction' | 'shots' | 
 }
 
 /** Greedy answers to every example, scored by exact match. */
-export function evaluateFewShot(model: GPT, tokenizer: Tokenizer, task: FewShotTask, options: FewShotOptions = {}): FewShotResult {
+export function evaluateFewShot(model: CausalLM, tokenizer: Tokenizer, task: FewShotTask, options: FewShotOptions = {}): FewShotResult {
   const prompts = task.examples.map((example) => {
     try {
       return preparePrompt(model, fewShotPrompt(task, example.prompt), tokenizer);

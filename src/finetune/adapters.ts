@@ -75,7 +75,7 @@ const LAYER_NORM = /(^|\.)(ln_1|ln_2|ln_f)\./;
  */
 export function applyAdapters(model: Module, options: Partial<AdapterOptions> = {}): void {
   const slots = moduleSlots(model).filter((s) => ADAPTED.test(s.path));
-  if (slots.length === 0) throw new Error('applyAdapters: the model has no transformer.h.*.attn.c_proj / mlp.c_proj layers');
+  if (slots.length === 0) throw new Error('applyAdapters: the model has no transformer.h.*.attn.c_proj / mlp.c_proj layers (bottleneck adapters sit in GPT-2 blocks; use LoRA for Llama-family models)');
   for (const s of slots) {
     if (!(s.module instanceof Linear)) {
       const what = s.module instanceof AdaptedLinear ? 'already has an adapter' : 'carries LoRA; LoRA and an adapter cannot share a layer';

@@ -1,19 +1,15 @@
-// Sequence classification with a GPT: the LM head is replaced by a class head on the hidden state of
-// the last real token (the only position that has attended to the whole text), as Hugging Face's
-// GPT2ForSequenceClassification does: `score.weight` [num_labels, n_embd], no bias. Single-label
-// tasks use softmax + cross-entropy, multi-label tasks an independent sigmoid + binary cross-entropy
-// per label.
+// Sequence classification with a decoder (GPT-2 or the Llama family): the LM head is replaced by a class head
+// on the hidden state of the last real token (the only position that has attended to the whole text), as
+// Hugging Face's *ForSequenceClassification does (model/scored.ts). Single-label tasks use softmax +
+// cross-entropy, multi-label tasks an independent sigmoid + binary cross-entropy per label.
 //
-// Checkpoint: one safetensors file with the transformer (`transformer.*`), `score.weight` and, in the
-// metadata, the inkwell checkpoint state plus `finetune: { task: 'classify', labels, multi_label }`.
-import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { GPT, type GPTConfig } from '../model/gpt.js';
-import { loadHFWeights } from '../model/hf.js';
-import { Module } from '../nn/module.js';
+// Checkpoint: one safetensors file with the decoder, `score.weight` and, in the metadata, the inkwell
+// checkpoint state plus `finetune: { task: 'classify', labels, multi_label }`.
+import type { Decoder } from '../model/decoder.js';
+import { readScored, saveScored, ScoredDecoder } from '../model/scored.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
-import { Rng } from '../tensor/random.js';
-import { noGrad, Tensor } from '../tensor/tensor.js';
+import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { CHECKPOINT_FORMAT, type CheckpointState } from '../train/checkpoint.js';
 import { padBatch, truncateTokens, type PaddedBatch } from './batch.js';
@@ -25,47 +21,24 @@ export interface ClassifierInfo {
   multi_label: boolean;
 }
 
-/** The class head: HF's `score` Linear without bias, weight [num_labels, n_embd]. */
-class ScoreHead extends Module {
-  readonly weight: Tensor;
-
-  constructor(numLabels: number, nEmbd: number, rng: Rng) {
-    super();
-    this.weight = this.param('weight', Tensor.from(Array.from({ length: numLabels * nEmbd }, () => rng.normal() * 0.02), [numLabels, nEmbd]));
-  }
-}
-
-export class GPTClassifier extends Module {
-  readonly transformer: GPT['transformer'];
-  readonly score: ScoreHead;
-
-  constructor(readonly gpt: GPT, readonly labels: readonly string[], readonly multiLabel: boolean, seed = 1337) {
-    super();
+export class Classifier extends ScoredDecoder {
+  constructor(base: Decoder, readonly labels: readonly string[], readonly multiLabel: boolean, seed = 1337) {
     if (labels.length < 2 && !multiLabel) throw new Error(`a single-label classifier needs at least 2 labels, got ${labels.length}`);
     if (labels.length < 1) throw new Error('a classifier needs at least 1 label');
     if (new Set(labels).size !== labels.length) throw new Error(`duplicate labels in ${JSON.stringify(labels)}`);
-    this.transformer = this.child('transformer', gpt.transformer);
-    this.score = this.child('score', new ScoreHead(labels.length, gpt.config.n_embd, new Rng(seed)));
-    this.train(gpt.training);
+    super(base, labels.length, seed);
   }
 
-  /** The GPT's config (what PEFT files record as the base). */
-  get config(): GPT['config'] {
-    return this.gpt.config;
-  }
-
-  /** GPT.hidden reads the GPT's own mode (embedding dropout), which is not a child of this module. */
-  override train(mode = true): this {
-    super.train(mode);
-    this.gpt.train(mode);
-    return this;
+  /** The base's config (what PEFT files record as the base). */
+  get config(): Decoder['config'] {
+    return this.base.config;
   }
 
   /** Class logits [B, num_labels] from the last real token of each right-padded sequence. */
   logits(batch: PaddedBatch): Tensor {
-    const hidden = this.gpt.hidden(batch.idx, batch.B, batch.T);
+    const hidden = this.base.hidden(batch.idx, batch.B, batch.T);
     const last = gatherPositions(hidden, batch.lengths.map((n) => n - 1));
-    return matmul(last, this.score.weight, { transB: true });
+    return matmul(last, this.score, { transB: true });
   }
 
   /**
@@ -105,7 +78,7 @@ export class GPTClassifier extends Module {
   encode(tokenizer: Tokenizer, text: string): { ids: number[]; truncated: boolean } {
     const ids = tokenizer.encode(text, { allowedSpecial: 'none' });
     if (ids.length === 0) throw new Error('cannot classify an empty text');
-    return { ids: truncateTokens(ids, this.gpt.config.block_size), truncated: ids.length > this.gpt.config.block_size };
+    return { ids: truncateTokens(ids, this.base.contextLength), truncated: ids.length > this.base.contextLength };
   }
 
   info(): ClassifierInfo {
@@ -127,40 +100,25 @@ function sigmoid(logits: ArrayLike<number>): Float32Array {
 
 export type ClassifierState = Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'> & { finetune: ClassifierInfo };
 
-/** Writes the classifier (transformer + score head) and its labels as one safetensors file, atomically. */
-export function saveClassifier(path: string, classifier: GPTClassifier, state: Omit<ClassifierState, 'finetune'>): void {
-  const tensors: [string, NamedTensor][] = classifier.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
-  const full = { format: CHECKPOINT_FORMAT, model_config: classifier.gpt.config, optimizer_step: 0, ...state, finetune: classifier.info() };
-  writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
+/** Writes the classifier (decoder + score head) and its labels as one safetensors file, atomically. */
+export function saveClassifier(path: string, classifier: Classifier, state: Omit<ClassifierState, 'finetune'>): void {
+  saveScored(path, classifier, { format: CHECKPOINT_FORMAT, optimizer_step: 0, ...state, finetune: classifier.info() });
 }
 
 export interface LoadedClassifier {
-  classifier: GPTClassifier;
+  classifier: Classifier;
   tokenizer: Tokenizer;
   state: CheckpointState & { finetune: ClassifierInfo };
 }
 
 export function loadClassifier(path: string): LoadedClassifier {
-  const file = readSafetensors(path);
-  let state: CheckpointState & { finetune?: ClassifierInfo };
-  try {
-    state = JSON.parse(file.metadata.inkwell ?? 'null');
-  } catch (err) {
-    throw new Error(`${path}: checkpoint state is not valid JSON (${(err as Error).message})`);
-  }
-  const info = state?.format === CHECKPOINT_FORMAT ? state.finetune : undefined;
-  if (info?.task !== 'classify' || !Array.isArray(info.labels)) {
-    throw new Error(`${path}: not a classifier checkpoint (make one with \`inkwell finetune classify\`)`);
-  }
-  if (!state.tokenizer) throw new Error(`${path}: the checkpoint holds no tokenizer`);
-  const score = file.tensors.get('score.weight');
-  if (!score) throw new Error(`${path}: missing tensor 'score.weight'`);
-  const gpt = new GPT(state.model_config as GPTConfig, { init: false }); // classifiers are GPT-2 models so far
-  const classifier = new GPTClassifier(gpt, info.labels, info.multi_label);
-  if (score.shape.join() !== classifier.score.weight.shape.join()) {
-    throw new Error(`${path}: 'score.weight' has shape [${score.shape.join(', ')}], expected [${classifier.score.weight.shape.join(', ')}] for ${info.labels.length} labels`);
-  }
-  classifier.score.weight.data.set(score.data);
-  loadHFWeights(gpt, new Map([...file.tensors].filter(([n]) => n !== 'score.weight')), path);
-  return { classifier, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON), state: state as LoadedClassifier['state'] };
+  const { state, base, score } = readScored<LoadedClassifier['state']>(path, (state) => {
+    const info = state?.format === CHECKPOINT_FORMAT ? state.finetune : undefined;
+    if (info?.task !== 'classify' || !Array.isArray(info.labels)) throw new Error(`${path}: not a classifier checkpoint (make one with \`inkwell finetune classify\`)`);
+    if (!state!.tokenizer) throw new Error(`${path}: the checkpoint holds no tokenizer`);
+    return info.labels.length;
+  });
+  const classifier = new Classifier(base, state.finetune.labels, state.finetune.multi_label);
+  classifier.score.data.set(score);
+  return { classifier, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON, `${path} (checkpoint state)`), state };
 }

@@ -1,9 +1,9 @@
-// Fine-tuning and evaluating a GPTClassifier on encoded examples (classify-data.ts) with the shared loop.
+// Fine-tuning and evaluating a Classifier on encoded examples (classify-data.ts) with the shared loop.
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/tensor.js';
 import { padBatch } from './batch.js';
 import type { EncodedExample } from './classify-data.js';
-import type { GPTClassifier } from './classifier.js';
+import type { Classifier } from './classifier.js';
 import { fineTune, type EvalScore, type FineTuneTask, type LoopConfig, type LoopHooks, type LoopResult } from './loop.js';
 import { multiLabelReport, singleLabelReport, type ClassificationReport } from './metrics.js';
 
@@ -15,7 +15,7 @@ export interface ClassifierBatch {
 }
 
 /** The mean loss of a batch of examples (graph attached for backward). */
-export function classifierLoss(classifier: GPTClassifier, examples: readonly EncodedExample[]) {
+export function classifierLoss(classifier: Classifier, examples: readonly EncodedExample[]) {
   const batch = padBatch(examples.map((e) => e.ids));
   const logits = classifier.logits(batch);
   const targets = classifier.multiLabel
@@ -32,7 +32,7 @@ export interface ClassifierEvaluation {
   predicted: number[];
 }
 
-export function evaluateClassifier(classifier: GPTClassifier, examples: readonly EncodedExample[], batchSize = 32): ClassifierEvaluation {
+export function evaluateClassifier(classifier: Classifier, examples: readonly EncodedExample[], batchSize = 32): ClassifierEvaluation {
   if (examples.length === 0) throw new Error('no held-out examples to evaluate');
   const wasTraining = classifier.training;
   classifier.train(false);
@@ -63,7 +63,7 @@ export function argmax(values: ArrayLike<number>): number {
  * held-out accuracy (exact match for multi-label) is handed to `save`.
  */
 export function trainClassifier(
-  classifier: GPTClassifier, train: readonly EncodedExample[], val: readonly EncodedExample[],
+  classifier: Classifier, train: readonly EncodedExample[], val: readonly EncodedExample[],
   config: LoopConfig & { batch_size: number; seed: number }, hooks: LoopHooks = {}, save?: FineTuneTask<ClassifierBatch>['save'],
 ): LoopResult {
   if (train.length === 0) throw new Error('no training examples');

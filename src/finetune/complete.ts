@@ -1,7 +1,7 @@
 // Using a fine-tuned model with its template: completions of prompts (or next assistant turns of
 // conversations) that stop where training taught the model to stop, and exact-match scoring.
 import { generate, type GenerateOptions } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { truncateTokens } from './batch.js';
 import { encodeChat, endOfTurn, type ChatMessage, type Template } from './template.js';
@@ -12,11 +12,11 @@ export type CompletionOptions = Omit<GenerateOptions, 'tokenizer' | 'eosTokenId'
  * The assistant's reply to each conversation (a string is one user prompt), greedy unless options say
  * otherwise. The prompt keeps its last block_size − 1 tokens if it is too long (room for one token).
  */
-export function complete(model: GPT, tokenizer: Tokenizer, template: Template, inputs: readonly (string | readonly ChatMessage[])[], options: CompletionOptions = {}): string[] {
+export function complete(model: CausalLM, tokenizer: Tokenizer, template: Template, inputs: readonly (string | readonly ChatMessage[])[], options: CompletionOptions = {}): string[] {
   const { eosId, stopText } = endOfTurn(template, tokenizer);
   const prompts = inputs.map((input) => {
     const messages: readonly ChatMessage[] = typeof input === 'string' ? [{ role: 'user', content: input }] : input;
-    return truncateTokens(encodeChat(template, messages, tokenizer, true).ids, model.config.block_size - 1);
+    return truncateTokens(encodeChat(template, messages, tokenizer, true).ids, model.contextLength - 1);
   });
   const results = generate(model, prompts, {
     temperature: 0,

@@ -1,13 +1,13 @@
 // Which parameters train. A frozen parameter has requiresGrad false: autograd computes no gradient for
 // it, decayGroups leaves it out of the optimizer (no AdamW moments) and clipGradNorm skips it.
 //
-// Freeze specs (the rule for GPT-2 names, also when the GPT sits inside a larger model, e.g. a
-// classifier, so that its names read `<prefix>transformer.…`):
+// Freeze specs (the rule for HF names — GPT-2's `transformer.h.N.…`, the Llama family's `model.layers.N.…` —
+// also when the model sits inside a larger one, e.g. a classifier, so that its names read `<prefix>transformer.…`):
 // - `none`: everything trains.
-// - `head`: only the head trains: parameters outside `transformer.*` (e.g. a classifier's head). A pure
-//   language model has none there, its LM head being tied to the token embedding, so for it the head is
-//   `transformer.ln_f.*` and `transformer.wte.weight`.
-// - `last:N`: the last N blocks (`transformer.h.{L-N}…h.{L-1}`), `transformer.ln_f.*` and the head train.
+// - `head`: only the head trains: parameters outside the body (`transformer.*`, `model.*`: a classifier's
+//   head, an untied lm_head). A language model with a tied head has none there, so for it the head is
+//   the final norm and the token embedding (`transformer.ln_f.*` + `wte`, `model.norm.*` + `embed_tokens`).
+// - `last:N`: the last N blocks, the final norm and the head train.
 // - `pattern:GLOB[,GLOB…]`: parameters whose full name matches a glob are frozen, the rest train. `*`
 //   matches any run of characters (dots included), `?` one character; a glob matching no parameter is an
 //   error (a typo would otherwise freeze nothing).
@@ -68,7 +68,7 @@ function baseRule(names: string[], spec: FreezeSpec): (name: string) => boolean 
       return base(headRule(names));
     case 'last': {
       const blocks = blockCount(names);
-      if (blocks === 0) throw new Error(`freeze spec last:${spec.n}: the model has no transformer.h.* blocks`);
+      if (blocks === 0) throw new Error(`freeze spec last:${spec.n}: the model has no transformer.h.* or model.layers.* blocks`);
       if (!Number.isInteger(spec.n) || spec.n < 0 || spec.n > blocks) {
         throw new Error(`freeze spec last:${spec.n}: N must be between 0 and the model's ${blocks} blocks`);
       }
@@ -90,12 +90,12 @@ function baseRule(names: string[], spec: FreezeSpec): (name: string) => boolean 
   }
 }
 
-const BASE = /(^|\.)transformer\./;
-const BLOCK = /(?:^|\.)transformer\.h\.(\d+)\./;
-const LN_F = /(^|\.)transformer\.ln_f\./;
-const TIED_HEAD = /(^|\.)transformer\.(ln_f\.|wte\.weight$)/;
+const BASE = /(^|\.)(transformer|model)\./;
+const BLOCK = /(?:^|\.)(?:transformer\.h|model\.layers)\.(\d+)\./;
+const LN_F = /(^|\.)(transformer\.ln_f|model\.norm)\./;
+const TIED_HEAD = /(^|\.)(transformer\.(ln_f\.|wte\.weight$)|model\.(norm\.|embed_tokens\.weight$))/;
 
-/** Head parameters: those outside transformer.*, or for a pure LM its tied head (ln_f and wte). */
+/** Head parameters: those outside the body, or for a tied LM its final norm and token embedding. */
 function headRule(names: string[]): (name: string) => boolean {
   const outside = (name: string) => !BASE.test(name) && !isPeftParam(name);
   return names.some(outside) ? outside : (name) => TIED_HEAD.test(name);

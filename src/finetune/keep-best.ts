@@ -6,7 +6,6 @@
 // merged into the base weights, and the merged model is written to ckpt.safetensors, loadable like any
 // checkpoint. Adapters cannot be merged: their run keeps the folder.
 import { join } from 'node:path';
-import type { GPTConfig } from '../model/gpt.js';
 import type { Module } from '../nn/module.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { noGrad } from '../tensor/tensor.js';
@@ -23,7 +22,7 @@ export interface KeepBest {
   finish(): string[];
 }
 
-export function keepBest(model: Module & { config: GPTConfig }, outDir: string, baseModel: string, writeCheckpoint: (path: string) => void): KeepBest {
+export function keepBest(model: Module & { config: object }, outDir: string, baseModel: string, writeCheckpoint: (path: string) => void): KeepBest {
   const ckpt = join(outDir, 'ckpt.safetensors');
   const peftDir = join(outDir, 'peft');
   const lora = loraLayers(model).length > 0;

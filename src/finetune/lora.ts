@@ -24,6 +24,25 @@ export interface LoraOptions {
 
 export const LORA_DEFAULTS: LoraOptions = { r: 8, alpha: 16, dropout: 0, targetModules: ['c_attn'], seed: 0x10ba };
 
+/** The Llama-family layers that sit where GPT-2's do, so one default names the same places in both. */
+const LLAMA_PLACES: Record<string, string[]> = {
+  c_attn: ['q_proj', 'k_proj', 'v_proj'],
+  'attn.c_proj': ['o_proj'],
+  c_fc: ['gate_proj', 'up_proj'],
+  'mlp.c_proj': ['down_proj'],
+  c_proj: ['o_proj', 'down_proj'],
+};
+
+/**
+ * Default targets (given in GPT-2's names) for this model: a name no layer has is replaced by the
+ * Llama-family layers in the same place, when the model has those. Targets a user names are taken as given.
+ */
+export function defaultTargetsFor(model: Module, targets: string[]): string[] {
+  const slots = linearSlots(model);
+  const present = (t: string) => slots.some((s) => matchesTarget(s.path, t));
+  return targets.flatMap((t) => (present(t) || !(LLAMA_PLACES[t]?.every(present) ?? false) ? [t] : LLAMA_PLACES[t]!));
+}
+
 /** One LoRA factor: a single weight in torch nn.Linear layout [out, in]. */
 class LoraFactor extends Module {
   readonly weight: Tensor;
@@ -116,11 +135,11 @@ export function resolveLoraOptions(options: Partial<LoraOptions> = {}): LoraOpti
 }
 
 /**
- * Wraps every Linear whose path matches a target with LoRA, then freezes every base parameter (LoRA and
+ * Wraps every Linear whose path matches a target (default: c_attn, or q/k/v_proj in a Llama) with LoRA, then freezes every base parameter (LoRA and
  * adapter parameters train). Throws, before changing anything, when a target matches no Linear.
  */
 export function applyLora(model: Module, options: Partial<LoraOptions> = {}): void {
-  const o = resolveLoraOptions(options);
+  const o = resolveLoraOptions({ ...options, targetModules: options.targetModules ?? defaultTargetsFor(model, LORA_DEFAULTS.targetModules) });
   const slots = linearSlots(model);
   const chosen = new Set<ModuleSlot>();
   for (const target of o.targetModules) {

@@ -75,6 +75,8 @@ export interface CausalLM extends Module {
   /** Positions the model can attend over (GPT-2's block_size, Llama's max_position_embeddings). */
   readonly contextLength: number;
   readonly vocabSize: number;
+  /** Width of the hidden states (GPT-2's n_embd, Llama's hidden_size): what sequence-level heads read. */
+  readonly hiddenSize: number;
   /** Draws the dropout seeds; seed it for reproducible training. */
   rng: Rng;
   /** The LM head's matrix [vocab, hidden] (GPT-2's tied wte; Llama's lm_head.weight or, tied, embed_tokens). */

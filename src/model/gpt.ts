@@ -204,6 +204,10 @@ export class GPT extends Module implements CausalLM {
     return this.config.vocab_size;
   }
 
+  get hiddenSize(): number {
+    return this.config.n_embd;
+  }
+
   /** Every layer keeps all n_embd key and value columns. */
   createCache(batch: number, maxT = this.config.block_size): KVCache {
     return new KVCache({ layers: this.config.n_layer, kvWidth: this.config.n_embd, contextLength: this.config.block_size }, batch, maxT);

@@ -265,6 +265,10 @@ export class Llama extends Module implements CausalLM {
     return this.config.vocab_size;
   }
 
+  get hiddenSize(): number {
+    return this.config.hidden_size;
+  }
+
   /** Keys and values of the kv heads only: num_key_value_heads × head_dim per position and layer. */
   createCache(batch: number, maxT = this.contextLength): KVCache {
     const c = this.config;

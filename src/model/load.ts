@@ -9,7 +9,8 @@ import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import { hasTokenizerFiles, readTokenizerFolder, TOKENIZER_FILE } from '../tokenizers/load.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { loadModel, type CheckpointState } from '../train/checkpoint.js';
-import { GPT } from './gpt.js';
+import type { GPT } from './gpt.js';
+import type { Llama } from './llama.js';
 import { GPT2_MODELS, loadPretrained, type PretrainedOptions } from './pretrained.js';
 
 export interface ModelSource extends PretrainedOptions {
@@ -22,7 +23,7 @@ export interface ModelSource extends PretrainedOptions {
 }
 
 export interface LoadedModel {
-  model: GPT;
+  model: GPT | Llama;
   tokenizer: Tokenizer;
   /** The checkpoint's metadata (null for HF folders and pretrained models). */
   state: CheckpointState | null;
@@ -42,9 +43,7 @@ export async function loadModelAndTokenizer(source: ModelSource): Promise<Loaded
   }
   const path = source.checkpoint;
   if (path === undefined) throw new Error('no model given: pass a checkpoint or a pretrained model name');
-  const { model: loaded, state } = loadModel(path);
-  if (!(loaded instanceof GPT)) throw new Error(`${path}: the commands take GPT-2 models so far`);
-  const model = loaded;
+  const { model, state } = loadModel(path);
   if (state?.tokenizer) return { model, tokenizer: tokenizerFromJSON(state.tokenizer as TokenizerJSON, `${path} (checkpoint state)`), state };
   if (!state) {
     const generation = readGenerationConfig(path);

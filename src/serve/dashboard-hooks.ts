@@ -2,7 +2,7 @@
 // and take a short sample of the model after each evaluation. Kept apart from the hub so the dashboard's
 // server thread does not load the model code.
 import { eosTokenOf, generate, type Prompt } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { TrainHooks } from '../train/trainer.js';
 import type { DashboardEvent, SampleEvent } from './dashboard.js';
@@ -31,7 +31,7 @@ export function dashboardHooks(publish: (event: DashboardEvent) => void, samplin
   };
 }
 
-function takeSample(model: GPT, iter: number, { tokenizer, maxNewTokens = 64, temperature = 0.8 }: DashboardSampling): SampleEvent {
+function takeSample(model: CausalLM, iter: number, { tokenizer, maxNewTokens = 64, temperature = 0.8 }: DashboardSampling): SampleEvent {
   const prompt = startPrompt(tokenizer);
   const [g] = generate(model, [prompt], { tokenizer, maxNewTokens, temperature, seed: iter, eosTokenId: null });
   const shown = (ids: readonly number[]) => (tokenizer ? tokenizer.decode([...ids]) : ids.join(' '));

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { appendComparison, validateComparisonRow } from '../align/comparisons.js';
 import { jsonLines } from '../io/records.js';
 import { generate, type GenerateOptions } from '../generate/generate.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface FeedbackItem {
@@ -77,7 +77,7 @@ export interface FeedbackSampling extends Omit<GenerateOptions, 'tokenizer' | 'o
  * K samples per prompt. Empty and duplicate samples are dropped (a ranking needs distinct answers);
  * prompts left with fewer than two are reported through `onSkip` and left out.
  */
-export function sampleForFeedback(model: GPT, tokenizer: Tokenizer, prompts: readonly string[], options: FeedbackSampling = {}, onSkip?: (prompt: string, distinct: number) => void): FeedbackItem[] {
+export function sampleForFeedback(model: CausalLM, tokenizer: Tokenizer, prompts: readonly string[], options: FeedbackSampling = {}, onSkip?: (prompt: string, distinct: number) => void): FeedbackItem[] {
   const { samplesPerPrompt: k = 4, ...sampling } = options;
   if (!(Number.isInteger(k) && k >= 2)) throw new RangeError(`samples per prompt must be an integer ≥ 2 to rank them, got ${k}`);
   const generations = generate(model, prompts.flatMap((p) => Array<string>(k).fill(p)), { ...sampling, tokenizer });

@@ -13,14 +13,14 @@ import { replyEnding } from '../generate/chat.js';
 import { eosTokenOf, preparePrompt, type GenerateOptions, type Generation } from '../generate/generate.js';
 import type { GenerationConfig } from '../generate/generation-config.js';
 import { generateAsync } from '../generate/session.js';
-import type { GPT } from '../model/gpt.js';
+import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { ApiError, ClientGone, EventStream, invalidParam, readJsonBody, sendError, sendJson } from './http.js';
 import { parseChatParams, parseCompletionParams, type GenerationParams } from './params.js';
 import { GenerationQueue, QueueFull } from './queue.js';
 
 export interface OpenAIServerOptions {
-  model: GPT;
+  model: CausalLM;
   tokenizer: Tokenizer;
   /** The id clients pass as `model` (and GET /v1/models lists). */
   modelName: string;

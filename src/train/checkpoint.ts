@@ -4,9 +4,8 @@
 // failed run leaves the previous checkpoint whole.
 import { existsSync, statSync } from 'node:fs';
 import { readSafetensorsHeader, readTensor, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { validateConfig, type GPT, type GPTConfig } from '../model/gpt.js';
-import { loadGPTWeights, loadHFCausalLM, loadLlamaWeights } from '../model/hf.js';
-import { validateLlamaConfig, type Llama, type LlamaConfig } from '../model/llama.js';
+import { loadDecoderWeights, validateDecoderConfig, type Decoder, type DecoderConfig } from '../model/decoder.js';
+import { loadHFCausalLM } from '../model/hf.js';
 import { openWeightFile } from '../model/weights.js';
 import type { AdamW, AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
@@ -16,7 +15,7 @@ export const CHECKPOINT_FORMAT = 'inkwell-checkpoint/1';
 export interface CheckpointState {
   format: typeof CHECKPOINT_FORMAT;
   /** GPT-2's config, or a Llama-family config (it has `model_type`, HF's field names). */
-  model_config: GPTConfig | LlamaConfig;
+  model_config: DecoderConfig;
   train_config?: TrainConfig;
   iter_num: number;
   best_val_loss: number;
@@ -37,13 +36,13 @@ export interface OptimizerMoments {
 }
 
 export interface LoadedCheckpoint {
-  model: GPT | Llama;
+  model: Decoder;
   state: CheckpointState;
   optimizer: OptimizerMoments | null;
 }
 
 /** Puts saved moments into an optimizer over the same model's parameters, matched by name. */
-export function restoreOptimizer(optimizer: AdamW, model: GPT | Llama, saved: OptimizerMoments, path: string): void {
+export function restoreOptimizer(optimizer: AdamW, model: Decoder, saved: OptimizerMoments, path: string): void {
   const state: AdamWState = { step: saved.step, m: [], v: [] };
   for (const p of optimizer.params()) {
     const name = nameOf(model, p);
@@ -55,7 +54,7 @@ export function restoreOptimizer(optimizer: AdamW, model: GPT | Llama, saved: Op
   optimizer.loadState(state);
 }
 
-export function saveCheckpoint(path: string, model: GPT | Llama, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
+export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
   const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
   if (optimizer) {
     const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
@@ -69,7 +68,7 @@ export function saveCheckpoint(path: string, model: GPT | Llama, optimizer: Adam
   writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
 }
 
-function nameOf(model: GPT | Llama, p: unknown): string {
+function nameOf(model: Decoder, p: unknown): string {
   const found = model.namedParameters().find(([, t]) => t === p);
   if (!found) throw new Error('optimizer holds a tensor that is not a parameter of the model');
   return found[0];
@@ -93,15 +92,9 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   checkRunState(state, path);
   const config = state.model_config;
   if (typeof config !== 'object' || config === null) throw new Error(`${path}: checkpoint has no model_config`);
-  const llama = 'model_type' in config;
-  try {
-    if (llama) validateLlamaConfig(config);
-    else validateConfig(config);
-  } catch (err) {
-    throw new Error(`${path}: model_config: ${(err as Error).message}`);
-  }
+  validateDecoderConfig(config, `${path}: model_config`);
   const weights = openWeightFile(path, (name) => (name.startsWith('optimizer.') ? null : name));
-  const model = llama ? loadLlamaWeights(config, weights, `${path} (model_config)`) : loadGPTWeights(config, weights, `${path} (model_config)`);
+  const model = loadDecoderWeights(config, weights, `${path} (model_config)`);
   let optimizer: OptimizerMoments | null = null;
   for (const [key] of header.entries) {
     const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
@@ -127,7 +120,7 @@ function checkRunState(state: CheckpointState, path: string): void {
 }
 
 /** A model from an inkwell checkpoint file or an HF folder (config.json + model.safetensors, any supported model_type). */
-export function loadModel(path: string): { model: GPT | Llama; state: CheckpointState | null } {
+export function loadModel(path: string): { model: Decoder; state: CheckpointState | null } {
   if (!existsSync(path)) throw new Error(`${path}: no such checkpoint file or model folder`);
   if (statSync(path).isDirectory()) return { model: loadHFCausalLM(path), state: null };
   const { model, state } = loadCheckpoint(path);
