@@ -63,6 +63,16 @@ describe('damaged files fail with their name', () => {
     assert.throws(() => new Dataset(dir), new RegExp(`${join(dir, 'train.bin')}: token 4321 is id 65535, outside the vocabulary of 8`));
   });
 
+  it('eval --data on a dataset with more token ids than the model has rows, naming its meta.json', async () => {
+    const model = tinyModel();
+    const dir = makeDataset(model.vocabSize + 100, model.vocabSize + 99);
+    const checkpoint = join(folder('ckpt'), 'ckpt.safetensors');
+    saveCheckpoint(checkpoint, model, null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+    const run = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--data=${dir}`]);
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, new RegExp(`the model's vocabulary \\(${model.vocabSize}\\) is smaller than the dataset's \\(${model.vocabSize + 100} in ${join(dir, 'meta.json')}\\)`));
+  });
+
   it('a checkpoint whose tokenizer is garbage, naming the field', async () => {
     const path = join(folder('ckpt'), 'ckpt.safetensors');
     saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: { type: 'char', chars: 5 } });

@@ -152,6 +152,7 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
     if (!dir) throw new UsageError('--data=DIR is needed: the model does not say which dataset it was trained on');
     const data = new Dataset(dir);
     try {
+      data.checkVocabulary(model.vocabSize);
       const tokens = data.files[split];
       const n = Math.min(tokens.length, maxTokens);
       result = evaluateTokens(model, n, (s, k) => tokens.read(s, k), batchSize);
