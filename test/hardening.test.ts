@@ -73,6 +73,21 @@ describe('damaged files fail with their name', () => {
     assert.match(run.stderr, new RegExp(`the model's vocabulary \\(${model.vocabSize}\\) is smaller than the dataset's \\(${model.vocabSize + 100} in ${join(dir, 'meta.json')}\\)`));
   });
 
+  it('text the tokenizer cannot encode names its file (eval --file) or its item (eval --task)', async () => {
+    const dir = folder('unencodable');
+    const checkpoint = join(dir, 'ckpt.safetensors');
+    saveCheckpoint(checkpoint, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+    const text = join(dir, 'text.txt'), task = join(dir, 'task.jsonl');
+    writeFileSync(text, 'plain ASCII, then a euro sign: €');
+    writeFileSync(task, `${JSON.stringify({ context: 'a', choices: ['b', 'c'], label: 0 })}\n${JSON.stringify({ context: 'price in €', choices: ['b', 'c'], label: 0 })}\n`);
+    const file = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--file=${text}`]);
+    assert.equal(file.code, 1);
+    assert.match(file.stderr, new RegExp(`^inkwell: ${text}: Character "€" \\(U\\+20AC\\) at string index 31 is not in`, 'm'));
+    const item = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--task=${task}`]);
+    assert.equal(item.code, 1);
+    assert.match(item.stderr, new RegExp(`^inkwell: ${task}:2: Character "€"`, 'm'));
+  });
+
   it('a checkpoint whose tokenizer is garbage, naming the field', async () => {
     const path = join(folder('ckpt'), 'ckpt.safetensors');
     saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: { type: 'char', chars: 5 } });
