@@ -92,6 +92,8 @@ describe('damaged files fail with their name', () => {
     const path = join(folder('ckpt'), 'ckpt.safetensors');
     saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: { type: 'char', chars: 5 } });
     await assert.rejects(loadModelAndTokenizer({ checkpoint: path }), new RegExp(`${path} \\(checkpoint state\\): tokenizer.chars must be an array of characters, got 5`));
+    saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: 'garbage' });
+    await assert.rejects(loadModelAndTokenizer({ checkpoint: path }), new RegExp(`${path} \\(checkpoint state\\): tokenizer is not valid JSON \\(Unexpected token`));
   });
 
   it('a checkpoint with iter_num "abc" does not resume into NaN', () => {
