@@ -216,6 +216,17 @@ describe('named benchmarks from the hub', () => {
       assert.equal(hub.requests.length, before);
       await assert.rejects(loadTask('piqa', { ...options, cacheDir: join(root, 'empty-hub'), offline: true }), /offline mode is on .* HF_ENDPOINT/);
       await assert.rejects(loadTask('nope'), /unknown task 'nope': give a .jsonl task file or one of hellaswag, arc_easy/);
+      // The CLI reaches the hub through HF_ENDPOINT and caches under HF_HOME; HF_HUB_OFFLINE=1 then needs no network.
+      const ckpt = join(root, 'hub-ckpt.safetensors');
+      saveCheckpoint(ckpt, tinyModel(), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      const home = join(root, 'hf-home');
+      const online = await runInkwell(['eval', `--checkpoint=${ckpt}`, '--task=arc_easy'], { env: { HF_ENDPOINT: hub.url, HF_HOME: home } });
+      assert.equal(online.code, 0, online.stderr);
+      assert.match(online.stdout, /^arc_easy: 1 items \(0-shot\), acc [01]\.0000, acc_norm [01]\.0000, chance 0\.3333/m);
+      const requests = hub.requests.length;
+      const offline = await runInkwell(['eval', `--checkpoint=${ckpt}`, '--task=arc_easy'], { env: { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HOME: home, HF_HUB_OFFLINE: '1' } });
+      assert.equal(offline.stdout, online.stdout, offline.stderr);
+      assert.equal(hub.requests.length, requests);
     } finally {
       hub.close();
     }
