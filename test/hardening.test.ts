@@ -107,6 +107,19 @@ describe('damaged files fail with their name', () => {
     assert.throws(() => loadCheckpoint(path), new RegExp(`${path}: checkpoint state field iter_num must be a whole number ≥ 0, got "abc"`));
   });
 
+  it('sample on a checkpoint holding NaN or Infinity fails naming the tensor instead of printing noise', async () => {
+    for (const bad of [NaN, -Infinity]) {
+      const model = tinyModel();
+      const [name, param] = model.namedParameters()[4]!;
+      param.data[9] = bad;
+      const path = join(folder('nan'), 'ckpt.safetensors');
+      saveCheckpoint(path, model, null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      const run = await runInkwell(['sample', `--checkpoint=${path}`, '--num_samples=1', '--max_new_tokens=4']);
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stderr, new RegExp(`^inkwell: ${path}: tensor '${name.replace(/\./g, '\\.')}' holds ${bad} at element 9`, 'm'));
+    }
+  });
+
   it('a full disk (ENOSPC) names the file it could not write and leaves the old one whole', (t) => {
     const mount = folder('tmpfs');
     if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount]).status !== 0) {
