@@ -84,7 +84,7 @@ export function hasDiverged(valLoss: number, bestValLoss: number): boolean {
   return Number.isFinite(bestValLoss) && valLoss > bestValLoss + Math.max(1, 0.5 * bestValLoss);
 }
 
-/** Iterations, after warmup, over which a run from scratch whose loss has not fallen gets a learning-rate hint. */
+/** Iterations after warmup by which a run from scratch whose loss has not fallen since its start gets a learning-rate hint. */
 export const STALL_ITERS = 50;
 /** Relative fall of the loss below which it counts as unmoved, and the batches averaged at each end. */
 const STALL_FALL = 0.01;
@@ -295,7 +295,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
       curves.train(row);
     }
     if (stall?.observe(iter, loss)) {
-      print(`hint: the loss has not fallen in the ${STALL_ITERS} iterations since warmup (mean ${stall.first.toFixed(4)} → ${stall.last.toFixed(4)}): ` +
+      print(`hint: the loss has not fallen in the first ${iter + 1} iterations (mean ${stall.first.toFixed(4)} → ${stall.last.toFixed(4)}): ` +
         `learning_rate ${config.learning_rate} may be too low for this model (nanoGPT's small models train at 1e-3)`);
     }
     iter++;
@@ -335,18 +335,25 @@ function diverged(what: string, ckptPath: string, bestPath: string): TrainingDiv
 class StallWatch {
   first = NaN;
   last = NaN;
-  private readonly losses: number[] = [];
+  private readonly start: number[] = [];
+  private readonly end: number[] = [];
 
   constructor(private readonly warmupIters: number) {}
 
-  /** True once, at the iteration where the mean loss has fallen less than 1% since warmup ended. */
+  /**
+   * True once, STALL_ITERS iterations after warmup, when the mean loss there is less than 1% below the
+   * mean of the run's first iterations: a loss that fell during warmup and has reached its floor since is
+   * no sign of a learning rate too low.
+   */
   observe(iter: number, loss: number): boolean {
-    if (iter < this.warmupIters || this.losses.length >= STALL_ITERS) return false;
-    this.losses.push(loss);
-    if (this.losses.length < STALL_ITERS) return false;
+    if (this.start.length < STALL_WINDOW) this.start.push(loss);
+    const decisive = this.warmupIters + STALL_ITERS - 1;
+    if (iter <= decisive - STALL_WINDOW || iter > decisive) return false;
+    this.end.push(loss);
+    if (iter < decisive) return false;
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    this.first = mean(this.losses.slice(0, STALL_WINDOW));
-    this.last = mean(this.losses.slice(-STALL_WINDOW));
+    this.first = mean(this.start);
+    this.last = mean(this.end);
     return this.last > this.first * (1 - STALL_FALL);
   }
 }
