@@ -19,7 +19,7 @@ import { createWebHandler } from '../src/serve/web/handler.js';
 import { serveWeb } from '../src/serve/web-server.js';
 import { CharTokenizer } from '../src/tokenizers/index.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
-import { applySettings, defaultTrainConfig, type TrainConfig } from '../src/train/config.js';
+import { applySettings, defaultTrainConfig, validateTrainConfig, type TrainConfig } from '../src/train/config.js';
 import { hasDiverged, train, TrainingDiverged } from '../src/train/trainer.js';
 import { chooseTemplate } from '../src/cli/template-option.js';
 import { getTemplate } from '../src/finetune/template.js';
@@ -118,6 +118,15 @@ describe('damaged files fail with their name', () => {
       assert.equal(run.code, 1, run.stdout);
       assert.match(run.stderr, new RegExp(`^inkwell: ${path}: tensor '${name.replace(/\./g, '\\.')}' holds ${bad} at element 9`, 'm'));
     }
+  });
+
+  it('train refuses a model from scratch too big for the machine\'s memory before allocating it', () => {
+    // Checked on the settings alone (train() would build the model before this fix, until the OOM killer).
+    const c = applySettings(defaultTrainConfig, { n_layer: 10_000_000, n_embd: 768 }, 'test');
+    assert.throws(() => validateTrainConfig(c), /config: n_layer = 10000000, n_embd = 768, block_size = 1024 make a model of at least 7\.08e\+13 parameters, whose weights, gradients and AdamW state need [\d,.]+ GB; this machine has [\d,.]+ GB/);
+    // The shape of a checkpoint or a pretrained model is the file's: the setting is not what gets built.
+    validateTrainConfig({ ...c, init_from: 'resume' });
+    validateTrainConfig(applySettings(defaultTrainConfig, {}, 'test')); // GPT-2 124M's shape (2 GB of state) fits
   });
 
   it('a full disk (ENOSPC) names the file it could not write and leaves the old one whole', (t) => {

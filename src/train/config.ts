@@ -1,6 +1,7 @@
 // Training configuration: nanoGPT's train.py settings, with its defaults, read from a preset or a JSON
 // file and overridden by `--key=value`. Every key and value is checked, and errors name them.
 import { existsSync, readdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonObject } from '../io/json.js';
@@ -154,12 +155,27 @@ export function loopPrecision(dtype: string, what: string, print: (line: string)
   return precision;
 }
 
+/**
+ * A model from scratch whose weights, gradients and AdamW moments (16 bytes a parameter) cannot fit in this
+ * machine's memory would grow until the OOM killer ends the run without a word: refuse it, naming the settings.
+ * The count leaves out the vocabulary's rows (unknown here), so a model that fits is never refused.
+ */
+function checkModelFitsMemory(c: TrainConfig): void {
+  const params = 12 * c.n_layer * c.n_embd ** 2 + c.block_size * c.n_embd;
+  const needed = 16 * params, memory = totalmem();
+  if (needed <= memory) return;
+  const gb = (bytes: number) => `${(bytes / 2 ** 30).toLocaleString('en-US', { maximumFractionDigits: 1 })} GB`;
+  throw new Error(`config: n_layer = ${c.n_layer}, n_embd = ${c.n_embd}, block_size = ${c.block_size} make a model of at least ` +
+    `${params.toExponential(2)} parameters, whose weights, gradients and AdamW state need ${gb(needed)}; this machine has ${gb(memory)}`);
+}
+
 /** Checks ranges and relations between settings; errors name the setting. */
 export function validateTrainConfig(c: TrainConfig): void {
   const positiveInts = ['eval_interval', 'log_interval', 'eval_iters', 'gradient_accumulation_steps', 'batch_size', 'block_size', 'n_layer', 'n_head', 'n_embd'] as const;
   for (const k of positiveInts) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`config: ${k} must be a positive integer, got ${c[k]}`);
   for (const k of ['max_iters', 'warmup_iters', 'lr_decay_iters'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`config: ${k} must be a non-negative integer, got ${c[k]}`);
   if (c.n_embd % c.n_head !== 0) throw new Error(`config: n_embd (${c.n_embd}) must be divisible by n_head (${c.n_head})`);
+  if (c.init_from === 'scratch') checkModelFitsMemory(c);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config: dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.learning_rate > 0)) throw new Error(`config: learning_rate must be > 0, got ${c.learning_rate}`);
   if (!(c.min_lr >= 0 && c.min_lr <= c.learning_rate)) throw new Error(`config: min_lr must be in [0, learning_rate], got ${c.min_lr}`);
