@@ -3,7 +3,7 @@
 // benchmark loaders against a local hub serving parquet files; and the CLI.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -271,6 +271,15 @@ describe('a suite and its score', () => {
     const [, loss, bpb] = /loss ([\d.]+).*, ([\d.]+) bits per byte/.exec(ppl.stdout)!;
     // One byte per token for this character vocabulary: bits per byte = loss / ln 2.
     assert.ok(Math.abs(Number(bpb) - Number(loss) / Math.LN2) < 2e-4);
+    // A dataset split holding the same tokens gives the same loss and bits per byte.
+    const data = join(root, 'text-data');
+    mkdirSync(data, { recursive: true });
+    const ids = Uint16Array.from(asciiTokenizer.encode(readFileSync(text, 'utf8')));
+    for (const split of ['train', 'val']) writeFileSync(join(data, `${split}.bin`), ids);
+    writeFileSync(join(data, 'meta.json'), JSON.stringify({ vocab_size: asciiTokenizer.vocabSize, dtype: 'uint16', tokenizer: asciiTokenizer.toJSON() }));
+    const split = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--data=${data}`, '--split=val']);
+    assert.equal(split.code, 0, split.stderr);
+    assert.equal(split.stdout.replace(`${data} (val)`, text), ppl.stdout);
     const both = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--task=${a}`, `--suite=${suiteFile}`]);
     assert.equal(both.code, 2);
     // An exact-match few-shot file runs through --task too, whatever its header's first key.
