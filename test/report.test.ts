@@ -73,6 +73,18 @@ describe('the report card', () => {
     }
   });
 
+  it('of a finished run is kept when a resume is refused before it starts', async () => {
+    const data = dataset();
+    const out = join(root, 'kept');
+    assert.equal((await runInkwell(['train', `--dataset=${data}`, `--out_dir=${out}`, ...TRAIN])).code, 0);
+    const [md, record] = ['report.md', 'run.json'].map((f) => readFileSync(join(out, f), 'utf8'));
+    const refused = await runInkwell(['train', `--dataset=${data}`, `--out_dir=${out}`, ...TRAIN, '--init_from=resume', '--n_layer=2']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /config mismatch on resume: n_layer is 1 in .* but 2 in this run's config/);
+    assert.equal(readFileSync(join(out, 'report.md'), 'utf8'), md);
+    assert.equal(readFileSync(join(out, 'run.json'), 'utf8'), record);
+  });
+
   it('is written for a run that fails, with the reason', async () => {
     const data = dataset();
     const out = join(root, 'failed');

@@ -6,7 +6,7 @@
 //   log.jsonl  its curves: one JSON row per line, `kind` plus numbers (train/eval rows of `inkwell train`;
 //              step rows of rlhf), every numeric column of which becomes a chart.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,9 +99,14 @@ export class RunReporter {
     }
   }
 
-  /** Writes run.json and the report; false when the run never made its output folder (nothing to report on). */
+  /**
+   * Writes run.json and the report; false when there is nothing of this run to report on: it never made its
+   * output folder, or it stopped before writing its log.jsonl into a folder that holds another run's card,
+   * which is kept (a resume refused for a contradicting setting must not cost the finished run its card).
+   */
   write(status: RunRecord['status'], outcome: RunOutcome = {}): boolean {
     if (!existsSync(this.outDir)) return false;
+    if (status !== 'finished' && existsSync(join(this.outDir, RUN_RECORD)) && !this.hasLogged()) return false;
     const wall = (performance.now() - this.t0) / 1000;
     writeRunReport(this.outDir, {
       title: this.title, command: ['inkwell', ...process.argv.slice(2)], status, started: this.started.toISOString(), wall_s: wall,
@@ -109,6 +114,12 @@ export class RunReporter {
       ...outcome, tokens_per_s: outcome.tokens_per_s ?? (outcome.tokens_seen ?? 0) / wall, machine: this.machine(), ...versionInfo(),
     });
     return true;
+  }
+
+  /** This run has written its log.jsonl (every run that gets under way starts or continues one). */
+  private hasLogged(): boolean {
+    const log = join(this.outDir, 'log.jsonl');
+    return existsSync(log) && statSync(log).mtimeMs >= this.started.getTime();
   }
 }
 
