@@ -25,7 +25,7 @@ import { noGrad } from '../src/tensor/tensor.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
 import { readTokenizerFolder } from '../src/tokenizers/load.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
-import { repoRoot, sharedDir } from './helpers.js';
+import { repoRoot, sharedDir, startCli } from './helpers.js';
 import { vocabularyDir } from './tokenizer-texts.js';
 
 const fixture = join(sharedDir, 'fixtures', 'llama-tiny');
@@ -173,16 +173,8 @@ describe('inkwell commands on a Llama-family checkpoint (llama-tiny)', { skip },
   });
 
   it('serve answers a completion as the library decodes it; chat replies with the qa template', async () => {
-    const child = spawn(process.execPath, [MAIN, 'serve', `--checkpoint=${path('llama.safetensors')}`, '--port=0', '--max_tokens=16']);
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d;
-        const match = /at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(stderr);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+    const { child, matched } = startCli(['serve', `--checkpoint=${path('llama.safetensors')}`, '--port=0', '--max_tokens=16'], /at (http:\/\/127\.0\.0\.1:\d+\/v1)/);
+    const url = (await matched)[1]!;
     try {
       const model = 'llama';
       const res = await fetch(`${url}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompt: 'abc', max_tokens: 10, temperature: 0 }) });

@@ -6,7 +6,6 @@
 // of each page is kept in /tmp/inkwell-screens/ for people to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +18,9 @@ import { createWebHandler } from '../src/serve/web/handler.js';
 import { serveWeb } from '../src/serve/web-server.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
 import { train, type TrainLogRow } from '../src/train/trainer.js';
-import { repoRoot } from './helpers.js';
+import { startCli } from './helpers.js';
 import { ALPHABET, browserSkipReason, CHROMIUM, countColour, decodePng, inkFraction, tinyConfig, tinyDataset } from './web-helpers.js';
 
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const shots = mkdtempSync(join(tmpdir(), 'inkwell-screens-'));
 const SHARED_SHOTS = '/tmp/inkwell-screens';
 /** The loss chart's first series (train batch loss), from src/report/svg-chart.ts's palette. */
@@ -37,23 +35,6 @@ async function screenshot(page: Page, name: string, selector?: string): Promise<
     writeFileSync(join(SHARED_SHOTS, `${name}.png`), png);
   }
   return decodePng(png);
-}
-
-/** Starts `inkwell …` and resolves with the first match of `pattern` on its output (stdout, then stderr). */
-function startCli(args: string[], pattern: RegExp, env: Record<string, string> = {}) {
-  const child = spawn('node', [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '', stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const matched = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(stdout) ?? pattern.exec(stderr);
-      if (m) resolve(m);
-    };
-    child.stdout.on('data', (d: Buffer) => { stdout += d; check(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; check(); });
-    void exited.then((code) => reject(new Error(`inkwell ${args[0]} exited (${code}) before printing ${pattern}:\n${stdout}${stderr}`)));
-  });
-  return { child, matched, exited, output: () => stdout + stderr };
 }
 
 const logRow = (iter: number, tokensPerS: number): TrainLogRow => ({ iter, loss: 2.1 * Math.exp(-iter / 40) + 0.3, lr: 1e-3 * Math.min(1, (iter + 1) / 10), ms: 4, tokens_per_s: tokensPerS, mfu: 0.02 });
