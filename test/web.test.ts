@@ -52,7 +52,9 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
 
   it('dashboard: live curves, tokens/s and samples, drawn in the page', async () => {
     const hub = new DashboardHub();
-    const server = await serveWeb(createWebHandler({ dashboard: hub }), { port: 0 });
+    const report = join(mkdtempSync(join(tmpdir(), 'inkwell-web-report-')), 'report.html');
+    writeFileSync(report, '<!doctype html><title>report card</title><h1>the run\'s report card</h1>');
+    const server = await serveWeb(createWebHandler({ dashboard: hub, report }), { port: 0 });
     page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
     try {
       hub.publish({ type: 'run', run: { title: 'test run', max_iters: 100, settings: { n_layer: 2 } } });
@@ -76,8 +78,13 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
       for (let i = 40; i < 60; i++) hub.publish({ type: 'log', row: logRow(i, 20_000 + i) });
       await page.locator('#tokens-per-s', { hasText: '20,059' }).waitFor();
       await page.waitForFunction(() => document.querySelector('#loss-chart polyline')?.getAttribute('points')?.split(' ').length === 60);
-      hub.publish({ type: 'status', state: 'finished' });
+      assert.equal(await page.locator('#report').isHidden(), true, 'no report card link before the run writes one');
+      hub.publish({ type: 'status', state: 'finished', report: true });
       await page.locator('#status', { hasText: 'finished' }).waitFor();
+      // The run wrote its report card: the page links it.
+      await page.locator('#report').waitFor({ state: 'visible' });
+      assert.equal(await page.locator('#report').getAttribute('href'), '/report');
+      assert.match(await (await fetch(server.url + '/report')).text(), /the run's report card/);
 
       const chart = await screenshot(page, 'dashboard-loss-chart', '#loss-chart');
       assert.ok(countColour(chart, TRAIN_LOSS_BLUE) > 200, `train-loss blue pixels: ${countColour(chart, TRAIN_LOSS_BLUE)}`);

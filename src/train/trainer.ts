@@ -185,9 +185,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
     if (adopted.length) print(`using the model's ${adopted.map((key) => `${key}=${model.config[key]}`).join(', ')} (the config said ${adopted.map((key) => config[key]).join(', ')})`);
     if (model.config.block_size < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.config.block_size}, shorter than block_size ${config.block_size}`);
   }
-  if (model.config.vocab_size < data.meta.vocab_size) {
-    throw new Error(`the model's vocabulary (${model.config.vocab_size}) is smaller than the dataset's (${data.meta.vocab_size} in ${config.dataset}/meta.json)`);
-  }
+  data.checkVocabulary(model.config.vocab_size);
   model.config.dropout = config.dropout;
   model.train();
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
