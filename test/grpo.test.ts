@@ -184,4 +184,45 @@ describe('inkwell rlhf grpo', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('--resume continues a saved run exactly as the uninterrupted run, and refuses other settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-grpo-resume-'));
+    try {
+      const ckpt = join(dir, 'sft.safetensors');
+      saveCheckpoint(ckpt, tinyModel({ block_size: 24 }), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      writeFileSync(join(dir, 'prompts.jsonl'), ['ab', 'ba', 'aa', 'bb', 'a'].map((p) => JSON.stringify({ prompt: p })).join('\n'));
+      // Varies within every group, so every step moves the policy (and the optimizer's moments matter).
+      writeFileSync(join(dir, 'first.mjs'), 'export default (prompt, answer) => (answer.charCodeAt(0) || 0) % 3;\n');
+      writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ module: join(dir, 'first.mjs') }, { length: { max: 3 }, weight: 0.5 }]));
+      const args = (out: string, steps: number) => ['rlhf', 'grpo', `--checkpoint=${ckpt}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`,
+        `--steps=${steps}`, '--group_size=3', '--batch_prompts=2', '--max_new_tokens=4', '--learning_rate=0.01', '--iterations=2', '--micro_batch=4', `--out_dir=${join(dir, out)}`];
+      const whole = await runInkwell(args('whole', 4));
+      assert.equal(whole.code, 0, whole.stderr);
+      const first = await runInkwell(args('halves', 2));
+      assert.equal(first.code, 0, first.stderr);
+      const second = await runInkwell([...args('halves', 4), '--resume']);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /resuming .*ckpt\.safetensors at step 2 of 4/);
+      assert.doesNotMatch(second.stdout, /step 2: reward/);
+      const weights = (out: string) => loadCheckpoint(join(dir, out, 'ckpt.safetensors')).model.namedParameters().map(([name, p]) => [name, Array.from(p.data)]);
+      assert.deepEqual(weights('halves'), weights('whole'));
+      assert.notDeepEqual(weights('whole'), loadCheckpoint(ckpt).model.namedParameters().map(([name, p]) => [name, Array.from(p.data)]));
+      const log = (out: string) => readFileSync(join(dir, out, 'log.jsonl'), 'utf8');
+      assert.equal(log('halves'), log('whole'));
+      const rows = log('whole').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(rows.map((r) => r.kind), ['step', 'step', 'step', 'step', 'end']);
+      assert.equal(rows[4].status, 'finished');
+      assert.ok(rows[0]['reward_length(max 3)_std'] >= 0 && 'reward_length(max 3)' in rows[0], JSON.stringify(rows[0]));
+
+      const done = await runInkwell([...args('whole', 4), '--resume']);
+      assert.equal(done.code, 1);
+      assert.match(done.stderr, /is at step 4 already; raise --steps \(now 4\)/);
+      const other = await runInkwell([...args('whole', 6), '--resume', '--group_size=4']);
+      assert.equal(other.code, 1);
+      assert.match(other.stderr, /--resume: group_size is 3 in .* but 4 in this run; pass --group_size=3/);
+      const none = await runInkwell([...args('nothing', 4), '--resume']);
+      assert.match(none.stderr, /--resume: no checkpoint at .*nothing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
