@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { hubFromRunLog } from '../src/serve/dashboard.js';
 import { runInkwell } from './helpers.js';
 import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -171,7 +172,19 @@ describe('inkwell rlhf grpo', () => {
       assert.match(run.stdout, /grpo: 3 prompts, 2 × 3 completions a step; rewards 1 × exact\(last_number\) \+ 0\.5 × format\(\[0-9 \]\*\) \+ 0\.1 × /);
       assert.match(run.stdout, /step 2: reward -?[\d.]+ \(exact\(last_number\) [\d.]+±[\d.]+, .*\), solved \d+%, equal groups \d, kl [\d.]+, clipfrac [\d.]+, length [\d.]+, entropy [\d.]+/);
       const rows = readFileSync(join(dir, 'out', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(rows.map((r) => r.step), [1, 2]);
+      assert.deepEqual(rows.map((r) => [r.kind, r.step]), [['step', 1], ['step', 2], ['end', 2]]);
+      for (const key of ['reward', 'reward_exact(last_number)', 'reward_exact(last_number)_std', 'solved', 'equal_groups', 'kl', 'clip_fraction', 'length', 'entropy']) {
+        assert.equal(typeof rows[1][key], 'number', `log row lacks ${key}: ${JSON.stringify(rows[1])}`);
+      }
+      // The report card and the dashboard draw the same charts of the step rows.
+      const md = readFileSync(join(dir, 'out', 'report.md'), 'utf8');
+      const files = [...md.matchAll(/!\[(report-\d+-(\w+)\.svg)\]/g)];
+      assert.deepEqual(files.map((m) => m[2]), ['loss', 'spread', 'reward', 'solved', 'kl', 'clip', 'length', 'entropy']);
+      const hub = hubFromRunLog(join(dir, 'out', 'log.jsonl'));
+      assert.equal(hub.history().filter((e) => e.type === 'step').length, 2);
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'finished', message: undefined });
+      const titles = (svgs: string[]) => svgs.map((svg) => /<text[^>]*font-size="15">([^<]*)</.exec(svg)![1]);
+      assert.deepEqual(titles(hub.stepChartsSvg()), titles(files.map((m) => readFileSync(join(dir, 'out', m[1]!), 'utf8'))));
       assert.equal(loadCheckpoint(join(dir, 'out', 'ckpt.safetensors')).state.iter_num, 2);
       writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ exact: 'first_word' }]));
       const bad = await runInkwell([...args.filter((a) => !a.startsWith('--rewards')), `--rewards=${join(dir, 'bad.json')}`]);

@@ -20,6 +20,7 @@ import { applyPeftOptions, PEFT_OPTIONS } from './finetune-options.js';
 import { alignedState, turnFromOptions } from './align-options.js';
 import { MODEL_OPTIONS, modelFromOptions } from './model-options.js';
 import { rewardTimeout } from './reward.js';
+import { afterRun, checkDashboardOptions, DASHBOARD_FLAGS, DASHBOARD_USAGE, startDashboard } from './dashboard-option.js';
 
 const g = defaultGrpoConfig;
 
@@ -44,7 +45,10 @@ GRPO options:
   --steps=100  --group_size=${g.group_size}  --batch_prompts=${g.batch_prompts}  --max_new_tokens=${g.max_new_tokens}  --temperature=${g.temperature}  --top_p=${g.top_p}
   --epsilon=${g.epsilon}  --epsilon_high=${g.epsilon_high}  --beta=${g.beta}  --no-scale_rewards (Dr. GRPO)  --loss_norm=${g.loss_norm}|token
   --iterations=${g.iterations}  --micro_batch=${g.micro_batch}  --learning_rate=${g.learning_rate}  --grad_clip=${g.grad_clip}  --seed=${g.seed}
-  --save_interval=0  --resume  --out_dir=out-grpo  --lora (and its options, as finetune sft; not with --resume)`;
+  --save_interval=0  --resume  --out_dir=out-grpo  --lora (and its options, as finetune sft; not with --resume)
+Live dashboard (each step's reward, solved groups, KL, clip fraction, length and entropy, the report
+card's charts of them, and a completion a step; \`inkwell serve --run_log=OUT_DIR/log.jsonl\` follows a run too):
+${DASHBOARD_USAGE}`;
 
 const NUMBERS = ['group_size', 'batch_prompts', 'max_new_tokens', 'temperature', 'top_p', 'epsilon', 'epsilon_high', 'beta', 'iterations',
   'micro_batch', 'learning_rate', 'grad_clip', 'seed'] as const;
@@ -65,7 +69,8 @@ export function readGrpoPrompts(file: string): GrpoPrompt[] {
 }
 
 export async function grpo(options: Options): Promise<void> {
-  options.rejectUnknown([...MODEL_OPTIONS, ...GRPO_OPTIONS, 'template', 'eval_suite']);
+  options.rejectUnknown([...MODEL_OPTIONS, ...GRPO_OPTIONS, ...DASHBOARD_FLAGS, 'template', 'eval_suite']);
+  checkDashboardOptions(options);
   const suite = evalSuiteOption(options);
   const promptsFile = options.string('prompts'), rewardsFile = options.string('rewards');
   if (!promptsFile || !rewardsFile) throw new UsageError('--prompts=FILE.jsonl and --rewards=FILE.json are required');
@@ -114,6 +119,9 @@ export async function grpo(options: Options): Promise<void> {
       samples: last ? last.examples.map((e) => `${JSON.stringify(e.prompt)} → ${JSON.stringify(e.completion)} (reward ${e.reward.toFixed(3)})`) : [],
     });
     const writeLog = () => writeFileAtomic(logFile, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+    const dashboard = await startDashboard(options, outDir, { title: `inkwell rlhf grpo → ${outDir}`, max_iters: steps,
+      settings: { prompts: promptsFile, group_size: config.group_size, batch_prompts: config.batch_prompts, learning_rate: config.learning_rate, beta: config.beta } });
+    for (const row of rows) dashboard?.publish({ type: 'step', row });
     try {
       console.log(`grpo: ${prompts.length} prompts, ${config.batch_prompts} × ${config.group_size} completions a step; rewards ${rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ')}; ${peft}`);
       const save = (step: number) => {
@@ -132,6 +140,9 @@ export async function grpo(options: Options): Promise<void> {
           `kl ${l.kl.toFixed(4)}, clipfrac ${l.clip_fraction.toFixed(3)}, length ${l.length.toFixed(1)}, entropy ${l.entropy.toFixed(3)}`);
         rows.push(grpoLogRow(l));
         writeLog();
+        dashboard?.publish({ type: 'step', row: rows[rows.length - 1]! });
+        const example = l.examples[0];
+        if (example) dashboard?.publish({ type: 'sample', iter: l.step, prompt: example.prompt, text: `${example.completion}  (reward ${example.reward.toFixed(3)})` });
         if (saveInterval && s % saveInterval === 0 && s < steps) save(s);
       }
       if (options.flag('lora')) mergeLora(policy);
@@ -140,14 +151,18 @@ export async function grpo(options: Options): Promise<void> {
       rows.push({ kind: 'end', step: steps, status: 'finished' });
       writeLog();
       console.log(`wrote ${checkpoint}, ${logFile} and ${join(outDir, 'report.md')}`);
+      dashboard?.publish({ type: 'status', state: 'finished', report: true });
     } catch (err) {
-      reporter.write('failed', { ...outcome(), message: (err as Error).message });
+      const written = reporter.write('failed', { ...outcome(), message: (err as Error).message });
       if (existsSync(outDir)) {
         rows.push({ kind: 'end', step: trainer.stepCount, status: 'failed', message: (err as Error).message });
         writeLog();
       }
+      dashboard?.publish({ type: 'status', state: 'failed', message: (err as Error).message, report: written });
+      await dashboard?.close();
       throw err;
     }
+    await afterRun(dashboard, options, 'grpo');
   } finally {
     for (const s of sources) await s.close?.();
   }
