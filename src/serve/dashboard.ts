@@ -58,7 +58,8 @@ class ThinnedRows<T> {
 
 export class DashboardHub {
   private run: RunInfo | null = null;
-  private status: { state: RunState; message?: string } | null = null;
+  /** The last status; `report` kept too, so a page opened after the run ends still links the report card. */
+  private status: { state: RunState; message?: string; report?: boolean } | null = null;
   private logs = new ThinnedRows<TrainLogRow>();
   private steps = new ThinnedRows<LogRow>();
   private readonly evals: EvalRow[] = [];
@@ -68,7 +69,7 @@ export class DashboardHub {
   publish(event: DashboardEvent): void {
     switch (event.type) {
       case 'run': this.run = event.run; break;
-      case 'status': this.status = { state: event.state, message: event.message }; break;
+      case 'status': this.status = { state: event.state, message: event.message, ...(event.report ? { report: true } : {}) }; break;
       case 'eval': this.evals.push(event.row); break;
       case 'sample':
         this.samples.push(event);

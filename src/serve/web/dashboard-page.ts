@@ -89,7 +89,7 @@ const handlers = {
     if (samples++ === 0) $('samples').innerHTML = '';
     const div = document.createElement('div');
     div.className = 'sample';
-    div.innerHTML = '<span class="muted">iter ' + e.iter + '</span><pre>' + esc(e.prompt) + '<b>' + esc(e.text) + '</b></pre>';
+    div.innerHTML = '<span class="muted">' + (steps ? 'step ' : 'iter ') + e.iter + '</span><pre>' + esc(e.prompt) + '<b>' + esc(e.text) + '</b></pre>';
     $('samples').prepend(div);
   },
   status(e) {
