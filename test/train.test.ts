@@ -11,6 +11,7 @@ import { learningRate } from '../src/train/schedule.js';
 import { saveHFModel } from '../src/model/hf.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { Rng } from '../src/tensor/random.js';
+import type { GPT } from '../src/model/gpt.js';
 
 /** A dataset of a noisy repeating pattern over 8 symbols: learnable well below ln(8). */
 function makeDataset(tokens = 6000, valTokens = 1000): string {
@@ -96,7 +97,7 @@ describe('training', () => {
 
   it('stops on NaN and leaves the last good checkpoint intact', () => {
     const c = config(dataset, { max_iters: 20, always_save_checkpoint: true });
-    const model = train(c).model;
+    const model = train(c).model as GPT;
     const ckpt = join(c.out_dir, 'ckpt.safetensors');
     const before = readFileSync(ckpt);
     // Finite weights whose products overflow: a NaN weight is refused when the model loads.
@@ -128,9 +129,9 @@ describe('training', () => {
     train(base);
     // The config says 1 layer; the model it starts from has 2, which wins (as nanoGPT does for GPT-2).
     const c = config(dataset, { n_layer: 1, max_iters: 20, init_from: join(base.out_dir, 'ckpt.safetensors') });
-    assert.equal(train(c).model.config.n_layer, 2);
+    assert.equal((train(c).model as GPT).config.n_layer, 2);
     const resumed = train({ ...c, init_from: 'resume', max_iters: 40 });
-    assert.equal(resumed.model.config.n_layer, 2);
+    assert.equal((resumed.model as GPT).config.n_layer, 2);
     assert.throws(() => train({ ...c, init_from: 'resume', max_iters: 60, n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
   });
 
