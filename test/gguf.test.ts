@@ -5,7 +5,8 @@
 // next-token log-probabilities match inkwell's on the same prompt. Then import back, and bad files.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,7 +19,10 @@ import { GPT } from '../src/model/gpt.js';
 import { Llama, type LlamaConfig } from '../src/model/llama.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.js';
-import { randomArray, sharedDir } from './helpers.js';
+import { writeHuggingFaceTokenizer } from '../src/tokenizers/hf-export.js';
+import { tokenizerFromJSON, type TokenizerJSON } from '../src/tokenizers/tokenizer.js';
+import { loadModel } from '../src/train/checkpoint.js';
+import { maxAbs, maxAbsDiff, randomArray, repoRoot, sharedDir } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'inkwell-gguf-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -242,5 +246,73 @@ describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }
     for (const config of [base, { ...base, model_type: 'qwen3' as const, head_dim: 16, num_key_value_heads: 1, tie_word_embeddings: false }]) {
       await checkAgainstLlamaCpp(new Llama(config, { seed: 3 }), charTokenizer, config.model_type, 'f32', 1e-4);
     }
+  });
+});
+
+// ---- the commands: export, import, round trips ----
+
+const MAIN = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+function inkwell(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The fixture as an HF folder with the char tokenizer's tokenizer.json beside it. */
+function fixtureFolder(name: string): string {
+  const dir = join(tmp, `${name}-hf`);
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(fixture(name), f), join(dir, f));
+  writeHuggingFaceTokenizer(dir, charTokenizer);
+  return dir;
+}
+
+describe('inkwell export and import', () => {
+  for (const name of ['gpt-tiny', 'llama-tiny']) {
+    it(`${name}: HF folder → GGUF (f32) → checkpoint gives the same logits and token ids`, () => {
+      const src = fixtureFolder(name), gguf = join(tmp, `${name}-cli.gguf`), ckpt = join(tmp, `${name}-back.safetensors`);
+      const exported = inkwell(['export', src, gguf, '--dtype=f32']);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.match(exported.stdout, /GGUF, f32/);
+      const imported = inkwell(['import', gguf, ckpt]);
+      assert.equal(imported.code, 0, imported.stderr);
+      const original = loadHFCausalLM(src), back = loadModel(ckpt);
+      const idx = Int32Array.from([3, 14, 15, 9, 26, 5]);
+      assert.deepEqual(back.model.forward(idx, 1, 6, null, { allLogits: true }).logits.data, original.forward(idx, 1, 6, null, { allLogits: true }).logits.data);
+      const tokenizer = tokenizerFromJSON(back.state!.tokenizer as TokenizerJSON);
+      const text = 'First Citizen:\nBefore we proceed, hear me speak.';
+      assert.deepEqual(tokenizer.encode(text), charTokenizer.encode(text));
+      assert.equal(tokenizer.decode(charTokenizer.encode(text)), text);
+    });
+  }
+
+  it('Q8_0 import dequantizes: logits within the quantization error; export --format=hf writes a loadable folder', () => {
+    const src = fixtureFolder('llama-tiny'), gguf = join(tmp, 'q8.gguf'), hf = join(tmp, 'q8-hf');
+    assert.equal(inkwell(['export', src, gguf, '--dtype=q8_0']).code, 0);
+    assert.equal(inkwell(['import', gguf, hf]).code, 0);
+    const a = loadHFCausalLM(src), b = loadHFCausalLM(hf);
+    const idx = Int32Array.from([3, 14, 15, 9, 26, 5]);
+    const la = a.forward(idx, 1, 6, null, { allLogits: true }).logits.data, lb = b.forward(idx, 1, 6, null, { allLogits: true }).logits.data;
+    // Q8_0 keeps each weight within half a step (amax/254) of its block, ~1% of these random weights' spread:
+    // through two layers and the 3x final norm the logits move by 3.6% of their largest magnitude.
+    const err = maxAbsDiff(la, lb) / maxAbs(la);
+    assert.ok(err > 0 && err < 0.06, `Q8_0 logits moved by ${err} of their largest magnitude`);
+    const again = join(tmp, 'again-hf');
+    const r = inkwell(['export', hf, again, '--format=hf']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(loadHFCausalLM(again).forward(idx, 1, 6, null).logits.data, b.forward(idx, 1, 6, null).logits.data);
+  });
+
+  it('usage errors and unsupported inputs are refused with the reason', () => {
+    assert.match(inkwell(['export', fixtureFolder('gpt-tiny')]).stderr, /usage: export takes SRC and OUT/);
+    assert.match(inkwell(['export', fixtureFolder('gpt-tiny'), join(tmp, 'x.gguf'), '--dtype=q5_k']).stderr, /--dtype must be one of f32, f16, bf16, q8_0, q4_0, got 'q5_k'/);
+    assert.match(inkwell(['export', fixtureFolder('gpt-tiny'), join(tmp, 'x'), '--format=hf', '--dtype=q8_0']).stderr, /--format=hf writes float32 weights/);
+    const notGguf = join(tmp, 'not.gguf');
+    writeFileSync(notGguf, 'hello world, not a model');
+    const r = inkwell(['import', notGguf, join(tmp, 'y')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not\.gguf: not a GGUF file/);
+    const model = loadHFCausalLM(fixture('gpt-tiny'));
+    assert.throws(() => exportGGUF(model, new CharTokenizer([...'aé']), join(tmp, 'z.gguf')), /"é" \(id 1\) is several UTF-8 bytes/);
+    assert.throws(() => exportGGUF(model, charTokenizer, join(tmp, 'z.gguf'), { dtype: 'q5' as GGUFDtype }), /GGUF dtype 'q5' is not one of/);
   });
 });
