@@ -46,6 +46,9 @@ void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1
 /* Runs the n (1 or 2) independent bfloat16 products gs[] (any layout, accumulate, bias), on the pool when
  * parallel, else on the calling thread. */
 void amx_gemm(const gemm_args *gs, int n, int parallel);
+/* out [M, N] = x [M, K] · Wᵀ (+ bias) for bfloat16 weights W [N, K] (quant.c's prefill): x split into hi and
+ * lo bfloat16 parts, so the result keeps float32 accuracy against the bfloat16 weights. */
+void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K);
 /* FLOP/s of TDPBF16PS on tiles held in registers, on every pool thread (`iters` 4-tile steps each). */
 double amx_peak_flops(long iters);
 
