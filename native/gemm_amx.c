@@ -36,7 +36,7 @@ int amx_compiled(void) { return AMX_BUILD; }
 
 #if AMX_BUILD
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16,amx-int8")
 #include <immintrin.h>
 #include <time.h>
 
@@ -390,6 +390,132 @@ void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, floa
   run(&g, 1, w, 2, 1);
 }
 
+/* ------------------------------------------------------------------ int8 weights (AMX-INT8) */
+
+/* out [M, N] = Σ_g wscale[n, g] · (s1 · Σ q1 q + s2 · Σ q2 q) (+ bias): quant.c's int8 product, the
+ * activations already split into parts q1, q2 ([M][2][K]) with scales [M, G, 2]. The integer sums of a
+ * group run on tiles (TDPBSSD, 64 k a step, exact in int32); a group's four tiles (two column tiles, two
+ * parts) are then stored and scaled into float32 sums kept per block in L1, since the scales change with
+ * the group. Packing: A row tiles [kt][part][16 rows][64 k]; B column tiles [kt][16 k quads][16 columns][4]
+ * (a 16 x 16 dword transpose of 16 weight rows); the weight scales per column tile, [G][16]. */
+typedef struct {
+  const int8_t *xq;
+  const float *xs, *ws, *bias;
+  const int8_t *q;
+  float *out;
+  long M, N, K, G, steps; /* steps: 64-k tile steps per group */
+  int8_t *ap, *bp;
+  float *wst;
+  long MT, NT, KT, cb, cblocks;
+} q8_product;
+
+#define Q8_TILE 1024 /* bytes of one int8 tile */
+
+static void q8_pack_task(void *ctx, long t) {
+  const q8_product *p = ctx;
+  long a_tasks = ceil_div(p->MT, PACK_TILES);
+  if (t < a_tasks) {
+    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++)
+      for (long kt = 0; kt < p->KT; kt++)
+        for (long part = 0; part < 2; part++)
+          for (long r = 0; r < 16; r++) {
+            int8_t *dst = p->ap + ((mt * p->KT + kt) * 2 + part) * Q8_TILE + r * 64;
+            long m = mt * 16 + r;
+            if (m < p->M) memcpy(dst, p->xq + (m * 2 + part) * p->K + kt * 64, 64);
+            else memset(dst, 0, 64);
+          }
+    return;
+  }
+  t -= a_tasks;
+  for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++) {
+    long n0 = nt * 16, cols = min_l(16, p->N - n0);
+    for (long kt = 0; kt < p->KT; kt++) {
+      vf v[16];
+      for (long c = 0; c < 16; c++) v[c] = c < cols ? _mm512_loadu_ps((const float *)(p->q + (n0 + c) * p->K + kt * 64)) : vzero();
+      vtranspose(v); /* row r: the 4 weights k = 4r..4r+3 of each of the 16 columns */
+      for (long r = 0; r < 16; r++) _mm512_storeu_ps((float *)(p->bp + (nt * p->KT + kt) * Q8_TILE + r * 64), v[r]);
+    }
+    for (long g = 0; g < p->G; g++)
+      for (long c = 0; c < 16; c++) p->wst[(nt * p->G + g) * 16 + c] = c < cols ? p->ws[(n0 + c) * p->G + g] : 0.0f;
+  }
+}
+
+/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. */
+static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *ibuf, float *acc) {
+  const long rows = min_l(16, p->M - rt * 16), G = p->G;
+  memset(acc, 0, 16 * 32 * sizeof(float));
+  for (long g = 0; g < G; g++) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long s = 0; s < p->steps; s++) {
+      long kt = g * p->steps + s;
+      const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
+      _tile_loadd(4, a, 64);
+      _tile_loadd(5, a + Q8_TILE, 64);
+      _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
+      if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(2, 5, 6);
+      if (two_c) {
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(3, 5, 7);
+      }
+    }
+    _tile_stored(0, ibuf, 64);
+    _tile_stored(2, ibuf + 512, 64);
+    if (two_c) {
+      _tile_stored(1, ibuf + 256, 64);
+      _tile_stored(3, ibuf + 768, 64);
+    }
+    __asm__ volatile("" ::: "memory"); /* ibuf was written by TILESTORED, which the compiler cannot see */
+    for (int c = 0; c <= two_c; c++) {
+      vf w = vload(p->wst + ((ct + c) * G + g) * 16);
+      for (long r = 0; r < rows; r++) {
+        const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
+        vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + c * 256 + r * 16));
+        vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + 512 + c * 256 + r * 16));
+        float *o = acc + r * 32 + c * 16;
+        vstore(o, vfma(vfma(i2, vset1(xs[1]), vmul(i1, vset1(xs[0]))), w, vload(o)));
+      }
+    }
+  }
+  for (int c = 0; c <= two_c; c++) {
+    long j0 = (ct + c) * 16;
+    __mmask16 m = span(0, min_l(16, p->N - j0));
+    vf bias = p->bias ? _mm512_maskz_loadu_ps(m, p->bias + j0) : vzero();
+    for (long r = 0; r < rows; r++) _mm512_mask_storeu_ps(p->out + (rt * 16 + r) * p->N + j0, m, vadd(vload(acc + r * 32 + c * 16), bias));
+  }
+}
+
+static void q8_tile_task(void *ctx, long t) {
+  const q8_product *p = ctx;
+  int32_t ibuf[1024] __attribute__((aligned(64)));
+  float acc[16 * 32] __attribute__((aligned(64)));
+  long r0 = t / p->cblocks * ROW_TILES, c0 = t % p->cblocks * p->cb;
+  long r1 = min_l(p->MT, r0 + ROW_TILES), c1 = min_l(p->NT, c0 + p->cb);
+  tiles_on();
+  for (long rt = r0; rt < r1; rt++)
+    for (long ct = c0; ct < c1; ct += 2) q8_block(p, rt, ct, ct + 1 < c1, ibuf, acc);
+  _tile_release();
+}
+
+void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, const float *wscale, const float *bias,
+                    float *out, long M, long N, long K, long group) {
+  q8_product p = { xq, xscale, wscale, bias, q, out, M, N, K, K / group, group / 64, NULL, NULL, NULL, 0, 0, 0, 0, 0 };
+  p.MT = ceil_div(M, 16), p.NT = ceil_div(N, 16), p.KT = K / 64;
+  size_t a_bytes = (size_t)p.MT * p.KT * 2 * Q8_TILE, b_bytes = (size_t)p.NT * p.KT * Q8_TILE;
+  char *buf = thread_scratch(SCRATCH_AMX, a_bytes + b_bytes + (size_t)p.NT * p.G * 16 * sizeof(float));
+  if (!buf) return;
+  p.ap = (int8_t *)buf, p.bp = (int8_t *)buf + a_bytes, p.wst = (float *)(buf + a_bytes + b_bytes);
+  p.cb = B_BLOCK_BYTES / (p.KT * Q8_TILE) / 2 * 2;
+  p.cb = p.cb < 2 ? 2 : p.cb > 64 ? 64 : p.cb;
+  p.cblocks = ceil_div(p.NT, p.cb);
+  pool_run(ceil_div(p.MT, PACK_TILES) + ceil_div(p.NT, PACK_TILES), q8_pack_task, &p);
+  pool_run(ceil_div(p.MT, ROW_TILES) * p.cblocks, q8_tile_task, &p);
+}
+
 /* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. Each task
  * times itself in thread CPU time, so a machine shared with other processes still shows what its tile
  * units do while inkwell runs (wall time would show the share it got). */
@@ -449,6 +575,11 @@ void amx_gemm(const gemm_args *gs, int n, int parallel) {
 
 void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K) {
   (void)x, (void)w, (void)bias, (void)out, (void)M, (void)N, (void)K; /* never called, as amx_gemm */
+}
+
+void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, const float *wscale, const float *bias,
+                    float *out, long M, long N, long K, long group) {
+  (void)xq, (void)xscale, (void)q, (void)wscale, (void)bias, (void)out, (void)M, (void)N, (void)K, (void)group;
 }
 
 double amx_peak_flops(long iters) {

@@ -12,9 +12,10 @@
 // Decoding (few rows of x) is bound by reading the weights, so that path streams NB weight rows at once
 // (several concurrent memory streams per thread read faster than one): int8 rows go through AVX-512 VNNI
 // integer dot products (64 weights an instruction), bf16 rows are widened in registers. Longer inputs
-// (prefill) are bound by arithmetic: bf16 weights go to AMX tiles when that path is in use (gemm_amx.c);
-// otherwise blocks of W are widened to float32 once into scratch and handed to the blocked GEMM (int8 with
-// x replaced by s1·q1 + s2·q2, which gives the same sums up to float rounding).
+// (prefill) are bound by arithmetic: on the AMX path (gemm_amx.c) bf16 weights go to AMX-BF16 tiles with x
+// split into hi and lo bfloat16 parts, int8 weights to AMX-INT8 tiles with x's two int8 parts; otherwise
+// blocks of W are widened to float32 once into scratch and handed to the blocked GEMM (int8 with x
+// replaced by s1·q1 + s2·q2, which gives the same sums up to float rounding).
 #include <math.h>
 #include <string.h>
 
@@ -280,11 +281,23 @@ static void widen_gemm_task(void *ctx, long t) {
   gemm_serial(&g);
 }
 
+/* Many rows on tiles: bf16 weights whenever the AMX path is in use, int8 when AMX-INT8 is there too and the
+ * groups are whole 64-k tile steps. */
+static int amx_rows(int int8, long M, long group) {
+  return M > DOT_M_MAX && matmul_path() == PATH_AMX && (!int8 || (cpu_amx_int8() && group % 64 == 0));
+}
+
+const char *compressed_path(int int8, long M, long group) {
+  if (M <= DOT_M_MAX) return int8 && VNNI && group % 64 == 0 ? "avx512-vnni" : "float32";
+  return amx_rows(int8, M, group) ? "amx" : "float32";
+}
+
 static void quantized_matmul(qmm_args *a) {
   if (a->M <= 0 || a->N <= 0) return;
   if (a->fmt == FMT_Q8 && !quantize_activations(a)) return;
-  if (a->fmt == FMT_BF16 && a->M > DOT_M_MAX && matmul_path() == PATH_AMX) {
-    amx_matmul_bf16w(a->x, a->w, a->bias, a->out, a->M, a->N, a->K);
+  if (amx_rows(a->fmt == FMT_Q8, a->M, a->group)) {
+    if (a->fmt == FMT_Q8) amx_matmul_q8w(a->xq, a->xscale, a->w, a->scales, a->bias, a->out, a->M, a->N, a->K, a->group);
+    else amx_matmul_bf16w(a->x, a->w, a->bias, a->out, a->M, a->N, a->K);
   } else if (a->M <= DOT_M_MAX) {
     /* a chunk per thread, edges on multiples of 16 rows (so NB-row blocks never straddle threads) */
     parallel_for(a->N, a->K > 0 ? 65536 / a->K : a->N, dot_range, a);
