@@ -127,6 +127,8 @@ describe('damaged files fail with their name', () => {
     // The shape of a checkpoint or a pretrained model is the file's: the setting is not what gets built.
     validateTrainConfig({ ...c, init_from: 'resume' });
     validateTrainConfig(applySettings(defaultTrainConfig, {}, 'test')); // GPT-2 124M's shape (2 GB of state) fits
+    const llama = applySettings(defaultTrainConfig, { model_type: 'llama', n_layer: 2, model_config: { intermediate_size: 1e12 } }, 'test');
+    assert.throws(() => validateTrainConfig(llama), /config: n_layer = 2, n_embd = 768, model_config\.intermediate_size = 1000000000000 make a model of at least 4\.61e\+15 parameters/);
   });
 
   it('a full disk (ENOSPC) names the file it could not write and leaves the old one whole', (t) => {

@@ -252,15 +252,19 @@ export function loopPrecision(dtype: string, what: string, print: (line: string)
 /**
  * A model from scratch whose weights, gradients and AdamW moments (16 bytes a parameter) cannot fit in this
  * machine's memory would grow until the OOM killer ends the run without a word: refuse it, naming the settings.
- * The count leaves out the vocabulary's rows (unknown here), so a model that fits is never refused.
+ * The count is a lower bound (the vocabulary's rows are unknown here; a Llama block's keys and values may be
+ * fewer than its queries), so a model that fits is never refused.
  */
 function checkModelFitsMemory(c: TrainConfig): void {
-  const params = 12 * c.n_layer * c.n_embd ** 2 + c.block_size * c.n_embd;
+  const C = c.n_embd, gpt2 = c.model_type === 'gpt2';
+  const intermediate = typeof c.model_config.intermediate_size === 'number' ? c.model_config.intermediate_size : 4 * C;
+  const params = gpt2 ? c.n_layer * 12 * C * C + c.block_size * C : c.n_layer * (2 * C * C + 3 * C * intermediate);
   const needed = 16 * params, memory = totalmem();
   if (needed <= memory) return;
   const gb = (bytes: number) => `${(bytes / 2 ** 30).toLocaleString('en-US', { maximumFractionDigits: 1 })} GB`;
-  throw new Error(`config: n_layer = ${c.n_layer}, n_embd = ${c.n_embd}, block_size = ${c.block_size} make a model of at least ` +
-    `${params.toExponential(2)} parameters, whose weights, gradients and AdamW state need ${gb(needed)}; this machine has ${gb(memory)}`);
+  throw new Error(`config: n_layer = ${c.n_layer}, n_embd = ${C}, ${gpt2 ? `block_size = ${c.block_size}` : `model_config.intermediate_size = ${intermediate}`} ` +
+    `make a model of at least ${params.toExponential(2)} parameters, whose weights, gradients and AdamW state need ${gb(needed)}; ` +
+    `this machine has ${gb(memory)}`);
 }
 
 /** Checks ranges and relations between settings; errors name the setting. */
