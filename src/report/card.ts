@@ -107,7 +107,7 @@ export class RunReporter {
    */
   write(status: RunRecord['status'], outcome: RunOutcome = {}): boolean {
     if (!existsSync(this.outDir)) return false;
-    if (status !== 'finished' && existsSync(join(this.outDir, RUN_RECORD)) && !this.hasLogged()) return false;
+    if (status !== 'finished' && !this.hasLoggedSinceLastCard()) return false;
     const wall = (performance.now() - this.t0) / 1000;
     writeRunReport(this.outDir, {
       title: this.title, command: ['inkwell', ...process.argv.slice(2)], status, started: this.started.toISOString(), wall_s: wall,
@@ -117,10 +117,14 @@ export class RunReporter {
     return true;
   }
 
-  /** This run has written its log.jsonl (every run that gets under way starts or continues one). */
-  private hasLogged(): boolean {
-    const log = join(this.outDir, 'log.jsonl');
-    return existsSync(log) && statSync(log).mtimeMs >= this.started.getTime();
+  /**
+   * Whether log.jsonl changed after the folder's run.json was written: every run that gets under way starts
+   * or continues its log, and a card is written after its log, so an older log belongs to the card's run.
+   */
+  private hasLoggedSinceLastCard(): boolean {
+    const record = join(this.outDir, RUN_RECORD), log = join(this.outDir, 'log.jsonl');
+    if (!existsSync(record)) return true;
+    return existsSync(log) && statSync(log).mtimeMs > statSync(record).mtimeMs;
   }
 }
 
