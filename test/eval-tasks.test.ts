@@ -288,5 +288,14 @@ describe('a suite and its score', () => {
     const fewshot = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--task=${exact}`]);
     assert.equal(fewshot.code, 0, fewshot.stderr);
     assert.match(fewshot.stdout, /exact\.jsonl: 1 examples \(1 shot\), \d exact matches/);
+    // …but not in a suite, which says so (and names a benchmark it does not know) before it scores anything.
+    for (const [task, message] of [['exact.jsonl', `${exact}: a few-shot exact-match task \\(\\{"prompt", "answer"\\} lines\\), which \`inkwell eval --task\` runs on its own`],
+      ['hellaswog', `unknown task 'hellaswog': give a .jsonl task file or one of hellaswag`]]) {
+      writeFileSync(join(root, 'mixed-suite.json'), JSON.stringify({ name: 'mixed', tasks: [{ task: 'a.jsonl' }, { task }] }));
+      const mixed = await runInkwell(['eval', `--checkpoint=${ckpt}`, `--suite=${join(root, 'mixed-suite.json')}`]);
+      assert.equal(mixed.code, 1);
+      assert.match(mixed.stderr, new RegExp(message));
+      assert.equal(mixed.stdout, '', 'nothing scored');
+    }
   });
 });

@@ -85,6 +85,17 @@ describe('the report card', () => {
     assert.equal(readFileSync(join(out, 'run.json'), 'utf8'), record);
   });
 
+  it('--eval_suite: a task file that cannot be read fails before training, naming it', async () => {
+    const data = dataset();
+    const out = join(root, 'bad-suite');
+    const suite = join(root, 'missing-suite.json');
+    writeFileSync(suite, JSON.stringify({ name: 'missing', tasks: [{ task: 'not-there.jsonl' }] }));
+    const run = await runInkwell(['train', `--dataset=${data}`, `--out_dir=${out}`, `--eval_suite=${suite}`, ...TRAIN]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`${join(root, 'not-there.jsonl')}: cannot read`));
+    assert.equal(existsSync(out), false, 'no training happened');
+  });
+
   it('is written for a run that fails, with the reason', async () => {
     const data = dataset();
     const out = join(root, 'failed');

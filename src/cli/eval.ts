@@ -4,8 +4,8 @@
 import { Dataset } from '../data/dataset.js';
 import { evaluateFewShot, readFewShotTask } from '../eval/fewshot.js';
 import { loadTask, TASK_NAMES } from '../eval/hub-tasks.js';
-import { readSuite, runSuite, type SuiteResult } from '../eval/suite.js';
-import { evaluateTask } from '../eval/tasks.js';
+import { checkSuite, runSuite, type SuiteResult } from '../eval/suite.js';
+import { evaluateTask, isExactMatchTask } from '../eval/tasks.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readTextFile } from '../io/records.js';
 import type { LoadedModel } from '../model/load.js';
@@ -99,25 +99,8 @@ async function runTask(loaded: LoadedModel, name: string, batchSize: number, opt
     `${result.accNorm === null ? '' : `, acc_norm ${result.accNorm.toFixed(4)}`}, chance ${result.chance.toFixed(4)}, centred ${result.centered.toFixed(4)}`);
 }
 
-/** A task file whose first item is {"prompt", "answer"} (the exact-match format) rather than a log-likelihood item. */
-function isExactMatchTask(file: string): boolean {
-  for (const line of readTextFile(file, 'task file').split('\n')) {
-    if (!line.trim()) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return false; // the task reader names the bad line
-    }
-    if (typeof value !== 'object' || value === null) return false;
-    if ('shots' in value || 'task' in value) continue; // a header
-    return 'prompt' in value && 'answer' in value;
-  }
-  return false;
-}
-
 async function runSuiteFile({ model, tokenizer }: LoadedModel, file: string, batchSize: number, options: Options): Promise<void> {
-  const suite = readSuite(file);
+  const suite = checkSuite(file);
   const out = options.string('out') ?? join('out-eval', `${suite.name}.json`);
   const offline = options.has('offline') ? options.flag('offline') : undefined;
   const header = `${'task'.padEnd(24)} ${'items'.padStart(6)} ${'shots'.padStart(5)} ${'acc'.padStart(7)} ${'acc_norm'.padStart(8)} ${'chance'.padStart(7)} ${'centred'.padStart(8)}`;

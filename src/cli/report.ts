@@ -1,6 +1,6 @@
 // `inkwell report DIR`: rebuilds a run's report card (report.md, report.html) from its run.json and log.jsonl.
 import { loadTask } from '../eval/hub-tasks.js';
-import { readSuite, runSuite } from '../eval/suite.js';
+import { checkSuite, readSuite, runSuite } from '../eval/suite.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { machineInfo, renderReport, type EvalTable, type Machine } from '../report/card.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -33,7 +33,7 @@ export const EVAL_SUITE_USAGE = '  --eval_suite=SUITE.json   evaluate the traine
 /** --eval_suite, its file read and checked now (before any training), or undefined. */
 export function evalSuiteOption(options: Options): string | undefined {
   const file = options.string('eval_suite');
-  if (file !== undefined) readSuite(file);
+  if (file !== undefined) checkSuite(file);
   return file;
 }
 

@@ -1,7 +1,7 @@
 // `inkwell train [preset | config.json] [--key=value ...]`: nanoGPT's train.py on the command line.
 import { applySettings, defaultTrainConfig, presetNames, readConfigFile, type TrainConfig } from '../train/config.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { readSuite } from '../eval/suite.js';
+import { checkSuite } from '../eval/suite.js';
 import { generate, unconditionalStart } from '../generate/generate.js';
 import { RunReporter, type EvalTable, type RunOutcome, type RunRecord } from '../report/card.js';
 import { EVAL_SUITE_USAGE, evalSuiteTable, reportMachine } from './report.js';
@@ -72,7 +72,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   const tokenizer = options.has('dashboard') ? datasetTokenizer(config.dataset) : undefined;
   const dashboardSettings = Object.fromEntries((['dataset', 'init_from', 'n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'dropout'] as const).map((key) => [key, config[key]]));
   const dashboard = await startDashboard(options, config.out_dir, { title: `inkwell train → ${config.out_dir}`, max_iters: config.max_iters, settings: dashboardSettings });
-  if (options.has('eval_suite')) readSuite(options.string('eval_suite')!); // a bad suite file fails before training
+  if (options.has('eval_suite')) checkSuite(options.string('eval_suite')!); // a bad suite or task file fails before training
   const bar = new ProgressBar('train', config.progress);
   let saved: number | null = null;
   const rows: TrainLogRow[] = [];

@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { readJsonObject } from '../io/json.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { centered, evaluateTask, type Task, type TaskResult } from './tasks.js';
+import { TASK_NAMES } from './hub-tasks.js';
+import { centered, evaluateTask, readTaskFile, type Task, type TaskResult } from './tasks.js';
 
 export type Metric = 'acc' | 'acc_norm';
 
@@ -72,6 +73,19 @@ export function readSuite(file: string): Suite {
   });
   const name = typeof json.name === 'string' ? json.name : file.replace(/^.*[\\/]/, '').replace(/\.json$/i, '');
   return { name, file, entries };
+}
+
+/**
+ * The suite, with each local task file read and each benchmark name known: a run given --eval_suite checks
+ * it before training, so a bad task fails in seconds rather than after the run.
+ */
+export function checkSuite(file: string): Suite {
+  const suite = readSuite(file);
+  for (const entry of suite.entries) {
+    if (/\.jsonl$/i.test(entry.task)) readTaskFile(entry.task, entry.name);
+    else if (!TASK_NAMES.includes(entry.task)) throw new Error(`${file}: unknown task '${entry.task}': give a .jsonl task file or one of ${TASK_NAMES.join(', ')}`);
+  }
+  return suite;
 }
 
 /** Runs every task of the suite; `load` turns an entry into its task, `onTask` hears each result as it comes. */

@@ -9,7 +9,7 @@
 // everything), target_delimiter (default " "; LAMBADA's is ""), fewshot_delimiter (default "\n\n") and
 // chance. Few-shot examples come from the task's other items (never the item itself), drawn with a
 // fixed seed, each written as its correct context + delimiter + answer.
-import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
+import { readJsonl, readTextFile, DataLineError, type BadLinePolicy, type SkippedLine } from '../io/records.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { Rng } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -164,8 +164,29 @@ export function centered(value: number, chance: number): number {
 
 type TaskLine = { header: Partial<TaskSettings> } | { item: Omit<TaskItem, 'source'> };
 
+/** A task file whose first item is {"prompt", "answer"} (few-shot exact match, src/eval/fewshot.ts) rather than a log-likelihood item. */
+export function isExactMatchTask(file: string): boolean {
+  for (const line of readTextFile(file, 'task file').split('\n')) {
+    if (!line.trim()) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return false; // the task reader names the bad line
+    }
+    if (typeof value !== 'object' || value === null) return false;
+    if ('shots' in value || 'task' in value) continue; // a header
+    return 'prompt' in value && 'answer' in value;
+  }
+  return false;
+}
+
 /** A task from a JSONL file (the schema at the top of this file). */
 export function readTaskFile(file: string, name: string, onBadLine: BadLinePolicy = 'stop'): Task {
+  if (isExactMatchTask(file)) {
+    throw new Error(`${file}: a few-shot exact-match task ({"prompt", "answer"} lines), which \`inkwell eval --task\` runs on its own; ` +
+      'a suite takes log-likelihood tasks (docs/eval.md)');
+  }
   const { records, skipped } = readJsonl<TaskLine>(file, { onBadLine, validate: parseTaskLine });
   const headers = records.filter((r) => 'header' in r.value);
   const misplaced = headers.find((r) => r !== records[0]);
