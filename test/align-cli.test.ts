@@ -117,6 +117,9 @@ describe('inkwell rlhf', () => {
     for (const file of ['ckpt.safetensors', 'log.jsonl', 'ppo.svg', 'report.md', 'report.html']) assert.ok(existsSync(join(root, 'ppo', file)), file);
     assert.match(readFileSync(join(root, 'ppo', 'report.md'), 'utf8'), /^# inkwell rlhf ppo → ppo[\s\S]*\| held-out reward after \| -?[\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
     assert.match(readFileSync(join(root, 'ppo', 'ppo.svg'), 'utf8'), /KL to reference/);
+    // The card's curves include the reward and the KL to the reference (issue 20, item 6).
+    const card = readFileSync(join(root, 'ppo', 'report.md'), 'utf8');
+    for (const chart of ['report-2-reward.svg', 'report-3-kl.svg']) assert.ok(card.includes(`![${chart}](${chart})`) && existsSync(join(root, 'ppo', chart)), chart);
   });
 
   test('ppo stops on a NaN reward from a user rule, on a prompt too long for the context, and on a runaway KL', async () => {

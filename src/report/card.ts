@@ -167,13 +167,13 @@ function curveChartFiles(logFile: string): Chart[] {
   return curveCharts(rows).map((c) => ({ file: `report-${CURVE_GROUPS.findIndex((g) => g.id === c.id)}-${c.id}.svg`, svg: lineChartSvg(c) }));
 }
 
-function formatValue(v: unknown): string {
+export function formatValue(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? String(Number(v.toPrecision(5))) : v.toExponential(3);
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** The report's sections as [heading, rows of [label, value]]. */
-function facts(r: RunRecord): [string, [string, string][]][] {
+/** The report's sections as [heading, rows of [label, value]] (also the model card's training figures). */
+export function facts(r: RunRecord): [string, [string, string][]][] {
   return [
     ['Run', [
       ['command', r.command.join(' ')], ['status', r.status + (r.message ? `: ${r.message}` : '')], ['started', r.started],
@@ -194,18 +194,28 @@ function facts(r: RunRecord): [string, [string, string][]][] {
   ];
 }
 
+/** A markdown table cell: pipes escaped, one line. */
+export const markdownCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** Rows of [label, value] as a two-column markdown table (and a blank line). */
+export function factsTable(rows: [string, string][]): string[] {
+  return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${markdownCell(k)} | ${markdownCell(v)} |`), ''];
+}
+
+/** An evaluation table in markdown (and its summary line), without a heading. */
+export function evalTableMarkdown(t: EvalTable): string[] {
+  return [`| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`,
+    ...t.rows.map((row) => `| ${row.map((c) => markdownCell(formatValue(c))).join(' | ')} |`), '', ...(t.summary ? [t.summary, ''] : [])];
+}
+
 function toMarkdown(r: RunRecord, chartFiles: string[]): string {
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const out = [`# ${r.title}`, ''];
   for (const [heading, rows] of facts(r)) {
     if (!rows.length) continue;
-    out.push(`## ${heading}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`), '');
+    out.push(`## ${heading}`, '', ...factsTable(rows));
   }
   if (chartFiles.length) out.push('## Curves', '', ...chartFiles.map((f) => `![${f}](${f})`), '');
-  for (const t of r.evaluations) {
-    out.push(`## ${t.title}`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`,
-      ...t.rows.map((row) => `| ${row.map((c) => cell(formatValue(c))).join(' | ')} |`), '', ...(t.summary ? [t.summary, ''] : []));
-  }
+  for (const t of r.evaluations) out.push(`## ${t.title}`, '', ...evalTableMarkdown(t));
   if (r.samples.length) out.push('## Samples', '', ...r.samples.flatMap((s) => ['```text', s, '```', '']));
   return out.join('\n');
 }
