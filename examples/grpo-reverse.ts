@@ -9,8 +9,11 @@
 // Held-out words are never trained on. Reported for the SFT model, GRPO and PPO: held-out pass@1 (greedy)
 // and pass@k (k samples at temperature 1, any right).
 // Run: npm run demo:grpo   (needs ../shared/data/tinyshakespeare.txt for the base model)
-// GRPO_SFT_STEPS, GRPO_STEPS and GRPO_LR change the settings: at lr 1e-3 GRPO collapsed (KL 1.4, every
-// reward 0), and after 250 SFT steps (80% pass@1) it added 1 point.
+// On the 2-core Intel Xeon, 2026-12-05 (810 s with other jobs running): held-out pass@1 / pass@8 SFT 30.0% /
+// 39.5%, GRPO 64.5% / 68.5%, PPO with the reward model 12.0% / 15.5% (the reward model, 64% accurate on
+// held-out pairs, is exploited: its reward rises while the checker passes fewer rollouts); docs/align.md.
+// GRPO_SFT_STEPS, GRPO_STEPS, GRPO_LR, PPO_LR and PPO_KL_COEF change the settings: at lr 1e-3 GRPO
+// collapsed (KL 1.4, every reward 0), and after 250 SFT steps (80% pass@1) it added 1 point.
 import { splitByPrompt, type ComparisonPair } from '../src/align/comparisons.js';
 import { GrpoTrainer, defaultGrpoConfig } from '../src/align/grpo.js';
 import { defaultPpoConfig, PpoTrainer, type Turn } from '../src/align/ppo.js';
