@@ -9,8 +9,11 @@
 // Held-out words are never trained on. Reported for the SFT model, GRPO and PPO: held-out pass@1 (greedy)
 // and pass@k (k samples at temperature 1, any right).
 // Run: npm run demo:grpo   (needs ../shared/data/tinyshakespeare.txt for the base model)
-// GRPO_SFT_STEPS, GRPO_STEPS and GRPO_LR change the settings: at lr 1e-3 GRPO collapsed (KL 1.4, every
-// reward 0), and after 250 SFT steps (80% pass@1) it added 1 point.
+// On the 2-core Intel Xeon, 2026-12-05 (810 s with other jobs running): held-out pass@1 / pass@8 SFT 30.0% /
+// 39.5%, GRPO 64.5% / 68.5%, PPO with the reward model 12.0% / 15.5% (the reward model, 64% accurate on
+// held-out pairs, is exploited: its reward rises while the checker passes fewer rollouts); docs/align.md.
+// GRPO_SFT_STEPS, GRPO_STEPS, GRPO_LR, PPO_LR and PPO_KL_COEF change the settings: at lr 1e-3 GRPO
+// collapsed (KL 1.4, every reward 0), and after 250 SFT steps (80% pass@1) it added 1 point.
 import { splitByPrompt, type ComparisonPair } from '../src/align/comparisons.js';
 import { GrpoTrainer, defaultGrpoConfig } from '../src/align/grpo.js';
 import { defaultPpoConfig, PpoTrainer, type Turn } from '../src/align/ppo.js';
@@ -31,6 +34,8 @@ import { baseModel } from './base-model.js';
 const TRAIN = 1000, HELD_OUT = 200, K = 8, MAX_NEW = 8;
 const SFT_STEPS = Number(process.env.GRPO_SFT_STEPS ?? 200), GRPO_STEPS = Number(process.env.GRPO_STEPS ?? 300), GRPO_LR = Number(process.env.GRPO_LR ?? 1e-4);
 const GROUP = 8, PROMPTS_PER_STEP = 8;
+/** PPO's step size and KL weight (per token, in the reward): at GRPO's lr 1e-4 and kl_coef 0.02 PPO ran away from the SFT model (KL 58 nats per answer by step 97). */
+const PPO_LR = Number(process.env.PPO_LR ?? 3e-5), PPO_KL = Number(process.env.PPO_KL_COEF ?? 0.2);
 /** Completions GRPO samples; PPO gets as many (preference samples + rollouts). */
 const BUDGET = GRPO_STEPS * GROUP * PROMPTS_PER_STEP;
 /** Samples of each word for the reward model's preferences (a tenth of the budget); PPO's rollouts are 64 a step. */
@@ -112,11 +117,17 @@ async function main(): Promise<void> {
   const ppoSteps = Math.floor((BUDGET - prefSamples.length) / PPO_BATCH);
   const ppoPolicy = trainableCopy(sft);
   const ppo = new PpoTrainer(ppoPolicy, frozenCopy(sft), tokenizer, rewardFromModel(rm, tokenizer, 'checker reward model', layout), train.map((w) => `reverse ${w}`),
-    { ...defaultPpoConfig, steps: ppoSteps, batch_size: PPO_BATCH, minibatch_size: 32, ppo_epochs: 2, learning_rate: GRPO_LR, kl_coef: 0.02, max_new_tokens: MAX_NEW, seed: 3 }, turn);
+    { ...defaultPpoConfig, steps: ppoSteps, batch_size: PPO_BATCH, minibatch_size: 32, ppo_epochs: 2, learning_rate: PPO_LR, kl_coef: PPO_KL, max_new_tokens: MAX_NEW, seed: 3 }, turn);
   const t3 = performance.now();
   for (let s = 0; s < ppoSteps; s++) {
-    const l = await ppo.step();
-    if (l.step % 25 === 0) console.log(`  ppo step ${l.step}: reward-model reward ${l.reward.toFixed(3)}, kl ${l.kl.toFixed(4)}, value loss ${l.value_loss.toFixed(4)}`);
+    await ppo.step({
+      // The checker's verdict on the same rollouts shows whether a rising reward-model reward is real.
+      onStep: (l, ro) => {
+        if (l.step % 25 !== 0) return;
+        const right = ro.answers.filter((a, i) => a.trim() === reverse(ro.prompts[i]!.slice('reverse '.length))).length;
+        console.log(`  ppo step ${l.step}: reward-model reward ${l.reward.toFixed(3)}, checker ${(100 * right / ro.answers.length).toFixed(0)}% right, kl ${l.kl.toFixed(4)} per answer, value loss ${l.value_loss.toFixed(4)}`);
+      },
+    });
   }
   const ppoTime = seconds(t3);
   console.log(`PPO: ${ppoSteps} steps × ${PPO_BATCH} rollouts (+ ${prefSamples.length} preference samples = ${ppoSteps * PPO_BATCH + prefSamples.length} of GRPO's ${BUDGET}) in ${ppoTime}`);

@@ -166,7 +166,7 @@ describe('following a training log', () => {
       assert.deepEqual(hub.history().filter((e) => e.type === 'step').map((e) => e.type === 'step' && e.row.step), [1, 2]);
       assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'watching', message: `following ${file}` });
       assert.deepEqual(hub.stepChartsSvg().map((svg) => /font-size="15">([^<]*)</.exec(svg)![1]),
-        ['reward spread (std within the step)', 'reward', 'solved groups (≥ 1 right completion)', 'KL to the reference', 'clip fraction', 'completion length', 'entropy']);
+        ['reward', 'KL to the reference', 'reward spread (std within the step)', 'solved groups (≥ 1 right completion)', 'clip fraction', 'completion length', 'entropy']);
       appendFileSync(file, step(3) + line('end', { step: 3, status: 'failed', message: 'grpo step 3: loss is NaN' }));
       await until(() => hub.history().some((e) => e.type === 'status' && e.state === 'failed'));
       assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'failed', message: 'grpo step 3: loss is NaN' });

@@ -9,7 +9,7 @@ import { frozenCopy } from '../src/align/reference.js';
 import { extractAnswer, rewardFunctions, sameAnswer, type RewardFunction } from '../src/align/verifiers.js';
 import type { GPT } from '../src/model/gpt.js';
 import type { AdamW } from '../src/train/optim.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
@@ -17,6 +17,8 @@ import { hubFromRunLog } from '../src/serve/dashboard.js';
 import { runInkwell } from './helpers.js';
 import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
+import { adapterLayers } from '../src/finetune/adapters.js';
+import { loadModelAndTokenizer } from '../src/model/load.js';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -154,6 +156,28 @@ describe('verifiable rewards', () => {
 });
 
 describe('inkwell rlhf grpo', () => {
+  it('--lora ends with a merged checkpoint, --adapters with a PEFT folder; both load', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-grpo-peft-'));
+    try {
+      const ckpt = join(dir, 'sft.safetensors');
+      saveCheckpoint(ckpt, tinyModel({ block_size: 24 }), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      writeFileSync(join(dir, 'prompts.jsonl'), ['1+1=', '2+2='].map((p, i) => JSON.stringify({ prompt: p, answer: [2, 4][i] })).join('\n'));
+      writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ exact: 'last_number' }]));
+      const args = ['rlhf', 'grpo', `--checkpoint=${ckpt}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`, '--steps=1', '--group_size=2', '--batch_prompts=2', '--max_new_tokens=3'];
+      const lora = await runInkwell([...args, '--lora', `--out_dir=${join(dir, 'lora')}`]);
+      assert.equal(lora.code, 0, lora.stderr);
+      assert.equal(loadCheckpoint(join(dir, 'lora', 'ckpt.safetensors')).model.namedParameters().length, tinyModel().namedParameters().length, 'merged: the base parameters only');
+      const adapters = await runInkwell([...args, '--adapters', `--out_dir=${join(dir, 'adapters')}`]);
+      assert.equal(adapters.code, 0, adapters.stderr);
+      assert.match(adapters.stdout, /wrote .*adapters\/peft, /);
+      assert.ok(!existsSync(join(dir, 'adapters', 'ckpt.safetensors')), 'no checkpoint a plain load would refuse');
+      const loaded = await loadModelAndTokenizer({ checkpoint: join(dir, 'adapters', 'peft') });
+      assert.ok(adapterLayers(loaded.model).length > 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('trains with verifiable rewards and the user\'s module, logs each step and writes the policy', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inkwell-grpo-'));
     try {
@@ -179,7 +203,7 @@ describe('inkwell rlhf grpo', () => {
       // The report card and the dashboard draw the same charts of the step rows.
       const md = readFileSync(join(dir, 'out', 'report.md'), 'utf8');
       const files = [...md.matchAll(/!\[(report-\d+-(\w+)\.svg)\]/g)];
-      assert.deepEqual(files.map((m) => m[2]), ['loss', 'spread', 'reward', 'solved', 'kl', 'clip', 'length', 'entropy']);
+      assert.deepEqual(files.map((m) => m[1]), ['report-0-loss.svg', 'report-2-reward.svg', 'report-3-kl.svg', 'report-5-spread.svg', 'report-6-solved.svg', 'report-7-clip.svg', 'report-8-length.svg', 'report-9-entropy.svg']);
       const hub = hubFromRunLog(join(dir, 'out', 'log.jsonl'));
       assert.equal(hub.history().filter((e) => e.type === 'step').length, 2);
       assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'finished', message: undefined });

@@ -13,10 +13,11 @@ import { rewardFunctions } from '../align/verifiers.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonl } from '../io/records.js';
 import { mergeLora } from '../finetune/lora.js';
+import { savePeft } from '../finetune/peft.js';
 import { assertFiniteParameters } from '../train/step.js';
 import { loadCheckpoint, restoreOptimizer, saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
-import { applyPeftOptions, PEFT_OPTIONS } from './finetune-options.js';
+import { applyPeftOptions, baseModelName, PEFT_OPTIONS } from './finetune-options.js';
 import { alignedState, turnFromOptions } from './align-options.js';
 import { MODEL_OPTIONS, modelFromOptions } from './model-options.js';
 import { rewardTimeout } from './reward.js';
@@ -45,7 +46,8 @@ GRPO options:
   --steps=100  --group_size=${g.group_size}  --batch_prompts=${g.batch_prompts}  --max_new_tokens=${g.max_new_tokens}  --temperature=${g.temperature}  --top_p=${g.top_p}
   --epsilon=${g.epsilon}  --epsilon_high=${g.epsilon_high}  --beta=${g.beta}  --no-scale_rewards (Dr. GRPO)  --loss_norm=${g.loss_norm}|token
   --iterations=${g.iterations}  --micro_batch=${g.micro_batch}  --learning_rate=${g.learning_rate}  --grad_clip=${g.grad_clip}  --seed=${g.seed}
-  --save_interval=0  --resume  --out_dir=out-grpo  --lora (and its options, as finetune sft; not with --resume)
+  --save_interval=0  --resume  --out_dir=out-grpo  --lora | --adapters (and their options, as finetune sft; not
+                           with --resume): LoRA is merged into ckpt.safetensors, adapters are saved to OUT_DIR/peft
 Live dashboard (each step's reward, solved groups, KL, clip fraction, length and entropy, the report
 card's charts of them, and a completion a step; \`inkwell serve --run_log=OUT_DIR/log.jsonl\` follows a run too):
 ${DASHBOARD_USAGE}`;
@@ -101,12 +103,14 @@ export async function grpo(options: Options): Promise<void> {
     const peft = applyPeftOptions(policy, options);
     // A LoRA or adapter run's weights are only a plain checkpoint once merged, at the end.
     const partial = policy.namedParameters().some(([name]) => isPeftParam(name));
-    if (partial && (resume || saveInterval)) throw new UsageError('--resume and --save_interval are for full fine-tuning: a --lora or --adapters run writes its checkpoint once, merged, at the end');
+    if (partial && (resume || saveInterval)) throw new UsageError('--resume and --save_interval are for full fine-tuning: a --lora run writes its checkpoint once, merged, at the end, and an --adapters run its PEFT folder');
     const { turn, template } = turnFromOptions(options, tokenizer, state);
     const checkpointState = alignedState('grpo', options, template);
     const trainer = new GrpoTrainer(policy, reference, tokenizer, rewards, prompts, config, turn);
     const outDir = options.string('out_dir', 'out-grpo')!;
     const checkpoint = join(outDir, 'ckpt.safetensors'), logFile = join(outDir, 'log.jsonl');
+    // Adapters cannot be merged into the base weights: their run ends with a PEFT folder, as finetune's does.
+    const adapters = options.flag('adapters'), written = adapters ? join(outDir, 'peft') : checkpoint;
     const rows = resume ? resumeGrpo(trainer, policy, checkpoint, logFile, prompts.length, steps) : [];
     if (resume) console.log(`grpo: resuming ${checkpoint} at step ${trainer.stepCount} of ${steps}`);
     const reporter = new RunReporter(outDir, `inkwell rlhf grpo → ${outDir}`, { ...config, steps, rewards: rewards.map((r) => `${r.weight} × ${r.name}`).join(' + ') },
@@ -115,7 +119,7 @@ export async function grpo(options: Options): Promise<void> {
     let tokens = rows.reduce((sum, r) => sum + (r.length as number) * config.batch_prompts * config.group_size, 0);
     const outcome = (): RunOutcome => ({
       parameters: policy.numParams(), tokens_seen: tokens,
-      results: last ? { steps: last.step, 'mean reward (last step)': last.reward, 'solved groups (last step)': last.solved, 'KL (last step)': last.kl, checkpoint } : {},
+      results: last ? { steps: last.step, 'mean reward (last step)': last.reward, 'solved groups (last step)': last.solved, 'KL (last step)': last.kl, saved: written } : {},
       samples: last ? last.examples.map((e) => `${JSON.stringify(e.prompt)} → ${JSON.stringify(e.completion)} (reward ${e.reward.toFixed(3)})`) : [],
     });
     const writeLog = () => writeFileAtomic(logFile, rows.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -146,11 +150,12 @@ export async function grpo(options: Options): Promise<void> {
         if (saveInterval && s % saveInterval === 0 && s < steps) save(s);
       }
       if (options.flag('lora')) mergeLora(policy);
-      save(steps);
+      if (adapters) savePeft(written, policy, { baseModel: baseModelName(options) });
+      else save(steps);
       reporter.write('finished', { ...outcome(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [] });
       rows.push({ kind: 'end', step: steps, status: 'finished' });
       writeLog();
-      console.log(`wrote ${checkpoint}, ${logFile} and ${join(outDir, 'report.md')}`);
+      console.log(`wrote ${written}, ${logFile} and ${join(outDir, 'report.md')}`);
       dashboard?.publish({ type: 'status', state: 'finished', report: true });
     } catch (err) {
       const written = reporter.write('failed', { ...outcome(), message: (err as Error).message });

@@ -16,21 +16,22 @@ export interface CurveGroup {
 }
 
 /**
- * The charts, in order; a column goes to the first group it matches, and columns of no group are not
- * drawn (counts such as equal_groups). GRPO's step rows fill reward, spread, solved, KL, clip fraction,
- * length and entropy; `inkwell train`'s fill loss, learning rate and throughput; PPO's most of them.
+ * The charts, in order (their index numbers the report's files, so older groups keep their file names); a
+ * column goes to the first group it matches, and columns of no group are not drawn (counts such as
+ * equal_groups). GRPO's step rows fill reward, KL, spread, solved, clip fraction, length and entropy;
+ * `inkwell train`'s fill loss, learning rate and throughput; PPO's loss, reward, KL and clip fraction.
  */
 export const CURVE_GROUPS: readonly CurveGroup[] = [
   { id: 'loss', title: 'loss', yLabel: 'loss (nats)', pattern: /loss/ },
   { id: 'learning', title: 'learning rate', yLabel: 'learning rate', pattern: /^lr/ },
-  { id: 'spread', title: 'reward spread (std within the step)', yLabel: 'standard deviation', pattern: /^reward.*_std\b/ },
-  { id: 'reward', title: 'reward', yLabel: 'reward', pattern: /reward/ },
-  { id: 'solved', title: 'solved groups (≥ 1 right completion)', yLabel: 'fraction of groups', pattern: /^solved\b/ },
+  { id: 'reward', title: 'reward', yLabel: 'reward', pattern: /reward(?!.*_std\b)/ },
   { id: 'kl', title: 'KL to the reference', yLabel: 'KL (nats)', pattern: /kl/i },
+  { id: 'throughput', title: 'throughput', yLabel: 'tokens/s', pattern: /tokens_per_s/ },
+  { id: 'spread', title: 'reward spread (std within the step)', yLabel: 'standard deviation', pattern: /^reward.*_std\b/ },
+  { id: 'solved', title: 'solved groups (≥ 1 right completion)', yLabel: 'fraction of groups', pattern: /^solved\b/ },
   { id: 'clip', title: 'clip fraction', yLabel: 'fraction of tokens', pattern: /clip_fraction/ },
   { id: 'length', title: 'completion length', yLabel: 'tokens', pattern: /^length\b/ },
   { id: 'entropy', title: 'entropy', yLabel: 'nats per token', pattern: /^entropy\b/ },
-  { id: 'throughput', title: 'throughput', yLabel: 'tokens/s', pattern: /tokens_per_s/ },
 ];
 
 /** Each numeric column of the rows as a series against the row's iter (or step). */
