@@ -55,7 +55,7 @@ describe('inkwell finetune', () => {
     assert.match(r.stdout, /confusion matrix/);
     // The report card (issue 20: every finetune run ends with one): the held-out result, curves and samples.
     assert.match(r.stdout, /report: clf\/report\.md/);
-    assert.match(readFileSync(path('clf/report.md'), 'utf8'), /^# inkwell finetune classify → clf[\s\S]*\| best held-out score \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
+    assert.match(readFileSync(path('clf/report.md'), 'utf8'), /^# inkwell finetune classify → clf[\s\S]*\| tokens seen \| [1-9][\d,]* \|[\s\S]*\| MFU \| \d+\.\d% \|[\s\S]*\| best held-out score \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
     assert.ok(existsSync(path('clf/report.html')));
     const { classifier } = loadClassifier(path('clf/ckpt.safetensors'));
     assert.deepEqual(classifier.labels, ['has_a', 'no_a']);
@@ -92,6 +92,7 @@ describe('inkwell finetune', () => {
     assert.match(card, /^# inkwell finetune sft → sft/);
     assert.match(card, /\| held-out exact match \(4, greedy\) \| [\d.]+ \|/);
     assert.match(card, /## Curves[\s\S]*## Samples/);
+    assert.match(card, /\| tokens seen \| [1-9][\d,]* \|\n\| tokens\/s \| [1-9][\d,]* \|\n\| MFU \| \d+\.\d% \|/);
     const { state } = loadCheckpoint(path('sft/ckpt.safetensors'));
     assert.equal((state as unknown as { finetune: { template: string } }).finetune.template, 'qa');
     // sample wraps the prompt in the recorded template; --template=none continues the text as given

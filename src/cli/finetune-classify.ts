@@ -92,7 +92,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   const evaluation = evaluateClassifier(classifier, val.examples);
   console.log(formatReport(evaluation.report));
   reportUnmerged(written);
-  const path = await report.finish(classifier, { results: { 'best step': result.bestIter, 'best held-out score': result.best?.value ?? 'none', saved: written.join(', ') },
+  const path = await report.finish(classifier, { result, decoder: model, dtype: config.dtype }, { results: { 'best step': result.bestIter, 'best held-out score': result.best?.value ?? 'none', saved: written.join(', ') },
     samples: [formatReport(evaluation.report)] });
   console.log(`report: ${path}`);
 }

@@ -7,14 +7,17 @@ import { applyFreeze, parseFreezeSpec, setTrainable, trainableSummary } from '..
 import type { BadLinePolicy, SkippedLine } from '../io/records.js';
 import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora, defaultTargetsFor, LORA_DEFAULTS } from '../finetune/lora.js';
-import { validateLoopConfig, type LoopConfig, type LoopHooks } from '../finetune/loop.js';
+import { validateLoopConfig, type LoopConfig, type LoopHooks, type LoopResult } from '../finetune/loop.js';
 import { RunLog, RunReporter, type RunOutcome } from '../report/card.js';
 import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { join } from 'node:path';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
-import { TrainingDiverged } from '../train/trainer.js';
+import { flopsPerToken, TrainingDiverged } from '../train/trainer.js';
+import { peakFlops } from '../train/peak.js';
+import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
+import type { Decoder } from '../model/decoder.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT } from './model-options.js';
 
@@ -217,10 +220,17 @@ export class FineTuneReport {
     return this.reporter.guard(train);
   }
 
-  /** Writes the report of a finished run; with --eval_suite, the language model `lm` is evaluated on it first. */
-  async finish(model: Module, outcome: RunOutcome, lm?: { model: CausalLM; tokenizer: Tokenizer }): Promise<string> {
+  /**
+   * Writes the report of a finished run, with the loop's tokens, tokens/s and MFU (the `decoder`'s FLOPs per
+   * token against this machine's measured peak); with --eval_suite, the language model `lm` is evaluated first.
+   */
+  async finish(model: Module, loop: { result: LoopResult; decoder: Decoder; dtype?: string }, outcome: RunOutcome,
+    lm?: { model: CausalLM; tokenizer: Tokenizer }): Promise<string> {
     const evaluations = this.suite && lm ? [await evalSuiteTable(this.suite, lm.model, lm.tokenizer)] : [];
-    this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), evaluations, ...outcome });
+    const { tokens, trainSeconds } = loop.result, rate = tokens / trainSeconds;
+    const cost: RunOutcome = tokens && trainSeconds
+      ? { tokens_seen: tokens, tokens_per_s: rate, mfu: (flopsPerToken(loop.decoder) * rate) / peakFlops(parseMatmulPrecision(loop.dtype ?? 'float32', 'dtype')) } : {};
+    this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), evaluations, ...cost, ...outcome });
     return join(this.reporter.outDir, 'report.md');
   }
 }

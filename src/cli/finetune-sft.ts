@@ -141,5 +141,5 @@ export async function run(args: string[], opts: Options): Promise<void> {
       samples.push(line);
     }
   }
-  console.log(`report: ${await report.finish(model, { results, samples }, { model, tokenizer })}`);
+  console.log(`report: ${await report.finish(model, { result, decoder: model, dtype: config.dtype }, { results, samples }, { model, tokenizer })}`);
 }

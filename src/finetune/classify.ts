@@ -73,6 +73,7 @@ export function trainClassifier(
     module: classifier,
     nextBatch: () => ({ examples: Array.from({ length: B }, () => train[rng.int(train.length)]!) }),
     step: (batch) => classifierLoss(classifier, batch.examples),
+    tokens: (batch) => batch.examples.reduce((n, e) => n + e.ids.length, 0),
     evaluate: (): EvalScore => {
       const { loss, report } = evaluateClassifier(classifier, val);
       return { value: report.accuracy, higherIsBetter: true, loss, text: `val loss ${loss.toFixed(4)}, ${classifier.multiLabel ? 'exact match' : 'accuracy'} ${(100 * report.accuracy).toFixed(1)}%` };

@@ -55,6 +55,8 @@ export interface FineTuneTask<B> {
   evaluate?(): EvalScore;
   /** Writes the model (atomically); called whenever the evaluation improves, or at the end without evaluate. */
   save?(iter: number, score: EvalScore | null): void;
+  /** The tokens of a batch (padding left out): the report card's tokens seen, tokens/s and MFU. */
+  tokens?(batch: B): number;
 }
 
 export interface LoopHooks {
@@ -70,6 +72,9 @@ export interface LoopResult {
   bestIter: number;
   last: EvalScore | null;
   lastLoss: number;
+  /** Tokens trained on (0 when the task does not count them), and the seconds the training steps took. */
+  tokens: number;
+  trainSeconds: number;
 }
 
 export function validateLoopConfig(c: LoopConfig): void {
@@ -104,7 +109,7 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
   };
   const logInterval = config.log_interval ?? Math.max(1, Math.floor(config.eval_interval / 5));
   const precision = loopPrecision(config.dtype ?? 'float32', 'dtype', print);
-  let best: EvalScore | null = null, last: EvalScore | null = null, bestIter = -1, lastLoss = NaN;
+  let best: EvalScore | null = null, last: EvalScore | null = null, bestIter = -1, lastLoss = NaN, tokens = 0, trainMs = 0;
 
   const evaluate = (iter: number) => {
     if (!task.evaluate) return;
@@ -130,11 +135,14 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
     const lr = learningRate(iter, schedule);
     optimizer.lr = lr;
     const t0 = performance.now();
+    const batch = task.nextBatch(iter);
     // The step's activations die with it: their memory serves the next step.
     const { loss: value } = activations.run(() => withMatmulPrecision(precision, () => optimizerStep(optimizer,
-      task.step(task.nextBatch(iter)), config.grad_clip, (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`)));
+      task.step(batch), config.grad_clip, (what) => `fine-tuning diverged: ${what} at step ${iter} (try a lower learning_rate)`)));
     lastLoss = value;
     const ms = performance.now() - t0;
+    tokens += task.tokens?.(batch) ?? 0;
+    trainMs += ms;
     if (iter % logInterval === 0) {
       print(`iter ${iter}: loss ${value.toFixed(4)}, lr ${lr.toExponential(2)}, ${ms.toFixed(0)} ms`);
       hooks.onLog?.({ iter, loss: value, lr, ms });
@@ -144,5 +152,5 @@ export function fineTune<B>(task: FineTuneTask<B>, config: LoopConfig, hooks: Lo
   if (task.evaluate) evaluate(config.max_iters);
   else task.save?.(config.max_iters, null);
   module.eval();
-  return { iters: config.max_iters, best, bestIter, last, lastLoss };
+  return { iters: config.max_iters, best, bestIter, last, lastLoss, tokens, trainSeconds: trainMs / 1000 };
 }

@@ -42,6 +42,7 @@ export function trainSft(
     module: model,
     nextBatch: next,
     step: (batch) => sftLoss(model, batch),
+    tokens: (batch) => batch.lengths.reduce((n, l) => n + l, 0),
     evaluate: val.length ? () => {
       const loss = sftEvalLoss(model, val);
       return { value: loss, higherIsBetter: false, loss, text: `val loss ${loss.toFixed(4)} (completion tokens)` };
