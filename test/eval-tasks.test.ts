@@ -17,7 +17,7 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { generate } from '../src/generate/generate.js';
 import { loadHFCausalLM } from '../src/model/hf.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
-import { Gpt2Tokenizer } from '../src/tokenizers/index.js';
+import { CharTokenizer, Gpt2Tokenizer } from '../src/tokenizers/index.js';
 import { runInkwell, sharedDir } from './helpers.js';
 import { asciiTokenizer, tinyModel } from './tiny-model.js';
 
@@ -89,7 +89,23 @@ describe('scoring conventions', () => {
     requests.forEach((r, i) => assert.ok(Math.abs(scoreLoglikelihoods(model, asciiTokenizer, [r])[0]!.logprob - batched[i]!.logprob) < 1e-4));
   });
 
-  it('acc takes the highest log-likelihood, acc_norm the highest per UTF-8 byte of the choice', () => {
+  it('acc_norm divides by the choice\'s characters, as the harness\'s len(choice) does, not by its UTF-8 bytes', () => {
+    // A vocabulary with a two-byte character: choices of equal length in characters but not in bytes.
+    const tokenizer = new CharTokenizer([...asciiTokenizer.toJSON().chars, 'é']);
+    const wide = tinyModel({ block_size: 32, vocab_size: tokenizer.vocabSize }, 7);
+    let disagreements = 0;
+    for (const [a, b] of [['ab', 'éé'], ['xy', 'éa'], ['no', 'aé'], ['qq', 'éé'], ['zz', 'ée'], ['ba', 'éb']]) {
+      const item = { kind: 'multiple_choice' as const, contexts: ['Pick:'], continuations: [a!, b!], label: 0, source: `${a}/${b}` };
+      const task: Task = { name: 'chars', ...DEFAULT_SETTINGS, skipped: [], items: [item] };
+      const [s0, s1] = evaluateTask(wide, tokenizer, task).perItem[0]!.scores as [number, number];
+      const byChars = s0 / 2 >= s1 / 2, byBytes = s0 / 2 >= s1 / Buffer.byteLength(b!);
+      assert.equal(evaluateTask(wide, tokenizer, task).perItem[0]!.correctNorm, byChars, item.source);
+      if (byChars !== byBytes) disagreements++;
+    }
+    assert.ok(disagreements > 0, 'at least one pair where the two normalisations pick different choices');
+  });
+
+  it('acc takes the highest log-likelihood, acc_norm the highest per character of the choice', () => {
     const context = 'Pick:';
     const choices = ['ab', 'abcdefgh'];
     const task: Task = { name: 't', ...DEFAULT_SETTINGS, skipped: [], items: [{ kind: 'multiple_choice', contexts: [context], continuations: choices, label: 1, source: 'hand' }] };

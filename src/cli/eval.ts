@@ -31,7 +31,7 @@ Tasks (--task=FILE.jsonl or a benchmark: ${TASK_NAMES.join(', ')}, fetched from 
 items scored by log-likelihood as lm-evaluation-harness scores them (docs/eval.md gives the schema):
 multiple choice {"context", "choices", "label"}, partial {"contexts", "continuation", "label"} (Winogrande)
 and greedy {"context", "continuation"} (LAMBADA). Prints acc, acc_norm (scores divided by the choice's
-bytes), chance and the accuracy centred on chance. A file of {"prompt", "answer"} lines is a few-shot
+characters), chance and the accuracy centred on chance. A file of {"prompt", "answer"} lines is a few-shot
 exact-match task, as --fewshot below.
   --num_fewshot=0          solved examples before each item (drawn from the task's other items)
   --limit=N                only the first N items

@@ -4,8 +4,8 @@
 //                    (Winogrande: the blank's option ends each context, the rest of the sentence is scored)
 //   greedy           {"context": C, "continuation": X}                     correct when X is the greedy continuation
 //                    (LAMBADA: the last word of a passage)
-// acc picks the highest score; acc_norm divides each choice's score by its UTF-8 byte length first (the
-// harness's length normalisation). A first line {"task": {...}} may set name, description (put before
+// acc picks the highest score; acc_norm divides each choice's score by its length in characters first
+// (the harness's length normalisation: Python's len() of the choice, Unicode code points, not bytes). A first line {"task": {...}} may set name, description (put before
 // everything), target_delimiter (default " "; LAMBADA's is ""), fewshot_delimiter (default "\n\n") and
 // chance. Few-shot examples come from the task's other items (never the item itself), drawn with a
 // fixed seed, each written as its correct context + delimiter + answer.
@@ -142,7 +142,7 @@ export function evaluateTask(model: CausalLM, tokenizer: Tokenizer, task: Task, 
     if (item.kind === 'greedy') return { source: item.source, scores: [scored[0]!.logprob], label: 0, correct: scored[0]!.greedy, correctNorm: null };
     const scores = scored.map((r) => r.logprob);
     const correctNorm = item.kind === 'multiple_choice'
-      ? argmax(scores.map((s, j) => s / Buffer.byteLength(item.continuations[j]!))) === item.label
+      ? argmax(scores.map((s, j) => s / [...item.continuations[j]!].length)) === item.label
       : null;
     return { source: item.source, scores, label: item.label, correct: argmax(scores) === item.label, correctNorm };
   });
