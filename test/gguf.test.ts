@@ -218,15 +218,15 @@ async function checkAgainstLlamaCpp(model: GPT | Llama, tokenizer: Tokenizer, na
 const fixture = (name: string) => join(sharedDir, 'fixtures', name);
 
 describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }, () => {
-  it('GPT-2 (gpt-tiny) in F32 and F16: greedy continuation and log-probabilities agree', async () => {
+  it('GPT-2 (gpt-tiny) in F32 and F16: greedy continuation and log-probabilities agree', async (t) => {
     const model = loadHFCausalLM(fixture('gpt-tiny'));
     // llama.cpp's GELU reads a float16 table (GGML_GELU_FP16): ~1e-3 even in F32.
     const f32 = await checkAgainstLlamaCpp(model, charTokenizer, 'gpt-tiny', 'f32', 5e-3);
     const f16 = await checkAgainstLlamaCpp(model, charTokenizer, 'gpt-tiny', 'f16', 1e-2);
-    console.log(`# gpt-tiny vs llama.cpp, max |Δ log p| over the top 10: f32 ${f32.toExponential(2)}, f16 ${f16.toExponential(2)}`);
+    t.diagnostic(`gpt-tiny vs llama.cpp, max |Δ log p| over the top 10: f32 ${f32.toExponential(2)}, f16 ${f16.toExponential(2)}`);
   });
 
-  it('Llama (llama-tiny) in F32, BF16, Q8_0 and Q4_0: q/k permuted for llama.cpp\'s rope', async () => {
+  it('Llama (llama-tiny) in F32, BF16, Q8_0 and Q4_0: q/k permuted for llama.cpp\'s rope', async (t) => {
     const model = loadHFCausalLM(fixture('llama-tiny'));
     const diffs: string[] = [];
     for (const [dtype, tol] of [['f32', 1e-4], ['bf16', 2e-2], ['q8_0', 0.1], ['q4_0', 0.5]] as const) {
@@ -234,7 +234,7 @@ describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }
       // dequantized weights with float32 activations): hence the wider tolerances, and Q4_0 may flip close calls.
       diffs.push(`${dtype} ${(await checkAgainstLlamaCpp(model, charTokenizer, 'llama-tiny', dtype, tol, dtype !== 'q4_0')).toExponential(2)}`);
     }
-    console.log(`# llama-tiny vs llama.cpp, max |Δ log p| over the top 10: ${diffs.join(', ')}`);
+    t.diagnostic(`llama-tiny vs llama.cpp, max |Δ log p| over the top 10: ${diffs.join(', ')}`);
   });
 
   it('Qwen2 (biases, tied head) and Qwen3 (q/k norms, head_dim ≠ hidden/heads) in F32', async () => {
