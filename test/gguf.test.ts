@@ -204,8 +204,8 @@ async function checkAgainstLlamaCpp(model: GPT | Llama, tokenizer: Tokenizer, na
   exportGGUF(model, tokenizer, file, { dtype });
   const prompt = [20, 46, 53, 1, 57, 43];
   const steps = Math.min(8, model.contextLength - prompt.length);
-  // Against the weights the file holds: what llama.cpp computes with, dequantized.
-  const stored = importGGUF(file).model;
+  // Against the weights the file holds: what llama.cpp computes with, dequantized (f32 holds the model's own).
+  const stored = dtype === 'f32' ? model : importGGUF(file).model;
   const ink = inkwellRun(stored, prompt, steps);
   const cpp = await llamaCppRun(file, prompt, steps, model.contextLength);
   const diff = topLogpDiff(ink.logp, cpp.logp);
@@ -237,14 +237,16 @@ describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }
     t.diagnostic(`llama-tiny vs llama.cpp, max |Δ log p| over the top 10: ${diffs.join(', ')}`);
   });
 
-  it('Qwen2 (biases, tied head) and Qwen3 (q/k norms, head_dim ≠ hidden/heads) in F32', async () => {
+  it('Qwen2 (biases, tied head), Qwen3 (q/k norms, head_dim ≠ hidden/heads) and Llama 3.1 rope scaling (rope_freqs) in F32', async () => {
     const base: LlamaConfig = {
       model_type: 'qwen2', vocab_size: 65, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4,
       num_key_value_heads: 2, head_dim: 8, rms_norm_eps: 1e-6, rope_theta: 10000, rope_scaling: null, max_position_embeddings: 32,
       attention_bias: false, mlp_bias: false, tie_word_embeddings: true, attention_dropout: 0, initializer_range: 0.3,
     };
-    for (const config of [base, { ...base, model_type: 'qwen3' as const, head_dim: 16, num_key_value_heads: 1, tie_word_embeddings: false }]) {
-      await checkAgainstLlamaCpp(new Llama(config, { seed: 3 }), charTokenizer, config.model_type, 'f32', 1e-4);
+    const llama3: LlamaConfig = { ...base, model_type: 'llama', rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 } };
+    const qwen3: LlamaConfig = { ...base, model_type: 'qwen3', head_dim: 16, num_key_value_heads: 1, tie_word_embeddings: false };
+    for (const [name, config] of [['qwen2', base], ['qwen3', qwen3], ['llama3-rope', llama3]] as const) {
+      await checkAgainstLlamaCpp(new Llama(config, { seed: 3 }), charTokenizer, name, 'f32', 1e-4);
     }
   });
 });
