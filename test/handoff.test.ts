@@ -118,6 +118,15 @@ describe('hand-off to PyTorch and back', { skip }, () => {
     assert.ok(maxAbsDiff(m, mine) < 1e-3 * maxAbs(mine), 'AdamW first moments agree');
     assert.deepEqual(restored.optimizer!.moments.get(name)!.m, m);
 
+    // `inkwell train --init_from=resume` continues from it: at PyTorch's iteration, from its AdamW step.
+    const resumeDir = join(tmp, 'resumed');
+    mkdirSync(resumeDir, { recursive: true });
+    run(process.execPath, [MAIN, 'import', out, join(resumeDir, 'ckpt.safetensors')]);
+    const logged: number[] = [];
+    const resumed = train({ ...config, out_dir: resumeDir, init_from: 'resume', max_iters: state.iter_num + STEPS + 3, eval_interval: 100, log_interval: 1 }, { onLog: (row) => logged.push(row.iter) });
+    assert.deepEqual(logged, [30, 31, 32]);
+    assert.equal(resumed.iter, state.iter_num + STEPS + 3);
+
     // Two processes under torchrun (Gloo on the CPU): each takes one micro-batch, gradients all-reduced.
     const out2 = join(tmp, 'torch-ddp');
     // --redirects=1 --tee=1: torch 1.13's launcher on Python 3.11 cannot parse its own default '0' (Std.from_str).
