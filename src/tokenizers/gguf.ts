@@ -43,9 +43,13 @@ function preTokenizerName(pre: unknown): string {
 /**
  * The tokenizer.ggml.* metadata of a tokenizer, for a model with `vocabSize` embedding rows (ids the
  * tokenizer does not use become `[PADn]` tokens of type unused, as convert_hf_to_gguf.py writes them).
+ * `notice` hears what llama.cpp will do differently (a normalizer it does not apply).
  */
-export function tokenizerToGGUF(tokenizer: Tokenizer, vocabSize: number): [string, GGUFMeta][] {
+export function tokenizerToGGUF(tokenizer: Tokenizer, vocabSize: number, notice: (message: string) => void = () => {}): [string, GGUFMeta][] {
   const { tokenizer: json, config } = toHuggingFaceFiles(tokenizer);
+  if (json.normalizer !== null && json.normalizer !== undefined) {
+    notice(`the tokenizer's normalizer (${(json.normalizer as { type?: string }).type}) has no GGUF form: llama.cpp tokenizes text as it comes`);
+  }
   const model = json.model as { type?: string; vocab: Record<string, number>; merges: (string | [string, string])[] };
   if (model.type !== 'BPE') throw new Error(`a tokenizer with model ${JSON.stringify(model.type)} cannot be written as GGUF (supported: byte-level BPE)`);
   const added = (json.added_tokens ?? []) as { id: number; content: string; special: boolean }[];
