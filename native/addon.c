@@ -2,7 +2,8 @@
 // it must), throws a JS Error naming the kernel and argument on misuse, then runs the C kernel.
 // Exports the kernels under the names and positional arguments of the Kernels interface
 // (src/tensor/backend.ts), plus `threads` (pool size), `isa` (the SIMD flavour compiled in), `cpuModel`,
-// and the path of bfloat16 products (`matmulPath`, `setMatmulPath`, `matmulPaths`, `amxPeak`).
+// the path of bfloat16 products (`matmulPath`, `setMatmulPath`, `matmulPaths`, `amxPeak`) and that of
+// compressed-weight products (`compressedPath`).
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -335,6 +336,36 @@ static napi_value js_swigluBackward(napi_env env, napi_callback_info info) {
   return finish(env, "swigluBackward");
 }
 
+static napi_value js_relu2Forward(napi_env env, napi_callback_info info) {
+  PARSE("relu2Forward", "x:f out:f n:n");
+  for (int i = 0; i < 2; i++) NEED("relu2Forward", i, S(2), "n");
+  k_relu2_forward(F(0), F(1), S(2));
+  return finish(env, "relu2Forward");
+}
+
+static napi_value js_relu2Backward(napi_env env, napi_callback_info info) {
+  PARSE("relu2Backward", "x:f dout:f dx:f n:n");
+  for (int i = 0; i < 3; i++) NEED("relu2Backward", i, S(3), "n");
+  k_relu2_backward(F(0), F(1), F(2), S(3));
+  return finish(env, "relu2Backward");
+}
+
+static napi_value js_softcapForward(napi_env env, napi_callback_info info) {
+  PARSE("softcapForward", "x:f out:f n:n cap:d");
+  for (int i = 0; i < 2; i++) NEED("softcapForward", i, S(2), "n");
+  CHECK("softcapForward", v[3].num > 0, "cap must be > 0");
+  k_softcap_forward(F(0), F(1), S(2), (float)v[3].num);
+  return finish(env, "softcapForward");
+}
+
+static napi_value js_softcapBackward(napi_env env, napi_callback_info info) {
+  PARSE("softcapBackward", "out:f dout:f dx:f n:n cap:d");
+  for (int i = 0; i < 3; i++) NEED("softcapBackward", i, S(3), "n");
+  CHECK("softcapBackward", v[4].num > 0, "cap must be > 0");
+  k_softcap_backward(F(0), F(1), F(2), S(3), (float)v[4].num);
+  return finish(env, "softcapBackward");
+}
+
 static napi_value js_geluForward(napi_env env, napi_callback_info info) {
   PARSE("geluForward", "x:f out:f n:n");
   NEED("geluForward", 0, S(2), "n");
@@ -560,6 +591,14 @@ static napi_value js_amxPeak(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* compressedPath(int8, M, group): the kernel a compressed product of M rows takes (bench rows name it). */
+static napi_value js_compressedPath(napi_env env, napi_callback_info info) {
+  PARSE("compressedPath", "int8:n M:n group:n");
+  napi_value out;
+  napi_create_string_utf8(env, compressed_path(S(0) != 0, S(1), S(2)), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 #define FN(name) { #name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT() {
@@ -571,12 +610,13 @@ NAPI_MODULE_INIT() {
     FN(matmul), FN(add), FN(mul), FN(axpy), FN(scale), FN(sumRows), FN(sum), FN(sumSquares),
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
     FN(rmsnormForward), FN(rmsnormBackward), FN(rope), FN(swigluForward), FN(swigluBackward),
+    FN(relu2Forward), FN(relu2Backward), FN(softcapForward), FN(softcapBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
     FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
-    FN(matmulPath), FN(setMatmulPath), FN(matmulPaths), FN(amxPeak),
+    FN(matmulPath), FN(setMatmulPath), FN(matmulPaths), FN(amxPeak), FN(compressedPath),
     { "cpuModel", NULL, NULL, NULL, NULL, cpu, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -25,6 +25,7 @@ export { evaluateTokens, type EvalResult } from './train/evaluate.js';
 export * from './generate/index.js';
 export { fetchPretrained, loadPretrained, loadPretrainedCausalLM, GPT2_MODELS } from './model/pretrained.js';
 export { lineChartSvg, type Series, type ChartOptions } from './report/svg-chart.js';
+export { curveCharts, CURVE_GROUPS, logSeries, type CurveGroup, type LogRow } from './report/curves.js';
 export { loadModelAndTokenizer, type ModelSource, type LoadedModel } from './model/load.js';
 export { compressModel, decompress, type CompressionReport } from './model/compress.js';
 export { compressMatrix, compressedMatmul, WEIGHT_FORMATS, type WeightFormat, type CompressedMatrix } from './tensor/ops/compressed.js';
@@ -37,6 +38,9 @@ export { PpoTrainer, ValueHead, defaultPpoConfig, evaluatePolicy, type PpoConfig
 export { runPpo, type PpoRunOptions, type PpoRunResult } from './align/ppo-run.js';
 export { trainDpo, referenceMargins, evaluateDpo, defaultDpoConfig, type DpoConfig, type DpoPair, type DpoMetrics } from './align/dpo.js';
 export { frozenCopy, trainableCopy } from './align/reference.js';
+export { GrpoTrainer, defaultGrpoConfig, validateGrpoConfig, type GrpoConfig, type GrpoPrompt, type GrpoStepLog, type GrpoState, type GrpoCheckpointState } from './align/grpo.js';
+export { grpoLoss, groupAdvantages, type GrpoLossOptions, type GrpoLossResult, type GroupAdvantages } from './align/grpo-loss.js';
+export { rewardFunctions, extractAnswer, sameAnswer, type RewardFunction, type Completion, type Extractor } from './align/verifiers.js';
 export { applyLora, mergeLora, LoraLinear, LORA_DEFAULTS, type LoraOptions } from './finetune/lora.js';
 export { applyAdapters, Adapter, AdaptedLinear, type AdapterOptions } from './finetune/adapters.js';
 export { applyFreeze, parseFreezeSpec, trainableSummary, type FreezeSpec, type TrainableSummary } from './finetune/freeze.js';

@@ -4,7 +4,7 @@
 //   run.json   what the run was and what it cost: the command, settings, data, parameters, tokens, wall time,
 //              throughput, MFU, the machine and the version, evaluation results and samples (RunRecord);
 //   log.jsonl  its curves: one JSON row per line, `kind` plus numbers (train/eval rows of `inkwell train`;
-//              step rows of rlhf), every numeric column of which becomes a chart.
+//              step rows of rlhf), every numeric column of which becomes a chart (curves.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { appendToFile, writeFileAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { escapeMarkup } from './escape.js';
-import { lineChartSvg, type Series } from './svg-chart.js';
+import { CURVE_GROUPS, curveCharts, type LogRow } from './curves.js';
+import { lineChartSvg } from './svg-chart.js';
 
 export const RUN_RECORD = 'run.json';
 
@@ -140,7 +141,7 @@ export function renderReport(dir: string): { markdown: string; html: string } {
   for (const key of ['title', 'command', 'machine', 'settings'] as const) {
     if (record[key] === undefined) throw new Error(`${recordFile}: "${key}" is missing`);
   }
-  const charts = curveCharts(join(dir, 'log.jsonl'));
+  const charts = curveChartFiles(join(dir, 'log.jsonl'));
   const markdown = join(dir, 'report.md'), html = join(dir, 'report.html');
   writeFileAtomic(markdown, toMarkdown(record, charts.map((c) => c.file)));
   for (const c of charts) writeFileAtomic(join(dir, c.file), c.svg);
@@ -153,35 +154,17 @@ interface Chart {
   svg: string;
 }
 
-/** One chart per group of related columns of log.jsonl (loss, learning rate, reward, KL, …). */
-function curveCharts(logFile: string): Chart[] {
+/** One chart per group of related columns of log.jsonl (curves.ts: loss, learning rate, reward, KL, …). */
+function curveChartFiles(logFile: string): Chart[] {
   if (!existsSync(logFile)) return [];
   const rows = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
     try {
-      return [JSON.parse(l) as Record<string, unknown>];
+      return [JSON.parse(l) as LogRow];
     } catch {
       return [];
     }
   });
-  const x = (r: Record<string, unknown>) => Number(r.iter ?? r.step);
-  const series = new Map<string, Series>();
-  for (const r of rows) {
-    for (const [key, value] of Object.entries(r)) {
-      if (key === 'iter' || key === 'step' || typeof value !== 'number' || !Number.isFinite(x(r))) continue;
-      const name = r.kind === 'eval' || r.kind === undefined ? key : `${key} (${r.kind})`;
-      if (!series.has(name)) series.set(name, { name, points: [] });
-      series.get(name)!.points.push([x(r), value]);
-    }
-  }
-  const groups: [string, string, RegExp][] = [
-    ['loss', 'loss (nats)', /loss/], ['learning rate', 'learning rate', /^lr/], ['reward', 'reward', /reward/],
-    ['KL to the reference', 'KL (nats)', /kl/i], ['throughput', 'tokens/s', /tokens_per_s/],
-  ];
-  return groups.flatMap(([title, yLabel, pattern], i) => {
-    const picked = [...series.values()].filter((s) => pattern.test(s.name) && s.points.length > 1);
-    if (!picked.length) return [];
-    return [{ file: `report-${i}-${title.split(' ')[0]!.toLowerCase()}.svg`, svg: lineChartSvg({ title, xLabel: 'step', yLabel, series: picked }) }];
-  });
+  return curveCharts(rows).map((c) => ({ file: `report-${CURVE_GROUPS.findIndex((g) => g.id === c.id)}-${c.id}.svg`, svg: lineChartSvg(c) }));
 }
 
 export function formatValue(v: unknown): string {

@@ -69,6 +69,13 @@ export interface Kernels {
   swigluForward(gate: F32, up: F32, out: F32, n: number): void;
   swigluBackward(gate: F32, up: F32, dout: F32, dgate: F32, dup: F32, n: number): void;
 
+  /** ReLU² (modded-nanogpt's MLP): out = max(x, 0)²; backward dx = 2·max(x, 0)·dout. */
+  relu2Forward(x: F32, out: F32, n: number): void;
+  relu2Backward(x: F32, dout: F32, dx: F32, n: number): void;
+  /** Logit soft-capping (Gemma 2): out = cap·tanh(x / cap); backward from the output, dx = dout·(1 − (out / cap)²). */
+  softcapForward(x: F32, out: F32, n: number, cap: number): void;
+  softcapBackward(out: F32, dout: F32, dx: F32, n: number, cap: number): void;
+
   /**
    * Fused causal self-attention over packed qkv [B, T, C + 2·KV]: each row is q (nh heads of hs = C/nh)
    * | k (nkv heads) | v (nkv heads), KV = nkv·hs, head h at columns h·hs..(h+1)·hs-1 of its part. Query
@@ -105,8 +112,10 @@ export interface Kernels {
 
   /**
    * Inference products with compressed weights, stored output-major W [N, K]: out[m, n] = bias[n] +
-   * Σ_k x[m, k] · W[n, k] for x [M, K]. Int8: W[n, k] = q[n, k] · scales[n, ⌊k / group⌋] (group divides K).
-   * Bf16: each weight is the high 16 bits of a float32.
+   * Σ_k x[m, k] · W[n, k] for x [M, K]. Int8: W[n, k] = q[n, k] · scales[n, ⌊k / group⌋] (group divides K),
+   * and x is split per group of its row into two int8 parts (s1·q1 + s2·q2, s1 = max|x| / 127, s2 = s1 / 254,
+   * rounded to nearest even; x then keeps ~15 bits), so the sums are integer dot products (AVX-512 VNNI).
+   * Bf16: each weight is the high 16 bits of a float32; x stays float32.
    */
   matmulQ8(x: F32, q: Int8Array, scales: F32, bias: F32 | null, out: F32, M: number, N: number, K: number, group: number): void;
   matmulBf16(x: F32, w: Uint16Array, bias: F32 | null, out: F32, M: number, N: number, K: number): void;

@@ -39,6 +39,7 @@ export function exportHandoff(checkpoint: string, dir: string, notice: (message:
   saveHFCausalLM(model, dir);
   if (optimizer) writeOptimizer(join(dir, OPTIMIZER_FILE), model, optimizer);
   else notice(`${checkpoint} holds no optimizer state: PyTorch starts AdamW afresh`);
+  if (optimizer?.momentum.size) notice(`${checkpoint} trained ${optimizer.momentum.size} matrices with Muon: their momentum is not handed off (the PyTorch peer continues with AdamW, fresh for those)`);
   if (state.tokenizer) {
     try {
       writeHuggingFaceTokenizer(dir, tokenizerFromJSON(state.tokenizer as TokenizerJSON, checkpoint));
@@ -91,7 +92,7 @@ export function importHandoff(dir: string, checkpoint: string): { model: Decoder
     const header = readSafetensorsHeader(optFile);
     const step = Number(header.metadata.step);
     if (!Number.isSafeInteger(step) || step < 0) throw new Error(`${optFile}: metadata 'step' must be a whole number, got ${JSON.stringify(header.metadata.step)}`);
-    optimizer = { step, moments: new Map() };
+    optimizer = { step, moments: new Map(), momentum: new Map() };
     for (const [name, p] of model.namedParameters()) {
       const [m, v] = [`exp_avg.${name}`, `exp_avg_sq.${name}`];
       if (!header.entries.has(m) && !header.entries.has(v)) continue;
