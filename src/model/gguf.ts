@@ -42,7 +42,7 @@ export interface GGUFExportOptions {
   onNotice?: (message: string) => void;
 }
 
-/** One parameter's place in the file: its GGUF name and the row permutation llama.cpp's layout needs (null: none). */
+/** One parameter's place in the file: its GGUF name, and how llama.cpp's layout differs from inkwell's (HF's). */
 interface Placement {
   param: string;
   gguf: string;
