@@ -222,12 +222,15 @@ async function checkAgainstLlamaCpp(model: GPT | Llama, tokenizer: Tokenizer, na
 const fixture = (name: string) => join(sharedDir, 'fixtures', name);
 
 describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }, () => {
-  it('GPT-2 (gpt-tiny) in F32 and F16: greedy continuation and log-probabilities agree', async (t) => {
+  it('GPT-2 (gpt-tiny) in F32, F16 and Q8_0: greedy continuation and log-probabilities agree', async (t) => {
     const model = loadHFCausalLM(fixture('gpt-tiny'));
     // llama.cpp's GELU reads a float16 table (GGML_GELU_FP16): ~1e-3 even in F32.
     const f32 = await checkAgainstLlamaCpp(model, charTokenizer, 'gpt-tiny', 'f32', 5e-3);
     const f16 = await checkAgainstLlamaCpp(model, charTokenizer, 'gpt-tiny', 'f16', 1e-2);
-    t.diagnostic(`gpt-tiny vs llama.cpp, max |Δ log p| over the top 10: f32 ${f32.toExponential(2)}, f16 ${f16.toExponential(2)}`);
+    // Q8_0: log-probabilities and the first token agree; later greedy steps hit close calls (this fixture's
+    // random weights leave margins of a few hundredths) that llama.cpp's 8-bit activations may flip.
+    const q8 = await checkAgainstLlamaCpp(model, charTokenizer, 'gpt-tiny', 'q8_0', 0.1, false);
+    t.diagnostic(`gpt-tiny vs llama.cpp, max |Δ log p| over the top 10: f32 ${f32.toExponential(2)}, f16 ${f16.toExponential(2)}, q8_0 ${q8.toExponential(2)}`);
   });
 
   it('Llama (llama-tiny) in F32, BF16, Q8_0 and Q4_0: q/k permuted for llama.cpp\'s rope', async (t) => {
