@@ -244,7 +244,7 @@ describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }
     t.diagnostic(`llama-tiny vs llama.cpp, max |Δ log p| over the top 10: ${diffs.join(', ')}`);
   });
 
-  it('Qwen2 (biases, tied head), Qwen3 (q/k norms, head_dim ≠ hidden/heads) and Llama 3.1 rope scaling (rope_freqs) in F32', async () => {
+  it('Qwen2 (biases, tied head), Qwen3 (q/k norms, head_dim ≠ hidden/heads) Llama 3.1 rope scaling (rope_freqs) and a bias-free GPT in F32', async () => {
     const base: LlamaConfig = {
       model_type: 'qwen2', vocab_size: 65, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4,
       num_key_value_heads: 2, head_dim: 8, rms_norm_eps: 1e-6, rope_theta: 10000, rope_scaling: null, max_position_embeddings: 32,
@@ -255,6 +255,9 @@ describe('exported models in llama.cpp (node-llama-cpp)', { skip: skipLlamaCpp }
     for (const [name, config] of [['qwen2', base], ['qwen3', qwen3], ['llama3-rope', llama3]] as const) {
       await checkAgainstLlamaCpp(new Llama(config, { seed: 3 }), charTokenizer, name, 'f32', 1e-4);
     }
+    // A bias-free GPT (nanoGPT's small configs): written with the zero biases llama.cpp's gpt2 graph adds.
+    const biasFree = new GPT({ n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 65, dropout: 0, bias: false }, { seed: 4 });
+    await checkAgainstLlamaCpp(biasFree, charTokenizer, 'gpt-bias-free', 'f32', 5e-3);
   });
 });
 
