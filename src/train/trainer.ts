@@ -19,7 +19,7 @@ import { withMatmulPrecision } from '../tensor/ops/matmul.js';
 import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
 import { loopPrecision, MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
-import { peakFlops } from './peak.js';
+import { describePeak, peakFlops } from './peak.js';
 import { learningRate } from './schedule.js';
 
 export interface TrainLogRow {
@@ -222,6 +222,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
   print(`tokens per iteration will be: ${tokensPerIter.toLocaleString('en-US')}`);
   const precision = loopPrecision(config.dtype, 'config: dtype', print);
   const peak = peakFlops(precision), flopsPerIter = flopsPerToken(model) * tokensPerIter;
+  print(describePeak(peak, precision));
   let lastEval: EvalRow | null = null;
   let lastLoss = NaN;
   const activations = new OutputArena();
