@@ -17,6 +17,7 @@
         "native/norm.c",
         "native/rope.c",
         "native/swiglu.c",
+        "native/activations.c",
         "native/elementwise.c",
         "native/reduce.c",
         "native/loss.c",

@@ -336,6 +336,36 @@ static napi_value js_swigluBackward(napi_env env, napi_callback_info info) {
   return finish(env, "swigluBackward");
 }
 
+static napi_value js_relu2Forward(napi_env env, napi_callback_info info) {
+  PARSE("relu2Forward", "x:f out:f n:n");
+  for (int i = 0; i < 2; i++) NEED("relu2Forward", i, S(2), "n");
+  k_relu2_forward(F(0), F(1), S(2));
+  return finish(env, "relu2Forward");
+}
+
+static napi_value js_relu2Backward(napi_env env, napi_callback_info info) {
+  PARSE("relu2Backward", "x:f dout:f dx:f n:n");
+  for (int i = 0; i < 3; i++) NEED("relu2Backward", i, S(3), "n");
+  k_relu2_backward(F(0), F(1), F(2), S(3));
+  return finish(env, "relu2Backward");
+}
+
+static napi_value js_softcapForward(napi_env env, napi_callback_info info) {
+  PARSE("softcapForward", "x:f out:f n:n cap:d");
+  for (int i = 0; i < 2; i++) NEED("softcapForward", i, S(2), "n");
+  CHECK("softcapForward", v[3].num > 0, "cap must be > 0");
+  k_softcap_forward(F(0), F(1), S(2), (float)v[3].num);
+  return finish(env, "softcapForward");
+}
+
+static napi_value js_softcapBackward(napi_env env, napi_callback_info info) {
+  PARSE("softcapBackward", "out:f dout:f dx:f n:n cap:d");
+  for (int i = 0; i < 3; i++) NEED("softcapBackward", i, S(3), "n");
+  CHECK("softcapBackward", v[4].num > 0, "cap must be > 0");
+  k_softcap_backward(F(0), F(1), F(2), S(3), (float)v[4].num);
+  return finish(env, "softcapBackward");
+}
+
 static napi_value js_geluForward(napi_env env, napi_callback_info info) {
   PARSE("geluForward", "x:f out:f n:n");
   NEED("geluForward", 0, S(2), "n");
@@ -580,6 +610,7 @@ NAPI_MODULE_INIT() {
     FN(matmul), FN(add), FN(mul), FN(axpy), FN(scale), FN(sumRows), FN(sum), FN(sumSquares),
     FN(layernormForward), FN(layernormBackward), FN(geluForward), FN(geluBackward),
     FN(rmsnormForward), FN(rmsnormBackward), FN(rope), FN(swigluForward), FN(swigluBackward),
+    FN(relu2Forward), FN(relu2Backward), FN(softcapForward), FN(softcapBackward),
     FN(attentionForward), FN(attentionBackward), FN(attentionCached),
     FN(crossEntropyForward), FN(crossEntropyBackward), FN(embeddingForward), FN(embeddingBackward),
     FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),

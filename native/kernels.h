@@ -96,6 +96,12 @@ void k_rope(const float *x, float *out, const float *cos, const float *sin, long
 void k_swiglu_forward(const float *gate, const float *up, float *out, long n);
 void k_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, long n);
 
+/* ---- activations.c: ReLU² (modded-nanogpt's MLP) and logit soft-capping cap·tanh(x / cap) (Gemma 2) */
+void k_relu2_forward(const float *x, float *out, long n);
+void k_relu2_backward(const float *x, const float *dout, float *dx, long n);
+void k_softcap_forward(const float *x, float *out, long n, float cap);
+void k_softcap_backward(const float *out, const float *dout, float *dx, long n, float cap);
+
 /* ---- attention.c: qkv rows are [q (nh heads) | k (nkv heads) | v (nkv heads)], head size C / nh */
 void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
                          double p, uint32_t seed);

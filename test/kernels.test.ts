@@ -564,6 +564,40 @@ test('rmsnorm, rope and swiglu forward and backward match js', { skip }, () => {
   }
 });
 
+test('relu2 and softcap forward and backward match js (softcap across its polynomial and exponential ranges)', { skip }, () => {
+  for (const n of [1, 17, 1000, 70001]) {
+    const x = rand(n, -6, 6), d = rand(n);
+    const oj = rand(n), on = rand(n), dj = rand(n), dn = rand(n);
+    js.relu2Forward(x, oj, n);
+    native!.relu2Forward(x, on, n);
+    assertIdentical(on, oj, `relu2 n=${n} out`);
+    js.relu2Backward(x, d, dj, n);
+    native!.relu2Backward(x, d, dn, n);
+    assertIdentical(dn, dj, `relu2 n=${n} dx`);
+    for (const cap of [1, 15]) {
+      // |x / cap| from 0 to 6: both sides of the series/exponential switch at 1/4, and saturation.
+      const xs = rand(n, -6 * cap, 6 * cap);
+      js.softcapForward(xs, oj, n, cap);
+      native!.softcapForward(xs, on, n, cap);
+      assertClose(on, oj, 2e-6, 1e-7, `softcap n=${n} cap=${cap} out`);
+      js.softcapBackward(oj, d, dj, n, cap);
+      native!.softcapBackward(oj, d, dn, n, cap);
+      // 1 − t² near saturation: float32 rounding of t costs ~1e-7 absolute, whichever side computes it.
+      assertClose(dn, dj, 2e-6, 3e-7, `softcap n=${n} cap=${cap} dx`);
+    }
+  }
+  // Small arguments keep their relative precision (no cancellation in 1 − e^{−2y}).
+  const tiny = Float32Array.of(1e-6, -3e-4, 0.01, 0.2499, 0.2501), oj = new Float32Array(5), on = new Float32Array(5);
+  js.softcapForward(tiny, oj, 5, 1);
+  native!.softcapForward(tiny, on, 5, 1);
+  assertClose(on, oj, 1e-6, 0, 'softcap small arguments');
+  const nan = Float32Array.of(NaN, 1), out = new Float32Array(2);
+  native!.softcapForward(nan, out, 2, 5);
+  assert.ok(Number.isNaN(out[0]), 'softcap passes NaN on');
+  native!.relu2Forward(nan, out, 2);
+  assert.ok(Number.isNaN(out[0]), 'relu2 passes NaN on');
+});
+
 // ------------------------------------------------------------------------------------------ cross-entropy
 
 test('cross-entropy forward and backward match js, with ignored rows', { skip }, () => {
@@ -717,6 +751,20 @@ for (const be of backends) {
     be.swigluBackward(g, u, rs, dg, du, n);
     assertGrad(dg, someCoords(n, n), numericGrad(g, someCoords(n, n), swi, 1e-3), 'swiglu dgate');
     assertGrad(du, someCoords(n, n), numericGrad(u, someCoords(n, n), swi, 1e-3), 'swiglu dup');
+  });
+
+  test(`${be.name}: relu2Backward and softcapBackward agree with finite differences`, () => {
+    const n = 40, x = rand(n, -3, 3), r = rand(n), out = new Float32Array(n), dx = new Float32Array(n);
+    // Away from relu2's kink at 0, where a central difference straddles the two sides.
+    for (let i = 0; i < n; i++) if (Math.abs(x[i]!) < 0.05) x[i] = 0.5;
+    const relu = () => (be.relu2Forward(x, out, n), dot(out, r));
+    be.relu2Backward(x, r, dx, n);
+    assertGrad(dx, someCoords(n, n), numericGrad(x, someCoords(n, n), relu, 1e-3), 'relu2 dx');
+    const cap = 2, xs = rand(n, -6, 6);
+    const cappedLoss = () => (be.softcapForward(xs, out, n, cap), dot(out, r));
+    cappedLoss();
+    be.softcapBackward(out, r, dx, n, cap);
+    assertGrad(dx, someCoords(n, n), numericGrad(xs, someCoords(n, n), cappedLoss, 1e-3), 'softcap dx');
   });
 
   test(`${be.name}: crossEntropyBackward agrees with finite differences`, () => {

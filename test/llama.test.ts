@@ -41,6 +41,12 @@ const variants: Record<string, LlamaConfig> = {
   'llama3 rope scaling': { ...base, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } },
   'linear rope scaling, attention and mlp biases': { ...base, rope_scaling: { rope_type: 'linear', factor: 2 }, attention_bias: true, mlp_bias: true, num_key_value_heads: 4 },
 };
+/** The speedrun block's options, outside HF's classes (no PyTorch reference file; checked on their own below). */
+const fromScratch: Record<string, LlamaConfig> = {
+  'qwen3 ReLU² MLP, soft-capped logits': { ...base, model_type: 'qwen3', hidden_act: 'relu2', final_logit_softcapping: 1.5 },
+  'llama ReLU² MLP with biases': { ...base, hidden_act: 'relu2', mlp_bias: true },
+};
+const allVariants = { ...variants, ...fromScratch };
 
 function torchPython(): string | null {
   for (const py of ['python3', '/usr/bin/python3']) {
@@ -68,7 +74,7 @@ describe('Llama family variants against PyTorch references made at test time', (
 });
 
 describe('Llama family gradients match finite differences', () => {
-  for (const [name, config] of Object.entries(variants)) {
+  for (const [name, config] of Object.entries(allVariants)) {
     it(name, () => {
       const model = new Llama(config, { seed: 3 });
       const B = 2, T = 7, ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % config.vocab_size);
@@ -93,7 +99,7 @@ describe('Llama family gradients match finite differences', () => {
   }
 
   it('KV-cached decoding gives the uncached logits, for every variant', () => {
-    for (const [name, config] of Object.entries(variants)) {
+    for (const [name, config] of Object.entries(allVariants)) {
       const model = new Llama(config, { seed: 5 }).eval();
       const seq = [1, 5, 9, 2, 30, 7, 11, 4];
       const cache = model.createCache(1, seq.length);
@@ -105,6 +111,48 @@ describe('Llama family gradients match finite differences', () => {
         assert.ok(maxAbsDiff(cached, full) < 1e-5, `${name} position ${t}: ${maxAbsDiff(cached, full)}`);
       }
     }
+  });
+});
+
+describe('the speedrun block: ReLU² MLP and soft-capped logits', () => {
+  const config = fromScratch['qwen3 ReLU² MLP, soft-capped logits']!;
+  const B = 2, T = 5, ids = Int32Array.from({ length: B * T }, (_, i) => (i * 11 + 2) % config.vocab_size);
+
+  it('the MLP is down_proj(relu(up_proj(x))²), with no gate_proj', () => {
+    const model = new Llama(config, { seed: 4 });
+    assert.equal(model.namedParameters().some(([n]) => n.includes('gate_proj')), false);
+    const taps = new Map<string, Float32Array>();
+    noGrad(() => model.forward(ids, B, T, null, { allLogits: true, tap: (name, t) => taps.set(name, Float32Array.from(t.data)) }));
+    const mlp = model.model.layers[1]!.mlp, C = config.hidden_size, I = config.intermediate_size;
+    const h = taps.get('model.layers.1.post_attention_layernorm.output')!, got = taps.get('model.layers.1.mlp.output')!;
+    const linear = (x: Float32Array, w: Float32Array, n: number, k: number) =>
+      Float64Array.from({ length: (x.length / k) * n }, (_, j) => {
+        const row = Math.floor(j / n), col = j % n;
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += x[row * k + p]! * w[col * k + p]!;
+        return sum;
+      });
+    const act = Float32Array.from(linear(h, mlp.up_proj.weight.data, I, C), (u) => Math.max(0, u) ** 2);
+    assert.ok(maxAbsDiff(got, Float32Array.from(linear(act, mlp.down_proj.weight.data, C, I))) < 1e-4);
+  });
+
+  it('logits are c·tanh(logits / c) of the uncapped model, on every path to them', () => {
+    const capped = new Llama(config, { seed: 4 }), plain = new Llama({ ...config, final_logit_softcapping: null }, { seed: 4 });
+    const c = config.final_logit_softcapping!;
+    const want = noGrad(() => plain.forward(ids, B, T, null, { allLogits: true })).logits.data.map((x) => c * Math.tanh(x / c));
+    const got = noGrad(() => capped.forward(ids, B, T, null, { allLogits: true })).logits.data;
+    assert.ok(maxAbsDiff(got, want) < 1e-5);
+    assert.ok(got.every((x) => Math.abs(x) < c));
+    // The last-position path (generation) caps as well.
+    const V = config.vocab_size, last = noGrad(() => capped.forward(ids, B, T)).logits.data;
+    for (let b = 0; b < B; b++) assert.ok(maxAbsDiff(last.subarray(b * V, (b + 1) * V), got.subarray(((b + 1) * T - 1) * V, (b + 1) * T * V)) < 1e-6);
+  });
+
+  it('refuses what the config cannot be, and what HF classes cannot hold', () => {
+    assert.throws(() => new Llama({ ...config, hidden_act: 'gelu' as 'silu' }), /hidden_act must be one of silu, relu2, got "gelu"/);
+    assert.throws(() => new Llama({ ...config, final_logit_softcapping: -3 }), /final_logit_softcapping must be a positive number or null, got -3/);
+    assert.throws(() => llamaConfigToHF(config), /hidden_act 'relu2' has no Hugging Face class/);
+    assert.throws(() => llamaConfigToHF({ ...config, hidden_act: 'silu' }), /final_logit_softcapping has no Hugging Face class/);
   });
 });
 
@@ -184,7 +232,7 @@ describe('generation and compressed weights on llama-tiny', () => {
 
 describe('Hugging Face Llama-family files', () => {
   it('expected tensor lists equal the parameters, name for name and shape for shape, without allocating', () => {
-    for (const config of Object.values(variants)) {
+    for (const config of Object.values(allVariants)) {
       const got = [...llamaTensorShapes(config)].map(([n, s]) => [n, s]);
       assert.deepEqual(got, new Llama(config).namedParameters().map(([n, p]) => [n, [...p.shape]]));
     }
@@ -362,7 +410,7 @@ describe('a config the weights do not bear out fails before any model is allocat
   });
 
   it('a checkpoint holds a Llama-family model too: the same weights back, its config checked the same way', () => {
-    for (const [name, config] of Object.entries(variants)) {
+    for (const [name, config] of Object.entries(allVariants)) {
       const file = join(tmp, `${name.replace(/\W+/g, '-')}.ckpt.safetensors`);
       const model = new Llama(config, { seed: 3 });
       saveCheckpoint(file, model, null, { iter_num: 7, best_val_loss: 2 });

@@ -11,6 +11,8 @@ import { learningRate } from '../src/train/schedule.js';
 import { saveHFModel } from '../src/model/hf.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { Rng } from '../src/tensor/random.js';
+import { GPT } from '../src/model/gpt.js';
+import { Llama } from '../src/model/llama.js';
 
 /** A dataset of a noisy repeating pattern over 8 symbols: learnable well below ln(8). */
 function makeDataset(tokens = 6000, valTokens = 1000): string {
@@ -62,6 +64,62 @@ describe('training', () => {
     });
   }
 
+  describe('a Llama-family block from scratch with Muon (the speedrun settings)', () => {
+    const speedrun = {
+      model_type: 'qwen3', model_config: { hidden_act: 'relu2', final_logit_softcapping: 10, intermediate_size: 48 },
+      optimizer: 'muon', muon_lr: 0.03, zero_init_projections: true, max_iters: 30, eval_interval: 10, always_save_checkpoint: true,
+    };
+
+    it('learns, keeps Muon momentum for the hidden matrices in the checkpoint, and resumes exactly', () => {
+      const lines: string[] = [];
+      const c = config(dataset, speedrun);
+      const result = train(c, { print: (line) => lines.push(line) });
+      assert.ok(result.model instanceof Llama && result.model.config.hidden_act === 'relu2' && result.model.config.max_position_embeddings === 16);
+      assert.ok(result.lastEval!.val_loss < 1.2, `val loss ${result.lastEval!.val_loss} (ln 8 = 2.08)`);
+      // 2 layers × (q, k, v, o, up, down); the embeddings, the untied head and the norm gains stay with AdamW.
+      assert.ok(lines.includes('num Muon parameter tensors: 12, with 14,336 parameters (hidden matrices)'), lines.join('\n'));
+      assert.ok(lines.includes('zeroed 4 output projections'));
+      const ckpt = loadCheckpoint(join(c.out_dir, 'ckpt.safetensors'));
+      assert.deepEqual([...ckpt.optimizer!.momentum.keys()].sort(), ckpt.model.namedParameters().map(([n]) => n).filter((n) => /(proj)\.weight$/.test(n)).sort());
+      assert.ok([...ckpt.optimizer!.momentum.values()].every((m) => m.some((v) => v !== 0)));
+      assert.equal(ckpt.optimizer!.moments.has('lm_head.weight'), true);
+      assert.equal(ckpt.optimizer!.moments.has('model.layers.0.self_attn.q_proj.weight'), false);
+
+      const whole = losses(config(dataset, speedrun));
+      const first = config(dataset, { ...speedrun, max_iters: 10 });
+      losses(first);
+      assert.deepEqual(losses({ ...first, init_from: 'resume', max_iters: 30 }), whole.slice(10));
+      assert.throws(() => train({ ...first, init_from: 'resume', optimizer: 'adamw' }), /config mismatch on resume: optimizer is muon in .* but adamw/);
+      assert.throws(() => train({ ...first, init_from: 'resume', model_config: { ...speedrun.model_config, hidden_act: 'silu' } }), /config mismatch on resume: hidden_act is "relu2" in .* but "silu"/);
+      assert.throws(() => train({ ...first, init_from: 'resume', model_type: 'gpt2', model_config: {} }), /config mismatch on resume: model_type is qwen3 in .* but gpt2/);
+    });
+
+    it('Muon trains GPT-2 too, and zero_init_projections zeroes its c_proj matrices', () => {
+      const lines: string[] = [];
+      const result = train(config(dataset, { optimizer: 'muon', zero_init_projections: true, max_iters: 1, eval_interval: 1000 }), { print: (line) => lines.push(line) });
+      // c_attn, attn.c_proj, c_fc, mlp.c_proj per layer; wte/wpe (the tied head) stay with AdamW.
+      assert.ok(lines.some((l) => l.startsWith('num Muon parameter tensors: 8,')), lines.join('\n'));
+      assert.ok(lines.includes('zeroed 4 output projections'));
+      assert.ok(result.model instanceof GPT);
+    });
+
+    it('names the setting or field that is wrong', () => {
+      const c = config(dataset, speedrun);
+      assert.throws(() => train({ ...c, model_type: 'mamba' }), /config: model_type must be one of gpt2, llama, qwen2, qwen3, got "mamba"/);
+      assert.throws(() => train({ ...c, optimizer: 'sgd' }), /config: optimizer must be one of adamw, muon, got "sgd"/);
+      assert.throws(() => train({ ...c, muon_momentum: 1 }), /config: muon_momentum must be in \[0, 1\), got 1/);
+      assert.throws(() => train({ ...c, muon_lr: 0 }), /config: muon_lr must be > 0, got 0/);
+      assert.throws(() => train({ ...c, model_config: { hidden_size: 64 } }), /config: model_config.hidden_size comes from n_embd; set that instead/);
+      assert.throws(() => train({ ...c, model_config: { hidden_act: 'tanh' } }), /config: model_config: Llama config: hidden_act must be one of silu, relu2, got "tanh"/);
+      assert.throws(() => train({ ...c, model_config: { rope_thetta: 5 } }), /config: model_config has unknown field 'rope_thetta'/);
+      assert.throws(() => train({ ...c, model_config: { intermediate_size: '48' } }), /config: model_config.intermediate_size must be a number, got "48"/);
+      assert.throws(() => train({ ...c, model_type: 'gpt2' }), /config: model_config sets Llama-family fields \(hidden_act, final_logit_softcapping, intermediate_size\) but model_type is gpt2/);
+      assert.throws(() => train({ ...c, rng: 'nanogpt' }), /model_type qwen3 needs rng=inkwell/);
+      assert.throws(() => applySettings(defaultTrainConfig, { model_config: '{oops' }, 'cli'), /cli: 'model_config' must be a JSON object, got "\{oops"/);
+      assert.deepEqual(applySettings(defaultTrainConfig, { model_config: '{"hidden_act":"relu2"}' }, 'cli').model_config, { hidden_act: 'relu2' });
+    });
+  });
+
   it('trains in bfloat16 mixed precision: learns, stays near float32, and resumes exactly', () => {
     const settings = { max_iters: 30, eval_interval: 10, always_save_checkpoint: true };
     const full = losses(config(dataset, settings));
@@ -96,7 +154,7 @@ describe('training', () => {
 
   it('stops on NaN and leaves the last good checkpoint intact', () => {
     const c = config(dataset, { max_iters: 20, always_save_checkpoint: true });
-    const model = train(c).model;
+    const model = train(c).model as GPT;
     const ckpt = join(c.out_dir, 'ckpt.safetensors');
     const before = readFileSync(ckpt);
     // Finite weights whose products overflow: a NaN weight is refused when the model loads.
@@ -128,9 +186,9 @@ describe('training', () => {
     train(base);
     // The config says 1 layer; the model it starts from has 2, which wins (as nanoGPT does for GPT-2).
     const c = config(dataset, { n_layer: 1, max_iters: 20, init_from: join(base.out_dir, 'ckpt.safetensors') });
-    assert.equal(train(c).model.config.n_layer, 2);
+    assert.equal((train(c).model as GPT).config.n_layer, 2);
     const resumed = train({ ...c, init_from: 'resume', max_iters: 40 });
-    assert.equal(resumed.model.config.n_layer, 2);
+    assert.equal((resumed.model as GPT).config.n_layer, 2);
     assert.throws(() => train({ ...c, init_from: 'resume', max_iters: 60, n_layer: 3 }), /config mismatch on resume: n_layer is 2 in .* but 3/);
   });
 

@@ -3,8 +3,7 @@
 // records where each response token is predicted and where each sequence ends.
 import { endOfTurn, formatPrompt, type Template } from '../finetune/template.js';
 import { eosTokenOf } from '../generate/generate.js';
-import type { CausalLM } from '../model/causal-lm.js';
-import { matmul } from '../tensor/ops/matmul.js';
+import { headLogits, type CausalLM } from '../model/causal-lm.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { gather, segmentSum, tokenLogProbs } from './ops.js';
@@ -103,7 +102,7 @@ export function packSequences(seqs: readonly TokenSequence[], blockSize: number,
 /** Next-token logits [B, T, V] and the final hidden states [B, T, C] in one pass. */
 export function logitsAndHidden(model: CausalLM, batch: PackedBatch): { logits: Tensor; hidden: Tensor } {
   const hidden = model.hidden(batch.idx, batch.B, batch.T);
-  return { logits: matmul(hidden, model.headWeight, { transB: true }), hidden };
+  return { logits: headLogits(model, hidden), hidden };
 }
 
 /** log p(response token) at every response position, sequence after sequence ([responsePositions.length]). */

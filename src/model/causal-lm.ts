@@ -6,6 +6,7 @@
 // `vocabSize` rather than a config field.
 import type { Module } from '../nn/module.js';
 import { compressedMatmul, type CompressedMatrix } from '../tensor/ops/compressed.js';
+import { softcap } from '../tensor/ops/elementwise.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import type { LayerCache } from '../tensor/ops/nn.js';
 import type { Rng } from '../tensor/random.js';
@@ -83,6 +84,8 @@ export interface CausalLM extends Module {
   readonly headWeight: Tensor;
   /** For inference only: the LM head compressed to int8/bf16 (see model/compress.ts). */
   compressedHead: CompressedMatrix | null;
+  /** Logits are soft-capped to c·tanh(logits / c) for this c (a Llama-family option); absent or null: not capped. */
+  readonly logitSoftcap?: number | null;
   /**
    * idx: token ids [B, T] (row-major). With targets ([B, T], ignoreIndex = no loss) returns the logits of
    * every position and the mean cross-entropy; without, only the last position's logits (unless
@@ -97,7 +100,11 @@ export interface CausalLM extends Module {
   numParams(nonEmbedding?: boolean): number;
 }
 
-/** The LM head: logits [..., V] of final hidden states [..., C], through the compressed head when there is one. */
-export function headLogits(model: Pick<CausalLM, 'compressedHead' | 'headWeight'>, hidden: Tensor): Tensor {
-  return model.compressedHead ? compressedMatmul(hidden, model.compressedHead) : matmul(hidden, model.headWeight, { transB: true });
+/**
+ * The LM head: logits [..., V] of final hidden states [..., C], through the compressed head when there is
+ * one, soft-capped when the model caps them. Every path to logits (forward, scoring, alignment) comes here.
+ */
+export function headLogits(model: Pick<CausalLM, 'compressedHead' | 'headWeight' | 'logitSoftcap'>, hidden: Tensor): Tensor {
+  const logits = model.compressedHead ? compressedMatmul(hidden, model.compressedHead) : matmul(hidden, model.headWeight, { transB: true });
+  return model.logitSoftcap ? softcap(logits, model.logitSoftcap) : logits;
 }

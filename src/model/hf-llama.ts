@@ -97,8 +97,10 @@ function ropeScalingFromHF(raw: unknown, file: string): RopeScaling | null {
   return scaling;
 }
 
-/** config.json as save_pretrained writes it for the model_type's class. */
+/** config.json as save_pretrained writes it for the model_type's class (which has neither ReLU² nor soft-capping). */
 export function llamaConfigToHF(c: LlamaConfig): Record<string, unknown> {
+  if ((c.hidden_act ?? 'silu') !== 'silu') throw new Error(`a Llama-family model with hidden_act '${c.hidden_act}' has no Hugging Face class (${LLAMA_ARCHITECTURES[c.model_type]} has a SwiGLU MLP)`);
+  if (c.final_logit_softcapping) throw new Error(`a Llama-family model with final_logit_softcapping has no Hugging Face class (${LLAMA_ARCHITECTURES[c.model_type]} does not cap logits)`);
   return {
     architectures: [LLAMA_ARCHITECTURES[c.model_type]],
     model_type: c.model_type,

@@ -2,13 +2,16 @@
 // decoder-only transformer with pre-RMSNorm blocks, rotary position embeddings, grouped-query attention
 // and a SwiGLU MLP, as Hugging Face's modeling_llama.py, modeling_qwen2.py and modeling_qwen3.py compute
 // it. The three differ only in small ways, read from `model_type`: Qwen2 has q/k/v biases (never an o
-// bias), Qwen3 RMS-normalises each query and key head (q_norm, k_norm) before RoPE. Parameter names and
+// bias), Qwen3 RMS-normalises each query and key head (q_norm, k_norm) before RoPE. For models trained from
+// scratch (the speedrun preset) two options of modded-nanogpt's block, outside HF's Llama classes: a
+// non-gated ReLU² MLP (`hidden_act: 'relu2'`, up_proj and down_proj only) and Gemma 2's soft-capping of the
+// logits (`final_logit_softcapping`). Parameter names and
 // nn.Linear [out, in] layouts are HF's (`model.layers.0.self_attn.q_proj.weight`), so safetensors map
 // onto parameters by name.
 import { Embedding, Linear, RMSNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { RotaryEmbedding, type RopeScaling } from '../nn/rotary.js';
-import { add, swiglu } from '../tensor/ops/elementwise.js';
+import { add, relu2, swiglu } from '../tensor/ops/elementwise.js';
 import type { CompressedMatrix } from '../tensor/ops/compressed.js';
 import { cachedSelfAttention, causalSelfAttention, crossEntropy, rope } from '../tensor/ops/nn.js';
 import { concat, narrow, reshape } from '../tensor/ops/shape.js';
@@ -19,6 +22,9 @@ import { headLogits, KVCache, type CausalLM, type ForwardOptions, type HiddenOpt
 
 export const LLAMA_MODEL_TYPES = ['llama', 'qwen2', 'qwen3'] as const;
 export type LlamaModelType = (typeof LLAMA_MODEL_TYPES)[number];
+/** silu: HF's gated SwiGLU MLP; relu2: modded-nanogpt's down_proj(relu(up_proj(x))²), no gate_proj. */
+export const LLAMA_ACTIVATIONS = ['silu', 'relu2'] as const;
+export type LlamaActivation = (typeof LLAMA_ACTIVATIONS)[number];
 
 /** HF's config.json fields, by their HF names (defaults as HF's LlamaConfig / Qwen2Config / Qwen3Config). */
 export interface LlamaConfig {
@@ -43,6 +49,10 @@ export interface LlamaConfig {
   tie_word_embeddings: boolean;
   attention_dropout: number;
   initializer_range: number;
+  /** The MLP's activation; absent means HF's 'silu' (SwiGLU). */
+  hidden_act?: LlamaActivation;
+  /** Logits become c·tanh(logits / c) for this c (Gemma 2's field); absent or null: no capping. */
+  final_logit_softcapping?: number | null;
 }
 
 /** Throws with the offending field named when a config cannot describe a Llama-family model. */
@@ -59,6 +69,13 @@ export function validateLlamaConfig(c: LlamaConfig): void {
   if (!(c.rms_norm_eps > 0)) throw new Error(`Llama config: rms_norm_eps must be > 0, got ${c.rms_norm_eps}`);
   if (!(c.rope_theta > 0)) throw new Error(`Llama config: rope_theta must be > 0, got ${c.rope_theta}`);
   if (!(c.attention_dropout >= 0 && c.attention_dropout < 1)) throw new Error(`Llama config: attention_dropout must be in [0, 1), got ${c.attention_dropout}`);
+  if (c.hidden_act !== undefined && !LLAMA_ACTIVATIONS.includes(c.hidden_act)) {
+    throw new Error(`Llama config: hidden_act must be one of ${LLAMA_ACTIVATIONS.join(', ')}, got ${JSON.stringify(c.hidden_act)}`);
+  }
+  const cap = c.final_logit_softcapping;
+  if (cap !== undefined && cap !== null && !(typeof cap === 'number' && cap > 0 && Number.isFinite(cap))) {
+    throw new Error(`Llama config: final_logit_softcapping must be a positive number or null, got ${JSON.stringify(cap)}`);
+  }
   const s = c.rope_scaling;
   if (s) {
     if (s.rope_type !== 'linear' && s.rope_type !== 'llama3') throw new Error(`Llama config: rope_scaling.rope_type '${s.rope_type}' is not supported (supported: linear, llama3)`);
@@ -70,6 +87,11 @@ export function validateLlamaConfig(c: LlamaConfig): void {
       if (!(s.high_freq_factor! > s.low_freq_factor!)) throw new Error('Llama config: rope_scaling.high_freq_factor must exceed low_freq_factor');
     }
   }
+}
+
+/** SwiGLU's MLP has a gate_proj; ReLU²'s has only up_proj and down_proj. */
+function gated(c: LlamaConfig): boolean {
+  return (c.hidden_act ?? 'silu') === 'silu';
 }
 
 /** Which projections carry biases, by model_type (modeling_qwen2.py hard-codes q/k/v biases). */
@@ -99,7 +121,7 @@ export function* llamaTensorShapes(c: LlamaConfig): Generator<ExpectedTensor> {
       yield [`${p}self_attn.k_norm.weight`, [D], [L, 'model_type', 'head_dim']];
     }
     const mlp = [['gate_proj', [I, C], I], ['up_proj', [I, C], I], ['down_proj', [C, I], C]] as const;
-    for (const [name, shape, n] of mlp) {
+    for (const [name, shape, n] of gated(c) ? mlp : mlp.slice(1)) {
       yield [`${p}mlp.${name}.weight`, [...shape], [L, 'intermediate_size', 'hidden_size']];
       if (c.mlp_bias) yield [`${p}mlp.${name}.bias`, [n], [L, 'mlp_bias', 'intermediate_size', 'hidden_size']];
     }
@@ -163,19 +185,20 @@ class Attention extends Module {
 }
 
 class MLP extends Module {
-  readonly gate_proj: Linear;
+  readonly gate_proj: Linear | null;
   readonly up_proj: Linear;
   readonly down_proj: Linear;
 
   constructor(c: LlamaConfig) {
     super();
-    this.gate_proj = this.child('gate_proj', new Linear(c.hidden_size, c.intermediate_size, c.mlp_bias, 'linear'));
+    this.gate_proj = gated(c) ? this.child('gate_proj', new Linear(c.hidden_size, c.intermediate_size, c.mlp_bias, 'linear')) : null;
     this.up_proj = this.child('up_proj', new Linear(c.hidden_size, c.intermediate_size, c.mlp_bias, 'linear'));
     this.down_proj = this.child('down_proj', new Linear(c.intermediate_size, c.hidden_size, c.mlp_bias, 'linear'));
   }
 
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+    const up = this.up_proj.forward(x);
+    return this.down_proj.forward(this.gate_proj ? swiglu(this.gate_proj.forward(x), up) : relu2(up));
   }
 }
 
@@ -278,6 +301,10 @@ export class Llama extends Module implements CausalLM {
   /** Every parameter counts (there are no position embeddings to leave out). */
   numParams(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  get logitSoftcap(): number | null {
+    return this.config.final_logit_softcapping ?? null;
   }
 
   /** The LM head's matrix [vocab, hidden]: lm_head.weight, or the token embedding when tied. */

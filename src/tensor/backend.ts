@@ -69,6 +69,13 @@ export interface Kernels {
   swigluForward(gate: F32, up: F32, out: F32, n: number): void;
   swigluBackward(gate: F32, up: F32, dout: F32, dgate: F32, dup: F32, n: number): void;
 
+  /** ReLU² (modded-nanogpt's MLP): out = max(x, 0)²; backward dx = 2·max(x, 0)·dout. */
+  relu2Forward(x: F32, out: F32, n: number): void;
+  relu2Backward(x: F32, dout: F32, dx: F32, n: number): void;
+  /** Logit soft-capping (Gemma 2): out = cap·tanh(x / cap); backward from the output, dx = dout·(1 − (out / cap)²). */
+  softcapForward(x: F32, out: F32, n: number, cap: number): void;
+  softcapBackward(out: F32, dout: F32, dx: F32, n: number, cap: number): void;
+
   /**
    * Fused causal self-attention over packed qkv [B, T, C + 2·KV]: each row is q (nh heads of hs = C/nh)
    * | k (nkv heads) | v (nkv heads), KV = nkv·hs, head h at columns h·hs..(h+1)·hs-1 of its part. Query

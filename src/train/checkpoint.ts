@@ -1,5 +1,5 @@
 // Training checkpoints: one safetensors file holding the model (HF names: GPT-2's or the Llama family's), the AdamW moments
-// (`optimizer.m.<name>`, `optimizer.v.<name>`) and, in its metadata, the run's state as JSON: configs,
+// (`optimizer.m.<name>`, `optimizer.v.<name>`), Muon's momentum (`optimizer.momentum.<name>`) and, in its metadata, the run's state as JSON: configs,
 // iteration, best val loss, RNG states, tokenizer. One file written by rename is atomic: a crash or a
 // failed run leaves the previous checkpoint whole.
 import { existsSync, statSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { readSafetensorsHeader, readTensor, writeSafetensors, type NamedTensor }
 import { loadDecoderWeights, validateDecoderConfig, type Decoder, type DecoderConfig } from '../model/decoder.js';
 import { loadHFCausalLM } from '../model/hf.js';
 import { openWeightFile } from '../model/weights.js';
+import type { Muon } from './muon.js';
 import type { AdamW, AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
 
@@ -33,6 +34,8 @@ export interface CheckpointState {
 export interface OptimizerMoments {
   step: number;
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
+  /** Muon's momentum buffers by parameter name (empty for an AdamW-only run). */
+  momentum: Map<string, Float32Array>;
 }
 
 export interface LoadedCheckpoint {
@@ -54,7 +57,18 @@ export function restoreOptimizer(optimizer: AdamW, model: Decoder, saved: Optimi
   optimizer.loadState(state);
 }
 
-export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>): void {
+/** Puts saved momentum into a Muon over the same model's matrices, matched by name. */
+export function restoreMuon(muon: Muon, model: Decoder, saved: OptimizerMoments | null, path: string): void {
+  const buffers = muon.params().map((p) => {
+    const name = nameOf(model, p);
+    const b = saved?.momentum.get(name);
+    if (!b || b.length !== p.size) throw new Error(`${path}: Muon momentum for '${name}' is missing or has the wrong size`);
+    return b;
+  });
+  muon.loadState(buffers);
+}
+
+export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>, muon: Muon | null = null): void {
   const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
   if (optimizer) {
     const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
@@ -63,6 +77,10 @@ export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | 
       tensors.push([`optimizer.m.${name}`, { shape: [m[i]!.length], data: m[i]! }]);
       tensors.push([`optimizer.v.${name}`, { shape: [v[i]!.length], data: v[i]! }]);
     });
+  }
+  if (muon) {
+    const buffers = muon.state();
+    muon.params().forEach((p, i) => tensors.push([`optimizer.momentum.${nameOf(model, p)}`, { shape: [buffers[i]!.length], data: buffers[i]! }]));
   }
   const full: CheckpointState = { format: CHECKPOINT_FORMAT, model_config: model.config, optimizer_step: optimizer?.step ?? 0, ...state };
   writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
@@ -97,9 +115,13 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   const model = loadDecoderWeights(config, weights, `${path} (model_config)`);
   let optimizer: OptimizerMoments | null = null;
   for (const [key] of header.entries) {
-    const m = /^optimizer\.(m|v)\.(.+)$/.exec(key);
+    const m = /^optimizer\.(m|v|momentum)\.(.+)$/.exec(key);
     if (!m) continue;
-    optimizer ??= { step: state.optimizer_step, moments: new Map() };
+    optimizer ??= { step: state.optimizer_step, moments: new Map(), momentum: new Map() };
+    if (m[1] === 'momentum') {
+      optimizer.momentum.set(m[2]!, readTensor(header, key));
+      continue;
+    }
     const entry = optimizer.moments.get(m[2]!) ?? { m: new Float32Array(0), v: new Float32Array(0) };
     entry[m[1] as 'm' | 'v'] = readTensor(header, key);
     optimizer.moments.set(m[2]!, entry);

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonObject } from '../io/json.js';
 import { chooseBfloat16Path } from './peak.js';
+import { LLAMA_MODEL_TYPES, validateLlamaConfig, type LlamaConfig, type LlamaModelType } from '../model/llama.js';
 import { parseMatmulPrecision, type MatmulPrecision } from '../tensor/ops/matmul.js';
 
 export interface TrainConfig {
@@ -56,6 +57,25 @@ export interface TrainConfig {
   write_curves: boolean;
   /** Show a progress bar on a terminal. */
   progress: boolean;
+  /**
+   * The architecture of a model from scratch: 'gpt2' (GPT-2, nanoGPT's), or a Llama-family block ('llama';
+   * 'qwen3' adds QK-norm) built from n_layer, n_head, n_embd, block_size, bias, dropout and model_config.
+   */
+  model_type: string;
+  /**
+   * More Llama-family fields for a model from scratch, by HF name: intermediate_size, num_key_value_heads,
+   * rope_theta, rms_norm_eps, tie_word_embeddings, initializer_range, hidden_act ('silu' | 'relu2'),
+   * final_logit_softcapping. Defaults: 4·n_embd, n_head, 10000, 1e-6, false, 0.02, 'silu', none.
+   */
+  model_config: Record<string, unknown>;
+  /** 'adamw' for every parameter, or 'muon': Muon for the hidden matrices, AdamW (learning_rate) for the rest (see muonGroups). */
+  optimizer: string;
+  /** Muon's peak learning rate; the schedule scales it as it scales learning_rate. */
+  muon_lr: number;
+  muon_momentum: number;
+  muon_weight_decay: number;
+  /** Zero the output projections of a model from scratch (attention's and the MLP's: o_proj/down_proj, c_proj), as modded-nanogpt does. */
+  zero_init_projections: boolean;
 }
 
 export const defaultTrainConfig: TrainConfig = {
@@ -90,12 +110,73 @@ export const defaultTrainConfig: TrainConfig = {
   dtype: 'float32',
   write_curves: true,
   progress: true,
+  model_type: 'gpt2',
+  model_config: {},
+  optimizer: 'adamw',
+  muon_lr: 0.02,
+  muon_momentum: 0.95,
+  muon_weight_decay: 0,
+  zero_init_projections: false,
 };
+
+export const MODEL_TYPES = ['gpt2', ...LLAMA_MODEL_TYPES];
+export const OPTIMIZERS = ['adamw', 'muon'];
 
 export const RNG_KINDS = ['inkwell', 'nanogpt'];
 
 /** Settings that define the model's shape: they cannot change when resuming. */
 export const MODEL_KEYS = ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias'] as const;
+
+/** The LlamaConfig fields model_config may set (the rest come from the settings named here, or the dataset). */
+const LLAMA_FROM_SETTINGS: Readonly<Record<string, string>> = {
+  model_type: 'model_type', vocab_size: 'the dataset', hidden_size: 'n_embd', num_hidden_layers: 'n_layer', num_attention_heads: 'n_head',
+  max_position_embeddings: 'block_size', attention_bias: 'bias', mlp_bias: 'bias', attention_dropout: 'dropout',
+};
+const LLAMA_EXTRA_KEYS = ['intermediate_size', 'num_key_value_heads', 'head_dim', 'rope_theta', 'rms_norm_eps', 'tie_word_embeddings', 'initializer_range', 'hidden_act', 'final_logit_softcapping'];
+
+/** The Llama-family config a run from scratch builds (validated; errors name the setting or model_config field). */
+export function llamaConfigFrom(c: TrainConfig, vocabSize: number): LlamaConfig {
+  for (const key of Object.keys(c.model_config)) {
+    if (key.startsWith('//')) continue;
+    if (key in LLAMA_FROM_SETTINGS) throw new Error(`config: model_config.${key} comes from ${LLAMA_FROM_SETTINGS[key]}; set that instead`);
+    if (!LLAMA_EXTRA_KEYS.includes(key)) throw new Error(`config: model_config has unknown field '${key}' (fields: ${LLAMA_EXTRA_KEYS.join(', ')})`);
+  }
+  const extra = Object.fromEntries(Object.entries(c.model_config).filter(([key]) => !key.startsWith('//')));
+  const config = {
+    model_type: c.model_type as LlamaModelType,
+    vocab_size: vocabSize,
+    hidden_size: c.n_embd,
+    intermediate_size: 4 * c.n_embd,
+    num_hidden_layers: c.n_layer,
+    num_attention_heads: c.n_head,
+    num_key_value_heads: c.n_head,
+    head_dim: c.n_embd / c.n_head,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    rope_scaling: null,
+    max_position_embeddings: c.block_size,
+    attention_bias: c.bias,
+    mlp_bias: c.bias,
+    tie_word_embeddings: false,
+    attention_dropout: c.dropout,
+    initializer_range: 0.02,
+    hidden_act: 'silu',
+    final_logit_softcapping: null,
+    ...extra,
+  } as LlamaConfig;
+  for (const key of ['tie_word_embeddings'] as const) {
+    if (typeof config[key] !== 'boolean') throw new Error(`config: model_config.${key} must be true or false, got ${JSON.stringify(config[key])}`);
+  }
+  for (const key of ['intermediate_size', 'num_key_value_heads', 'head_dim', 'rope_theta', 'rms_norm_eps', 'initializer_range'] as const) {
+    if (typeof config[key] !== 'number') throw new Error(`config: model_config.${key} must be a number, got ${JSON.stringify(config[key])}`);
+  }
+  try {
+    validateLlamaConfig(config);
+  } catch (err) {
+    throw new Error(`config: model_config: ${(err as Error).message}`);
+  }
+  return config;
+}
 
 export const presetDir = fileURLToPath(new URL('../../../presets/', import.meta.url));
 
@@ -110,6 +191,19 @@ function coerce(key: keyof TrainConfig, raw: unknown, source: string): TrainConf
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
     if (!Number.isFinite(n)) throw new Error(`${source}: '${key}' must be a number, got ${JSON.stringify(raw)}`);
     return n;
+  }
+  if (kind === 'object') {
+    // On the command line, a JSON object: --model_config='{"hidden_act":"relu2"}'.
+    let value = raw;
+    if (typeof raw === 'string') {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        throw new Error(`${source}: '${key}' must be a JSON object, got ${JSON.stringify(raw)}`);
+      }
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${source}: '${key}' must be an object, got ${JSON.stringify(raw)}`);
+    return value as Record<string, unknown>;
   }
   if (kind === 'boolean') {
     if (raw === true || raw === 'true' || raw === '1') return true;
@@ -168,4 +262,13 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!RNG_KINDS.includes(c.rng)) throw new Error(`config: rng must be ${RNG_KINDS.join(' or ')}, got ${JSON.stringify(c.rng)}`);
   parseMatmulPrecision(c.dtype, 'config: dtype');
   if (!(c.grad_clip >= 0)) throw new Error(`config: grad_clip must be >= 0 (0 disables clipping), got ${c.grad_clip}`);
+  if (!MODEL_TYPES.includes(c.model_type)) throw new Error(`config: model_type must be one of ${MODEL_TYPES.join(', ')}, got ${JSON.stringify(c.model_type)}`);
+  if (c.model_type === 'gpt2' && Object.keys(c.model_config).some((k) => !k.startsWith('//'))) {
+    throw new Error(`config: model_config sets Llama-family fields (${Object.keys(c.model_config).join(', ')}) but model_type is gpt2`);
+  }
+  if (c.model_type !== 'gpt2' && c.rng === 'nanogpt') throw new Error(`config: rng=nanogpt draws nanoGPT's GPT-2 initialisation; model_type ${c.model_type} needs rng=inkwell`);
+  if (!OPTIMIZERS.includes(c.optimizer)) throw new Error(`config: optimizer must be one of ${OPTIMIZERS.join(', ')}, got ${JSON.stringify(c.optimizer)}`);
+  if (!(c.muon_lr > 0)) throw new Error(`config: muon_lr must be > 0, got ${c.muon_lr}`);
+  if (!(c.muon_momentum >= 0 && c.muon_momentum < 1)) throw new Error(`config: muon_momentum must be in [0, 1), got ${c.muon_momentum}`);
+  if (!(c.muon_weight_decay >= 0)) throw new Error(`config: muon_weight_decay must be >= 0, got ${c.muon_weight_decay}`);
 }

@@ -3,6 +3,8 @@
 // polynomial, then scaled by √max(1, fan_out / fan_in) so every matrix moves by the same RMS per entry.
 // Only 2-D hidden matrices suit it; embeddings, the LM head and gains stay with AdamW (see muonGroups).
 // The products run through the backend's matmul kernel (native: threaded GEMM).
+import { Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 import { backend } from '../tensor/backends/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -26,6 +28,21 @@ export interface MuonParam {
   param: Tensor;
   fanOut: number;
   fanIn: number;
+}
+
+/**
+ * Parameter groups by rule: the weight of every linear layer but the LM head (the hidden matrices: q/k/v/o,
+ * MLP; GPT-2's c_attn, c_proj, c_fc) goes to Muon, with the fan_out / fan_in its layout stores; the rest
+ * (embeddings, the head, norm gains, biases) to AdamW. Frozen parameters go to neither.
+ */
+export function muonGroups(model: Module, head: Tensor): { muon: (MuonParam & { name: string })[]; adamw: [string, Tensor][] } {
+  const muon: (MuonParam & { name: string })[] = [];
+  for (const [path, m] of model.namedModules()) {
+    if (!(m instanceof Linear) || m.weight === head || !m.weight.requiresGrad) continue;
+    muon.push({ name: `${path}.weight`, param: m.weight, fanOut: m.outFeatures, fanIn: m.inFeatures });
+  }
+  const taken = new Set(muon.map((e) => e.param));
+  return { muon, adamw: model.namedParameters().filter(([, p]) => p.requiresGrad && !taken.has(p)) };
 }
 
 export class Muon {

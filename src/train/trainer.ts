@@ -1,5 +1,5 @@
 // The training loop of nanoGPT's train.py: random batches, gradient accumulation, AdamW with decay
-// groups, warmup + cosine LR, clipping, periodic train/val estimates, checkpoints (atomic: the resume
+// groups (or Muon for the hidden matrices and AdamW for the rest), warmup + cosine LR, clipping, periodic train/val estimates, checkpoints (atomic: the resume
 // state, and the best-val model apart from it), exact resume, logging with throughput and MFU, loss
 // curves, and guards against NaN/Inf, a loss that blows up, and a learning rate too low to move it.
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Dataset, type Split } from '../data/dataset.js';
 import { appendToFile, writeError, writeFileAtomic } from '../io/atomic.js';
 import { GPT, type GPTConfig } from '../model/gpt.js';
-import type { Llama } from '../model/llama.js';
+import { Llama } from '../model/llama.js';
+import { setDropout, type Decoder } from '../model/decoder.js';
 import { lineChartSvg } from '../report/svg-chart.js';
 import { Rng, STREAM, streamSeed, type IndexSource } from '../tensor/random.js';
 import { TorchGenerator } from '../tensor/torch-random.js';
@@ -16,8 +17,9 @@ import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { backend } from '../tensor/backends/index.js';
 import { OutputArena } from '../tensor/buffers.js';
 import { withMatmulPrecision } from '../tensor/ops/matmul.js';
-import { loadCheckpoint, loadModel, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
-import { loopPrecision, MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
+import { loadCheckpoint, loadModel, restoreMuon, restoreOptimizer, saveCheckpoint } from './checkpoint.js';
+import { llamaConfigFrom, loopPrecision, MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
+import { Muon, muonGroups } from './muon.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
 import { describePeak, peakFlops } from './peak.js';
 import { learningRate } from './schedule.js';
@@ -42,7 +44,7 @@ export interface TrainHooks {
   print?: (line: string) => void;
   onLog?: (row: TrainLogRow) => void;
   /** After each evaluation; `model` is the model being trained (in training mode), e.g. to take a sample. */
-  onEval?: (row: EvalRow, model: GPT) => void;
+  onEval?: (row: EvalRow, model: Decoder) => void;
   /** Called after each iteration with (iter, max_iters, last loss) for progress displays. */
   onProgress?: (iter: number, maxIters: number, loss: number) => void;
   /** After each checkpoint write, with the iteration it holds. */
@@ -50,7 +52,7 @@ export interface TrainHooks {
 }
 
 export interface TrainResult {
-  model: GPT;
+  model: Decoder;
   iter: number;
   bestValLoss: number;
   lastEval: EvalRow | null;
@@ -91,7 +93,11 @@ const STALL_FALL = 0.01;
 const STALL_WINDOW = 10;
 
 /** nanoGPT's estimate of FLOPs per token for a forward+backward pass: 6N + 12·L·H·Q·T. */
-export function flopsPerToken(model: GPT): number {
+export function flopsPerToken(model: Decoder): number {
+  if (model instanceof Llama) {
+    const c = model.config;
+    return 6 * model.numParams() + 12 * c.num_hidden_layers * c.num_attention_heads * c.head_dim * c.max_position_embeddings;
+  }
   const c = model.config, Q = c.n_embd / c.n_head;
   return 6 * model.numParams() + 12 * c.n_layer * c.n_head * Q * c.block_size;
 }
@@ -101,14 +107,31 @@ function evalRng(seed: number, iter: number, split: Split): Rng {
   return new Rng((seed * 1_000_003 + iter * 7 + (split === 'train' ? 1 : 2)) >>> 0);
 }
 
-/** `inkwell train` builds and continues GPT-2 models (the library trains any CausalLM). */
-function gptOnly(model: GPT | Llama, source: string): GPT {
-  if (!(model instanceof GPT)) throw new Error(`${source}: a ${model.config.model_type} model; \`inkwell train\` continues GPT-2 models (fine-tune Llama-family models with \`inkwell finetune\`)`);
-  return model;
+/** The settings of this run that the model's own config must match on resume, under the model's field names. */
+function shapeMismatch(model: Decoder, config: TrainConfig, saved: TrainConfig | undefined, vocabSize: number, path: string): string | null {
+  if (model instanceof GPT) {
+    if (config.model_type !== 'gpt2') return `model_type is gpt2 in ${path} but ${config.model_type} in this run's config`;
+    // A key this run leaves as the checkpoint's run had it follows the model (a run started from GPT-2
+    // adopted GPT-2's shape); a key set to anything else is a mismatch.
+    const key = MODEL_KEYS.find((k) => model.config[k] !== config[k] && !(saved && saved[k] === config[k]));
+    return key ? `${key} is ${model.config[key]} in ${path} but ${config[key]} in this run's config` : null;
+  }
+  if (config.model_type !== model.config.model_type) return `model_type is ${model.config.model_type} in ${path} but ${config.model_type} in this run's config`;
+  const fresh = llamaConfigFrom(config, vocabSize) as unknown as Record<string, unknown>;
+  const have = model.config as unknown as Record<string, unknown>;
+  const key = Object.keys(fresh).find((k) => k !== 'attention_dropout' && k !== 'vocab_size' && JSON.stringify(have[k] ?? fresh[k]) !== JSON.stringify(fresh[k]));
+  return key ? `${key} is ${JSON.stringify(have[key])} in ${path} but ${JSON.stringify(fresh[key])} by this run's config` : null;
+}
+
+/** Zeroes the output projections (attention's and the MLP's), so every block starts as the identity (modded-nanogpt). */
+function zeroProjections(model: Decoder): number {
+  const names = model.namedParameters().filter(([name]) => /\.(o_proj|down_proj|c_proj)\.weight$/.test(name));
+  for (const [, p] of names) p.data.fill(0);
+  return names.length;
 }
 
 /** Mean loss over eval_iters batches of each split; `shared` draws them (train first) instead of evalRng, as nanoGPT does. */
-export function estimateLoss(model: GPT, data: Dataset, config: TrainConfig, iter: number, shared?: IndexSource): EvalRow {
+export function estimateLoss(model: Decoder, data: Dataset, config: TrainConfig, iter: number, shared?: IndexSource): EvalRow {
   const wasTraining = model.training;
   model.eval();
   const mean = (split: Split) => noGrad(() => {
@@ -150,55 +173,68 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
   // do not echo the initial weights. nanoGPT draws both from one generator, in order.
   const batchRng: IndexSource = nanogpt ? new TorchGenerator(config.seed) : new Rng(streamSeed(config.seed, STREAM.order));
 
-  let model: GPT;
+  let model: Decoder;
   let iter = 0, bestValLoss = Infinity;
   let bestIter: number | null = null;
   let resumed: ReturnType<typeof loadCheckpoint> | null = null;
   if (config.init_from === 'scratch') {
     const dropoutNote = config.dropout > 0 ? `; with dropout, whose masks PyTorch draws from the same generator, only until the first step` : '';
-    print(`initializing a new model from scratch${nanogpt ? ` (rng=nanogpt: nanoGPT's weights and batches for seed ${config.seed}${dropoutNote})` : ''}`);
-    model = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed, init: !nanogpt });
-    if (nanogpt) initLikeNanoGPT(model, batchRng as TorchGenerator);
+    print(`initializing a new ${config.model_type} model from scratch${nanogpt ? ` (rng=nanogpt: nanoGPT's weights and batches for seed ${config.seed}${dropoutNote})` : ''}`);
+    if (config.model_type === 'gpt2') {
+      const gpt = new GPT(modelConfigFrom(config, data.meta.vocab_size), { seed: config.seed, init: !nanogpt });
+      if (nanogpt) initLikeNanoGPT(gpt, batchRng as TorchGenerator);
+      model = gpt;
+    } else {
+      model = new Llama(llamaConfigFrom(config, data.meta.vocab_size), { seed: config.seed });
+    }
+    if (config.zero_init_projections) print(`zeroed ${zeroProjections(model)} output projections`);
   } else if (config.init_from === 'resume') {
     if (!existsSync(ckptPath)) throw new Error(`init_from=resume: no checkpoint at ${ckptPath}`);
     print(`resuming training from ${ckptPath}`);
     resumed = loadCheckpoint(ckptPath);
-    model = gptOnly(resumed.model, ckptPath);
-    // A key this run leaves as the checkpoint's run had it follows the model (a run started from GPT-2
-    // adopted GPT-2's shape); a key set to anything else is a mismatch.
+    model = resumed.model;
     const saved = resumed.state.train_config;
     const savedRng = saved?.rng ?? 'inkwell';
     if (savedRng !== config.rng) throw new Error(`config mismatch on resume: rng is ${savedRng} in ${ckptPath} but ${config.rng} in this run's config; pass --rng=${savedRng} to continue that run`);
-    for (const key of MODEL_KEYS) {
-      if (model.config[key] !== config[key] && !(saved && saved[key] === config[key])) {
-        throw new Error(`config mismatch on resume: ${key} is ${model.config[key]} in ${ckptPath} but ${config[key]} in this run's config`);
-      }
-    }
+    const mismatch = shapeMismatch(model, config, saved, data.meta.vocab_size, ckptPath);
+    if (mismatch) throw new Error(`config mismatch on resume: ${mismatch}`);
+    const savedOptimizer = saved?.optimizer ?? 'adamw';
+    if (savedOptimizer !== config.optimizer) throw new Error(`config mismatch on resume: optimizer is ${savedOptimizer} in ${ckptPath} but ${config.optimizer} in this run's config`);
     iter = resumed.state.iter_num;
     bestValLoss = resumed.state.best_val_loss;
     bestIter = resumed.state.best_iter ?? null;
   } else {
     print(`initializing from ${config.init_from}`);
-    model = gptOnly(loadModel(config.init_from).model, config.init_from);
-    // As nanoGPT does for GPT-2: the model's shape wins over the config's.
-    const adopted = MODEL_KEYS.filter((key) => key !== 'block_size' && model.config[key] !== config[key]);
-    if (adopted.length) print(`using the model's ${adopted.map((key) => `${key}=${model.config[key]}`).join(', ')} (the config said ${adopted.map((key) => config[key]).join(', ')})`);
-    if (model.config.block_size < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.config.block_size}, shorter than block_size ${config.block_size}`);
+    model = loadModel(config.init_from).model;
+    if (model instanceof GPT) {
+      const gpt = model;
+      // As nanoGPT does for GPT-2: the model's shape wins over the config's.
+      const adopted = MODEL_KEYS.filter((key) => key !== 'block_size' && gpt.config[key] !== config[key]);
+      if (adopted.length) print(`using the model's ${adopted.map((key) => `${key}=${gpt.config[key]}`).join(', ')} (the config said ${adopted.map((key) => config[key]).join(', ')})`);
+    } else {
+      print(`a ${model.config.model_type} model: its own config sets the architecture (n_layer, n_head, n_embd, bias and model_config are not used)`);
+    }
+    if (model.contextLength < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.contextLength}, shorter than block_size ${config.block_size}`);
   }
-  if (model.config.vocab_size < data.meta.vocab_size) {
-    throw new Error(`the model's vocabulary (${model.config.vocab_size}) is smaller than the dataset's (${data.meta.vocab_size} in ${config.dataset}/meta.json)`);
-  }
-  model.config.dropout = config.dropout;
+  data.checkVocabulary(model.vocabSize);
+  setDropout(model, config.dropout);
   model.train();
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);
 
-  const { decay, noDecay, groups } = decayGroups(model.namedParameters(), config.weight_decay);
   const count = (ps: [string, Tensor][]) => ps.reduce((s, [, p]) => s + p.size, 0);
-  print(`num decayed parameter tensors: ${decay.length}, with ${count(decay).toLocaleString('en-US')} parameters`);
-  print(`num non-decayed parameter tensors: ${noDecay.length}, with ${count(noDecay).toLocaleString('en-US')} parameters`);
+  // With Muon, AdamW keeps what is not a hidden matrix (embeddings, the head, gains, biases).
+  const split = config.optimizer === 'muon' ? muonGroups(model, model.headWeight) : null;
+  if (split) {
+    print(`num Muon parameter tensors: ${split.muon.length}, with ${count(split.muon.map((e) => [e.name, e.param])).toLocaleString('en-US')} parameters (hidden matrices)`);
+  }
+  const { decay, noDecay, groups } = decayGroups(split ? split.adamw : model.namedParameters(), config.weight_decay);
+  print(`num decayed parameter tensors: ${decay.length}, with ${count(decay).toLocaleString('en-US')} parameters${split ? ' (AdamW)' : ''}`);
+  print(`num non-decayed parameter tensors: ${noDecay.length}, with ${count(noDecay).toLocaleString('en-US')} parameters${split ? ' (AdamW)' : ''}`);
   const optimizer = new AdamW(groups, { lr: config.learning_rate, betas: [config.beta1, config.beta2] });
+  const muon = split ? new Muon(split.muon, { lr: config.muon_lr, momentum: config.muon_momentum, weightDecay: config.muon_weight_decay }) : null;
   if (resumed) {
     if (resumed.optimizer) restoreOptimizer(optimizer, model, resumed.optimizer, ckptPath);
+    if (muon) restoreMuon(muon, model, resumed.optimizer, ckptPath);
     const rng = resumed.state.rng;
     if (rng?.batches) batchRng.setState(rng.batches);
     if (rng?.model) model.rng.setState(rng.model);
@@ -238,13 +274,14 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
       rng: { batches: pendingState, model: model.rng.getState() },
       tokenizer: data.meta.tokenizer,
       dataset: { dir: config.dataset, vocab_size: data.meta.vocab_size, dtype: data.meta.dtype },
-    });
+    }, muon);
     hooks.onCheckpoint?.(iter, ckptPath);
   };
 
   for (;;) {
     const lr = learningRate(iter, config);
     optimizer.lr = lr;
+    if (muon) muon.lr = config.muon_lr * (lr / config.learning_rate);
 
     if (iter % config.eval_interval === 0) {
       lastEval = withMatmulPrecision(precision, () => estimateLoss(model, data, config, iter, nanogpt ? batchRng : undefined));
@@ -287,7 +324,8 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
     const norm = clipGradNorm(model.parameters(), config.grad_clip > 0 ? config.grad_clip : Infinity);
     if (!Number.isFinite(norm)) throw diverged(`gradient norm is ${norm} at iter ${iter}`, ckptPath, bestPath);
     optimizer.update();
-    optimizer.zeroGrad();
+    muon?.update();
+    model.zeroGrad();
     const ms = performance.now() - t0;
     lastLoss = loss;
 

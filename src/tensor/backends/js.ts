@@ -389,6 +389,24 @@ export function createJsBackend(): Backend {
         dgate[i] = dout[i]! * up[i]! * s * (1 + g * (1 - s));
       }
     },
+    relu2Forward(x, out, n) {
+      for (let i = 0; i < n; i++) {
+        const r = Math.max(0, x[i]!);
+        out[i] = r * r;
+      }
+    },
+    relu2Backward(x, dout, dx, n) {
+      for (let i = 0; i < n; i++) dx[i] = 2 * Math.max(0, x[i]!) * dout[i]!;
+    },
+    softcapForward(x, out, n, cap) {
+      for (let i = 0; i < n; i++) out[i] = cap * Math.tanh(x[i]! / cap);
+    },
+    softcapBackward(out, dout, dx, n, cap) {
+      for (let i = 0; i < n; i++) {
+        const t = out[i]! / cap;
+        dx[i] = dout[i]! * (1 - t * t);
+      }
+    },
     attentionForward,
     attentionBackward,
     attentionCached,

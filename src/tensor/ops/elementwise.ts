@@ -1,4 +1,4 @@
-// Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, SwiGLU, dropout.
+// Elementwise ops: broadcasting add and mul, scaling, tanh-GELU, SwiGLU, ReLU², soft-capping, dropout.
 import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
@@ -55,6 +55,29 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const dg = gradientBuffer(gate.size), du = gradientBuffer(up.size);
     backend().swigluBackward(gate.data, up.data, g, dg, du, gate.size);
     return [dg, du];
+  });
+}
+
+/** ReLU², the non-gated MLP activation of modded-nanogpt: max(x, 0)². */
+export function relu2(x: Tensor): Tensor {
+  const data = uninitialized(x.size);
+  backend().relu2Forward(x.data, data, x.size);
+  return result('relu2', data, x.shape, [x], (g) => {
+    const gx = gradientBuffer(x.size);
+    backend().relu2Backward(x.data, g, gx, x.size);
+    return [gx];
+  });
+}
+
+/** Soft-capping (Gemma 2's final_logit_softcapping): cap·tanh(x / cap), near x for |x| ≪ cap, never past ±cap. */
+export function softcap(x: Tensor, cap: number): Tensor {
+  if (!(cap > 0)) throw new Error(`softcap: cap must be > 0, got ${cap}`);
+  const data = uninitialized(x.size);
+  backend().softcapForward(x.data, data, x.size, cap);
+  return result('softcap', data, x.shape, [x], (g) => {
+    const gx = gradientBuffer(x.size);
+    backend().softcapBackward(data, g, gx, x.size, cap);
+    return [gx];
   });
 }
 
