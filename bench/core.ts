@@ -2,7 +2,7 @@
 // and one training step of the baby (float32 and bfloat16) and full shakespeare_char configs (PyTorch as
 // reference, under torch.autocast for bfloat16), then a LoRA SFT step and a full training step of the
 // SmolLM2-135M shape (batch 4 × 512; PyTorch running HF's eager Llama maths as reference), and
-// multiple-choice scoring of a GPT-2 124M shape.
+// multiple-choice scoring of a GPT-2 124M shape, and GGUF export of that shape (safetensors write as reference).
 // --json prints one JSON object per measurement; --quick skips the full config and the SmolLM2 steps.
 import { backend } from '../src/tensor/backends/index.js';
 import { nativeMatmulPath } from '../src/tensor/backends/native.js';
@@ -11,6 +11,7 @@ import { report } from './lib.js';
 import { recordPeak } from '../src/train/peak.js';
 import { llamaStepConfigs, llamaStepMeasurements, stepConfigs, stepMeasurements } from './step.js';
 import { multipleChoiceMeasurements } from './eval.js';
+import { exportMeasurements } from './export.js';
 
 const quick = process.argv.includes('--quick');
 const { cpu, path, supported } = nativeMatmulPath();
@@ -25,3 +26,4 @@ if (Number.isFinite(best(` native bfloat16 ${path}`))) recordPeak(best(` native 
 report('training step', stepMeasurements(quick ? stepConfigs.filter((c) => c.name.startsWith('baby')) : stepConfigs));
 if (!quick) report('Llama-family training step', llamaStepMeasurements(llamaStepConfigs));
 report('multiple-choice scoring', multipleChoiceMeasurements());
+report('GGUF export (MB of float32 model per second)', exportMeasurements());

@@ -10,7 +10,8 @@
 // kernel streaming a 1 GiB buffer (as many threads as that kernel uses).
 //
 // Then the same with the matrices compressed to bf16 and int8 (model/compress.ts), against float32 in
-// the same run and against the float32 limit; and what compression costs in accuracy: the val loss of a
+// the same run and against the float32 limit, each row naming the kernel it takes ([amx], [avx512-vnni],
+// [float32]: see docs/speed.md); an AMX prefill also against the same format on the float32 kernels; and what compression costs in accuracy: the val loss of a
 // char model trained here for --loss-iters (default 500) on tinyshakespeare, in float32 and compressed.
 //
 // Then Llama-family models of SmolLM2-135M's and Qwen3-0.6B's shapes (random weights, tied heads,
@@ -30,7 +31,7 @@ import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { Llama, type LlamaConfig } from '../src/model/llama.js';
 import { backend } from '../src/tensor/backends/index.js';
 import { int8Group, type WeightFormat } from '../src/tensor/ops/compressed.js';
-import { compressedPath } from '../src/tensor/backends/native.js';
+import { compressedPath, nativeMatmulPath, setMatmulPath } from '../src/tensor/backends/native.js';
 import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
 import { evaluateTokens } from '../src/train/evaluate.js';
 import { train } from '../src/train/trainer.js';
@@ -73,6 +74,32 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** The kernel the format's products of `rows` rows take, for row names (the hidden size's int8 group). */
 const via = (format: Exclude<WeightFormat, 'f32'>, rows: number, hidden: number) =>
   b.name === 'native' ? ` [${compressedPath(format, rows, int8Group(hidden))}]` : '';
+
+/** Seconds to prefill PREFILL tokens (median over the rounds). */
+function measurePrefill(model: CausalLM, long: Int32Array): number {
+  const seconds = () => {
+    const t0 = performance.now();
+    noGrad(() => model.forward(long, 1, PREFILL, null, { cache: model.createCache(1, PREFILL) }));
+    return (performance.now() - t0) / 1000;
+  };
+  return median(Array.from({ length: rounds }, seconds));
+}
+
+/**
+ * Prefill with the AMX compressed kernels turned off (the float32 fallback), measured in the same run: what
+ * the tiles bring. null when the format's prefill is not on AMX here.
+ */
+function prefillFallback(model: CausalLM, format: Exclude<WeightFormat, 'f32'>, hidden: number): number | null {
+  if (b.name !== 'native' || compressedPath(format, PREFILL, int8Group(hidden)) !== 'amx') return null;
+  const rng = new Rng(1), path = nativeMatmulPath().path;
+  const long = Int32Array.from({ length: PREFILL }, () => rng.int(model.vocabSize));
+  setMatmulPath('float32');
+  try {
+    return measurePrefill(model, long);
+  } finally {
+    setMatmulPath(path);
+  }
+}
 
 function measureInkwell(model: CausalLM): Figures {
   const rng = new Rng(1);
@@ -145,6 +172,8 @@ async function gpt2Rows(): Promise<void> {
       { name: `${format}: decode rate / float32 limit`, value: figures.decode_tps / limit, unit: 'fraction' },
       { name: `${format}: decode rate / ${format} limit`, value: figures.decode_tps / (limit * bytesBefore / bytesAfter), unit: 'fraction' },
     );
+    const fallback = prefillFallback(model, format, gpt2.n_embd);
+    if (fallback !== null) rows.push(withReference({ name: `${format}: prefill ${PREFILL} tokens [amx]`, value: figures.prefill_s, unit: 's' }, fallback, `${format} on float32 kernels`, false));
   }
   decompress(model);
   rows.push(...await compressionLoss());
@@ -177,6 +206,8 @@ function llamaRows(name: string, config: LlamaConfig): void {
       withReference({ name: `${name} ${format}: prefill ${PREFILL} tokens${via(format, PREFILL, config.hidden_size)}`, value: figures.prefill_s, unit: 's' }, f32.prefill_s, 'float32', false),
       { name: `${name} ${format}: matrix bytes read per token`, value: bytes / 1e6, unit: 'MB' },
     );
+    const fallback = prefillFallback(model, format, config.hidden_size);
+    if (fallback !== null) rows.push(withReference({ name: `${name} ${format}: prefill ${PREFILL} tokens [amx]`, value: figures.prefill_s, unit: 's' }, fallback, `${format} on float32 kernels`, false));
   }
   decompress(model);
   report(`${name} shape generation (random weights, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);

@@ -17,6 +17,10 @@
 // Every C tile sums its k steps in the same order whatever the thread split, so results do not depend on
 // the thread count or on matmul versus matmulPair.
 //
+// The same machinery serves inference with compressed weights (quant.c's prefill): bfloat16 weights are
+// B as stored (amx_matmul_bf16w, with float32 x split into hi and lo tiles), and int8 weights run on
+// AMX-INT8 (amx_matmul_q8w, its own blocks: the group scales need each group's sums apart).
+//
 // The file compiles everywhere; the AMX code only on x86-64 Linux with GCC >= 11, under function-level
 // target flags (the build's -march=native may lack AMX), and runs only when cpu.c found AMX usable.
 #include <stdint.h>

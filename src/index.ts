@@ -9,6 +9,12 @@ export { Llama, validateLlamaConfig, LLAMA_MODEL_TYPES, type LlamaConfig, type L
 export { llamaConfigFromHF, llamaConfigToHF, LLAMA_ARCHITECTURES } from './model/hf-llama.js';
 export type { CausalLM, LMOutput, HiddenOptions, CacheSpec } from './model/causal-lm.js';
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor, type SafetensorsFile } from './io/safetensors.js';
+export { readGGUF, readGGUFTensor, writeGGUF, GGMLType, GGUFError, type GGUFFile, type GGUFMeta } from './io/gguf.js';
+export { exportGGUF, importGGUF, GGUF_DTYPES, type GGUFDtype, type GGUFExportOptions } from './model/gguf.js';
+export { tokenizerToGGUF, tokenizerFromGGUF } from './tokenizers/gguf.js';
+export { pushFolder, type PushOptions, type PushResult } from './io/push.js';
+export { modelCard } from './report/model-card.js';
+export { exportHandoff, importHandoff } from './train/handoff.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { AdamW, clipGradNorm, decayGroups, type ParamGroup, type AdamWOptions, type AdamWState } from './train/optim.js';
 export { KVCache } from './model/gpt.js';

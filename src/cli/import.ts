@@ -1,10 +1,13 @@
 // `inkwell import MODEL.gguf OUT`: a GGUF file (gpt2, llama, qwen2, qwen3; F32/F16/BF16/Q8_0/Q4_0 tensors,
 // dequantized to float32) as an inkwell checkpoint (OUT ending in .safetensors) or an HF folder, so a
-// model from llama.cpp's world can be sampled, evaluated and fine-tuned here.
+// model from llama.cpp's world can be sampled, evaluated and fine-tuned here. `inkwell import DIR
+// OUT.safetensors` brings a PyTorch hand-off folder (docs/scale-out.md) back as a resumable checkpoint.
 import { importGGUF } from '../model/gguf.js';
 import { saveHFCausalLM } from '../model/hf.js';
 import { writeHuggingFaceTokenizer } from '../tokenizers/hf-export.js';
+import { existsSync, statSync } from 'node:fs';
 import { saveCheckpoint } from '../train/checkpoint.js';
+import { importHandoff } from '../train/handoff.js';
 import { UsageError, type Options } from './args.js';
 
 export const usage = `usage: inkwell import MODEL.gguf OUT
@@ -12,12 +15,23 @@ export const usage = `usage: inkwell import MODEL.gguf OUT
 Reads a GGUF file (architectures gpt2, llama, qwen2, qwen3; tensors F32, F16, BF16, Q8_0, Q4_0; a
 byte-level BPE vocabulary) and writes it as
   OUT.safetensors   an inkwell checkpoint with the tokenizer inside (for sample, eval, finetune --checkpoint)
-  OUT/              otherwise an HF folder: config.json, model.safetensors, tokenizer.json, tokenizer_config.json`;
+  OUT/              otherwise an HF folder: config.json, model.safetensors, tokenizer.json, tokenizer_config.json
+
+usage: inkwell import DIR OUT.safetensors
+Reads an HF folder as PyTorch left it after a hand-off (bench/peers/hf_continue.py: model.safetensors,
+optimizer.safetensors with AdamW's moments and step, train_config.json) into an inkwell checkpoint that
+\`inkwell train --init_from=resume\` continues.`;
 
 export function run(args: string[], options: Options): void {
   options.rejectUnknown([]);
   const [file, out, ...extra] = args;
   if (!file || !out || extra.length) throw new UsageError('import takes MODEL.gguf and OUT (see inkwell import --help)');
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    if (!out.endsWith('.safetensors')) throw new UsageError('importing a folder writes an inkwell checkpoint: OUT must end in .safetensors');
+    const { model, step } = importHandoff(file, out);
+    console.log(`wrote ${out} (inkwell checkpoint, ${model.numParams().toLocaleString('en-US')} parameters, AdamW step ${step})`);
+    return;
+  }
   const { model, tokenizer, architecture } = importGGUF(file);
   if (out.endsWith('.safetensors')) {
     saveCheckpoint(out, model, null, { iter_num: 0, best_val_loss: Number.NaN, tokenizer: tokenizer.toJSON() });

@@ -95,10 +95,15 @@ export class GGUFError extends Error {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+const isLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** float32 → IEEE half bits, rounding to nearest even (as ggml's GGML_FP32_TO_FP16). */
 export function floatToHalf(x: number): number {
   f32[0] = x;
-  const bits = u32[0]!;
+  return floatBitsToHalf(u32[0]!);
+}
+
+function floatBitsToHalf(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff, mant = bits & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
@@ -114,10 +119,8 @@ export function floatToHalf(x: number): number {
   return sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0)); // a carry rolls into the exponent, as it should
 }
 
-/** float32 → bfloat16 bits, rounding to nearest even (NaN stays a quiet NaN). */
-function floatToBf16(x: number): number {
-  f32[0] = x;
-  const bits = u32[0]!;
+/** float32 bits → bfloat16 bits, rounding to nearest even (NaN stays a quiet NaN). */
+function floatBitsToBf16(bits: number): number {
   if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -127,10 +130,12 @@ const roundAway = (v: number) => Math.sign(v) * Math.round(Math.abs(v));
 
 // ---- encoding tensors ----
 
-/** The bytes of `data` as `type`; the row length (shape's last dim) must be a multiple of the block size. */
+/** The bytes of `data` as `type` (for F32, a view of data itself); the row length (shape's last dim) must be a multiple of the block size. */
 export function encodeTensor(data: Float32Array, type: GGMLType): Uint8Array {
   const { block, bytes } = TYPE_LAYOUT[type];
   if (data.length % block !== 0) throw new Error(`${GGMLType[type]} needs a multiple of ${block} values, got ${data.length}`);
+  // float32 on a little-endian machine is already the file's bytes: written from the tensor's own memory.
+  if (type === GGMLType.F32 && isLittleEndian) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array((data.length / block) * bytes);
   const view = new DataView(out.buffer);
   switch (type) {
@@ -138,11 +143,18 @@ export function encodeTensor(data: Float32Array, type: GGMLType): Uint8Array {
       for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
       break;
     case GGMLType.F16:
-      for (let i = 0; i < data.length; i++) view.setUint16(i * 2, floatToHalf(data[i]!), true);
+    case GGMLType.BF16: {
+      // Whole arrays through typed views (a model's worth of DataView calls costs seconds).
+      const convert = type === GGMLType.F16 ? floatBitsToHalf : floatBitsToBf16;
+      const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+      if (isLittleEndian) {
+        const halves = new Uint16Array(out.buffer);
+        for (let i = 0; i < data.length; i++) halves[i] = convert(bits[i]!);
+      } else {
+        for (let i = 0; i < data.length; i++) view.setUint16(i * 2, convert(bits[i]!), true);
+      }
       break;
-    case GGMLType.BF16:
-      for (let i = 0; i < data.length; i++) view.setUint16(i * 2, floatToBf16(data[i]!), true);
-      break;
+    }
     case GGMLType.Q8_0:
       for (let b = 0; b < data.length / 32; b++) {
         let amax = 0;

@@ -38,9 +38,11 @@ export interface GGUFExportOptions {
   dtype?: GGUFDtype;
   /** general.name (default: the file's base name). */
   name?: string;
+  /** Told what the file cannot carry (e.g. a tokenizer normalizer llama.cpp does not apply). */
+  onNotice?: (message: string) => void;
 }
 
-/** One parameter's place in the file: its GGUF name and the row permutation llama.cpp's layout needs (null: none). */
+/** One parameter's place in the file: its GGUF name, and how llama.cpp's layout differs from inkwell's (HF's). */
 interface Placement {
   param: string;
   gguf: string;
@@ -115,10 +117,15 @@ export function permuteRope(data: Float32Array, rows: number, cols: number, head
   return out;
 }
 
-/** Transposes a row-major [rows, cols] matrix. */
+/** Transposes a row-major [rows, cols] matrix, in 32×32 tiles so reads and writes both stay in cache. */
 function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  const out = new Float32Array(data.length), tile = 32;
+  for (let r0 = 0; r0 < rows; r0 += tile) {
+    for (let c0 = 0; c0 < cols; c0 += tile) {
+      const r1 = Math.min(rows, r0 + tile), c1 = Math.min(cols, c0 + tile);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c]!;
+    }
+  }
   return out;
 }
 
@@ -196,7 +203,7 @@ export function exportGGUF(model: GPT | Llama, tokenizer: Tokenizer, file: strin
     const scaled = ropeInverseFrequencies(c.head_dim, c.rope_theta, c.rope_scaling);
     tensors.push({ name: 'rope_freqs.weight', shape: [c.head_dim / 2], data: Float32Array.from(base, (b, j) => b / scaled[j]!), type: GGMLType.F32 });
   }
-  const metadata = [...modelMetadata(model, arch, dtype, options.name ?? basename(file).replace(/\.gguf$/i, '')), ...tokenizerToGGUF(tokenizer, model.vocabSize)];
+  const metadata = [...modelMetadata(model, arch, dtype, options.name ?? basename(file).replace(/\.gguf$/i, '')), ...tokenizerToGGUF(tokenizer, model.vocabSize, options.onNotice)];
   writeGGUF(file, metadata, tensors);
 }
 

@@ -43,9 +43,13 @@ function preTokenizerName(pre: unknown): string {
 /**
  * The tokenizer.ggml.* metadata of a tokenizer, for a model with `vocabSize` embedding rows (ids the
  * tokenizer does not use become `[PADn]` tokens of type unused, as convert_hf_to_gguf.py writes them).
+ * `notice` hears what llama.cpp will do differently (a normalizer it does not apply).
  */
-export function tokenizerToGGUF(tokenizer: Tokenizer, vocabSize: number): [string, GGUFMeta][] {
+export function tokenizerToGGUF(tokenizer: Tokenizer, vocabSize: number, notice: (message: string) => void = () => {}): [string, GGUFMeta][] {
   const { tokenizer: json, config } = toHuggingFaceFiles(tokenizer);
+  if (json.normalizer !== null && json.normalizer !== undefined) {
+    notice(`the tokenizer's normalizer (${(json.normalizer as { type?: string }).type}) has no GGUF form: llama.cpp tokenizes text as it comes`);
+  }
   const model = json.model as { type?: string; vocab: Record<string, number>; merges: (string | [string, string])[] };
   if (model.type !== 'BPE') throw new Error(`a tokenizer with model ${JSON.stringify(model.type)} cannot be written as GGUF (supported: byte-level BPE)`);
   const added = (json.added_tokens ?? []) as { id: number; content: string; special: boolean }[];
@@ -116,13 +120,13 @@ export function tokenizerFromGGUF(gguf: GGUFFile): HFTokenizer {
   const types = metaArray<number>(gguf, 'tokenizer.ggml.token_type', 'number') ?? tokens.map(() => GGUFTokenType.NORMAL);
   if (types.length !== tokens.length) fail(`tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
   const merges = metaArray<string>(gguf, 'tokenizer.ggml.merges', 'string') ?? [];
-  const vocab: Record<string, number> = {};
+  const vocab: Record<string, number> = Object.create(null); // tokens such as "constructor" are not Object's
   const added: Record<string, unknown>[] = [];
   tokens.forEach((token, id) => {
     const type = types[id]!;
     if (type === GGUFTokenType.CONTROL || type === GGUFTokenType.USER_DEFINED) {
       added.push({ id, content: token, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === GGUFTokenType.CONTROL });
-    } else if (!(token in vocab)) vocab[token] = id; // padding names may repeat in some files; the first id keeps the name
+    } else if (!Object.hasOwn(vocab, token)) vocab[token] = id; // padding names may repeat in some files; the first id keeps the name
   });
   const regex = PRE_TOKENIZERS[pre]!;
   const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });

@@ -8,7 +8,7 @@ import { loadDecoderWeights, validateDecoderConfig, type Decoder, type DecoderCo
 import { loadHFCausalLM } from '../model/hf.js';
 import { openWeightFile } from '../model/weights.js';
 import type { Muon } from './muon.js';
-import type { AdamW, AdamWState } from './optim.js';
+import { AdamW, type AdamWState } from './optim.js';
 import type { TrainConfig } from './config.js';
 
 export const CHECKPOINT_FORMAT = 'inkwell-checkpoint/1';
@@ -68,22 +68,28 @@ export function restoreMuon(muon: Muon, model: Decoder, saved: OptimizerMoments 
   muon.loadState(buffers);
 }
 
-export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>, muon: Muon | null = null): void {
+export function saveCheckpoint(path: string, model: Decoder, optimizer: AdamW | OptimizerMoments | null, state: Omit<CheckpointState, 'format' | 'model_config' | 'optimizer_step'>, muon: Muon | null = null): void {
   const tensors: [string, NamedTensor][] = model.namedParameters().map(([n, p]) => [n, { shape: [...p.shape], data: p.data }]);
-  if (optimizer) {
-    const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
-    const { m, v } = optimizer.state();
-    names.forEach((name, i) => {
-      tensors.push([`optimizer.m.${name}`, { shape: [m[i]!.length], data: m[i]! }]);
-      tensors.push([`optimizer.v.${name}`, { shape: [v[i]!.length], data: v[i]! }]);
-    });
+  // A live AdamW, or moments read from elsewhere (a PyTorch hand-off: train/handoff.ts).
+  const moments = optimizer instanceof AdamW ? momentsOf(model, optimizer) : optimizer?.moments;
+  for (const [name, { m, v }] of moments ?? []) {
+    tensors.push([`optimizer.m.${name}`, { shape: [m.length], data: m }]);
+    tensors.push([`optimizer.v.${name}`, { shape: [v.length], data: v }]);
   }
   if (muon) {
     const buffers = muon.state();
     muon.params().forEach((p, i) => tensors.push([`optimizer.momentum.${nameOf(model, p)}`, { shape: [buffers[i]!.length], data: buffers[i]! }]));
+  } else if (optimizer && !(optimizer instanceof AdamW)) {
+    for (const [name, b] of optimizer.momentum) tensors.push([`optimizer.momentum.${name}`, { shape: [b.length], data: b }]);
   }
   const full: CheckpointState = { format: CHECKPOINT_FORMAT, model_config: model.config, optimizer_step: optimizer?.step ?? 0, ...state };
   writeSafetensors(path, tensors, { format: 'pt', inkwell: JSON.stringify(full) });
+}
+
+function momentsOf(model: Decoder, optimizer: AdamW): Map<string, { m: Float32Array; v: Float32Array }> {
+  const names = optimizer.groups.flatMap((g) => g.params).map((p) => nameOf(model, p));
+  const { m, v } = optimizer.state();
+  return new Map(names.map((name, i) => [name, { m: m[i]!, v: v[i]! }]));
 }
 
 function nameOf(model: Decoder, p: unknown): string {

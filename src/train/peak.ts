@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cacheDir } from '../io/cache.js';
 import { backend } from '../tensor/backends/index.js';
-import { nativeMatmulPath, setMatmulPath } from '../tensor/backends/native.js';
+import { amxPeakFlops, nativeMatmulPath, setMatmulPath } from '../tensor/backends/native.js';
 import type { MatmulPrecision } from '../tensor/ops/matmul.js';
 
 /** Measures the active backend's matmul rate; `reps` products after one warm-up. */
@@ -56,7 +56,19 @@ export function recordPeak(flops: number, precision: MatmulPrecision = 'float32'
   }
 }
 
-const gflops = (flops: number) => `${Math.round(flops / 1e9)} GFLOP/s`;
+const gflops = (flops: number) => `${Math.round(flops / 1e9).toLocaleString('en-US')} GFLOP/s`;
+
+/**
+ * The start-up line saying what MFU is measured against: the peak above, on the path products take; where
+ * the CPU has AMX, also the tile peak (a register-only TDPBF16PS loop, ~5 ms) and the MFU that a step at
+ * the peak above would have against it, the ceiling of the tiles' use.
+ */
+export function describePeak(peak: number, precision: MatmulPrecision = 'float32'): string {
+  const path = backend().name === 'native' ? `${precision === 'float32' ? 'float32' : nativeMatmulPath().path} path` : `${backend().name} backend`;
+  const tiles = backend().name === 'native' ? amxPeakFlops(20_000) : 0;
+  return `mfu is against ${gflops(peak)}, the ${precision} product rate measured on the ${path} (4096×1536×384)` +
+    (tiles > 0 ? `; the AMX tile peak is ${gflops(tiles)} (that rate is ${(100 * peak / tiles).toFixed(1)}% of it)` : '');
+}
 
 /**
  * bfloat16 is never a slowdown: when the path bfloat16 products take on this CPU runs slower than float32

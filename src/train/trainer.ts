@@ -21,7 +21,7 @@ import { loadCheckpoint, loadModel, restoreMuon, restoreOptimizer, saveCheckpoin
 import { llamaConfigFrom, loopPrecision, MODEL_KEYS, validateTrainConfig, type TrainConfig } from './config.js';
 import { Muon, muonGroups } from './muon.js';
 import { AdamW, clipGradNorm, decayGroups } from './optim.js';
-import { peakFlops } from './peak.js';
+import { describePeak, peakFlops } from './peak.js';
 import { learningRate } from './schedule.js';
 
 export interface TrainLogRow {
@@ -258,6 +258,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
   print(`tokens per iteration will be: ${tokensPerIter.toLocaleString('en-US')}`);
   const precision = loopPrecision(config.dtype, 'config: dtype', print);
   const peak = peakFlops(precision), flopsPerIter = flopsPerToken(model) * tokensPerIter;
+  print(describePeak(peak, precision));
   let lastEval: EvalRow | null = null;
   let lastLoss = NaN;
   const activations = new OutputArena();
