@@ -54,7 +54,7 @@ describe('inkwell finetune reward and inkwell reward', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /epoch 2 held-out: pairwise accuracy \d+\.\d% on \d+ pairs, mean margin -?\d+\.\d{3}/);
     assert.ok(existsSync(join(root, 'rm', 'ckpt.safetensors')));
-    assert.match(readFileSync(join(root, 'rm', 'report.md'), 'utf8'), /^# inkwell finetune reward → rm[\s\S]*\| held-out pairwise accuracy \| [\d.]+ \|[\s\S]*## Samples\n\n```text\n".*": chosen ".*" -?[\d.]+, rejected/);
+    assert.match(readFileSync(join(root, 'rm', 'report.md'), 'utf8'), /^# inkwell finetune reward → rm[\s\S]*\| tokens seen \| [\d,]+ \|\n\| tokens\/s \| [\d,]+ \|\n\| MFU \| [\d.]+% \|[\s\S]*\| held-out pairwise accuracy \| [\d.]+ \|[\s\S]*## Samples\n\n```text\n".*": chosen ".*" -?[\d.]+, rejected/);
     const one = await inkwell(['reward', '--model=rm/ckpt.safetensors', 'a?', 'xxa']);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, /^-?\d+\.\d{4}\n$/);
@@ -115,7 +115,7 @@ describe('inkwell rlhf', () => {
     assert.match(run.stdout, /step 2: reward -?\d+\.\d{4}, kl -?\d+\.\d{4} \(k3 \d+\.\d{4}\), entropy \d+\.\d{3}, clipfrac \d\.\d{3}, value loss \d+\.\d{4}/);
     assert.match(run.stdout, /held-out at step 2: mean reward/);
     for (const file of ['ckpt.safetensors', 'log.jsonl', 'ppo.svg', 'report.md', 'report.html']) assert.ok(existsSync(join(root, 'ppo', file)), file);
-    assert.match(readFileSync(join(root, 'ppo', 'report.md'), 'utf8'), /^# inkwell rlhf ppo → ppo[\s\S]*\| held-out reward after \| -?[\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
+    assert.match(readFileSync(join(root, 'ppo', 'report.md'), 'utf8'), /^# inkwell rlhf ppo → ppo[\s\S]*\| tokens seen \| [\d,]+ \|\n\| tokens\/s \| [\d,]+ \|[\s\S]*\| held-out reward after \| -?[\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
     assert.match(readFileSync(join(root, 'ppo', 'ppo.svg'), 'utf8'), /KL to reference/);
     // The card's curves include the reward and the KL to the reference (issue 20, item 6).
     const card = readFileSync(join(root, 'ppo', 'report.md'), 'utf8');
@@ -198,6 +198,6 @@ describe('inkwell rlhf', () => {
     assert.match(run.stdout, /before held-out \(\d+ pairs\): loss 0\.6931/);
     assert.match(run.stdout, /after held-out \(\d+ pairs\): loss \d\.\d{4}, implicit-reward accuracy/);
     assert.ok(existsSync(join(root, 'dpo', 'ckpt.safetensors')));
-    assert.match(readFileSync(join(root, 'dpo', 'report.md'), 'utf8'), /^# inkwell rlhf dpo → dpo[\s\S]*\| held-out implicit-reward accuracy \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
+    assert.match(readFileSync(join(root, 'dpo', 'report.md'), 'utf8'), /^# inkwell rlhf dpo → dpo[\s\S]*\| tokens seen \| [\d,]+ \|\n\| tokens\/s \| [\d,]+ \|\n\| MFU \| [\d.]+% \|[\s\S]*\| held-out implicit-reward accuracy \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
   });
 });

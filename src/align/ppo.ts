@@ -220,6 +220,8 @@ export interface PpoStepLog {
   value_loss: number;
   policy_loss: number;
   value_clip_fraction: number;
+  /** Tokens of the step's rollouts (prompts and answers): what the report card counts as seen. */
+  tokens: number;
 }
 
 export interface PpoHooks {
@@ -320,6 +322,7 @@ export class PpoTrainer {
     const log: PpoStepLog = {
       step: stepNo, reward: ro.scores.reduce((s, x) => s + x, 0) / n, kl, kl_k3: klK3, entropy,
       clip_fraction: clipFraction / updates, value_loss: valueLoss / updates, policy_loss: policyLoss / updates, value_clip_fraction: valueClip / updates,
+      tokens: ro.seqs.reduce((sum, q) => sum + q.prompt.length + q.response.length, 0),
     };
     await hooks.onStep?.(log, ro);
     return log;

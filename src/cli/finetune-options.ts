@@ -9,14 +9,12 @@ import type { KeepBest } from '../finetune/keep-best.js';
 import { applyLora, defaultTargetsFor, LORA_DEFAULTS } from '../finetune/lora.js';
 import { validateLoopConfig, type LoopConfig, type LoopHooks, type LoopResult } from '../finetune/loop.js';
 import { RunLog, RunReporter, type RunOutcome } from '../report/card.js';
-import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
+import { evalSuiteOption, evalSuiteTable, reportMachine, trainingCost } from './report.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { join } from 'node:path';
 import { Rng, STREAM, streamSeed } from '../tensor/random.js';
-import { flopsPerToken, TrainingDiverged } from '../train/trainer.js';
-import { peakFlops } from '../train/peak.js';
-import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
+import { TrainingDiverged } from '../train/trainer.js';
 import type { Decoder } from '../model/decoder.js';
 import { UsageError, type Options } from './args.js';
 import { DEFAULT_CHECKPOINT } from './model-options.js';
@@ -227,9 +225,7 @@ export class FineTuneReport {
   async finish(model: Module, loop: { result: LoopResult; decoder: Decoder; dtype?: string }, outcome: RunOutcome,
     lm?: { model: CausalLM; tokenizer: Tokenizer }): Promise<string> {
     const evaluations = this.suite && lm ? [await evalSuiteTable(this.suite, lm.model, lm.tokenizer)] : [];
-    const { tokens, trainSeconds } = loop.result, rate = tokens / trainSeconds;
-    const cost: RunOutcome = tokens && trainSeconds
-      ? { tokens_seen: tokens, tokens_per_s: rate, mfu: (flopsPerToken(loop.decoder) * rate) / peakFlops(parseMatmulPrecision(loop.dtype ?? 'float32', 'dtype')) } : {};
+    const cost = trainingCost(loop.decoder, loop.result.tokens, loop.result.trainSeconds, loop.dtype);
     this.reporter.write('finished', { parameters: model.parameters().reduce((n, p) => n + p.size, 0), evaluations, ...cost, ...outcome });
     return join(this.reporter.outDir, 'report.md');
   }

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunLog, RunReporter } from '../report/card.js';
-import { reportMachine } from './report.js';
+import { pairTokens, reportMachine, trainingCost } from './report.js';
 import { readComparisons, splitByPrompt, type ComparisonPair, type OnBadLine } from '../align/comparisons.js';
 import { defaultRewardTrainConfig, encodePairs, evaluatePairs, RewardModel, saveRewardModel, scoreTexts, trainRewardModel, type PairMetrics, type RewardTrainConfig } from '../align/reward-model.js';
 import { REWARD_MODEL_FILES } from '../align/reward-source.js';
@@ -156,13 +156,14 @@ export async function run(args: string[], options: Options): Promise<void> {
     if (!(err instanceof TrainingDiverged)) throw err;
     throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the reward model of epoch ${saved} is kept in ${out}` : 'no reward model had been written yet'}`);
   }
+  const trainSeconds = (Date.now() - t0) / 1000;
   const held = last as PairMetrics | null;
   // A few comparisons (held-out first) as the trained model scores them.
   const shown = (val.length ? val : train).slice(0, 3);
   const scores = scoreTexts(model, tokenizer, shown.flatMap((c) => [{ prompt: c.prompt, answer: c.chosen }, { prompt: c.prompt, answer: c.rejected }]), layout);
   reporter.write('finished', {
     samples: shown.map((c, i) => `${JSON.stringify(c.prompt)}: chosen ${JSON.stringify(c.chosen)} ${scores[2 * i]!.toFixed(3)}, rejected ${JSON.stringify(c.rejected)} ${scores[2 * i + 1]!.toFixed(3)}`),
-    parameters: model.parameters().reduce((n, p) => n + p.size, 0),
+    parameters: model.parameters().reduce((n, p) => n + p.size, 0), ...trainingCost(model.base, pairTokens(trainPairs, config.epochs), trainSeconds),
     results: { epochs: saved, 'reward model': out, ...(held ? { 'held-out pairwise accuracy': held.accuracy, 'held-out mean margin': held.margin } : {}) },
   });
   console.log(`wrote ${out} and ${join(outDir, 'report.md')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);

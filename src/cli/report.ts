@@ -2,7 +2,11 @@
 import { loadTask } from '../eval/hub-tasks.js';
 import { checkSuite, readSuite, runSuite } from '../eval/suite.js';
 import type { CausalLM } from '../model/causal-lm.js';
-import { machineInfo, renderReport, type EvalTable, type Machine } from '../report/card.js';
+import { machineInfo, renderReport, type EvalTable, type Machine, type RunOutcome } from '../report/card.js';
+import type { Decoder } from '../model/decoder.js';
+import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
+import { peakFlops } from '../train/peak.js';
+import { flopsPerToken } from '../train/trainer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { backend } from '../tensor/backends/index.js';
 import { nativeMatmulPath } from '../tensor/backends/native.js';
@@ -47,4 +51,21 @@ export async function evalSuiteTable(file: string, model: CausalLM, tokenizer: T
     title: `Evaluation: ${s.suite}`, columns: ['task', 'items', 'shots', 'acc', 'acc_norm', 'chance', 'centred'],
     rows: s.tasks.map((t) => [t.name, t.items, t.fewshot, t.acc, t.accNorm ?? '-', t.chance, t.score]), summary: `suite score ${s.score.toFixed(4)}`,
   };
+}
+
+/**
+ * A report card's cost lines for `tokens` trained on (forward and backward) in `seconds` of training
+ * steps: tokens seen, tokens/s and MFU, the decoder's FLOPs per token against this machine's measured peak.
+ */
+export function trainingCost(decoder: Decoder, tokens: number, seconds: number, dtype = 'float32'): RunOutcome {
+  if (!(tokens > 0 && seconds > 0)) return {};
+  const rate = tokens / seconds;
+  return { tokens_seen: tokens, tokens_per_s: rate, mfu: (flopsPerToken(decoder) * rate) / peakFlops(parseMatmulPrecision(dtype, 'dtype')) };
+}
+
+/** Tokens of preference pairs (both answers, prompt included) over `epochs`: what reward-model and DPO training read. */
+export function pairTokens(pairs: readonly { chosen: { prompt: number[]; response: number[] }; rejected: { prompt: number[]; response: number[] } }[], epochs: number): number {
+  let n = 0;
+  for (const p of pairs) n += p.chosen.prompt.length + p.chosen.response.length + p.rejected.prompt.length + p.rejected.response.length;
+  return n * epochs;
 }

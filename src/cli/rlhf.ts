@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunLog, RunReporter } from '../report/card.js';
-import { evalSuiteOption, evalSuiteTable, reportMachine } from './report.js';
+import { evalSuiteOption, evalSuiteTable, pairTokens, reportMachine, trainingCost } from './report.js';
 import { defaultDpoConfig, evaluateDpo, referenceMargins, trainDpo, validateDpoConfig, type DpoConfig } from '../align/dpo.js';
 import { checkPrompts, defaultPpoConfig, PpoTrainer, sampleAnswers, validatePpoConfig, type PpoConfig } from '../align/ppo.js';
 import { runPpo } from '../align/ppo-run.js';
@@ -131,7 +131,9 @@ async function ppoWith(reward: RewardSource, options: Options, config: PpoConfig
   showSamples('after', result.after.prompts, result.after.answers, result.after.scores);
   const suite = options.string('eval_suite');
   reporter.write('finished', {
-    parameters: policy.numParams(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
+    // Tokens sampled in rollouts; tokens/s over the whole run (generation and updates), so no MFU.
+    parameters: policy.numParams(), tokens_seen: result.steps.reduce((n, l) => n + l.tokens, 0),
+    evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
     results: { steps: result.steps.length, 'held-out reward before': result.before.meanReward, 'held-out reward after': result.after.meanReward, 'held-out KL after': result.after.kl, policy: result.checkpoint },
     samples: result.after.prompts.slice(0, 3).map((p, i) => `${JSON.stringify(p)} → ${JSON.stringify(result.after.answers[i])} (reward ${result.after.scores[i]!.toFixed(3)})`),
   });
@@ -183,6 +185,7 @@ async function dpo(options: Options): Promise<void> {
   const log = new RunLog(outDir);
   const reporter = new RunReporter(outDir, `inkwell rlhf dpo → ${outDir}`, { ...config }, { data, val: valFile ?? 'held out of --data', train_pairs: trainPairs.length, val_pairs: valPairs.length }, reportMachine);
   let saved = 0;
+  const t0 = performance.now();
   try {
     trainDpo(policy, trainPairs, refTrain, config, {
       onStep: (l) => {
@@ -200,6 +203,7 @@ async function dpo(options: Options): Promise<void> {
     if (!(err instanceof TrainingDiverged)) throw err;
     throw new TrainingDiverged(`${err.message}; stopped, and ${saved ? `the last good policy (epoch ${saved}) is kept in ${out}` : 'no checkpoint had been written yet'}`);
   }
+  const trainSeconds = (performance.now() - t0) / 1000;
   report('after');
   const heldOut = valPairs.length ? evaluateDpo(policy, valPairs, refVal, config.beta) : null;
   // A few answers of the aligned policy, to the first held-out (else training) prompts, greedy.
@@ -207,7 +211,8 @@ async function dpo(options: Options): Promise<void> {
   const answers = sampleAnswers(policy, tokenizer, prompts, { maxNewTokens: 32, seed: config.seed, temperature: 0 }, turnFromOptions(options, tokenizer, state).turn).answers;
   reporter.write('finished', {
     samples: prompts.map((p, i) => `${JSON.stringify(p)} → ${JSON.stringify(answers[i])}`),
-    parameters: policy.numParams(), evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
+    parameters: policy.numParams(), ...trainingCost(policy, pairTokens(trainPairs, config.epochs), trainSeconds),
+    evaluations: suite ? [await evalSuiteTable(suite, policy, tokenizer)] : [],
     results: { epochs: saved, policy: out, ...(heldOut ? { 'held-out loss': heldOut.loss, 'held-out implicit-reward accuracy': heldOut.accuracy, 'held-out margin': heldOut.margin } : {}) },
   });
   console.log(`wrote ${out} and ${join(outDir, 'report.md')}`);
