@@ -11,6 +11,7 @@ export type { CausalLM, LMOutput, HiddenOptions, CacheSpec } from './model/causa
 export { readSafetensors, writeSafetensors, SafetensorsError, type NamedTensor, type SafetensorsFile } from './io/safetensors.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { AdamW, clipGradNorm, decayGroups, type ParamGroup, type AdamWOptions, type AdamWState } from './train/optim.js';
+export { Muon, muonGroups, orthogonalize, type MuonOptions, type MuonParam } from './train/muon.js';
 export { KVCache } from './model/gpt.js';
 export * from './tokenizers/index.js';
 export { Dataset, type DatasetMeta, type Batch, type Split } from './data/dataset.js';
