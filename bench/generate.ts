@@ -29,7 +29,8 @@ import type { CausalLM } from '../src/model/causal-lm.js';
 import { GPT, type GPTConfig } from '../src/model/gpt.js';
 import { Llama, type LlamaConfig } from '../src/model/llama.js';
 import { backend } from '../src/tensor/backends/index.js';
-import type { WeightFormat } from '../src/tensor/ops/compressed.js';
+import { int8Group, type WeightFormat } from '../src/tensor/ops/compressed.js';
+import { compressedPath } from '../src/tensor/backends/native.js';
 import { applySettings, defaultTrainConfig, readConfigFile } from '../src/train/config.js';
 import { evaluateTokens } from '../src/train/evaluate.js';
 import { train } from '../src/train/trainer.js';
@@ -69,6 +70,9 @@ interface Figures {
 
 const FORMATS: Exclude<WeightFormat, 'f32'>[] = ['bf16', 'int8'];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The kernel the format's products of `rows` rows take, for row names (the hidden size's int8 group). */
+const via = (format: Exclude<WeightFormat, 'f32'>, rows: number, hidden: number) =>
+  b.name === 'native' ? ` [${compressedPath(format, rows, int8Group(hidden))}]` : '';
 
 function measureInkwell(model: CausalLM): Figures {
   const rng = new Rng(1);
@@ -133,12 +137,13 @@ async function gpt2Rows(): Promise<void> {
     const { bytesAfter, bytesBefore } = compressModel(model, format);
     const figures = measureInkwell(model);
     rows.push(
-      withReference({ name: `${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, ours.decode_tps, 'float32', true),
+      withReference({ name: `${format}: decode${via(format, 1, gpt2.n_embd)}`, value: figures.decode_tps, unit: 'tokens/s' }, ours.decode_tps, 'float32', true),
       withReference({ name: `${format}: decode, last ${WINDOW} tokens`, value: figures.last_tps, unit: 'tokens/s' }, ours.last_tps, 'float32', true),
       withReference({ name: `${format}: time to first token`, value: figures.ttft_s, unit: 's' }, ours.ttft_s, 'float32', false),
-      withReference({ name: `${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, ours.prefill_s, 'float32', false),
+      withReference({ name: `${format}: prefill ${PREFILL} tokens${via(format, PREFILL, gpt2.n_embd)}`, value: figures.prefill_s, unit: 's' }, ours.prefill_s, 'float32', false),
       { name: `${format}: matrix bytes read per token`, value: (weightBytes * bytesAfter) / bytesBefore / 1e6, unit: 'MB' },
       { name: `${format}: decode rate / float32 limit`, value: figures.decode_tps / limit, unit: 'fraction' },
+      { name: `${format}: decode rate / ${format} limit`, value: figures.decode_tps / (limit * bytesBefore / bytesAfter), unit: 'fraction' },
     );
   }
   decompress(model);
@@ -167,9 +172,9 @@ function llamaRows(name: string, config: LlamaConfig): void {
     const bytes = (weightBytes * bytesAfter) / bytesBefore;
     const figures = measureInkwell(model);
     rows.push(
-      withReference({ name: `${name} ${format}: decode`, value: figures.decode_tps, unit: 'tokens/s' }, (bandwidth * 1e9) / bytes, `${format} bandwidth limit`, true),
+      withReference({ name: `${name} ${format}: decode${via(format, 1, config.hidden_size)}`, value: figures.decode_tps, unit: 'tokens/s' }, (bandwidth * 1e9) / bytes, `${format} bandwidth limit`, true),
       withReference({ name: `${name} ${format}: decode against float32`, value: figures.decode_tps, unit: 'tokens/s' }, f32.decode_tps, 'float32', true),
-      withReference({ name: `${name} ${format}: prefill ${PREFILL} tokens`, value: figures.prefill_s, unit: 's' }, f32.prefill_s, 'float32', false),
+      withReference({ name: `${name} ${format}: prefill ${PREFILL} tokens${via(format, PREFILL, config.hidden_size)}`, value: figures.prefill_s, unit: 's' }, f32.prefill_s, 'float32', false),
       { name: `${name} ${format}: matrix bytes read per token`, value: bytes / 1e6, unit: 'MB' },
     );
   }

@@ -2,7 +2,8 @@
 // it must), throws a JS Error naming the kernel and argument on misuse, then runs the C kernel.
 // Exports the kernels under the names and positional arguments of the Kernels interface
 // (src/tensor/backend.ts), plus `threads` (pool size), `isa` (the SIMD flavour compiled in), `cpuModel`,
-// and the path of bfloat16 products (`matmulPath`, `setMatmulPath`, `matmulPaths`, `amxPeak`).
+// the path of bfloat16 products (`matmulPath`, `setMatmulPath`, `matmulPaths`, `amxPeak`) and that of
+// compressed-weight products (`compressedPath`).
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -590,6 +591,14 @@ static napi_value js_amxPeak(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* compressedPath(int8, M, group): the kernel a compressed product of M rows takes (bench rows name it). */
+static napi_value js_compressedPath(napi_env env, napi_callback_info info) {
+  PARSE("compressedPath", "int8:n M:n group:n");
+  napi_value out;
+  napi_create_string_utf8(env, compressed_path(S(0) != 0, S(1), S(2)), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 #define FN(name) { #name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL }
 
 NAPI_MODULE_INIT() {
@@ -607,7 +616,7 @@ NAPI_MODULE_INIT() {
     FN(dropout), FN(adamw), FN(releaseFreeMemory), FN(matmulQ8), FN(matmulPair), FN(matmulBf16),
     { "threads", NULL, NULL, NULL, NULL, threads, napi_enumerable, NULL },
     { "isa", NULL, NULL, NULL, NULL, isa, napi_enumerable, NULL },
-    FN(matmulPath), FN(setMatmulPath), FN(matmulPaths), FN(amxPeak),
+    FN(matmulPath), FN(setMatmulPath), FN(matmulPaths), FN(amxPeak), FN(compressedPath),
     { "cpuModel", NULL, NULL, NULL, NULL, cpu, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

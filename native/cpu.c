@@ -26,6 +26,7 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int supported[PATH_COUNT];
+static int amx_int8; /* AMX-INT8 beside a usable AMX path (quant.c's int8 prefill) */
 static atomic_int current;
 static char model[64] = "unknown CPU";
 
@@ -65,6 +66,7 @@ static void detect(void) {
       (xcr & (3ull << 17)) == (3ull << 17) && amx_compiled() &&
       syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
     supported[PATH_AMX] = 1;
+  if (supported[PATH_AMX] && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 25))) amx_int8 = 1;
 #endif
 #endif
   int best = PATH_FLOAT32;
@@ -92,6 +94,11 @@ int matmul_path_set(int p) {
 const char *matmul_path_name(int p) {
   static const char *const names[PATH_COUNT] = { "float32", "avx512-bf16", "amx" };
   return p >= 0 && p < PATH_COUNT ? names[p] : NULL;
+}
+
+int cpu_amx_int8(void) {
+  pthread_once(&once, detect);
+  return amx_int8;
 }
 
 const char *cpu_model(void) {

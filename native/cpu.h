@@ -15,6 +15,8 @@ int matmul_path_supported(int p);
 int matmul_path_set(int p);
 /* "amx", "avx512-bf16", "float32"; NULL for a bad index. */
 const char *matmul_path_name(int p);
+/* Non-zero when the AMX path is supported and the CPU has AMX-INT8 too (int8 products on tiles). */
+int cpu_amx_int8(void);
 /* The CPU's brand string (CPUID), or "unknown CPU". */
 const char *cpu_model(void);
 

@@ -36,7 +36,7 @@ int amx_compiled(void) { return AMX_BUILD; }
 
 #if AMX_BUILD
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16,amx-int8")
 #include <immintrin.h>
 #include <time.h>
 
@@ -114,29 +114,70 @@ static void pack_b_tile(const gemm_args *g, long lead, long nt, long KT, bf16 *d
   }
 }
 
+/* Row tile mt of A [M, K] (not transposed) split into bfloat16 parts: a = hi + lo with hi = bf16(a) and
+ * lo = bf16(a - hi) (the subtraction is exact), so hi·w + lo·w keeps a to ~16 significant bits, float32
+ * accuracy against bfloat16 weights w. dst[kt] holds the hi tile, then the lo tile. */
+static void pack_a_split(const gemm_args *g, long mt, long KT, bf16 *dst) {
+  long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
+  for (long r = 0; r < 16; r++) {
+    const float *src = g->a + (i0 + r) * g->lda;
+    for (long kt = 0; kt < KT; kt++) {
+      bf16 *hi = dst + 2 * kt * TILE + r * 32, *lo = hi + TILE;
+      if (r >= rows) {
+        store_row64(hi, vzero());
+        store_row64(lo, vzero());
+        continue;
+      }
+      vf x0 = load16(src + kt * 32, K - kt * 32), x1 = load16(src + kt * 32 + VL, K - kt * 32 - VL);
+      store_row64(hi, (vf)_mm512_cvtne2ps_pbh(x1, x0));
+      vf h0 = vload_bf16(hi), h1 = vload_bf16(hi + VL);
+      store_row64(lo, (vf)_mm512_cvtne2ps_pbh(vsub(x1, h1), vsub(x0, h0)));
+    }
+  }
+}
+
+/* Column tile nt of bfloat16 weights W [N, K] (op(B) = Wᵀ; columns nt*16 - lead.., zero outside
+ * 0..N-1): a column's 32 contiguous k are its 16 pairs already, so packing is a 16 x 16 word transpose. */
+static void pack_w_tile(const bf16 *w, long N, long K, long lead, long nt, long KT, bf16 *dst) {
+  long j0 = nt * 16 - lead;
+  for (long kt = 0; kt < KT; kt++) {
+    long n = min_l(32, K - kt * 32);
+    __mmask32 m = (__mmask32)(n >= 32 ? ~0u : (1u << n) - 1u);
+    vf v[16];
+    for (long c = 0; c < 16; c++)
+      v[c] = j0 + c >= 0 && j0 + c < N ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, w + (j0 + c) * K + kt * 32)) : vzero();
+    vtranspose(v);
+    for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, v[p]);
+  }
+}
+
 /* One product's plan: packed operands and its blocks of C (in tiles). */
 typedef struct {
   gemm_args g;
+  const bf16 *wbits; /* compressed weights: op(B) is these bfloat16 bits, W [N, K] (g.b unused) */
+  int split;         /* 2: op(A) packed as hi and lo bfloat16 parts (tiles hi, lo per k step), else 1 */
   bf16 *ap, *bp;
   long MT, NT, KT;
   long lead; /* column tile ct starts at column ct*16 - lead */
   long rb, cb, cblocks; /* row and column tiles per task, column blocks */
 } product;
 
-static size_t packed_bytes(const gemm_args *g) {
+static size_t packed_bytes(const gemm_args *g, int split) {
   long KT = ceil_div(g->K, 32);
-  return (size_t)(ceil_div(g->M, 16) + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
+  return (size_t)(ceil_div(g->M, 16) * split + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
 }
 
-static void plan(product *p, const gemm_args *g, bf16 *buf) {
+static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, bf16 *buf) {
   p->g = *g;
+  p->wbits = wbits;
+  p->split = split;
   p->MT = g->M > 0 && g->N > 0 ? ceil_div(g->M, 16) : 0;
   uintptr_t offset = (uintptr_t)g->c % 64;
   p->lead = offset % 4 == 0 && g->ldc % 16 == 0 && g->N >= 16 ? (long)offset / 4 : 0;
   p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N + p->lead, 16) : 0;
   p->KT = ceil_div(g->K, 32);
   p->ap = buf;
-  p->bp = buf + p->MT * p->KT * TILE;
+  p->bp = buf + p->MT * split * p->KT * TILE;
   long tile_bytes = p->KT * TILE * (long)sizeof(bf16);
   p->cb = tile_bytes > 0 ? B_BLOCK_BYTES / tile_bytes / 2 * 2 : 64;
   if (p->cb < 2) p->cb = 2;
@@ -151,12 +192,16 @@ static long tile_count(const product *p) { return ceil_div(p->MT, p->rb) * p->cb
 static void pack_task(const product *p, long t) {
   long a_tasks = ceil_div(p->MT, PACK_TILES);
   if (t < a_tasks) {
-    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++)
-      pack_a_tile(&p->g, mt, p->KT, p->ap + mt * p->KT * TILE);
+    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++) {
+      bf16 *dst = p->ap + mt * p->split * p->KT * TILE;
+      p->split == 2 ? pack_a_split(&p->g, mt, p->KT, dst) : pack_a_tile(&p->g, mt, p->KT, dst);
+    }
   } else {
     t -= a_tasks;
-    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++)
-      pack_b_tile(&p->g, p->lead, nt, p->KT, p->bp + nt * p->KT * TILE);
+    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++) {
+      bf16 *dst = p->bp + nt * p->KT * TILE;
+      p->wbits ? pack_w_tile(p->wbits, p->g.N, p->g.K, p->lead, nt, p->KT, dst) : pack_b_tile(&p->g, p->lead, nt, p->KT, dst);
+    }
   }
 }
 
@@ -234,11 +279,12 @@ static void finish_edge(const product *p, const float *buf, long rt, long ct) {
     }                                                                                      \
   } while (0)
 
-/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C. */
-INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, float *buf) {
+/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C. With
+ * split (2), each k step multiplies the B tiles by A's hi and then its lo tiles. */
+INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, int split, float *buf) {
   const gemm_args *g = &p->g;
   const long KT = p->KT;
-  const bf16 *a0 = p->ap + rt * KT * TILE, *a1 = a0 + KT * TILE;
+  const bf16 *a0 = p->ap + rt * split * KT * TILE, *a1 = a0 + split * KT * TILE;
   const bf16 *b0 = p->bp + ct * KT * TILE, *b1 = b0 + KT * TILE;
   __asm__ volatile("" ::: "memory"); /* C, bias and the packed panels are read by TILELOADD */
   TILE_INIT(0, rt, ct);
@@ -246,14 +292,16 @@ INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, floa
   if (two_r) TILE_INIT(2, rt + 1, ct);
   if (two_r && two_c) TILE_INIT(3, rt + 1, ct + 1);
   for (long kt = 0; kt < KT; kt++) {
-    _tile_loadd(4, a0 + kt * TILE, 64);
-    _tile_loadd(6, b0 + kt * TILE, 64);
-    if (two_c) _tile_loadd(7, b1 + kt * TILE, 64);
-    if (two_r) _tile_loadd(5, a1 + kt * TILE, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    if (two_c) _tile_dpbf16ps(1, 4, 7);
-    if (two_r) _tile_dpbf16ps(2, 5, 6);
-    if (two_r && two_c) _tile_dpbf16ps(3, 5, 7);
+    for (int s = 0; s < split; s++) {
+      _tile_loadd(4, a0 + (kt * split + s) * TILE, 64);
+      if (s == 0) _tile_loadd(6, b0 + kt * TILE, 64);
+      if (two_c && s == 0) _tile_loadd(7, b1 + kt * TILE, 64);
+      if (two_r) _tile_loadd(5, a1 + (kt * split + s) * TILE, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      if (two_c) _tile_dpbf16ps(1, 4, 7);
+      if (two_r) _tile_dpbf16ps(2, 5, 6);
+      if (two_r && two_c) _tile_dpbf16ps(3, 5, 7);
+    }
   }
   TILE_STORE(0, rt, ct);
   if (two_c) TILE_STORE(1, rt, ct + 1);
@@ -273,10 +321,13 @@ static void tile_task(const product *p, long t) {
     int two_r = rt + 1 < r1;
     for (long ct = c0; ct < c1; ct += 2) {
       int two_c = ct + 1 < c1;
-      if (two_r && two_c) block(p, rt, ct, 1, 1, buf);
-      else if (two_r) block(p, rt, ct, 1, 0, buf);
-      else if (two_c) block(p, rt, ct, 0, 1, buf);
-      else block(p, rt, ct, 0, 0, buf);
+      if (p->split == 2) {
+        if (two_r && two_c) block(p, rt, ct, 1, 1, 2, buf);
+        else block(p, rt, ct, two_r, two_c, 2, buf);
+      } else if (two_r && two_c) block(p, rt, ct, 1, 1, 1, buf);
+      else if (two_r) block(p, rt, ct, 1, 0, 1, buf);
+      else if (two_c) block(p, rt, ct, 0, 1, 1, buf);
+      else block(p, rt, ct, 0, 0, 1, buf);
     }
   }
   _tile_release();
@@ -309,16 +360,17 @@ static void tile_phase(void *ctx, long t) {
   tile_task(p, t);
 }
 
-void amx_gemm(const gemm_args *gs, int n, int parallel) {
+/* The n products gs[] with B from wbits (compressed weights, n = 1) or from gs[].b. */
+static void run(const gemm_args *gs, int n, const bf16 *wbits, int split, int parallel) {
   amx_job j = { .n = n };
   size_t bytes = 0;
-  for (int i = 0; i < n; i++) bytes += packed_bytes(&gs[i]);
+  for (int i = 0; i < n; i++) bytes += packed_bytes(&gs[i], split);
   bf16 *buf = thread_scratch(SCRATCH_AMX, bytes > 0 ? bytes : 64);
   if (!buf) return;
   long packs = 0, tiles = 0;
   for (int i = 0; i < n; i++) {
-    plan(&j.p[i], &gs[i], buf);
-    buf += packed_bytes(&gs[i]) / sizeof(bf16);
+    plan(&j.p[i], &gs[i], wbits, split, buf);
+    buf += packed_bytes(&gs[i], split) / sizeof(bf16);
     packs += pack_count(&j.p[i]);
     tiles += tile_count(&j.p[i]);
   }
@@ -329,6 +381,139 @@ void amx_gemm(const gemm_args *gs, int n, int parallel) {
     for (long t = 0; t < packs; t++) pack_phase(&j, t);
     for (long t = 0; t < tiles; t++) tile_phase(&j, t);
   }
+}
+
+void amx_gemm(const gemm_args *gs, int n, int parallel) { run(gs, n, NULL, 1, parallel); }
+
+void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K) {
+  gemm_args g = { x, K, 0, NULL, K, 1, out, N, bias, 0, M, N, K, 1 };
+  run(&g, 1, w, 2, 1);
+}
+
+/* ------------------------------------------------------------------ int8 weights (AMX-INT8) */
+
+/* out [M, N] = Σ_g wscale[n, g] · (s1 · Σ q1 q + s2 · Σ q2 q) (+ bias): quant.c's int8 product, the
+ * activations already split into parts q1, q2 ([M][2][K]) with scales [M, G, 2]. The integer sums of a
+ * group run on tiles (TDPBSSD, 64 k a step, exact in int32); a group's four tiles (two column tiles, two
+ * parts) are then stored and scaled into float32 sums kept per block in L1, since the scales change with
+ * the group. Packing: A row tiles [kt][part][16 rows][64 k]; B column tiles [kt][16 k quads][16 columns][4]
+ * (a 16 x 16 dword transpose of 16 weight rows); the weight scales per column tile, [G][16]. */
+typedef struct {
+  const int8_t *xq;
+  const float *xs, *ws, *bias;
+  const int8_t *q;
+  float *out;
+  long M, N, K, G, steps; /* steps: 64-k tile steps per group */
+  int8_t *ap, *bp;
+  float *wst;
+  long MT, NT, KT, cb, cblocks;
+} q8_product;
+
+#define Q8_TILE 1024 /* bytes of one int8 tile */
+
+static void q8_pack_task(void *ctx, long t) {
+  const q8_product *p = ctx;
+  long a_tasks = ceil_div(p->MT, PACK_TILES);
+  if (t < a_tasks) {
+    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++)
+      for (long kt = 0; kt < p->KT; kt++)
+        for (long part = 0; part < 2; part++)
+          for (long r = 0; r < 16; r++) {
+            int8_t *dst = p->ap + ((mt * p->KT + kt) * 2 + part) * Q8_TILE + r * 64;
+            long m = mt * 16 + r;
+            if (m < p->M) memcpy(dst, p->xq + (m * 2 + part) * p->K + kt * 64, 64);
+            else memset(dst, 0, 64);
+          }
+    return;
+  }
+  t -= a_tasks;
+  for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++) {
+    long n0 = nt * 16, cols = min_l(16, p->N - n0);
+    for (long kt = 0; kt < p->KT; kt++) {
+      vf v[16];
+      for (long c = 0; c < 16; c++) v[c] = c < cols ? _mm512_loadu_ps((const float *)(p->q + (n0 + c) * p->K + kt * 64)) : vzero();
+      vtranspose(v); /* row r: the 4 weights k = 4r..4r+3 of each of the 16 columns */
+      for (long r = 0; r < 16; r++) _mm512_storeu_ps((float *)(p->bp + (nt * p->KT + kt) * Q8_TILE + r * 64), v[r]);
+    }
+    for (long g = 0; g < p->G; g++)
+      for (long c = 0; c < 16; c++) p->wst[(nt * p->G + g) * 16 + c] = c < cols ? p->ws[(n0 + c) * p->G + g] : 0.0f;
+  }
+}
+
+/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. */
+static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *ibuf, float *acc) {
+  const long rows = min_l(16, p->M - rt * 16), G = p->G;
+  memset(acc, 0, 16 * 32 * sizeof(float));
+  for (long g = 0; g < G; g++) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long s = 0; s < p->steps; s++) {
+      long kt = g * p->steps + s;
+      const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
+      _tile_loadd(4, a, 64);
+      _tile_loadd(5, a + Q8_TILE, 64);
+      _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
+      if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(2, 5, 6);
+      if (two_c) {
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(3, 5, 7);
+      }
+    }
+    _tile_stored(0, ibuf, 64);
+    _tile_stored(2, ibuf + 512, 64);
+    if (two_c) {
+      _tile_stored(1, ibuf + 256, 64);
+      _tile_stored(3, ibuf + 768, 64);
+    }
+    __asm__ volatile("" ::: "memory"); /* ibuf was written by TILESTORED, which the compiler cannot see */
+    for (int c = 0; c <= two_c; c++) {
+      vf w = vload(p->wst + ((ct + c) * G + g) * 16);
+      for (long r = 0; r < rows; r++) {
+        const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
+        vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + c * 256 + r * 16));
+        vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + 512 + c * 256 + r * 16));
+        float *o = acc + r * 32 + c * 16;
+        vstore(o, vfma(vfma(i2, vset1(xs[1]), vmul(i1, vset1(xs[0]))), w, vload(o)));
+      }
+    }
+  }
+  for (int c = 0; c <= two_c; c++) {
+    long j0 = (ct + c) * 16;
+    __mmask16 m = span(0, min_l(16, p->N - j0));
+    vf bias = p->bias ? _mm512_maskz_loadu_ps(m, p->bias + j0) : vzero();
+    for (long r = 0; r < rows; r++) _mm512_mask_storeu_ps(p->out + (rt * 16 + r) * p->N + j0, m, vadd(vload(acc + r * 32 + c * 16), bias));
+  }
+}
+
+static void q8_tile_task(void *ctx, long t) {
+  const q8_product *p = ctx;
+  int32_t ibuf[1024] __attribute__((aligned(64)));
+  float acc[16 * 32] __attribute__((aligned(64)));
+  long r0 = t / p->cblocks * ROW_TILES, c0 = t % p->cblocks * p->cb;
+  long r1 = min_l(p->MT, r0 + ROW_TILES), c1 = min_l(p->NT, c0 + p->cb);
+  tiles_on();
+  for (long rt = r0; rt < r1; rt++)
+    for (long ct = c0; ct < c1; ct += 2) q8_block(p, rt, ct, ct + 1 < c1, ibuf, acc);
+  _tile_release();
+}
+
+void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, const float *wscale, const float *bias,
+                    float *out, long M, long N, long K, long group) {
+  q8_product p = { xq, xscale, wscale, bias, q, out, M, N, K, K / group, group / 64, NULL, NULL, NULL, 0, 0, 0, 0, 0 };
+  p.MT = ceil_div(M, 16), p.NT = ceil_div(N, 16), p.KT = K / 64;
+  size_t a_bytes = (size_t)p.MT * p.KT * 2 * Q8_TILE, b_bytes = (size_t)p.NT * p.KT * Q8_TILE;
+  char *buf = thread_scratch(SCRATCH_AMX, a_bytes + b_bytes + (size_t)p.NT * p.G * 16 * sizeof(float));
+  if (!buf) return;
+  p.ap = (int8_t *)buf, p.bp = (int8_t *)buf + a_bytes, p.wst = (float *)(buf + a_bytes + b_bytes);
+  p.cb = B_BLOCK_BYTES / (p.KT * Q8_TILE) / 2 * 2;
+  p.cb = p.cb < 2 ? 2 : p.cb > 64 ? 64 : p.cb;
+  p.cblocks = ceil_div(p.NT, p.cb);
+  pool_run(ceil_div(p.MT, PACK_TILES) + ceil_div(p.NT, PACK_TILES), q8_pack_task, &p);
+  pool_run(ceil_div(p.MT, ROW_TILES) * p.cblocks, q8_tile_task, &p);
 }
 
 /* The peak: TDPBF16PS on four accumulators from tiles held in registers, no memory traffic. Each task
@@ -386,6 +571,15 @@ double amx_peak_flops(long iters) {
 
 void amx_gemm(const gemm_args *gs, int n, int parallel) {
   (void)gs, (void)n, (void)parallel; /* never called: cpu.c reports AMX unsupported in this build */
+}
+
+void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K) {
+  (void)x, (void)w, (void)bias, (void)out, (void)M, (void)N, (void)K; /* never called, as amx_gemm */
+}
+
+void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, const float *wscale, const float *bias,
+                    float *out, long M, long N, long K, long group) {
+  (void)xq, (void)xscale, (void)q, (void)wscale, (void)bias, (void)out, (void)M, (void)N, (void)K, (void)group;
 }
 
 double amx_peak_flops(long iters) {

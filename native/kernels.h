@@ -46,6 +46,13 @@ void k_matmul_pair(const float *a1, const float *b1, float *c1, long M1, long N1
 /* Runs the n (1 or 2) independent bfloat16 products gs[] (any layout, accumulate, bias), on the pool when
  * parallel, else on the calling thread. */
 void amx_gemm(const gemm_args *gs, int n, int parallel);
+/* out [M, N] = x [M, K] · Wᵀ (+ bias) for bfloat16 weights W [N, K] (quant.c's prefill): x split into hi and
+ * lo bfloat16 parts, so the result keeps float32 accuracy against the bfloat16 weights. */
+void amx_matmul_bf16w(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K);
+/* quant.c's int8 product for many rows (group a multiple of 64; only when cpu_amx_int8()): activations
+ * already split into parts xq [M][2][K] with scales xscale [M, K / group, 2] (see quant.c). */
+void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, const float *wscale, const float *bias,
+                    float *out, long M, long N, long K, long group);
 /* FLOP/s of TDPBF16PS on tiles held in registers, on every pool thread (`iters` 4-tile steps each). */
 double amx_peak_flops(long iters);
 
@@ -53,6 +60,8 @@ double amx_peak_flops(long iters);
 void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,
                  long K, long group);
 void k_matmul_bf16(const float *x, const uint16_t *w, const float *bias, float *out, long M, long N, long K);
+/* The kernel such a product of M rows takes now: "avx512-vnni", "amx" or "float32" (float lanes or GEMM). */
+const char *compressed_path(int int8, long M, long group);
 
 /* ---- elementwise.c */
 void k_add(const float *a, const float *b, float *out, long n);

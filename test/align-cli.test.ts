@@ -117,6 +117,12 @@ describe('inkwell rlhf', () => {
     for (const file of ['ckpt.safetensors', 'log.jsonl', 'ppo.svg', 'report.md', 'report.html']) assert.ok(existsSync(join(root, 'ppo', file)), file);
     assert.match(readFileSync(join(root, 'ppo', 'report.md'), 'utf8'), /^# inkwell rlhf ppo → ppo[\s\S]*\| held-out reward after \| -?[\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
     assert.match(readFileSync(join(root, 'ppo', 'ppo.svg'), 'utf8'), /KL to reference/);
+    // The card's curves include the reward and the KL to the reference (issue 20, item 6).
+    const card = readFileSync(join(root, 'ppo', 'report.md'), 'utf8');
+    for (const group of ['reward', 'kl']) {
+      const chart = new RegExp(`!\\[(report-\\d+-${group}\\.svg)\\]\\(\\1\\)`).exec(card)?.[1];
+      assert.ok(chart && existsSync(join(root, 'ppo', chart)), `${group} chart`);
+    }
   });
 
   test('ppo stops on a NaN reward from a user rule, on a prompt too long for the context, and on a runaway KL', async () => {

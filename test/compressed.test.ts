@@ -9,6 +9,8 @@ import { generate } from '../src/generate/generate.js';
 import { compressModel, decompress } from '../src/model/compress.js';
 import { loadHFModel } from '../src/model/hf.js';
 import { backendNames } from '../src/tensor/backends/index.js';
+import { createJsBackend } from '../src/tensor/backends/js.js';
+import { loadNativeBackend, nativeMatmulPath, setMatmulPath, type MatmulPath } from '../src/tensor/backends/native.js';
 import { compressMatrix, compressedMatmul, int8Group } from '../src/tensor/ops/compressed.js';
 import { noGrad, Tensor } from '../src/tensor/tensor.js';
 import { maxAbs, maxAbsDiff, randomArray, sharedDir, withBackend } from './helpers.js';
@@ -91,6 +93,59 @@ describe('compressed matmul kernels', () => {
     const x = new Tensor(randomArray(16, 2), [1, 16], true);
     assert.throws(() => compressedMatmul(x, c), /for inference: run under noGrad/);
     assert.throws(() => noGrad(() => compressedMatmul(new Tensor(randomArray(8, 2), [1, 8]), c)), /has 8 features, the weight takes 16/);
+  });
+});
+
+describe('compressed products on each matmul path', () => {
+  // Prefill (M > 8) with bf16 weights takes AMX tiles on the amx path, the widen-then-GEMM kernel on the
+  // others; int8 decode rows take VNNI where the build has it (groups of 64) and float lanes otherwise
+  // (groups of 32, 40). Shapes straddle the 16-row, 16-column and 32-k tiles; outputs start off 64-byte lines.
+  const native = hasNative ? loadNativeBackend() : null, js = createJsBackend();
+  const defaultPath = nativeMatmulPath().path;
+  const shapes: [number, number, number][] = [[9, 16, 32], [17, 33, 64], [40, 70, 40], [33, 100, 200], [64, 48, 96], [130, 257, 320], [1, 33, 64], [5, 67, 192]];
+  for (const path of ['amx', 'avx512-bf16', 'float32'] as MatmulPath[]) {
+    const skip = !native ? 'native backend absent' : !nativeMatmulPath().supported.includes(path) && `no ${path} on ${nativeMatmulPath().cpu}`;
+    it(`${path}: int8 and bf16 products match the js oracle (odd shapes, offset outputs, NaN and zero rows)`, { skip }, () => {
+      setMatmulPath(path);
+      try {
+        for (const [M, N, K] of shapes) {
+          for (const format of ['int8', 'bf16'] as const) {
+            const c = compressMatrix(randomArray(N * K, N + K), N, K, format);
+            const x = randomArray(M * K, M * 3 + K, 2), bias = randomArray(N, 5);
+            x.fill(0, 0, K); // a zero row
+            if (M > 2) x[K + 3] = NaN; // a NaN poisons its row only
+            const expected = new Float32Array(M * N), out = new Float32Array(M * N + 5).subarray(5);
+            const run = (b: typeof js, o: Float32Array) => c.format === 'int8'
+              ? b.matmulQ8(x, c.q, c.scales, bias, o, M, N, K, c.group) : b.matmulBf16(x, c.bits, bias, o, M, N, K);
+            run(js, expected);
+            run(native!, out);
+            const scale = Math.max(1, maxAbs(expected.filter(Number.isFinite)));
+            for (let i = 0; i < M * N; i++) {
+              const what = `${path} ${format} [${M}, ${N}, ${K}] at ${i}: ${out[i]} vs ${expected[i]}`;
+              if (Number.isNaN(expected[i])) assert.ok(Number.isNaN(out[i]), what);
+              else assert.ok(Math.abs(out[i]! - expected[i]!) <= 2e-5 * scale, what);
+            }
+            assert.ok(out.subarray(0, N).every((v, n) => v === bias[n]), `${path} ${format}: a zero row gives the bias`);
+          }
+        }
+      } finally {
+        setMatmulPath(defaultPath);
+      }
+    });
+  }
+
+  it('bf16 prefill keeps float32 accuracy in x (the lo part counts) on the path in use', { skip: !native && 'native backend absent' }, () => {
+    // x values that bfloat16 would move by up to 2^-9 relative, weights of 1: the sum is exact only if the
+    // product sees x to ~16 bits.
+    const M = 32, N = 16, K = 64, x = randomArray(M * K, 9, 1).map((v) => 1 + v / 7);
+    const w = compressMatrix(new Float32Array(N * K).fill(1), N, K, 'bf16');
+    const out = new Float32Array(M * N);
+    native!.matmulBf16(x, w.format === 'bf16' ? w.bits : new Uint16Array(), null, out, M, N, K);
+    for (let m = 0; m < M; m++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k]!;
+      assert.ok(Math.abs(out[m * N]! - s) < 2e-4, `${nativeMatmulPath().path}: row ${m}: ${out[m * N]} vs ${s}`);
+    }
   });
 });
 

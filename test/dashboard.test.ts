@@ -155,6 +155,29 @@ describe('following a training log', () => {
     }
   });
 
+  it('follows an RL run\'s step rows, and its end row says how the run ended', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'inkwell-follow-')), 'log.jsonl');
+    const step = (n: number) => line('step', { step: n, reward: n / 10, reward_exact: n / 10, reward_exact_std: 0.5, solved: 0.5, equal_groups: 1, kl: 0.01 * n, clip_fraction: 0, length: 4, entropy: 2 });
+    writeFileSync(file, step(1) + step(2));
+    const hub = new DashboardHub();
+    // No run length is known (a GRPO checkpoint has no train_config): only the end row can finish it.
+    const stop = followRunLog(file, hub, { run: { title: 'grpo', max_iters: 0 }, intervalMs: 15 });
+    try {
+      assert.deepEqual(hub.history().filter((e) => e.type === 'step').map((e) => e.type === 'step' && e.row.step), [1, 2]);
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'watching', message: `following ${file}` });
+      assert.deepEqual(hub.stepChartsSvg().map((svg) => /font-size="15">([^<]*)</.exec(svg)![1]),
+        ['reward spread (std within the step)', 'reward', 'solved groups (≥ 1 right completion)', 'KL to the reference', 'clip fraction', 'completion length', 'entropy']);
+      appendFileSync(file, step(3) + line('end', { step: 3, status: 'failed', message: 'grpo step 3: loss is NaN' }));
+      await until(() => hub.history().some((e) => e.type === 'status' && e.state === 'failed'));
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'failed', message: 'grpo step 3: loss is NaN' });
+      writeFileSync(file, step(1) + line('end', { step: 1, status: 'finished' }));
+      await until(() => hub.history().some((e) => e.type === 'status' && e.state === 'finished'));
+      assert.equal(hub.history().filter((e) => e.type === 'step').length, 1);
+    } finally {
+      stop();
+    }
+  });
+
   it('refuses a missing log or a bad line at the start, naming the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'inkwell-follow-'));
     assert.throws(() => followRunLog(join(dir, 'none.jsonl'), new DashboardHub(), { run: { title: 'x', max_iters: 0 } }), /none\.jsonl: cannot read the training log \(ENOENT\)/);
@@ -312,7 +335,7 @@ describe('inkwell train --dashboard', () => {
       const events = await state(url);
       assert.equal(events.filter((e) => e.type === 'log').length, 10);
       assert.equal(events.filter((e) => e.type === 'sample').length, 1);
-      assert.deepEqual(events.at(-1), { type: 'status', state: 'finished' });
+      assert.deepEqual(events.at(-1), { type: 'status', state: 'finished', report: true }, 'a page opened now still links the report card');
     } finally {
       short.child.kill();
     }

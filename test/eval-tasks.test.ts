@@ -14,6 +14,7 @@ import { loadTask } from '../src/eval/hub-tasks.js';
 import { readSuite, runSuite } from '../src/eval/suite.js';
 import { evaluateTask, itemRequests, readTaskFile, DEFAULT_SETTINGS, type Task } from '../src/eval/tasks.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { generate } from '../src/generate/generate.js';
 import { loadHFCausalLM } from '../src/model/hf.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
 import { Gpt2Tokenizer } from '../src/tokenizers/index.js';
@@ -107,6 +108,20 @@ describe('scoring conventions', () => {
     assert.deepEqual(requests, item.contexts.map((c) => ({ context: c, continuation: ' was too big.' })));
   });
 
+  it('LAMBADA: a greedy item is right only when every continuation token is the model\'s argmax; chance 0, no acc_norm', () => {
+    const context = 'Once upon a time';
+    const [out] = generate(model, [asciiTokenizer.encode(context)], { temperature: 0, maxNewTokens: 3, eosTokenId: null });
+    const greedy = asciiTokenizer.decode(out!.tokens);
+    // The same text with its last character swapped for another: no longer the greedy continuation.
+    const other = greedy.slice(0, -1) + (greedy.endsWith('q') ? 'z' : 'q');
+    const items = [greedy, other].map((continuation, i) => ({ kind: 'greedy' as const, contexts: [context], continuations: [continuation], label: 0, source: `hand ${i}` }));
+    const task: Task = { name: 'lambada-like', ...DEFAULT_SETTINGS, targetDelimiter: '', skipped: [], items };
+    const result = evaluateTask(model, asciiTokenizer, task);
+    assert.deepEqual(result.perItem.map((p) => p.correct), [true, false]);
+    assert.deepEqual([result.acc, result.accNorm, result.chance, result.centered], [0.5, null, 0, 0.5]);
+    assert.deepEqual(result.perItem[0]!.scores, scoreLoglikelihoods(model, asciiTokenizer, [{ context, continuation: greedy }]).map((r) => r.logprob));
+  });
+
   it('draws few-shot examples from the other items with a fixed seed, and writes them as the harness does', () => {
     const file = join(root, 'count.jsonl');
     const lines = [JSON.stringify({ task: { description: 'Count.\n\n', chance: 0.5 } })];
@@ -142,7 +157,7 @@ async function localHub(files: Record<string, Uint8Array>): Promise<{ url: strin
 }
 
 describe('named benchmarks from the hub', () => {
-  it('reads HellaSwag, ARC and Winogrande parquet rows into the harness\'s text', async () => {
+  it('reads HellaSwag, ARC-Easy/Challenge, PIQA, Winogrande, LAMBADA and MMLU parquet rows into the harness\'s text', async () => {
     const parquet = (columnData: { name: string; data: unknown[] }[]) => new Uint8Array(parquetWriteBuffer({ columnData }));
     const hub = await localHub({
       '/datasets/Rowan/hellaswag/resolve/refs/convert/parquet/default/validation/0000.parquet': parquet([
@@ -152,6 +167,20 @@ describe('named benchmarks from the hub', () => {
       '/datasets/allenai/ai2_arc/resolve/refs/convert/parquet/ARC-Easy/test/0000.parquet': parquet([
         { name: 'question', data: ['Which is a liquid?'] }, { name: 'choices', data: [{ text: ['ice', 'water', 'steam'], label: ['A', 'B', 'C'] }] },
         { name: 'answerKey', data: ['B'] },
+      ]),
+      '/datasets/allenai/ai2_arc/resolve/refs/convert/parquet/ARC-Challenge/test/0000.parquet': parquet([
+        { name: 'question', data: ['Which gas do plants take in?'] }, { name: 'choices', data: [{ text: ['oxygen', 'carbon dioxide'], label: ['1', '2'] }] },
+        { name: 'answerKey', data: ['2'] },
+      ]),
+      '/datasets/baber/piqa/resolve/refs/convert/parquet/default/validation/0000.parquet': parquet([
+        { name: 'goal', data: ['Open a jar'] }, { name: 'sol1', data: ['Twist the lid.'] }, { name: 'sol2', data: ['Shake the jar.'] }, { name: 'label', data: [0] },
+      ]),
+      '/datasets/EleutherAI/lambada_openai/resolve/refs/convert/parquet/default/test/0000.parquet': parquet([
+        { name: 'text', data: ['He opened the door and saw his old friend Tom'] },
+      ]),
+      '/datasets/cais/mmlu/resolve/refs/convert/parquet/all/test/0000.parquet': parquet([
+        { name: 'question', data: [' What is 2 + 2? '] }, { name: 'subject', data: ['elementary_mathematics'] },
+        { name: 'choices', data: [['3', '4', '5', '22']] }, { name: 'answer', data: [1] },
       ]),
       '/datasets/allenai/winogrande/resolve/refs/convert/parquet/winogrande_xl/validation/0000.parquet': parquet([
         { name: 'sentence', data: ['Ann gave Sue a gift because _ was kind.'] }, { name: 'option1', data: ['Ann'] },
@@ -166,12 +195,38 @@ describe('named benchmarks from the hub', () => {
       assert.deepEqual([arc.items[0]!.contexts, arc.items[0]!.continuations, arc.items[0]!.label], [['Question: Which is a liquid?\nAnswer:'], ['ice', 'water', 'steam'], 1]);
       const wino = await loadTask('winogrande', options);
       assert.deepEqual([wino.items[0]!.contexts, wino.items[0]!.continuations, wino.items[0]!.label], [['Ann gave Sue a gift because Ann', 'Ann gave Sue a gift because Sue'], ['was kind.'], 0]);
+      const challenge = await loadTask('arc_challenge', options);
+      assert.deepEqual([challenge.items[0]!.contexts, challenge.items[0]!.continuations, challenge.items[0]!.label], [['Question: Which gas do plants take in?\nAnswer:'], ['oxygen', 'carbon dioxide'], 1]);
+      const piqa = await loadTask('piqa', options);
+      assert.deepEqual([piqa.items[0]!.contexts, piqa.items[0]!.continuations, piqa.items[0]!.label], [['Question: Open a jar\nAnswer:'], ['Twist the lid.', 'Shake the jar.'], 0]);
+      // LAMBADA: the passage but its last word, then ' word' scored greedily with no delimiter of its own.
+      const lambada = await loadTask('lambada', options);
+      assert.deepEqual([lambada.items[0]!.kind, lambada.items[0]!.contexts, lambada.items[0]!.continuations, lambada.targetDelimiter],
+        ['greedy', ['He opened the door and saw his old friend'], [' Tom'], '']);
+      // MMLU: the lettered choices in the prompt, the letter scored, the subject in the description.
+      const mmlu = await loadTask('mmlu', options);
+      assert.deepEqual(itemRequests(mmlu, mmlu.items[0]!)[1], {
+        context: 'The following are multiple choice questions (with answers) about elementary mathematics.\n\nWhat is 2 + 2?\nA. 3\nB. 4\nC. 5\nD. 22\nAnswer:',
+        continuation: ' B',
+      });
+      assert.equal(mmlu.items[0]!.label, 1);
       // Cached: a second load makes no request.
       const before = hub.requests.length;
       await loadTask('hellaswag', { ...options, offline: true });
       assert.equal(hub.requests.length, before);
-      await assert.rejects(loadTask('piqa', { ...options, offline: true }), /offline mode is on .* HF_ENDPOINT/);
+      await assert.rejects(loadTask('piqa', { ...options, cacheDir: join(root, 'empty-hub'), offline: true }), /offline mode is on .* HF_ENDPOINT/);
       await assert.rejects(loadTask('nope'), /unknown task 'nope': give a .jsonl task file or one of hellaswag, arc_easy/);
+      // The CLI reaches the hub through HF_ENDPOINT and caches under HF_HOME; HF_HUB_OFFLINE=1 then needs no network.
+      const ckpt = join(root, 'hub-ckpt.safetensors');
+      saveCheckpoint(ckpt, tinyModel(), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      const home = join(root, 'hf-home');
+      const online = await runInkwell(['eval', `--checkpoint=${ckpt}`, '--task=arc_easy'], { env: { HF_ENDPOINT: hub.url, HF_HOME: home } });
+      assert.equal(online.code, 0, online.stderr);
+      assert.match(online.stdout, /^arc_easy: 1 items \(0-shot\), acc [01]\.0000, acc_norm [01]\.0000, chance 0\.3333/m);
+      const requests = hub.requests.length;
+      const offline = await runInkwell(['eval', `--checkpoint=${ckpt}`, '--task=arc_easy'], { env: { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HOME: home, HF_HUB_OFFLINE: '1' } });
+      assert.equal(offline.stdout, online.stdout, offline.stderr);
+      assert.equal(hub.requests.length, requests);
     } finally {
       hub.close();
     }

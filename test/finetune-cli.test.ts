@@ -53,6 +53,10 @@ describe('inkwell finetune', () => {
     assert.match(r.stdout, /72 training and 8 held-out examples, 2 labels: has_a, no_a/);
     assert.match(r.stdout, /trainable params: [\d,]+ \|\| all params: [\d,]+ \|\| trainable%: 100\.0000/);
     assert.match(r.stdout, /confusion matrix/);
+    // The report card (issue 20: every finetune run ends with one): the held-out result, curves and samples.
+    assert.match(r.stdout, /report: clf\/report\.md/);
+    assert.match(readFileSync(path('clf/report.md'), 'utf8'), /^# inkwell finetune classify → clf[\s\S]*\| best held-out score \| [\d.]+ \|[\s\S]*## Curves[\s\S]*## Samples/);
+    assert.ok(existsSync(path('clf/report.html')));
     const { classifier } = loadClassifier(path('clf/ckpt.safetensors'));
     assert.deepEqual(classifier.labels, ['has_a', 'no_a']);
 

@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { hubFromRunLog } from '../src/serve/dashboard.js';
 import { runInkwell } from './helpers.js';
 import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -171,7 +172,19 @@ describe('inkwell rlhf grpo', () => {
       assert.match(run.stdout, /grpo: 3 prompts, 2 × 3 completions a step; rewards 1 × exact\(last_number\) \+ 0\.5 × format\(\[0-9 \]\*\) \+ 0\.1 × /);
       assert.match(run.stdout, /step 2: reward -?[\d.]+ \(exact\(last_number\) [\d.]+±[\d.]+, .*\), solved \d+%, equal groups \d, kl [\d.]+, clipfrac [\d.]+, length [\d.]+, entropy [\d.]+/);
       const rows = readFileSync(join(dir, 'out', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(rows.map((r) => r.step), [1, 2]);
+      assert.deepEqual(rows.map((r) => [r.kind, r.step]), [['step', 1], ['step', 2], ['end', 2]]);
+      for (const key of ['reward', 'reward_exact(last_number)', 'reward_exact(last_number)_std', 'solved', 'equal_groups', 'kl', 'clip_fraction', 'length', 'entropy']) {
+        assert.equal(typeof rows[1][key], 'number', `log row lacks ${key}: ${JSON.stringify(rows[1])}`);
+      }
+      // The report card and the dashboard draw the same charts of the step rows.
+      const md = readFileSync(join(dir, 'out', 'report.md'), 'utf8');
+      const files = [...md.matchAll(/!\[(report-\d+-(\w+)\.svg)\]/g)];
+      assert.deepEqual(files.map((m) => m[2]), ['loss', 'spread', 'reward', 'solved', 'kl', 'clip', 'length', 'entropy']);
+      const hub = hubFromRunLog(join(dir, 'out', 'log.jsonl'));
+      assert.equal(hub.history().filter((e) => e.type === 'step').length, 2);
+      assert.deepEqual(hub.history().at(-1), { type: 'status', state: 'finished', message: undefined });
+      const titles = (svgs: string[]) => svgs.map((svg) => /<text[^>]*font-size="15">([^<]*)</.exec(svg)![1]);
+      assert.deepEqual(titles(hub.stepChartsSvg()), titles(files.map((m) => readFileSync(join(dir, 'out', m[1]!), 'utf8'))));
       assert.equal(loadCheckpoint(join(dir, 'out', 'ckpt.safetensors')).state.iter_num, 2);
       writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ exact: 'first_word' }]));
       const bad = await runInkwell([...args.filter((a) => !a.startsWith('--rewards')), `--rewards=${join(dir, 'bad.json')}`]);
@@ -180,6 +193,47 @@ describe('inkwell rlhf grpo', () => {
       const usage = await runInkwell([...args, '--group_size=1']);
       assert.equal(usage.code, 2);
       assert.match(usage.stderr, /group_size must be an integer ≥ 2/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('--resume continues a saved run exactly as the uninterrupted run, and refuses other settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-grpo-resume-'));
+    try {
+      const ckpt = join(dir, 'sft.safetensors');
+      saveCheckpoint(ckpt, tinyModel({ block_size: 24 }), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      writeFileSync(join(dir, 'prompts.jsonl'), ['ab', 'ba', 'aa', 'bb', 'a'].map((p) => JSON.stringify({ prompt: p })).join('\n'));
+      // Varies within every group, so every step moves the policy (and the optimizer's moments matter).
+      writeFileSync(join(dir, 'first.mjs'), 'export default (prompt, answer) => (answer.charCodeAt(0) || 0) % 3;\n');
+      writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ module: join(dir, 'first.mjs') }, { length: { max: 3 }, weight: 0.5 }]));
+      const args = (out: string, steps: number) => ['rlhf', 'grpo', `--checkpoint=${ckpt}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`,
+        `--steps=${steps}`, '--group_size=3', '--batch_prompts=2', '--max_new_tokens=4', '--learning_rate=0.01', '--iterations=2', '--micro_batch=4', `--out_dir=${join(dir, out)}`];
+      const whole = await runInkwell(args('whole', 4));
+      assert.equal(whole.code, 0, whole.stderr);
+      const first = await runInkwell(args('halves', 2));
+      assert.equal(first.code, 0, first.stderr);
+      const second = await runInkwell([...args('halves', 4), '--resume']);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /resuming .*ckpt\.safetensors at step 2 of 4/);
+      assert.doesNotMatch(second.stdout, /step 2: reward/);
+      const weights = (out: string) => loadCheckpoint(join(dir, out, 'ckpt.safetensors')).model.namedParameters().map(([name, p]) => [name, Array.from(p.data)]);
+      assert.deepEqual(weights('halves'), weights('whole'));
+      assert.notDeepEqual(weights('whole'), loadCheckpoint(ckpt).model.namedParameters().map(([name, p]) => [name, Array.from(p.data)]));
+      const log = (out: string) => readFileSync(join(dir, out, 'log.jsonl'), 'utf8');
+      assert.equal(log('halves'), log('whole'));
+      const rows = log('whole').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(rows.map((r) => r.kind), ['step', 'step', 'step', 'step', 'end']);
+      assert.equal(rows[4].status, 'finished');
+      assert.ok(rows[0]['reward_length(max 3)_std'] >= 0 && 'reward_length(max 3)' in rows[0], JSON.stringify(rows[0]));
+
+      const done = await runInkwell([...args('whole', 4), '--resume']);
+      assert.equal(done.code, 1);
+      assert.match(done.stderr, /is at step 4 already; raise --steps \(now 4\)/);
+      const other = await runInkwell([...args('whole', 6), '--resume', '--group_size=4']);
+      assert.equal(other.code, 1);
+      assert.match(other.stderr, /--resume: group_size is 3 in .* but 4 in this run; pass --group_size=3/);
+      const none = await runInkwell([...args('nothing', 4), '--resume']);
+      assert.match(none.stderr, /--resume: no checkpoint at .*nothing/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

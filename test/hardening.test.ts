@@ -63,10 +63,37 @@ describe('damaged files fail with their name', () => {
     assert.throws(() => new Dataset(dir), new RegExp(`${join(dir, 'train.bin')}: token 4321 is id 65535, outside the vocabulary of 8`));
   });
 
+  it('eval --data on a dataset with more token ids than the model has rows, naming its meta.json', async () => {
+    const model = tinyModel();
+    const dir = makeDataset(model.vocabSize + 100, model.vocabSize + 99);
+    const checkpoint = join(folder('ckpt'), 'ckpt.safetensors');
+    saveCheckpoint(checkpoint, model, null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+    const run = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--data=${dir}`]);
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, new RegExp(`the model's vocabulary \\(${model.vocabSize}\\) is smaller than the dataset's \\(${model.vocabSize + 100} in ${join(dir, 'meta.json')}\\)`));
+  });
+
+  it('text the tokenizer cannot encode names its file (eval --file) or its item (eval --task)', async () => {
+    const dir = folder('unencodable');
+    const checkpoint = join(dir, 'ckpt.safetensors');
+    saveCheckpoint(checkpoint, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+    const text = join(dir, 'text.txt'), task = join(dir, 'task.jsonl');
+    writeFileSync(text, 'plain ASCII, then a euro sign: €');
+    writeFileSync(task, `${JSON.stringify({ context: 'a', choices: ['b', 'c'], label: 0 })}\n${JSON.stringify({ context: 'price in €', choices: ['b', 'c'], label: 0 })}\n`);
+    const file = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--file=${text}`]);
+    assert.equal(file.code, 1);
+    assert.match(file.stderr, new RegExp(`^inkwell: ${text}: Character "€" \\(U\\+20AC\\) at string index 31 is not in`, 'm'));
+    const item = await runInkwell(['eval', `--checkpoint=${checkpoint}`, `--task=${task}`]);
+    assert.equal(item.code, 1);
+    assert.match(item.stderr, new RegExp(`^inkwell: ${task}:2: Character "€"`, 'm'));
+  });
+
   it('a checkpoint whose tokenizer is garbage, naming the field', async () => {
     const path = join(folder('ckpt'), 'ckpt.safetensors');
     saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: { type: 'char', chars: 5 } });
     await assert.rejects(loadModelAndTokenizer({ checkpoint: path }), new RegExp(`${path} \\(checkpoint state\\): tokenizer.chars must be an array of characters, got 5`));
+    saveCheckpoint(path, tinyModel(), null, { iter_num: 1, best_val_loss: 1, tokenizer: 'garbage' });
+    await assert.rejects(loadModelAndTokenizer({ checkpoint: path }), new RegExp(`${path} \\(checkpoint state\\): tokenizer is not valid JSON \\(Unexpected token`));
   });
 
   it('a checkpoint with iter_num "abc" does not resume into NaN', () => {
@@ -78,6 +105,19 @@ describe('damaged files fail with their name', () => {
     state.iter_num = 'abc';
     writeSafetensors(path, [...file.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.data }]), { ...file.metadata, inkwell: JSON.stringify(state) });
     assert.throws(() => loadCheckpoint(path), new RegExp(`${path}: checkpoint state field iter_num must be a whole number ≥ 0, got "abc"`));
+  });
+
+  it('sample on a checkpoint holding NaN or Infinity fails naming the tensor instead of printing noise', async () => {
+    for (const bad of [NaN, -Infinity]) {
+      const model = tinyModel();
+      const [name, param] = model.namedParameters()[4]!;
+      param.data[9] = bad;
+      const path = join(folder('nan'), 'ckpt.safetensors');
+      saveCheckpoint(path, model, null, { iter_num: 1, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+      const run = await runInkwell(['sample', `--checkpoint=${path}`, '--num_samples=1', '--max_new_tokens=4']);
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stderr, new RegExp(`^inkwell: ${path}: tensor '${name.replace(/\./g, '\\.')}' holds ${bad} at element 9`, 'm'));
+    }
   });
 
   it('a full disk (ENOSPC) names the file it could not write and leaves the old one whole', (t) => {

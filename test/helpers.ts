@@ -95,3 +95,20 @@ export function runInkwell(args: string[], options: { cwd?: string; env?: Record
     child.stdin.end();
   });
 }
+
+/** Starts `inkwell …` and resolves with the first match of `pattern` on its output (stdout, then stderr). */
+export function startCli(args: string[], pattern: RegExp, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '', stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const matched = new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(stdout) ?? pattern.exec(stderr);
+      if (m) resolve(m);
+    };
+    child.stdout.on('data', (d: Buffer) => { stdout += d; check(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; check(); });
+    void exited.then((code) => reject(new Error(`inkwell ${args[0]} exited (${code}) before printing ${pattern}:\n${stdout}${stderr}`)));
+  });
+  return { child, matched, exited, output: () => stdout + stderr };
+}

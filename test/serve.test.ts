@@ -16,7 +16,7 @@ import type { GPT } from '../src/model/gpt.js';
 import { createOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from '../src/serve/openai-server.js';
 import { GenerationQueue, QueueFull } from '../src/serve/queue.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot, startCli } from './helpers.js';
 import { asciiTokenizer as tokenizer, tinyModel } from './tiny-model.js';
 
 const MODEL = 'tiny-test';
@@ -286,24 +286,13 @@ describe('inkwell serve command', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'inkwell-serve-')), 'out-tiny');
     mkdirSync(dir);
     saveCheckpoint(join(dir, 'ckpt.safetensors'), tinyModel(), null, { iter_num: 0, best_val_loss: 0, tokenizer: tokenizer.toJSON() });
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', `--checkpoint=${join(dir, 'ckpt.safetensors')}`, '--port=0', '--max_tokens=8'], {
-      env: { ...process.env, INKWELL_API_KEY: 'from-env' },
-    });
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d;
-        const match = /at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(stderr);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, matched, exited, output } = startCli(['serve', `--checkpoint=${join(dir, 'ckpt.safetensors')}`, '--port=0', '--max_tokens=8'], /at (http:\/\/127\.0\.0\.1:\d+\/v1)/, { INKWELL_API_KEY: 'from-env' });
+    const url = (await matched)[1]!;
     try {
       const client = new OpenAI({ baseURL: url, apiKey: 'from-env', maxRetries: 0 });
       assert.deepEqual((await client.models.list()).data.map((m) => m.id), ['out-tiny']);
       await assert.rejects(client.completions.create({ model: 'out-tiny', prompt: 'a', max_tokens: 9 }), (err: any) => err.status === 400 && /limit of 8/.test(err.message));
-      assert.match(stderr, /API key required/);
+      assert.match(output(), /API key required/);
 
       // The web pages are not behind the key; with no log.jsonl beside the checkpoint and no --feedback,
       // the index links the playground only and the other pages say why they are missing.

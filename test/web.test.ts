@@ -6,7 +6,6 @@
 // of each page is kept in /tmp/inkwell-screens/ for people to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +18,11 @@ import { createWebHandler } from '../src/serve/web/handler.js';
 import { serveWeb } from '../src/serve/web-server.js';
 import { CharTokenizer } from '../src/tokenizers/char.js';
 import { train, type TrainLogRow } from '../src/train/trainer.js';
-import { repoRoot } from './helpers.js';
+import { startCli } from './helpers.js';
+import { saveCheckpoint } from '../src/train/checkpoint.js';
+import { asciiTokenizer, tinyModel } from './tiny-model.js';
 import { ALPHABET, browserSkipReason, CHROMIUM, countColour, decodePng, inkFraction, tinyConfig, tinyDataset } from './web-helpers.js';
 
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const shots = mkdtempSync(join(tmpdir(), 'inkwell-screens-'));
 const SHARED_SHOTS = '/tmp/inkwell-screens';
 /** The loss chart's first series (train batch loss), from src/report/svg-chart.ts's palette. */
@@ -37,23 +37,6 @@ async function screenshot(page: Page, name: string, selector?: string): Promise<
     writeFileSync(join(SHARED_SHOTS, `${name}.png`), png);
   }
   return decodePng(png);
-}
-
-/** Starts `inkwell …` and resolves with the first match of `pattern` on its output (stdout, then stderr). */
-function startCli(args: string[], pattern: RegExp, env: Record<string, string> = {}) {
-  const child = spawn('node', [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '', stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const matched = new Promise<RegExpExecArray>((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(stdout) ?? pattern.exec(stderr);
-      if (m) resolve(m);
-    };
-    child.stdout.on('data', (d: Buffer) => { stdout += d; check(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; check(); });
-    void exited.then((code) => reject(new Error(`inkwell ${args[0]} exited (${code}) before printing ${pattern}:\n${stdout}${stderr}`)));
-  });
-  return { child, matched, exited, output: () => stdout + stderr };
 }
 
 const logRow = (iter: number, tokensPerS: number): TrainLogRow => ({ iter, loss: 2.1 * Math.exp(-iter / 40) + 0.3, lr: 1e-3 * Math.min(1, (iter + 1) / 10), ms: 4, tokens_per_s: tokensPerS, mfu: 0.02 });
@@ -71,7 +54,9 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
 
   it('dashboard: live curves, tokens/s and samples, drawn in the page', async () => {
     const hub = new DashboardHub();
-    const server = await serveWeb(createWebHandler({ dashboard: hub }), { port: 0 });
+    const report = join(mkdtempSync(join(tmpdir(), 'inkwell-web-report-')), 'report.html');
+    writeFileSync(report, '<!doctype html><title>report card</title><h1>the run\'s report card</h1>');
+    const server = await serveWeb(createWebHandler({ dashboard: hub, report }), { port: 0 });
     page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
     try {
       hub.publish({ type: 'run', run: { title: 'test run', max_iters: 100, settings: { n_layer: 2 } } });
@@ -95,8 +80,13 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
       for (let i = 40; i < 60; i++) hub.publish({ type: 'log', row: logRow(i, 20_000 + i) });
       await page.locator('#tokens-per-s', { hasText: '20,059' }).waitFor();
       await page.waitForFunction(() => document.querySelector('#loss-chart polyline')?.getAttribute('points')?.split(' ').length === 60);
-      hub.publish({ type: 'status', state: 'finished' });
+      assert.equal(await page.locator('#report').isHidden(), true, 'no report card link before the run writes one');
+      hub.publish({ type: 'status', state: 'finished', report: true });
       await page.locator('#status', { hasText: 'finished' }).waitFor();
+      // The run wrote its report card: the page links it.
+      await page.locator('#report').waitFor({ state: 'visible' });
+      assert.equal(await page.locator('#report').getAttribute('href'), '/report');
+      assert.match(await (await fetch(server.url + '/report')).text(), /the run's report card/);
 
       const chart = await screenshot(page, 'dashboard-loss-chart', '#loss-chart');
       assert.ok(countColour(chart, TRAIN_LOSS_BLUE) > 200, `train-loss blue pixels: ${countColour(chart, TRAIN_LOSS_BLUE)}`);
@@ -127,6 +117,33 @@ describe('web app in Chromium', { skip: browserSkipReason() ?? false }, () => {
       await page.waitForFunction(() => Number(document.body.dataset.charted) > 1);
       const chart = await screenshot(page, 'dashboard-training-chart', '#loss-chart');
       assert.ok(countColour(chart, TRAIN_LOSS_BLUE) > 100);
+    } finally {
+      run.child.kill();
+      await page.close();
+    }
+  });
+
+  it('dashboard: the step view of a real `inkwell rlhf grpo --dashboard` run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inkwell-web-grpo-'));
+    const sft = join(dir, 'sft.safetensors');
+    saveCheckpoint(sft, tinyModel({ block_size: 24 }), null, { iter_num: 0, best_val_loss: 1, tokenizer: asciiTokenizer.toJSON() });
+    writeFileSync(join(dir, 'prompts.jsonl'), ['ab', 'ba', 'aa'].map((p) => JSON.stringify({ prompt: p })).join('\n'));
+    writeFileSync(join(dir, 'rewards.json'), JSON.stringify([{ format: '[a-m].*' }, { length: { max: 2 }, weight: 0.5 }]));
+    const run = startCli(['rlhf', 'grpo', `--checkpoint=${sft}`, `--prompts=${join(dir, 'prompts.jsonl')}`, `--rewards=${join(dir, 'rewards.json')}`, '--steps=6',
+      '--group_size=3', '--batch_prompts=2', '--max_new_tokens=4', `--out_dir=${join(dir, 'out')}`, '--dashboard=0'], /the dashboard is still at (http:\S+)/);
+    page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+    try {
+      await page.goto((await run.matched)[1]!);
+      await page.locator('#status', { hasText: 'finished' }).waitFor();
+      assert.equal(await page.locator('#step').textContent(), '6 / 6');
+      assert.ok(await page.locator('#train-view').isHidden(), 'a GRPO run has no loss and learning-rate view');
+      assert.match((await page.locator('#solved').textContent())!, /^\d+%$/);
+      await page.waitForFunction(() => document.querySelectorAll('#step-charts svg').length === 8);
+      assert.equal(await page.locator('#samples .sample').count(), 6, 'a completion a step');
+      assert.ok(await page.locator('#report').isVisible(), 'the report card is linked');
+      const charts = await screenshot(page, 'dashboard-grpo-charts', '#step-charts');
+      assert.ok(countColour(charts, TRAIN_LOSS_BLUE) > 200, `curve pixels: ${countColour(charts, TRAIN_LOSS_BLUE)}`);
+      assert.ok(inkFraction(await screenshot(page, 'dashboard-grpo')) > 0.03);
     } finally {
       run.child.kill();
       await page.close();

@@ -102,6 +102,13 @@ export interface GrpoState {
   rng: (number | null)[];
 }
 
+/** What a GRPO checkpoint records besides the weights and the optimizer: its settings, prompt count and state. */
+export interface GrpoCheckpointState {
+  config: GrpoConfig;
+  prompts: number;
+  state: GrpoState;
+}
+
 export class GrpoTrainer {
   readonly optimizer: AdamW;
   private readonly promptCycle: PromptCycle<GrpoPrompt>;

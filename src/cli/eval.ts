@@ -140,7 +140,13 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
   let bytes: number;
   if (file !== undefined) {
     if (options.has('split') || options.has('data')) throw new UsageError('give either --file or --split/--data, not both');
-    const ids = Int32Array.from(tokenizer.encode(readTextFile(file, 'text')));
+    const text = readTextFile(file, 'text');
+    let ids: Int32Array;
+    try {
+      ids = Int32Array.from(tokenizer.encode(text));
+    } catch (err) {
+      throw new Error(`${file}: ${(err as Error).message}`);
+    }
     const n = Math.min(ids.length, maxTokens);
     result = evaluateTokens(model, n, (s, k) => ids.subarray(s, s + k), batchSize);
     bytes = predictedBytes(tokenizer, ids.subarray(0, n));
@@ -152,6 +158,7 @@ function runPerplexity({ model, tokenizer, state }: LoadedModel, batchSize: numb
     if (!dir) throw new UsageError('--data=DIR is needed: the model does not say which dataset it was trained on');
     const data = new Dataset(dir);
     try {
+      data.checkVocabulary(model.vocabSize);
       const tokens = data.files[split];
       const n = Math.min(tokens.length, maxTokens);
       result = evaluateTokens(model, n, (s, k) => tokens.read(s, k), batchSize);

@@ -4,7 +4,7 @@ import { complete, exactMatch } from '../finetune/complete.js';
 import { keepBest } from '../finetune/keep-best.js';
 import { encodeSftRecords, loadSftFile, packSftSequences, type SftRecord } from '../finetune/sft-data.js';
 import { trainSft } from '../finetune/sft.js';
-import { getTemplate, modelTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
+import { assistantTarget, getTemplate, modelTemplate, TEMPLATE_NAMES, type TemplateName } from '../finetune/template.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { UsageError, type Options } from './args.js';
 import { EVAL_SUITE_USAGE } from './report.js';
@@ -130,7 +130,7 @@ export async function run(args: string[], opts: Options): Promise<void> {
   const held = valRecords.slice(0, evalSamples);
   if (held.length) {
     const prompts = held.map((r) => r.messages.slice(0, -1));
-    const references = held.map((r) => r.messages[r.messages.length - 1]!.content);
+    const references = held.map((r) => assistantTarget(template, r.messages, tokenizer));
     const predictions = complete(model, tokenizer, template, prompts, { maxNewTokens });
     const match = exactMatch(predictions, references);
     console.log(`held-out exact match: ${(100 * match).toFixed(1)}% of ${held.length} (greedy)`);

@@ -29,6 +29,9 @@ const commands: Record<string, Command> = {
   finetune: { summary: 'fine-tune a model: classify (class head), sft (prompt/completion, chat) or reward (reward model)', load: () => import('./finetune.js') },
   classify: { summary: 'label texts with a classifier from `inkwell finetune classify`', load: () => import('./classify.js') },
   markov: { summary: 'train a binary GPT and show it as a finite-state Markov chain (table + SVG graph)', load: () => import('./markov.js') },
+  export: { summary: 'write a model as a GGUF file for llama.cpp / Ollama (f32, f16, bf16, q8_0, q4_0) or an HF folder', load: () => import('./export.js') },
+  import: { summary: 'read a GGUF file back as a checkpoint or an HF folder (to sample, evaluate, fine-tune)', load: () => import('./import.js') },
+  push: { summary: 'upload an HF model folder to the Hugging Face hub, with a model card from the run\'s report', load: () => import('./push.js') },
   report: { summary: 'rebuild a run\'s report card (report.md, report.html) from its output folder', load: () => import('./report.js') },
   info: { summary: 'show the compute backend, threads and version', load: () => import('./info.js') },
 };

@@ -68,7 +68,7 @@ DPO options:
 
 ${GRPO_USAGE}`;
 
-export const booleanFlags = ['offline', 'whiten_advantages', 'skip_bad_lines', 'scale_rewards', 'lora', 'adapters'];
+export const booleanFlags = ['offline', 'whiten_advantages', 'skip_bad_lines', 'scale_rewards', 'lora', 'adapters', 'resume', 'dashboard', 'dashboard_exit'];
 
 const PPO_NUMBERS = ['steps', 'batch_size', 'minibatch_size', 'ppo_epochs', 'learning_rate', 'grad_clip', 'max_new_tokens', 'kl_coef', 'cliprange', 'cliprange_value', 'vf_coef', 'gamma', 'lam', 'max_kl', 'seed'] as const;
 const DPO_NUMBERS = ['beta', 'epochs', 'batch_size', 'learning_rate', 'weight_decay', 'grad_clip', 'seed'] as const;

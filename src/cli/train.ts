@@ -12,14 +12,13 @@ import { fetchPretrained, GPT2_MODELS } from '../model/pretrained.js';
 import { readDatasetMeta } from '../data/dataset.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { dashboardHooks } from '../serve/dashboard-hooks.js';
-import { startDashboardServer, type DashboardServer } from '../serve/dashboard-server.js';
+import { afterRun, checkDashboardOptions, DASHBOARD_FLAGS, DASHBOARD_USAGE, startDashboard } from './dashboard-option.js';
 import { join } from 'node:path';
-import { UsageError, type Options } from './args.js';
+import type { Options } from './args.js';
 import { ProgressBar } from './progress.js';
 
-const DEFAULT_DASHBOARD_PORT = 8000;
 /** Options of the command that are not training settings. */
-const DASHBOARD_OPTIONS = ['dashboard', 'dashboard_exit', 'eval_suite'];
+const DASHBOARD_OPTIONS = [...DASHBOARD_FLAGS, 'eval_suite'];
 
 export const usage = `usage: inkwell train [PRESET | CONFIG.json] [--key=value ...]
 
@@ -55,9 +54,7 @@ out_dir\` rebuilds them.
 ${EVAL_SUITE_USAGE} (the best model)
 
 Live dashboard (a web page with loss and learning-rate curves, tokens/s and a sample at each evaluation):
-  --dashboard[=[HOST:]PORT]  serve it at http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/dashboard (or HOST:PORT; port 0 picks a free one).
-                             After training the page stays up until Ctrl-C, unless --dashboard_exit.
-  --dashboard_exit           stop serving and exit when training ends.
+${DASHBOARD_USAGE}
 Sampling for the dashboard runs in eval mode with its own random numbers: training is the same with or without it.`;
 
 /** Boolean settings accept --flag and --no-flag. */
@@ -68,7 +65,7 @@ export async function run(args: string[], options: Options): Promise<void> {
   let config = defaultTrainConfig;
   if (args[0]) config = applySettings(config, readConfigFile(args[0]), args[0]);
   config = applySettings(config, Object.fromEntries(options.entries().filter(([key]) => !DASHBOARD_OPTIONS.includes(key))), 'command line');
-  if (options.has('dashboard_exit') && !options.has('dashboard')) throw new UsageError('--dashboard_exit needs --dashboard');
+  checkDashboardOptions(options);
   if (config.init_from in GPT2_MODELS) {
     // The trainer loads from disk; fetch the pretrained weights into the hub cache first.
     const fetchBar = new ProgressBar(`fetch ${config.init_from}`, config.progress);
@@ -79,7 +76,8 @@ export async function run(args: string[], options: Options): Promise<void> {
   console.log(`backend: ${b.name} (${b.threads} thread${b.threads === 1 ? '' : 's'})`);
   // The tokenizer is read first so a bad dataset fails before a server thread is started.
   const tokenizer = options.has('dashboard') ? datasetTokenizer(config.dataset) : undefined;
-  const dashboard = options.has('dashboard') ? await startDashboard(new Map(options.entries()).get('dashboard')!, config) : null;
+  const dashboardSettings = Object.fromEntries((['dataset', 'init_from', 'n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'dropout'] as const).map((key) => [key, config[key]]));
+  const dashboard = await startDashboard(options, config.out_dir, { title: `inkwell train → ${config.out_dir}`, max_iters: config.max_iters, settings: dashboardSettings });
   if (options.has('eval_suite')) readSuite(options.string('eval_suite')!); // a bad suite file fails before training
   const bar = new ProgressBar('train', config.progress);
   let saved: number | null = null;
@@ -120,9 +118,7 @@ export async function run(args: string[], options: Options): Promise<void> {
     process.removeListener('SIGINT', interrupted);
     bar.done();
   }
-  if (!dashboard) return;
-  if (options.flag('dashboard_exit')) await dashboard.close();
-  else console.log(`training done; the dashboard is still at ${dashboard.url}/dashboard (Ctrl-C to stop)`);
+  await afterRun(dashboard, options, 'training');
 }
 
 /** Drives the training steps, letting the event loop run every ~50 ms so that Ctrl-C is answered between steps. */
@@ -149,20 +145,6 @@ function resumeCommand(): string {
   const argv = process.argv.slice(2);
   const args = argv.filter((a, i) => !a.startsWith('--init_from=') && a !== '--init_from' && argv[i - 1] !== '--init_from');
   return ['inkwell', ...args, '--init_from=resume'].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
-}
-
-/** `--dashboard` (true) or `--dashboard=[HOST:]PORT`: starts the server and announces the run. */
-async function startDashboard(value: string | boolean, config: TrainConfig): Promise<DashboardServer | null> {
-  if (value === false) return null;
-  const spec = value === true ? String(DEFAULT_DASHBOARD_PORT) : value;
-  const match = /^(?:(.+):)?(\d+)$/.exec(spec);
-  if (!match || Number(match[2]) > 65535) throw new UsageError(`--dashboard takes a port or HOST:PORT, got '${spec}'`);
-  const server = await startDashboardServer({ host: match[1] ?? '127.0.0.1', port: Number(match[2]), report: join(config.out_dir, 'report.html') });
-  console.log(`dashboard: ${server.url}/dashboard`);
-  const settings = Object.fromEntries((['dataset', 'init_from', 'n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'dropout'] as const).map((key) => [key, config[key]]));
-  server.publish({ type: 'run', run: { title: `inkwell train → ${config.out_dir}`, max_iters: config.max_iters, settings } });
-  server.publish({ type: 'status', state: 'training' });
-  return server;
 }
 
 /** What `inkwell train` puts in its report card (src/report/card.ts), gathered as the run goes. */

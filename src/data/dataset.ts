@@ -58,6 +58,14 @@ export class Dataset {
     this.files = { train: open('train.bin'), val: open('val.bin') };
   }
 
+  /** Throws unless a model with `vocabSize` rows in its embedding can read every id of this dataset. */
+  checkVocabulary(vocabSize: number): void {
+    if (vocabSize < this.meta.vocab_size) {
+      throw new Error(`the model's vocabulary (${vocabSize}) is smaller than the dataset's (${this.meta.vocab_size} in ${join(this.dir, 'meta.json')}): ` +
+        'prepare the data with the model\'s tokenizer');
+    }
+  }
+
   /** Throws unless both splits hold at least one window of T + 1 tokens. */
   checkBlockSize(T: number): void {
     for (const split of ['train', 'val'] as const) {

@@ -13,7 +13,7 @@ import { readJsonl, DataLineError, type BadLinePolicy, type SkippedLine } from '
 import type { CausalLM } from '../model/causal-lm.js';
 import { Rng } from '../tensor/random.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { scoreLoglikelihoods, type LoglikelihoodRequest } from './loglikelihood.js';
+import { encodePair, scoreEncoded, type LoglikelihoodRequest } from './loglikelihood.js';
 
 export type ItemKind = 'multiple_choice' | 'partial' | 'greedy';
 
@@ -126,7 +126,15 @@ export function evaluateTask(model: CausalLM, tokenizer: Tokenizer, task: Task, 
   const items = options.limit === undefined ? task.items : task.items.slice(0, options.limit);
   if (items.length === 0) throw new Error(`task ${task.name}: no items to evaluate`);
   const perItemRequests = items.map((item, i) => itemRequests(task, item, drawShots(task.items, i, fewshot, options.seed ?? 1234)));
-  const results = scoreLoglikelihoods(model, tokenizer, perItemRequests.flat(), { batchSize: options.batchSize });
+  // Encoded here rather than by scoreLoglikelihoods, so text the tokenizer cannot encode names its item.
+  const pairs = perItemRequests.flatMap((requests, i) => requests.map((r) => {
+    try {
+      return encodePair(tokenizer, r.context, r.continuation);
+    } catch (err) {
+      throw new Error(`${items[i]!.source}: ${(err as Error).message}`);
+    }
+  }));
+  const results = scoreEncoded(model, pairs, { batchSize: options.batchSize });
   let next = 0;
   const perItem = items.map((item, i): ItemScore => {
     const scored = results.slice(next, next + perItemRequests[i]!.length);

@@ -3,9 +3,10 @@
 // small network with its own skip connection:
 //   adapter(h) = h + up(GELU(down(h)))      down: n_embd → bottleneck, up: bottleneck → n_embd
 // `up` starts at zero, so a fresh adapter is the identity and training starts from the base model. As in
-// the paper, the LayerNorm gains and biases train too (option trainLayerNorms). An adapter wraps the
-// output projection (`attn.c_proj`, `mlp.c_proj`), keeping its weights under their HF names; the adapter's
-// own parameters are `…c_proj.adapter.{down,up}.{weight,bias}` (Conv1D layout, as every inkwell Linear).
+// the paper, the LayerNorm gains and biases train too (option trainLayerNorms; a Llama's RMSNorm gains).
+// An adapter wraps the output projection (GPT-2 `attn.c_proj`, `mlp.c_proj`; Llama `self_attn.o_proj`,
+// `mlp.down_proj`), keeping its weights under their HF names; the adapter's own parameters are
+// `….adapter.{down,up}.{weight,bias}` (Conv1D layout, as every inkwell Linear).
 import { Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { add, gelu } from '../tensor/ops/elementwise.js';
@@ -65,8 +66,8 @@ export class AdaptedLinear extends Module {
   }
 }
 
-const ADAPTED = /(^|\.)transformer\.h\.\d+\.(attn|mlp)\.c_proj$/;
-const LAYER_NORM = /(^|\.)(ln_1|ln_2|ln_f)\./;
+const ADAPTED = /(^|\.)(transformer\.h\.\d+\.(attn|mlp)\.c_proj|model\.layers\.\d+\.(self_attn\.o_proj|mlp\.down_proj))$/;
+const LAYER_NORM = /(^|\.)(ln_1|ln_2|ln_f|input_layernorm|post_attention_layernorm|q_norm|k_norm|norm)\./;
 
 /**
  * Adds an adapter after the attention and after the MLP of every block, then freezes every base
@@ -75,7 +76,7 @@ const LAYER_NORM = /(^|\.)(ln_1|ln_2|ln_f)\./;
  */
 export function applyAdapters(model: Module, options: Partial<AdapterOptions> = {}): void {
   const slots = moduleSlots(model).filter((s) => ADAPTED.test(s.path));
-  if (slots.length === 0) throw new Error('applyAdapters: the model has no transformer.h.*.attn.c_proj / mlp.c_proj layers (bottleneck adapters sit in GPT-2 blocks; use LoRA for Llama-family models)');
+  if (slots.length === 0) throw new Error('applyAdapters: the model has no block output projections (GPT-2 transformer.h.*.attn.c_proj / mlp.c_proj, Llama model.layers.*.self_attn.o_proj / mlp.down_proj)');
   for (const s of slots) {
     if (!(s.module instanceof Linear)) {
       const what = s.module instanceof AdaptedLinear ? 'already has an adapter' : 'carries LoRA; LoRA and an adapter cannot share a layer';

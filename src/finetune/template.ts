@@ -257,6 +257,22 @@ export function encodeChat(template: Template, messages: readonly ChatMessage[],
 }
 
 /**
+ * What training teaches the model to write for the conversation's last (assistant) turn, up to its end of
+ * turn: the message's content, or what the model's own template renders there (Qwen3 puts an empty
+ * `<think>\n\n</think>\n\n` before the content), so a greedy reply can be compared with it as text.
+ */
+export function assistantTarget(template: Template, messages: readonly ChatMessage[], tokenizer: Tokenizer): string {
+  const { stopText } = endOfTurn(template, tokenizer);
+  const pieces = chatPieces(template, messages, stopText, false);
+  let last = pieces.length;
+  while (last > 0 && !pieces[last - 1]!.trained) last--;
+  let first = last;
+  while (first > 0 && pieces[first - 1]!.trained) first--;
+  const text = pieces.slice(first, last).filter((p) => !p.end).map((p) => p.text).join('');
+  return template.own && text.endsWith(stopText) ? text.slice(0, -stopText.length) : text;
+}
+
+/**
  * The template a checkpoint was fine-tuned with: `inkwell finetune sft` records it in the checkpoint
  * state as `finetune.template`. Null for checkpoints without one (pretrained or plain `inkwell train`).
  */

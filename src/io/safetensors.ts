@@ -166,7 +166,8 @@ function toFloat32(bytes: Uint8Array, dtype: string, count: number, out: Float32
   return out;
 }
 
-function halfToFloat(h: number): number {
+/** An IEEE half-precision bit pattern as a number. */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
   if (exp === 0) return sign * frac * 2 ** -24;
   if (exp === 31) return frac ? NaN : sign * Infinity;

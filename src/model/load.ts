@@ -1,5 +1,5 @@
 // One way in for every command that needs a model and its tokenizer: an `inkwell train` checkpoint,
-// an HF GPT-2 folder, or a pretrained GPT-2 name fetched from the hub.
+// an HF folder (GPT-2 or the Llama family), or a pretrained model fetched from the hub.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG, loadPeft } from '../finetune/peft.js';
@@ -11,12 +11,12 @@ import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokeni
 import { loadModel, type CheckpointState } from '../train/checkpoint.js';
 import type { GPT } from './gpt.js';
 import type { Llama } from './llama.js';
-import { GPT2_MODELS, loadPretrained, type PretrainedOptions } from './pretrained.js';
+import { GPT2_MODELS, loadPretrainedCausalLM, type PretrainedOptions } from './pretrained.js';
 
 export interface ModelSource extends PretrainedOptions {
-  /** An inkwell checkpoint file, an HF GPT-2 folder, or a PEFT adapter folder (loaded onto its recorded base). */
+  /** An inkwell checkpoint file, an HF folder, or a PEFT adapter folder (loaded onto its recorded base). */
   checkpoint?: string;
-  /** A GPT-2 name (gpt2, gpt2-medium, …) or a local folder with the hub's files. */
+  /** A GPT-2 name (gpt2, gpt2-medium, …), a hub repository id or a local folder with the hub's files. */
   init?: string;
   /** Told when an HF folder has no tokenizer files and GPT-2's own is used instead. */
   onNotice?: (message: string) => void;
@@ -36,10 +36,9 @@ export async function loadModelAndTokenizer(source: ModelSource): Promise<Loaded
   if (adapterDir !== undefined && existsSync(join(adapterDir, ADAPTER_CONFIG))) return loadAdapterFolder(adapterDir, source);
   if (source.init !== undefined) {
     if (source.checkpoint !== undefined) throw new Error('give either a checkpoint or a pretrained model (init), not both');
-    const { model, tokenizer, dir } = await loadPretrained(source.init, source);
-    // A folder with tokenizer.json (and maybe a chat template) uses it rather than vocab.json + merges.txt.
-    const own = existsSync(join(dir, TOKENIZER_FILE)) ? readTokenizerFolder(dir) : tokenizer;
-    return { model, tokenizer: own, state: null, generation: readGenerationConfig(dir) };
+    const { model, dir } = await loadPretrainedCausalLM(source.init, source);
+    // tokenizer.json (with its chat template) when the folder has one, else GPT-2's vocab.json + merges.txt.
+    return { model, tokenizer: readTokenizerFolder(dir), state: null, generation: readGenerationConfig(dir) };
   }
   const path = source.checkpoint;
   if (path === undefined) throw new Error('no model given: pass a checkpoint or a pretrained model name');

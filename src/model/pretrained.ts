@@ -27,8 +27,9 @@ export const GPT2_MODELS: Readonly<Record<string, string>> = {
 
 export const PRETRAINED_FILES = ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors'] as const;
 
-/** Tokenizer files a Llama-family repository may have (fetched when present). */
-export const LLAMA_TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
+/** Files a Llama-family repository may have beside its weights (fetched when present): the tokenizer, the
+ * chat template (inside tokenizer_config.json or on its own) and the generation defaults (EOS ids). */
+export const LLAMA_OPTIONAL_FILES = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'generation_config.json'] as const;
 
 export type PretrainedOptions = HubOptions;
 
@@ -82,7 +83,7 @@ export async function fetchPretrained(source: string, options: PretrainedOptions
   } else {
     await fetch(WEIGHTS_FILE);
   }
-  for (const file of LLAMA_TOKENIZER_FILES) await fetchOptional(file);
+  for (const file of LLAMA_OPTIONAL_FILES) await fetchOptional(file);
   return dir;
 }
 

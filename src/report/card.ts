@@ -4,7 +4,7 @@
 //   run.json   what the run was and what it cost: the command, settings, data, parameters, tokens, wall time,
 //              throughput, MFU, the machine and the version, evaluation results and samples (RunRecord);
 //   log.jsonl  its curves: one JSON row per line, `kind` plus numbers (train/eval rows of `inkwell train`;
-//              step rows of rlhf), every numeric column of which becomes a chart.
+//              step rows of rlhf), every numeric column of which becomes a chart (curves.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { appendToFile, writeFileAtomic } from '../io/atomic.js';
 import { readJsonObject } from '../io/json.js';
 import { escapeMarkup } from './escape.js';
-import { lineChartSvg, type Series } from './svg-chart.js';
+import { CURVE_GROUPS, curveCharts, type LogRow } from './curves.js';
+import { lineChartSvg } from './svg-chart.js';
 
 export const RUN_RECORD = 'run.json';
 
@@ -140,7 +141,7 @@ export function renderReport(dir: string): { markdown: string; html: string } {
   for (const key of ['title', 'command', 'machine', 'settings'] as const) {
     if (record[key] === undefined) throw new Error(`${recordFile}: "${key}" is missing`);
   }
-  const charts = curveCharts(join(dir, 'log.jsonl'));
+  const charts = curveChartFiles(join(dir, 'log.jsonl'));
   const markdown = join(dir, 'report.md'), html = join(dir, 'report.html');
   writeFileAtomic(markdown, toMarkdown(record, charts.map((c) => c.file)));
   for (const c of charts) writeFileAtomic(join(dir, c.file), c.svg);
@@ -153,44 +154,26 @@ interface Chart {
   svg: string;
 }
 
-/** One chart per group of related columns of log.jsonl (loss, learning rate, reward, KL, …). */
-function curveCharts(logFile: string): Chart[] {
+/** One chart per group of related columns of log.jsonl (curves.ts: loss, learning rate, reward, KL, …). */
+function curveChartFiles(logFile: string): Chart[] {
   if (!existsSync(logFile)) return [];
   const rows = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
     try {
-      return [JSON.parse(l) as Record<string, unknown>];
+      return [JSON.parse(l) as LogRow];
     } catch {
       return [];
     }
   });
-  const x = (r: Record<string, unknown>) => Number(r.iter ?? r.step);
-  const series = new Map<string, Series>();
-  for (const r of rows) {
-    for (const [key, value] of Object.entries(r)) {
-      if (key === 'iter' || key === 'step' || typeof value !== 'number' || !Number.isFinite(x(r))) continue;
-      const name = r.kind === 'eval' || r.kind === undefined ? key : `${key} (${r.kind})`;
-      if (!series.has(name)) series.set(name, { name, points: [] });
-      series.get(name)!.points.push([x(r), value]);
-    }
-  }
-  const groups: [string, string, RegExp][] = [
-    ['loss', 'loss (nats)', /loss/], ['learning rate', 'learning rate', /^lr/], ['reward', 'reward', /reward/],
-    ['KL to the reference', 'KL (nats)', /kl/i], ['throughput', 'tokens/s', /tokens_per_s/],
-  ];
-  return groups.flatMap(([title, yLabel, pattern], i) => {
-    const picked = [...series.values()].filter((s) => pattern.test(s.name) && s.points.length > 1);
-    if (!picked.length) return [];
-    return [{ file: `report-${i}-${title.split(' ')[0]!.toLowerCase()}.svg`, svg: lineChartSvg({ title, xLabel: 'step', yLabel, series: picked }) }];
-  });
+  return curveCharts(rows).map((c) => ({ file: `report-${CURVE_GROUPS.findIndex((g) => g.id === c.id)}-${c.id}.svg`, svg: lineChartSvg(c) }));
 }
 
-function formatValue(v: unknown): string {
+export function formatValue(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? String(Number(v.toPrecision(5))) : v.toExponential(3);
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** The report's sections as [heading, rows of [label, value]]. */
-function facts(r: RunRecord): [string, [string, string][]][] {
+/** The report's sections as [heading, rows of [label, value]] (also the model card's training figures). */
+export function facts(r: RunRecord): [string, [string, string][]][] {
   return [
     ['Run', [
       ['command', r.command.join(' ')], ['status', r.status + (r.message ? `: ${r.message}` : '')], ['started', r.started],
@@ -211,18 +194,28 @@ function facts(r: RunRecord): [string, [string, string][]][] {
   ];
 }
 
+/** A markdown table cell: pipes escaped, one line. */
+export const markdownCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** Rows of [label, value] as a two-column markdown table (and a blank line). */
+export function factsTable(rows: [string, string][]): string[] {
+  return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${markdownCell(k)} | ${markdownCell(v)} |`), ''];
+}
+
+/** An evaluation table in markdown (and its summary line), without a heading. */
+export function evalTableMarkdown(t: EvalTable): string[] {
+  return [`| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`,
+    ...t.rows.map((row) => `| ${row.map((c) => markdownCell(formatValue(c))).join(' | ')} |`), '', ...(t.summary ? [t.summary, ''] : [])];
+}
+
 function toMarkdown(r: RunRecord, chartFiles: string[]): string {
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const out = [`# ${r.title}`, ''];
   for (const [heading, rows] of facts(r)) {
     if (!rows.length) continue;
-    out.push(`## ${heading}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`), '');
+    out.push(`## ${heading}`, '', ...factsTable(rows));
   }
   if (chartFiles.length) out.push('## Curves', '', ...chartFiles.map((f) => `![${f}](${f})`), '');
-  for (const t of r.evaluations) {
-    out.push(`## ${t.title}`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`,
-      ...t.rows.map((row) => `| ${row.map((c) => cell(formatValue(c))).join(' | ')} |`), '', ...(t.summary ? [t.summary, ''] : []));
-  }
+  for (const t of r.evaluations) out.push(`## ${t.title}`, '', ...evalTableMarkdown(t));
   if (r.samples.length) out.push('## Samples', '', ...r.samples.flatMap((s) => ['```text', s, '```', '']));
   return out.join('\n');
 }

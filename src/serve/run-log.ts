@@ -1,6 +1,7 @@
 // A training run's out_dir/log.jsonl (written by `inkwell train`, one {"kind": "train"|"eval", ...} row a
-// line) as dashboard events: read once for a finished run, or followed while a training process appends
-// to it, so a server beside a running `inkwell train` is a live dashboard. Following polls the file's size
+// line; `inkwell rlhf grpo` writes "step" rows and an "end" row saying how the run ended) as dashboard
+// events: read once for a finished run, or followed while a training process appends to it, so a server
+// beside a running `inkwell train` or `rlhf grpo` is a live dashboard. Following polls the file's size
 // (fs.watch misses events on some file systems); a file that shrank was rewritten by a new or resumed run,
 // and the hub starts over from the new file.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -15,8 +16,10 @@ export class RunLogReader {
   /** Bytes of a line still being written (no newline yet). */
   private pending = Buffer.alloc(0);
   private lineNumber = 0;
-  /** Highest iteration seen so far (-1: none). */
+  /** Highest iteration (or step) seen so far (-1: none). */
   lastIter = -1;
+  /** The run's end row, once read: how it ended. */
+  ended: { status: 'finished' | 'failed'; message?: string } | null = null;
 
   constructor(readonly path: string) {}
 
@@ -54,7 +57,7 @@ export class RunLogReader {
     for (const line of bytes.subarray(0, end).toString('utf8').split('\n').slice(0, -1)) {
       this.lineNumber++;
       if (!line.trim()) continue;
-      let row: { kind?: unknown; iter?: unknown };
+      let row: { kind?: unknown; iter?: unknown; step?: unknown };
       try {
         row = JSON.parse(line);
       } catch (err) {
@@ -64,9 +67,15 @@ export class RunLogReader {
         continue;
       }
       const { kind, ...fields } = row;
-      if (typeof fields.iter === 'number') this.lastIter = Math.max(this.lastIter, fields.iter);
+      const x = fields.iter ?? fields.step;
+      if (typeof x === 'number') this.lastIter = Math.max(this.lastIter, x);
       if (kind === 'train') events.push({ type: 'log', row: fields as unknown as TrainLogRow });
       else if (kind === 'eval') events.push({ type: 'eval', row: fields as unknown as EvalRow });
+      else if (kind === 'step') events.push({ type: 'step', row: fields });
+      else if (kind === 'end') {
+        const end = fields as { status?: unknown; message?: unknown };
+        this.ended = { status: end.status === 'finished' ? 'finished' : 'failed', ...(typeof end.message === 'string' ? { message: end.message } : {}) };
+      }
     }
     return events;
   }
@@ -84,7 +93,7 @@ export interface FollowOptions {
 /**
  * Publishes the log's rows to `hub` now (throwing if the file cannot be read or has a bad line) and then
  * whatever is appended, until the returned function is called. The status is `finished` once a row
- * reaches run.max_iters, else `watching`.
+ * reaches run.max_iters or the log's end row says so, `failed` when its end row says that, else `watching`.
  */
 export function followRunLog(path: string, hub: DashboardHub, { run, intervalMs = 1000, onError }: FollowOptions): () => void {
   let reader = new RunLogReader(path);
@@ -96,8 +105,8 @@ export function followRunLog(path: string, hub: DashboardHub, { run, intervalMs 
   const publish = (events: DashboardEvent[], first: boolean) => {
     if (!events.length && !first) return;
     for (const event of events) hub.publish(event);
-    const finished = run.max_iters > 0 && reader.lastIter >= run.max_iters;
-    hub.publish({ type: 'status', state: finished ? 'finished' : 'watching', message: finished ? undefined : `following ${path}` });
+    const ended = reader.ended ?? (run.max_iters > 0 && reader.lastIter >= run.max_iters ? { status: 'finished' as const } : null);
+    hub.publish(ended ? { type: 'status', state: ended.status, message: ended.message } : { type: 'status', state: 'watching', message: `following ${path}` });
   };
   hub.publish({ type: 'run', run });
   publish(reader.next()!, true);

@@ -112,8 +112,10 @@ export interface Kernels {
 
   /**
    * Inference products with compressed weights, stored output-major W [N, K]: out[m, n] = bias[n] +
-   * Σ_k x[m, k] · W[n, k] for x [M, K]. Int8: W[n, k] = q[n, k] · scales[n, ⌊k / group⌋] (group divides K).
-   * Bf16: each weight is the high 16 bits of a float32.
+   * Σ_k x[m, k] · W[n, k] for x [M, K]. Int8: W[n, k] = q[n, k] · scales[n, ⌊k / group⌋] (group divides K),
+   * and x is split per group of its row into two int8 parts (s1·q1 + s2·q2, s1 = max|x| / 127, s2 = s1 / 254,
+   * rounded to nearest even; x then keeps ~15 bits), so the sums are integer dot products (AVX-512 VNNI).
+   * Bf16: each weight is the high 16 bits of a float32; x stays float32.
    */
   matmulQ8(x: F32, q: Int8Array, scales: F32, bias: F32 | null, out: F32, M: number, N: number, K: number, group: number): void;
   matmulBf16(x: F32, w: Uint16Array, bias: F32 | null, out: F32, M: number, N: number, K: number): void;

@@ -43,12 +43,21 @@ export interface Tokenizer {
  */
 export function tokenizerFromJSON(json: TokenizerJSON | string, where?: string): Tokenizer {
   try {
-    const data: unknown = typeof json === 'string' ? JSON.parse(json) : json;
+    const data: unknown = typeof json === 'string' ? parseTokenizerText(json) : json;
     checkTokenizerJSON(data);
     return fromCheckedJSON(data);
   } catch (err) {
     if (where === undefined) throw err;
     throw new Error(`${where}: ${(err as Error).message}`);
+  }
+}
+
+/** A tokenizer stored as JSON text (as checkpoints may hold it). */
+function parseTokenizerText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`tokenizer is not valid JSON (${(err as Error).message})`);
   }
 }
 

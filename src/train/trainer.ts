@@ -216,9 +216,7 @@ export function* trainSteps(config: TrainConfig, hooks: TrainHooks = {}): Genera
     }
     if (model.contextLength < config.block_size) throw new Error(`init_from ${config.init_from}: the model's context is ${model.contextLength}, shorter than block_size ${config.block_size}`);
   }
-  if (model.vocabSize < data.meta.vocab_size) {
-    throw new Error(`the model's vocabulary (${model.vocabSize}) is smaller than the dataset's (${data.meta.vocab_size} in ${config.dataset}/meta.json)`);
-  }
+  data.checkVocabulary(model.vocabSize);
   setDropout(model, config.dropout);
   model.train();
   print(`number of parameters: ${(model.numParams() / 1e6).toFixed(2)}M`);

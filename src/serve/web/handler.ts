@@ -2,7 +2,8 @@
 // extraHandler, `inkwell train --dashboard`, `inkwell feedback`):
 //   /                         index of the pages this server offers
 //   /dashboard                live training page; /dashboard/events (server-sent events, history first),
-//                             /dashboard/state (the history as JSON), /dashboard/charts/{loss,lr}.svg
+//                             /dashboard/state (the history as JSON), /dashboard/charts/{loss,lr}.svg,
+//                             /dashboard/charts/steps.html (an RL run's step charts, one SVG each)
 //   /playground               sampling page; it streams from the server's /v1/completions
 //   /report                   the run's report card, once written
 //   /feedback                 ranking page; /feedback/items (GET), /feedback/rankings (POST {id, ranking})
@@ -53,6 +54,7 @@ export function createWebHandler(options: WebAppOptions): WebHandler {
       if (path === '/dashboard/state') return send(res, 200, 'application/json', JSON.stringify(dashboard.history()));
       if (path === '/dashboard/charts/loss.svg') return send(res, 200, 'image/svg+xml', dashboard.lossChartSvg());
       if (path === '/dashboard/charts/lr.svg') return send(res, 200, 'image/svg+xml', dashboard.learningRateChartSvg());
+      if (path === '/dashboard/charts/steps.html') return send(res, 200, 'text/html; charset=utf-8', dashboard.stepChartsSvg().map((svg) => `<div class="card chart">${svg}</div>`).join('\n'));
       if (path === '/dashboard/events') return streamEvents(req, res, dashboard);
     }
     if (playground && get && path === '/playground') return send(res, 200, 'text/html; charset=utf-8', playgroundPage(links, playground.modelName));

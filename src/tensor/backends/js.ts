@@ -289,6 +289,38 @@ function crossEntropyBackward(logits: F32, targets: Int32Array, dlogits: F32, N:
   }
 }
 
+/** Nearest integer, ties to even (the native kernels' rounding). */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * x [M, K] split per group of `group` inputs into two int8 parts, as matmulQ8 multiplies it: s1 = max|x| / 127,
+ * q1 = x / s1 rounded to nearest even, s2 = s1 / 254, q2 = (x - s1·q1) / s2 rounded (all float32 steps).
+ * A group with a NaN or infinity gets NaN scales. q1 and q2 are [M][2][K]; scales [M, K / group, 2].
+ */
+function splitActivations(x: F32, M: number, K: number, group: number): { xq: Int8Array; xscale: F32 } {
+  const groups = K / group, xq = new Int8Array(2 * M * K), xscale = new Float32Array(2 * M * groups);
+  for (let m = 0; m < M; m++) {
+    for (let g = 0; g < groups; g++) {
+      const k0 = m * K + g * group;
+      let max = 0;
+      for (let k = k0; k < k0 + group; k++) max = Math.max(max, Math.abs(x[k]!));
+      const s1 = Number.isFinite(max) ? Math.fround(max / 127) : NaN, s2 = Math.fround(s1 / 254);
+      xscale[2 * (m * groups + g)] = s1;
+      xscale[2 * (m * groups + g) + 1] = s2;
+      if (s1 === 0 || Number.isNaN(s1)) continue;
+      for (let k = k0; k < k0 + group; k++) {
+        const q1 = roundHalfEven(Math.fround(x[k]! / s1)), at = k + m * K; // row m's parts start at 2mK
+        xq[at] = q1;
+        if (s2 !== 0) xq[at + K] = roundHalfEven(Math.fround(Math.fround(x[k]! - q1 * s1) / s2));
+      }
+    }
+  }
+  return { xq, xscale };
+}
+
 export function createJsBackend(): Backend {
   return {
     name: 'js',
@@ -395,14 +427,18 @@ export function createJsBackend(): Backend {
       for (let i = 0; i < n; i++) out[i] = hashUniform(seed, i) >= p ? x[i]! * keep : 0;
     },
     matmulQ8(x, q, scales, bias, out, M, N, K, group) {
-      const groups = K / group;
+      const groups = K / group, { xq, xscale } = splitActivations(x, M, K, group);
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
           let s = 0;
           for (let g = 0; g < groups; g++) {
-            let part = 0;
-            for (let k = g * group; k < (g + 1) * group; k++) part += x[m * K + k]! * q[n * K + k]!;
-            s += part * scales[n * groups + g]!;
+            let part1 = 0, part2 = 0;
+            for (let k = g * group; k < (g + 1) * group; k++) {
+              part1 += xq[2 * m * K + k]! * q[n * K + k]!;
+              part2 += xq[(2 * m + 1) * K + k]! * q[n * K + k]!;
+            }
+            const i = 2 * (m * groups + g);
+            s += (part1 * xscale[i]! + part2 * xscale[i + 1]!) * scales[n * groups + g]!;
           }
           out[m * N + n] = s + (bias ? bias[n]! : 0);
         }

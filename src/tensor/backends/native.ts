@@ -26,6 +26,7 @@ interface AddonInfo {
   setMatmulPath(path: string): void;
   matmulPaths(): MatmulPath[];
   amxPeak(iters: number): number;
+  compressedPath?(int8: number, M: number, group: number): string;
 }
 let info: AddonInfo | null = null;
 let loaded: Backend | null = null;
@@ -90,6 +91,14 @@ export function setMatmulPath(path: string, what = 'matmul path'): void {
 /** FLOP/s of the AMX tile unit on all threads (a register-only tile loop), or 0 without AMX. */
 export function amxPeakFlops(iters = 400_000): number {
   return info && info.matmulPaths().includes('amx') ? info.amxPeak(iters) : 0;
+}
+
+/**
+ * The kernel a compressed-weight product of M rows takes on the native backend now: 'avx512-vnni' (int8
+ * decode), 'amx' (bf16 prefill) or 'float32' (float lanes or the float32 GEMM); 'float32' without the addon.
+ */
+export function compressedPath(format: 'int8' | 'bf16', M: number, group = 1): string {
+  return info?.compressedPath ? info.compressedPath(format === 'int8' ? 1 : 0, M, group) : 'float32';
 }
 
 export function nativeLoadError(): string {
