@@ -1,7 +1,7 @@
 // `npm run bench:speedrun`: time to a target loss (issue 19). Trains the baby preset (shakespeare_char_cpu,
 // nanoGPT's CPU run) and the speedrun preset (speedrun_char: a Llama-family block with Muon) on
 // ../shared/data/tinyshakespeare.txt in this one process, one seed after another, and reports:
-//   1. the target: the baby runs' final loss over the whole val split (median over seeds), measured here;
+//   1. the target: each baby run's final loss over the whole val split, measured here (median shown);
 //   2. wall time and tokens each side needs to reach it (the baby: its whole run; the speedrun: training
 //      until a whole-val evaluation, every --check-every iterations, is at or below the target — the time
 //      at that evaluation, so an upper bound), medians and their ratios;
@@ -9,6 +9,7 @@
 //      the iterations that fit, from its ms/iter in step 2), and the loss on the held-out tail of the text
 //      (its last 5%, the end of the val split) that no choice of the preset's settings looked at.
 // Wall time counts training only: the whole-val evaluations between steps are not timed.
+// Each seed runs its three in a row (baby, speedrun to the baby's loss, speedrun in the baby's time).
 // Flags: --json; --seeds=N (default 3); --check-every=N (speedrun iterations between evaluations, default
 // 20); --quick (one seed, the baby run cut to 500 iterations: a smoke test, not the figures).
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -104,30 +105,43 @@ function run(preset: string, seed: number, overrides: Partial<TrainConfig>, ever
   }
 }
 
+// Seed by seed, each speedrun run right after the baby run it is measured against: this machine's speed
+// drifts over minutes (other work, thermal), and a baby run measured in a slow spell and a speedrun run in
+// a quiet one would credit the recipe with the machine's change. The target of a pair is its baby run's loss.
 const babyIters = quick ? 500 : undefined;
-log(`baby runs (shakespeare_char_cpu${quick ? `, cut to ${babyIters} iterations` : ''}), seeds ${seeds.join(', ')}`);
-const baby = seeds.map((seed) => run('shakespeare_char_cpu', seed, babyIters ? { max_iters: babyIters, lr_decay_iters: babyIters } : {}, Infinity));
+const baby: Run[] = [], fast: Run[] = [], stretched: Run[] = [];
+for (const seed of seeds) {
+  log(`seed ${seed}: baby run (shakespeare_char_cpu${quick ? `, cut to ${babyIters} iterations` : ''})`);
+  const b = run('shakespeare_char_cpu', seed, babyIters ? { max_iters: babyIters, lr_decay_iters: babyIters } : {}, Infinity);
+  baby.push(b);
+  log(`seed ${seed}: speedrun_char to the baby run's whole-val loss ${b.whole.toFixed(4)}`);
+  const f = run('speedrun_char', seed, {}, checkEvery, b.whole);
+  fast.push(f);
+  // As many iterations as fit in the baby run's wall time at the ms/iter the run to the target measured.
+  const iters = Math.max(1, Math.floor(b.ms / (f.ms / f.iters)));
+  log(`seed ${seed}: speedrun_char stretched to ${iters} iterations, the baby run's ${(b.ms / 1000).toFixed(1)} s`);
+  stretched.push(run('speedrun_char', seed, { max_iters: iters, lr_decay_iters: iters }, Infinity));
+}
 const target = median(baby.map((r) => r.whole));
-log(`target: whole-val loss ${target.toFixed(4)} (median of the baby runs)`);
-const fast = seeds.map((seed) => run('speedrun_char', seed, {}, checkEvery, target));
 const budget = median(baby.map((r) => r.ms));
-log(`speedrun runs in the baby run's wall time (${(budget / 1000).toFixed(1)} s)`);
-const stretched = fast.map((r) => {
-  const iters = Math.max(1, Math.floor(budget / (r.ms / r.iters)));
-  return run('speedrun_char', r.seed, { max_iters: iters, lr_decay_iters: iters }, Infinity);
-});
 
 const reached = fast.filter((r) => r.reached);
 const tag = `${seeds.length} seed${seeds.length > 1 ? 's' : ''}, medians`;
 const rows: Measurement[] = [
   { name: `target: baby whole-val loss after ${baby[0]!.iters} iters (${tag})`, value: target, unit: 'nats' },
   ...(reached.length === fast.length ? [
-    withReference({ name: `wall time to the target, speedrun vs baby (s, ${tag})`, value: median(fast.map((r) => r.ms)) / 1000, unit: 's' }, budget / 1000, 'baby', false),
-    withReference({ name: `tokens to the target, speedrun vs baby (${tag})`, value: median(fast.map((r) => r.tokens)), unit: 'tokens' }, median(baby.map((r) => r.tokens)), 'baby', false),
+    withReference({ name: `wall time to the baby run's whole-val loss, speedrun vs baby (s, ${tag})`, value: median(fast.map((r) => r.ms)) / 1000, unit: 's' }, budget / 1000, 'baby', false),
+    withReference({ name: `tokens to the baby run's whole-val loss, speedrun vs baby (${tag})`, value: median(fast.map((r) => r.tokens)), unit: 'tokens' }, median(baby.map((r) => r.tokens)), 'baby', false),
   ] : [{ name: `speedrun runs that reached the target within the preset's ${fast[0]!.iters} iterations`, value: reached.length, unit: `of ${fast.length}` }]),
   withReference({ name: `whole-val loss in the baby's wall time, speedrun vs baby (${tag})`, value: median(stretched.map((r) => r.whole)), unit: 'nats' }, target, 'baby', false),
+  // The machine-independent half of the time ratio: how much more a speedrun step costs per token.
+  withReference({ name: `ms per 1k training tokens, speedrun vs baby (${tag})`, value: median(fast.map((r) => r.ms / (r.tokens / 1000))), unit: 'ms' }, median(baby.map((r) => r.ms / (r.tokens / 1000))), 'baby', false),
   withReference({ name: `held-out tail (last 5% of the text) loss, same runs (${tag})`, value: median(stretched.map((r) => r.tail)), unit: 'nats' }, median(baby.map((r) => r.tail)), 'baby', false),
   withReference({ name: `wall time of those speedrun runs (s; their iterations: ${stretched.map((r) => r.iters).join(', ')})`, value: median(stretched.map((r) => r.ms)) / 1000, unit: 's' }, budget / 1000, 'baby', false),
+  ...seeds.flatMap((seed, i) => [
+    withReference({ name: `seed ${seed}: wall time to the baby's ${baby[i]!.whole.toFixed(4)} (s)`, value: fast[i]!.ms / 1000, unit: 's' }, baby[i]!.ms / 1000, 'baby', false),
+    withReference({ name: `seed ${seed}: whole-val loss in the baby's wall time`, value: stretched[i]!.whole, unit: 'nats' }, baby[i]!.whole, 'baby', false),
+  ]),
 ];
 data.close();
 report(`speedrun: time to the baby run's whole-val loss${quick ? ' (--quick: a smoke test)' : ''}`, rows);
