@@ -17,6 +17,7 @@ export { modelCard } from './report/model-card.js';
 export { exportHandoff, importHandoff } from './train/handoff.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { AdamW, clipGradNorm, decayGroups, type ParamGroup, type AdamWOptions, type AdamWState } from './train/optim.js';
+export { Muon, muonGroups, orthogonalize, type MuonOptions, type MuonParam } from './train/muon.js';
 export { KVCache } from './model/gpt.js';
 export * from './tokenizers/index.js';
 export { Dataset, type DatasetMeta, type Batch, type Split } from './data/dataset.js';

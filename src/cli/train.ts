@@ -37,6 +37,12 @@ dtype (float32 | bfloat16: matmul operands rounded to bfloat16 with float32 accu
 optimizer state, as nanoGPT's dtype=bfloat16 under torch.autocast; ~1.6x faster baby steps on CPUs
 with AVX-512 BF16).
 
+A modern block and Muon (the speedrun_char preset; docs/speedrun.md): model_type (gpt2 | llama | qwen2 |
+qwen3: a Llama-family block from scratch, qwen3 with QK-norm), model_config (a JSON object of Llama fields,
+e.g. --model_config='{"hidden_act":"relu2","final_logit_softcapping":15}'), zero_init_projections,
+optimizer (adamw | muon: Muon for the hidden matrices, AdamW for the rest), muon_lr, muon_momentum,
+muon_weight_decay.
+
 Writes out_dir/best.safetensors (the model with the best val loss so far), out_dir/ckpt.safetensors (the
 run's state at its last save, for init_from=resume: at every evaluation with always_save_checkpoint, else on
 each new best), log.jsonl, log.csv and loss.svg. A run whose val loss blows up (more than max(1, 50%) above
