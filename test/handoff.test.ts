@@ -24,6 +24,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'inkwell-handoff-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const MAIN = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const PEER = join(repoRoot, 'bench', 'peers', 'hf_continue.py');
+const PEERS = join(repoRoot, 'bench', 'peers');
 const STEPS = 10;
 
 const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0);
@@ -47,7 +48,10 @@ describe('hand-off to PyTorch and back', { skip }, () => {
     warmup_iters: 5, lr_decay_iters: 40, max_iters: 20, grad_clip: 1, weight_decay: 0.1, dropout: 0, progress: false, write_curves: false,
   }, 'test');
 
-  it(`PyTorch continues ${STEPS} steps with inkwell's losses; the result comes back as a checkpoint with PyTorch's logits`, (t) => {
+  // Shared by both hand-offs, once: the run, its export, the batches and inkwell's own 10 steps from it.
+  let prepared: ReturnType<typeof prepare> | undefined;
+  const setup = () => (prepared ??= prepare());
+  function prepare() {
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'train.bin'), tokens);
     writeFileSync(join(data, 'val.bin'), seq(500));
@@ -93,7 +97,11 @@ describe('hand-off to PyTorch and back', { skip }, () => {
       optimizer.zeroGrad();
       inkwellLosses.push(loss);
     }
+    return { handoff, batches, probe, model, state, optimizer, inkwellLosses };
+  }
 
+  it(`PyTorch continues ${STEPS} steps with inkwell's losses; the result comes back as a checkpoint with PyTorch's logits`, (t) => {
+    const { handoff, probe, model, state, optimizer, inkwellLosses } = setup();
     const out = join(tmp, 'torch-out');
     run(py!, [PEER, handoff, out, `--steps=${STEPS}`, `--batches=${join(tmp, 'batches.json')}`, `--probe=${join(tmp, 'probe.json')}`, '--threads=1']);
     const result = JSON.parse(readFileSync(join(out, 'losses.json'), 'utf8')) as { losses: number[]; probe_logits: number[] };
@@ -136,5 +144,73 @@ describe('hand-off to PyTorch and back', { skip }, () => {
     const ddpDiff = maxAbsDiff(ddp.losses, inkwellLosses);
     assert.ok(ddpDiff < 1e-4, `torchrun losses differ by ${ddpDiff}`);
     t.diagnostic(`max |Δ loss| over ${STEPS} steps: one process ${lossDiff.toExponential(2)}, torchrun ×2 ${ddpDiff.toExponential(2)}; imported logits vs PyTorch ${logitDiff.toExponential(2)}`);
+  });
+
+  it(`nanoGPT's train.py loop resumes the converted ckpt.pt and continues ${STEPS} steps with inkwell's losses; the way back too`, (t) => {
+    const { handoff, batches, probe, model, state, optimizer, inkwellLosses } = setup();
+    // bench/peers/nanogpt.py restates model.py + train.py (resume included) for torch 1.13 on the CPU. nanoGPT's
+    // model.py computes GELU with erf where GPT-2 (and inkwell) use tanh: 'tanh' shows the conversion exact,
+    // 'erf' is what train.py itself computes on the handed-off weights.
+    const continueIn = (gelu: 'tanh' | 'erf') => {
+      const dir = join(tmp, `nanogpt-${gelu}`);
+      run(py!, [join(PEERS, 'to_nanogpt.py'), handoff, dir]);
+      // The settings to_nanogpt.py wrote as a nanoGPT config file (Python literals), overridden as on train.py's command line.
+      const settings: Record<string, unknown> = {};
+      for (const [, key, value] of readFileSync(join(dir, 'inkwell_run.py'), 'utf8').matchAll(/^(\w+) = (.*)$/gm)) {
+        settings[key!] = value === 'True' ? true : value === 'False' ? false : /^'.*'$/.test(value!) ? value!.slice(1, -1) : Number(value);
+      }
+      assert.equal(settings.init_from, 'resume');
+      const cfg = { ...settings, data_dir: settings.dataset, eval_interval: STEPS, max_iters: state.iter_num + STEPS, seed: 1337, gelu, batches, probe, losses: true };
+      const out = run(py!, [join(PEERS, 'nanogpt.py'), JSON.stringify(cfg)], { OMP_NUM_THREADS: '1' }).trim().split('\n').at(-1)!;
+      return { dir, result: JSON.parse(out) as { losses: number[]; probe_logits: number[] } };
+    };
+    const exact = continueIn('tanh');
+    const lossDiff = maxAbsDiff(exact.result.losses, inkwellLosses);
+    assert.ok(lossDiff < 1e-5, `losses differ by ${lossDiff}: nanoGPT ${exact.result.losses.join(', ')} vs inkwell ${inkwellLosses.join(', ')}`);
+    const erf = continueIn('erf');
+    const erfDiff = maxAbsDiff(erf.result.losses, inkwellLosses);
+    assert.ok(erfDiff > 0 && erfDiff < 1e-3, `with model.py's erf GELU the losses differ by ${erfDiff}`);
+
+    // The way back: train.py's checkpoint (as the loop saved it at its last evaluation) → hand-off folder → inkwell.
+    const back = join(tmp, 'nanogpt-back');
+    run(py!, [join(PEERS, 'from_nanogpt.py'), join(exact.dir, 'ckpt.pt'), back, `--train-config=${join(handoff, 'train_config.json')}`]);
+    const ckpt = join(tmp, 'nanogpt-back.safetensors');
+    run(process.execPath, [MAIN, 'import', back, ckpt]);
+    const restored = loadCheckpoint(ckpt);
+    assert.equal(restored.state.iter_num, state.iter_num + STEPS);
+    assert.equal(restored.state.optimizer_step, state.optimizer_step + STEPS);
+    const logits = restored.model.forward(Int32Array.from(probe), 1, probe.length, null, { allLogits: true }).logits.data;
+    const logitDiff = maxAbsDiff(logits, exact.result.probe_logits);
+    assert.ok(logitDiff < 1e-4 * Math.max(1, maxAbs(logits)), `imported logits differ from nanoGPT's by ${logitDiff}`);
+    const ours = model.forward(Int32Array.from(probe), 1, probe.length, null, { allLogits: true }).logits.data;
+    assert.ok(maxAbsDiff(ours, logits) < 1e-3 * Math.max(1, maxAbs(ours)), 'nanoGPT\'s weights are where inkwell\'s own steps took them');
+    for (const name of ['transformer.h.1.mlp.c_fc.weight', 'transformer.ln_f.bias']) {
+      const mine = optimizer.state().m[optimizer.params().indexOf(model.namedParameters().find(([n]) => n === name)![1])]!;
+      const m = restored.optimizer!.moments.get(name)!.m;
+      assert.ok(maxAbsDiff(m, mine) < 1e-3 * maxAbs(mine), `AdamW first moments of ${name} agree`);
+    }
+    t.diagnostic(`nanoGPT: max |Δ loss| over ${STEPS} steps ${lossDiff.toExponential(2)} (tanh GELU), ${erfDiff.toExponential(2)} (model.py's erf GELU); imported logits vs nanoGPT ${logitDiff.toExponential(2)}`);
+  });
+
+  it('a bias-free run (nanoGPT\'s default) goes to ckpt.pt, resumes there, and comes back unchanged', () => {
+    setup(); // the dataset
+    const bare = { ...config, bias: false, out_dir: join(tmp, 'run-bias-free'), max_iters: 4, eval_interval: 4 };
+    train(bare);
+    const handoff = join(tmp, 'handoff-bias-free'), dir = join(tmp, 'nanogpt-bias-free'), back = join(tmp, 'nanogpt-bias-free-back');
+    run(process.execPath, [MAIN, 'export', checkpointPath(bare), handoff, '--format=pytorch']);
+    run(py!, [join(PEERS, 'to_nanogpt.py'), handoff, dir]);
+    run(py!, [join(PEERS, 'from_nanogpt.py'), join(dir, 'ckpt.pt'), back, `--train-config=${join(handoff, 'train_config.json')}`]);
+    for (const file of ['model.safetensors', 'optimizer.safetensors']) {
+      const [a, b] = [readSafetensors(join(handoff, file)), readSafetensors(join(back, file))];
+      assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort(), `${file}: the same tensors`);
+      for (const [name, t] of a.tensors) assert.deepEqual(b.tensors.get(name)!.data, t.data, `${file}: ${name} unchanged`);
+      assert.deepEqual(b.metadata.step, a.metadata.step);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(join(back, 'train_config.json'), 'utf8')), JSON.parse(readFileSync(join(handoff, 'train_config.json'), 'utf8')));
+    // model.py's strict load_state_dict and optimizer.load_state_dict take it, and training goes on.
+    const out = run(py!, [join(PEERS, 'nanogpt.py'), JSON.stringify({ init_from: 'resume', out_dir: dir, data_dir: join(dir, 'data'), batch_size: 4, dropout: 0, gelu: 'erf',
+      seed: 1337, learning_rate: 1e-3, min_lr: 1e-4, warmup_iters: 0, lr_decay_iters: 10, weight_decay: 0.1, beta1: 0.9, beta2: 0.95, grad_clip: 1,
+      max_iters: 6, eval_interval: 2, eval_iters: 1, losses: true })], { OMP_NUM_THREADS: '1' });
+    assert.equal((JSON.parse(out.trim().split('\n').at(-1)!) as { losses: number[] }).losses.length, 2);
   });
 });

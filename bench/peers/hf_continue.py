@@ -104,9 +104,9 @@ def learning_rate(it, t):
     return t['min_lr'] + 0.5 * (1 + math.cos(math.pi * ratio)) * (t['learning_rate'] - t['min_lr'])
 
 
-def read_tokens(data_dir):
+def read_tokens(data_dir, split='train'):
     meta = json.load(open(os.path.join(data_dir, 'meta.json')))
-    raw = np.fromfile(os.path.join(data_dir, 'train.bin'), dtype=np.uint8)
+    raw = np.fromfile(os.path.join(data_dir, f'{split}.bin'), dtype=np.uint8)
     offset = 1024 if len(raw) >= 1024 and struct.unpack('<i', raw[:4].tobytes())[0] == 20240520 else 0  # llm.c header
     return np.frombuffer(raw[offset:].tobytes(), dtype=np.uint32 if meta.get('dtype') == 'uint32' else np.uint16)
 

@@ -9,6 +9,13 @@ forward passes under torch.autocast as nanoGPT runs them on a GPU; nanoGPT's CPU
       iteration's ms and the wall-clock time, epoch ms, it ended). Prints median ms/iter, total seconds,
       the evaluations, the final model's loss over every token of the val split (consecutive windows of
       block_size, as `inkwell eval` reads them), and the per-iteration losses if asked.
+      gradient_accumulation_steps (default 1) as train.py's loop (the loss reported is the micro-batches' mean);
+      batches: per iteration, per micro-batch, B start offsets into train.bin instead of torch.randint's;
+      probe: token ids whose logits (every position) the final model prints.
+      out_dir + init_from 'resume': train.py's resume — model_args, weights, AdamW state, iter_num and
+      best_val_loss from out_dir/ckpt.pt (bench/peers/to_nanogpt.py writes one from an inkwell hand-off);
+      max_iters counts from 0, as train.py's. With out_dir, checkpoints are saved at evaluations as train.py
+      saves them (always_save_checkpoint, default true, or a better val loss).
   "step": vocab_size, reps. Prints the median ms of one forward + backward + AdamW step on random tokens.
 """
 import json, math, os, sys, time
@@ -19,6 +26,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 cfg = json.loads(sys.argv[1])
+checkpoint = None
+if cfg.get('init_from', 'scratch') == 'resume':
+    checkpoint = torch.load(os.path.join(cfg['out_dir'], 'ckpt.pt'), map_location='cpu')
+    # train.py: these must equal the checkpoint's to resume at all; the rest (dropout) stay as configured
+    for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size'):
+        cfg[k] = checkpoint['model_args'][k]
 L, H, C, T, B = cfg['n_layer'], cfg['n_head'], cfg['n_embd'], cfg['block_size'], cfg['batch_size']
 P, BIAS = cfg['dropout'], cfg['bias']
 ctx = torch.autocast('cpu', dtype=torch.bfloat16) if cfg.get('dtype', 'float32') == 'bfloat16' else nullcontext()
@@ -93,12 +106,14 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             torch.nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, targets):
+    def forward(self, idx, targets=None):
         t = idx.size(1)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(torch.arange(0, t, dtype=torch.long)))
         for block in self.transformer.h:
             x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))
+        if targets is None:
+            return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
 
 
@@ -136,14 +151,28 @@ if cfg.get('mode', 'train') == 'step':
     sys.exit(0)
 
 data = {s: np.memmap(os.path.join(cfg['data_dir'], f'{s}.bin'), dtype=np.uint16, mode='r') for s in ('train', 'val')}
-meta = json.load(open(os.path.join(cfg['data_dir'], 'meta.json')))
-model = GPT(meta['vocab_size'])
+model = GPT(cfg['vocab_size'] if 'vocab_size' in cfg else json.load(open(os.path.join(cfg['data_dir'], 'meta.json')))['vocab_size'])
 optimizer = adamw(model)
+iter_num, best_val_loss = 0, 1e9
+if checkpoint is not None:
+    unwanted_prefix = '_orig_mod.'
+    state_dict = {k[len(unwanted_prefix):] if k.startswith(unwanted_prefix) else k: v for k, v in checkpoint['model'].items()}
+    model.load_state_dict(state_dict)
+    iter_num, best_val_loss = checkpoint['iter_num'], checkpoint['best_val_loss']
+    optimizer.load_state_dict(checkpoint['optimizer'])
+    checkpoint = None
+accum = cfg.get('gradient_accumulation_steps', 1)
+fed = iter(cfg['batches'][s][m] for s in range(len(cfg['batches'])) for m in range(accum)) if cfg.get('batches') else None
 
 
-def get_batch(split):
+def next_batch():
+    # with batches given, train.py's prefetch past the last step gets one never trained on
+    return get_batch('train', next(fed, [0] * B) if fed else None)
+
+
+def get_batch(split, ix=None):
     d = data[split]
-    ix = torch.randint(len(d) - T, (B,))
+    ix = torch.randint(len(d) - T, (B,)) if ix is None else ix
     x = torch.stack([torch.from_numpy(d[i:i + T].astype(np.int64)) for i in ix])
     y = torch.stack([torch.from_numpy(d[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
     return x, y
@@ -171,27 +200,37 @@ def get_lr(it):
 
 
 evals, losses, times, ends = [], [], [], []
-X, Y = get_batch('train')
+X, Y = next_batch()
 t_start = time.perf_counter()
-it = 0
+it = iter_num
 while True:
     for group in optimizer.param_groups:
         group['lr'] = get_lr(it)
     if it % cfg['eval_interval'] == 0:
         e = estimate_loss()
         evals.append({'iter': it, 'train_loss': e['train'], 'val_loss': e['val']})
+        if cfg.get('out_dir') and (e['val'] < best_val_loss or cfg.get('always_save_checkpoint', True)):
+            best_val_loss = e['val']
+            if it > 0:
+                model_args = {k: cfg[k] for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'dropout')}
+                model_args['vocab_size'] = model.lm_head.weight.shape[0]
+                torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'model_args': model_args,
+                            'iter_num': it, 'best_val_loss': best_val_loss, 'config': cfg}, os.path.join(cfg['out_dir'], 'ckpt.pt'))
     if it >= cfg['max_iters']:
         break
     t0 = time.perf_counter()
-    with ctx:
-        loss = model(X, Y)
-    X, Y = get_batch('train')
-    loss.backward()
+    loss_sum = 0.0
+    for micro_step in range(accum):
+        with ctx:
+            loss = model(X, Y) / accum
+        X, Y = next_batch()
+        loss.backward()
+        loss_sum += loss.item()
     if cfg['grad_clip'] > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'])
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    losses.append(loss.item())
+    losses.append(loss_sum)
     times.append((time.perf_counter() - t0) * 1000)
     ends.append(time.time() * 1000)
     it += 1
@@ -224,6 +263,10 @@ result = {'ms_per_iter': median(times), 'total_s': total_s, 'evals': evals, 'val
           'val_split_loss': split_loss(data['val']), **info()}
 if cfg.get('losses'):
     result['losses'] = losses
+if cfg.get('probe'):
+    model.eval()
+    with torch.no_grad():
+        result['probe_logits'] = model(torch.tensor([cfg['probe']]))[0].flatten().tolist()
 if cfg.get('iteration_times'):
     result['iter_ms'], result['iter_end'] = times, ends
 print(json.dumps(result))
