@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applySettings, defaultTrainConfig, type TrainConfig } from '../src/train/config.js';
+import { applySettings, defaultTrainConfig, llamaConfigFrom, presetNames, readConfigFile, validateTrainConfig, type TrainConfig } from '../src/train/config.js';
 import { train, type TrainLogRow } from '../src/train/trainer.js';
 import { learningRate } from '../src/train/schedule.js';
 import { saveHFModel } from '../src/model/hf.js';
@@ -34,6 +34,19 @@ function config(dataset: string, overrides: Partial<TrainConfig> = {}): TrainCon
 }
 
 describe('training', () => {
+  it('every preset is a valid config; the Llama baby has the GPT baby\'s shape and about its parameters', () => {
+    const configs = Object.fromEntries(presetNames().map((name) => {
+      const c = applySettings({ ...defaultTrainConfig }, readConfigFile(name), name);
+      validateTrainConfig(c);
+      return [name, c];
+    }));
+    const baby = configs['shakespeare_char_cpu']!, llama = configs['baby_llama_char']!;
+    for (const key of ['n_layer', 'n_head', 'n_embd', 'block_size', 'batch_size', 'learning_rate', 'max_iters', 'min_lr', 'warmup_iters'] as const) assert.equal(llama[key], baby[key], key);
+    const gpt = new GPT({ n_layer: baby.n_layer, n_head: baby.n_head, n_embd: baby.n_embd, block_size: baby.block_size, vocab_size: 65, dropout: 0, bias: baby.bias }, { init: false });
+    const block = new Llama(llamaConfigFrom(llama, 65), { init: false });
+    assert.ok(Math.abs(block.numParams() / gpt.numParams() - 1) < 0.02, `${block.numParams()} vs ${gpt.numParams()}`);
+  });
+
   const dataset = makeDataset();
 
   it('learns a pattern and writes checkpoint and curves', () => {
