@@ -167,6 +167,8 @@ INLINE void dot_block(const qmm_args *a, int fmt, int R, long m0, long n0) {
     for (long k = g * group; k < (g + 1) * group; k += VL) {
       vf w[NB];
       for (int i = 0; i < NB; i++) w[i] = load_w(a->w, (n0 + i) * K + k, fmt);
+      if (n0 + 2 * NB <= a->N) /* as in dot_block_vnni: the next block's rows while this one computes */
+        for (int i = 0; i < NB; i++) _mm_prefetch((const char *)a->w + ((n0 + NB + i) * K + k) * (fmt == FMT_Q8 ? 1 : 2), _MM_HINT_T0);
       for (int r = 0; r < R; r++) {
         vf xv = vload(a->x + (m0 + r) * K + k);
         for (int i = 0; i < NB; i++) part[r][i] = vfma(xv, w[i], part[r][i]);
@@ -204,6 +206,9 @@ INLINE void dot_block_vnni(const qmm_args *a, int R, long m0, long n0) {
     for (long k = g * group; k < (g + 1) * group; k += 64) {
       __m512i w[NB];
       for (int i = 0; i < NB; i++) w[i] = _mm512_xor_si512(_mm512_loadu_si512(q + (n0 + i) * K + k), flip);
+      /* the next block's rows, at the same k: DRAM latency overlaps this block's integer work */
+      if (n0 + 2 * NB <= a->N)
+        for (int i = 0; i < NB; i++) _mm_prefetch((const char *)(q + (n0 + NB + i) * K + k), _MM_HINT_T0);
       for (int r = 0; r < R; r++) {
         const int8_t *x1 = a->xq + (m0 + r) * 2 * K + k;
         __m512i v1 = _mm512_loadu_si512(x1), v2 = _mm512_loadu_si512(x1 + K);
