@@ -17,7 +17,7 @@ interface Command {
 
 const commands: Record<string, Command> = {
   prepare: { summary: 'turn a text corpus into train.bin, val.bin and meta.json (nanoGPT prepare.py)', load: () => import('./prepare.js') },
-  train: { summary: 'train a GPT (nanoGPT train.py settings, presets, resume)', load: () => import('./train.js') },
+  train: { summary: 'train a GPT-2 or Llama-family model from scratch (nanoGPT train.py settings, presets, Muon, resume)', load: () => import('./train.js') },
   tokenize: { summary: 'show the token ids of a text (any tokenizer.json with --tokenizer), or --decode ids back to text', load: () => import('./tokenize.js') },
   eval: { summary: 'perplexity and bits per byte; benchmarks by log-likelihood (--task, --suite); few-shot exact match', load: () => import('./eval.js') },
   sample: { summary: 'generate text from a checkpoint or a pretrained GPT-2 (nanoGPT sample.py)', load: () => import('./sample.js') },
