@@ -3,6 +3,7 @@ import { loadTask } from '../eval/hub-tasks.js';
 import { checkSuite, readSuite, runSuite } from '../eval/suite.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { machineInfo, renderReport, type EvalTable, type Machine, type RunOutcome } from '../report/card.js';
+import type { DpoPair } from '../align/dpo.js';
 import type { Decoder } from '../model/decoder.js';
 import { parseMatmulPrecision } from '../tensor/ops/matmul.js';
 import { peakFlops } from '../train/peak.js';
@@ -64,7 +65,7 @@ export function trainingCost(decoder: Decoder, tokens: number, seconds: number, 
 }
 
 /** Tokens of preference pairs (both answers, prompt included) over `epochs`: what reward-model and DPO training read. */
-export function pairTokens(pairs: readonly { chosen: { prompt: number[]; response: number[] }; rejected: { prompt: number[]; response: number[] } }[], epochs: number): number {
+export function pairTokens(pairs: readonly DpoPair[], epochs: number): number {
   let n = 0;
   for (const p of pairs) n += p.chosen.prompt.length + p.chosen.response.length + p.rejected.prompt.length + p.rejected.response.length;
   return n * epochs;

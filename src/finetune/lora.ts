@@ -135,8 +135,9 @@ export function resolveLoraOptions(options: Partial<LoraOptions> = {}): LoraOpti
 }
 
 /**
- * Wraps every Linear whose path matches a target (default: c_attn, or q/k/v_proj in a Llama) with LoRA, then freezes every base parameter (LoRA and
- * adapter parameters train). Throws, before changing anything, when a target matches no Linear.
+ * Wraps every Linear whose path matches a target (default: c_attn, or q/k/v_proj in a Llama) with LoRA,
+ * then freezes every base parameter (LoRA and adapter parameters train). Throws, before changing
+ * anything, when a target matches no Linear.
  */
 export function applyLora(model: Module, options: Partial<LoraOptions> = {}): void {
   const o = resolveLoraOptions({ ...options, targetModules: options.targetModules ?? defaultTargetsFor(model, LORA_DEFAULTS.targetModules) });

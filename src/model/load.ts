@@ -9,8 +9,7 @@ import { Gpt2Tokenizer } from '../tokenizers/gpt2.js';
 import { hasTokenizerFiles, readTokenizerFolder, TOKENIZER_FILE } from '../tokenizers/load.js';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../tokenizers/tokenizer.js';
 import { loadModel, type CheckpointState } from '../train/checkpoint.js';
-import type { GPT } from './gpt.js';
-import type { Llama } from './llama.js';
+import type { Decoder } from './decoder.js';
 import { GPT2_MODELS, loadPretrainedCausalLM, type PretrainedOptions } from './pretrained.js';
 
 export interface ModelSource extends PretrainedOptions {
@@ -23,7 +22,7 @@ export interface ModelSource extends PretrainedOptions {
 }
 
 export interface LoadedModel {
-  model: GPT | Llama;
+  model: Decoder;
   tokenizer: Tokenizer;
   /** The checkpoint's metadata (null for HF folders and pretrained models). */
   state: CheckpointState | null;
