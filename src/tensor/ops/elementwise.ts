@@ -35,15 +35,21 @@ export function scale(x: Tensor, alpha: number): Tensor {
   });
 }
 
-/** tanh-approximated GELU, as GPT-2 ("gelu_new"). */
-export function gelu(x: Tensor): Tensor {
+/** An activation whose backward reads its input: out = f(x), dx = f'(x)·dout, on the backend's two kernels. */
+function activation(name: string, x: Tensor, forward: (x: Float32Array, out: Float32Array, n: number) => void,
+  backward: (x: Float32Array, dout: Float32Array, dx: Float32Array, n: number) => void): Tensor {
   const data = uninitialized(x.size);
-  backend().geluForward(x.data, data, x.size);
-  return result('gelu', data, x.shape, [x], (g) => {
+  forward(x.data, data, x.size);
+  return result(name, data, x.shape, [x], (g) => {
     const gx = gradientBuffer(x.size);
-    backend().geluBackward(x.data, g, gx, x.size);
+    backward(x.data, g, gx, x.size);
     return [gx];
   });
+}
+
+/** tanh-approximated GELU, as GPT-2 ("gelu_new"). */
+export function gelu(x: Tensor): Tensor {
+  return activation('gelu', x, (...a) => backend().geluForward(...a), (...a) => backend().geluBackward(...a));
 }
 
 /** SwiGLU, the gated activation of Llama-family MLPs: silu(gate) · up (same shapes). */
@@ -60,13 +66,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
 
 /** ReLU², the non-gated MLP activation of modded-nanogpt: max(x, 0)². */
 export function relu2(x: Tensor): Tensor {
-  const data = uninitialized(x.size);
-  backend().relu2Forward(x.data, data, x.size);
-  return result('relu2', data, x.shape, [x], (g) => {
-    const gx = gradientBuffer(x.size);
-    backend().relu2Backward(x.data, g, gx, x.size);
-    return [gx];
-  });
+  return activation('relu2', x, (...a) => backend().relu2Forward(...a), (...a) => backend().relu2Backward(...a));
 }
 
 /** Soft-capping (Gemma 2's final_logit_softcapping): cap·tanh(x / cap), near x for |x| ≪ cap, never past ±cap. */
