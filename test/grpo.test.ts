@@ -258,6 +258,10 @@ describe('inkwell rlhf grpo', () => {
       assert.match(other.stderr, /--resume: group_size is 3 in .* but 4 in this run; pass --group_size=3/);
       const none = await runInkwell([...args('nothing', 4), '--resume']);
       assert.match(none.stderr, /--resume: no checkpoint at .*nothing/);
+      writeFileSync(join(dir, 'whole', 'log.jsonl'), `${log('whole').split('\n')[0]}\n{"kind": "step", "st\n`);
+      const torn = await runInkwell([...args('whole', 6), '--resume']);
+      assert.equal(torn.code, 1);
+      assert.match(torn.stderr, /--resume: .*whole\/log\.jsonl:2: invalid JSON/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -205,6 +205,13 @@ function resumeGrpo(trainer: GrpoTrainer, policy: Decoder, checkpoint: string, l
   restoreOptimizer(trainer.optimizer, policy, saved.optimizer, checkpoint);
   trainer.loadState(run.state);
   if (!existsSync(logFile)) return [];
-  return readFileSync(logFile, 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as LogRow)
-    .filter((r) => r.kind === 'step' && (r.step as number) <= run.state.step);
+  const parse = (line: string, i: number): LogRow[] => {
+    if (!line.trim()) return [];
+    try {
+      return [JSON.parse(line) as LogRow];
+    } catch (err) {
+      throw new Error(`--resume: ${logFile}:${i + 1}: invalid JSON (${(err as Error).message})`);
+    }
+  };
+  return readFileSync(logFile, 'utf8').split('\n').flatMap(parse).filter((r) => r.kind === 'step' && (r.step as number) <= run.state.step);
 }
