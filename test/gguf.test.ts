@@ -323,6 +323,10 @@ describe('inkwell export and import', () => {
     const r = inkwell(['import', notGguf, join(tmp, 'y')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /not\.gguf: not a GGUF file/);
+    // A missing file whose path has the owner/name form is not looked up on the hub.
+    const missing = inkwell(['export', 'out-missing/ckpt.safetensors', join(tmp, 'm.gguf')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /out-missing\/ckpt\.safetensors: no such checkpoint file or model folder/);
     const model = loadHFCausalLM(fixture('gpt-tiny'));
     assert.throws(() => exportGGUF(model, new CharTokenizer([...'aé']), join(tmp, 'z.gguf')), /"é" \(id 1\) is several UTF-8 bytes/);
     assert.throws(() => exportGGUF(model, charTokenizer, join(tmp, 'z.gguf'), { dtype: 'q5' as GGUFDtype }), /GGUF dtype 'q5' is not one of/);

@@ -39,6 +39,8 @@ export async function run(args: string[], options: Options): Promise<void> {
   if (!GGUF_DTYPES.includes(dtype)) throw new UsageError(`--dtype must be one of ${GGUF_DTYPES.join(', ')}, got '${dtype}'`);
   if (format === 'hf' && dtype !== 'f32') throw new UsageError(`--format=hf writes float32 weights; --dtype=${dtype} is for GGUF`);
   const local = existsSync(src);
+  // `out/ckpt.safetensors` has the form of a hub id (owner/name): a missing file must not become a download.
+  if (!local && /\.(safetensors|gguf|bin|json)$/.test(src)) throw new Error(`${src}: no such checkpoint file or model folder`);
   const { model, tokenizer } = await loadModelAndTokenizer({
     checkpoint: local ? src : undefined,
     init: local ? undefined : src,
