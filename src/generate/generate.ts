@@ -17,6 +17,7 @@
 // generateAsync() (session.ts) yields to the event loop between steps.
 import type { CausalLM, KVCache } from '../model/causal-lm.js';
 import { noGrad } from '../tensor/tensor.js';
+import { OutputArena } from '../tensor/buffers.js';
 import { mix32, Rng } from '../tensor/random.js';
 import { ByteLevelBpe } from '../tokenizers/byte-bpe.js';
 import { END_OF_TEXT } from '../tokenizers/gpt2.js';
@@ -169,6 +170,8 @@ export class Decoder {
   private batchStart = 0;
   private batch: Row[] | null = null;
   private cache: KVCache | null = null;
+  /** Op outputs of one-token steps, recycled from step to step (only the logits leave a step, copied). */
+  private readonly outputs = new OutputArena();
 
   constructor(private readonly model: CausalLM, prompts: readonly Prompt[], options: GenerateOptions = {}) {
     const { tokenizer, stop = [], seed = 1337 } = options;
@@ -260,7 +263,7 @@ export class Decoder {
 
   private advance(rows: Row[]): void {
     const V = this.model.vocabSize;
-    const logits = nextLogits(this.model, rows, this.cache);
+    const logits = nextLogits(this.model, rows, this.cache, this.outputs);
     rows.forEach((row, b) => {
       if (row.finishReason) row.ids.push(row.ids[row.ids.length - 1]!);
       else if (row.ids.length < row.prompt.length) row.ids.push(row.prompt[row.ids.length]!);
@@ -299,7 +302,7 @@ function finish(row: Row, reason: FinishReason, s: Settings): void {
  * all but the newest token, only that token is fed; otherwise (first step, no cache, or past the
  * context) the window of the last min(length, block_size) tokens is encoded from position 0.
  */
-function nextLogits(model: CausalLM, rows: readonly Row[], cache: KVCache | null): Float32Array {
+function nextLogits(model: CausalLM, rows: readonly Row[], cache: KVCache | null, outputs: OutputArena): Float32Array {
   const B = rows.length, length = rows[0]!.ids.length;
   const incremental = cache !== null && cache.length > 0 && cache.length < model.contextLength;
   const T = incremental ? 1 : Math.min(length, model.contextLength);
@@ -308,7 +311,11 @@ function nextLogits(model: CausalLM, rows: readonly Row[], cache: KVCache | null
   rows.forEach((row, b) => {
     for (let t = 0; t < T; t++) idx[b * T + t] = row.ids[length - T + t]!;
   });
-  return model.forward(idx, B, T, null, { cache: cache ?? undefined }).logits.data;
+  const forward = () => model.forward(idx, B, T, null, { cache: cache ?? undefined }).logits.data;
+  // A decoding step's outputs are the same few small buffers every time: recycling them spares the
+  // allocator and the collector (measured: ~4% of a SmolLM2-135M int8 token). A prompt's are not
+  // recycled: held for the arena's lifetime, a long prompt's activations would be too much memory.
+  return incremental ? outputs.run(() => forward().slice()) : forward();
 }
 
 function toGeneration(row: Row): Generation {

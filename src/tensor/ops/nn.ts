@@ -117,7 +117,7 @@ export function cachedSelfAttention(qkv: Tensor, cache: LayerCache, past: number
   const { C, KV } = attentionHeads(qkv, nHead, nKVHead, 'attention cache');
   if (past + n > maxT) throw new Error(`attention cache: ${past} cached + ${n} new positions exceed its ${maxT} slots`);
   if (cache.k.length < B * maxT * KV) throw new Error(`attention cache: ${cache.k.length} floats cannot hold ${B} × ${maxT} positions of ${KV}`);
-  const out = new Float32Array(B * n * C);
+  const out = uninitialized(B * n * C);
   backend().attentionCached(qkv.data, cache.k, cache.v, out, B, n, past, maxT, C, nHead, nKVHead);
   return new Tensor(out, [B, n, C]);
 }
