@@ -313,7 +313,7 @@ function nextLogits(model: CausalLM, rows: readonly Row[], cache: KVCache | null
   });
   const forward = () => model.forward(idx, B, T, null, { cache: cache ?? undefined }).logits.data;
   // A decoding step's outputs are the same few small buffers every time: recycling them spares the
-  // allocator and the collector (measured: ~4% of a SmolLM2-135M int8 token). A prompt's are not
+  // allocator and the collector (~4% of a SmolLM2-135M int8 token in a CPU profile). A prompt's are not
   // recycled: held for the arena's lifetime, a long prompt's activations would be too much memory.
   return incremental ? outputs.run(() => forward().slice()) : forward();
 }
