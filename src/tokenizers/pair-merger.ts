@@ -29,12 +29,8 @@ export class PairMerger {
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
 
-  /**
-   * `capacity`: at least the number of merges to add. A merge may be added with result -1, left to
-   * `resolveResult(priority)` on first use: tokenizer.json lists merges as strings, and looking up half a
-   * million merged strings at load would cost more than encoding does with the few thousand text uses.
-   */
-  constructor(capacity: number, private readonly resolveResult?: (priority: number) => number) {
+  /** `capacity`: at least the number of merges to add. */
+  constructor(capacity: number) {
     let slots = 16;
     while (slots < capacity * 1.5) slots *= 2;
     this.mask = slots - 1;
@@ -113,9 +109,7 @@ export class PairMerger {
       if (ids[left] === DEAD || right >= length) continue;
       const slot = this.find(ids[left], ids[right]);
       if (slot < 0 || slotPriority[slot] !== priority) continue;
-      let result = slotResult[slot];
-      if (result < 0) result = slotResult[slot] = this.resolveResult!(priority);
-      ids[left] = result;
+      ids[left] = slotResult[slot];
       ids[right] = DEAD;
       const after = next[right];
       next[left] = after;
