@@ -11,6 +11,12 @@ export interface Merge {
 
 const EMPTY = -1;
 const DEAD = -1;
+/** A slot of the pair table is 4 int32s: left, right, result, priority (one cache line holds 4 slots). */
+const LEFT = 0;
+const RIGHT = 1;
+const RESULT = 2;
+const PRIORITY = 3;
+const STRIDE = 4;
 
 /**
  * Merges a sequence of token ids the BPE way, in O(n log n): a linked list of parts plus a heap of
@@ -21,10 +27,8 @@ const DEAD = -1;
 export class PairMerger {
   private count = 0;
   private readonly mask: number;
-  private readonly keyLeft: Int32Array;
-  private readonly keyRight: Int32Array;
-  private readonly slotResult: Int32Array;
-  private readonly slotPriority: Int32Array;
+  /** Slot i at table[i * STRIDE]; a slot whose left is EMPTY is free. */
+  private readonly table: Int32Array;
   private readonly heap = new PairHeap();
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
@@ -34,10 +38,7 @@ export class PairMerger {
     let slots = 16;
     while (slots < capacity * 1.5) slots *= 2;
     this.mask = slots - 1;
-    this.keyLeft = new Int32Array(slots).fill(EMPTY);
-    this.keyRight = new Int32Array(slots);
-    this.slotResult = new Int32Array(slots);
-    this.slotPriority = new Int32Array(slots);
+    this.table = new Int32Array(slots * STRIDE).fill(EMPTY);
   }
 
   static from(merges: readonly Merge[]): PairMerger {
@@ -48,16 +49,17 @@ export class PairMerger {
 
   /** Adds a merge; a pair added twice keeps its lowest priority, as the first listed wins in a merges list. */
   add(left: number, right: number, result: number, priority: number): void {
-    const slot = this.slotOf(left, right);
-    if (this.keyLeft[slot] === EMPTY) {
+    const at = this.slotOf(left, right);
+    const table = this.table;
+    if (table[at + LEFT] === EMPTY) {
       if (++this.count > this.mask * 0.75) throw new RangeError('PairMerger: more merges than its capacity');
-      this.keyLeft[slot] = left;
-      this.keyRight[slot] = right;
-    } else if (this.slotPriority[slot] <= priority) {
+      table[at + LEFT] = left;
+      table[at + RIGHT] = right;
+    } else if (table[at + PRIORITY]! <= priority) {
       return;
     }
-    this.slotResult[slot] = result;
-    this.slotPriority[slot] = priority;
+    table[at + RESULT] = result;
+    table[at + PRIORITY] = priority;
   }
 
   /** The number of distinct pairs. */
@@ -65,19 +67,22 @@ export class PairMerger {
     return this.count;
   }
 
-  /** The table slot holding (left, right), or the empty slot where it would go. */
+  /** Where in the table the slot holding (left, right) starts, or the empty slot where it would go. */
   private slotOf(left: number, right: number): number {
+    const table = this.table;
     let slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) & this.mask;
-    while (this.keyLeft[slot] !== EMPTY && (this.keyLeft[slot] !== left || this.keyRight[slot] !== right)) {
+    for (;;) {
+      const at = slot * STRIDE;
+      const l = table[at + LEFT];
+      if (l === EMPTY || (l === left && table[at + RIGHT] === right)) return at;
       slot = (slot + 1) & this.mask;
     }
-    return slot;
   }
 
-  /** The slot of the merge of (left, right), or -1 when the pair never merges. */
+  /** Where the slot of the merge of (left, right) starts, or -1 when the pair never merges. */
   private find(left: number, right: number): number {
-    const slot = this.slotOf(left, right);
-    return this.keyLeft[slot] === EMPTY ? -1 : slot;
+    const at = this.slotOf(left, right);
+    return this.table[at + LEFT] === EMPTY ? -1 : at;
   }
 
   /** Merges ids[0..length) (overwritten) and appends the resulting ids to `out`. */
@@ -90,7 +95,7 @@ export class PairMerger {
       this.prev = new Int32Array(length);
       this.next = new Int32Array(length);
     }
-    const { prev, next, heap, slotPriority, slotResult } = this;
+    const { prev, next, heap, table } = this;
     for (let i = 0; i < length; i++) {
       prev[i] = i - 1;
       next[i] = i + 1;
@@ -98,7 +103,7 @@ export class PairMerger {
     heap.clear();
     for (let i = 0; i + 1 < length; i++) {
       const slot = this.find(ids[i], ids[i + 1]);
-      if (slot >= 0) heap.push(slotPriority[slot], i);
+      if (slot >= 0) heap.push(table[slot + PRIORITY]!, i);
     }
     while (heap.size > 0) {
       const priority = heap.peekPrimary();
@@ -108,20 +113,20 @@ export class PairMerger {
       // Entries go stale when a neighbour merges; only act if the pair there still has this priority.
       if (ids[left] === DEAD || right >= length) continue;
       const slot = this.find(ids[left], ids[right]);
-      if (slot < 0 || slotPriority[slot] !== priority) continue;
-      ids[left] = slotResult[slot];
+      if (slot < 0 || table[slot + PRIORITY] !== priority) continue;
+      ids[left] = table[slot + RESULT]!;
       ids[right] = DEAD;
       const after = next[right];
       next[left] = after;
       if (after < length) {
         prev[after] = left;
         const s = this.find(ids[left], ids[after]);
-        if (s >= 0) heap.push(slotPriority[s], left);
+        if (s >= 0) heap.push(table[s + PRIORITY]!, left);
       }
       const before = prev[left];
       if (before >= 0) {
         const s = this.find(ids[before], ids[left]);
-        if (s >= 0) heap.push(slotPriority[s], before);
+        if (s >= 0) heap.push(table[s + PRIORITY]!, before);
       }
     }
     for (let i = 0; i < length; i = next[i]) out.push(ids[i]);

@@ -272,39 +272,46 @@ class Scanner {
     return value;
   }
 
-  /** A token id: a plain non-negative integer of up to 9 digits (anything else is left to JSON.parse). */
-  private id(): number {
-    const b = this.b;
-    const start = this.pos;
-    let id = 0;
-    while (b[this.pos]! >= 0x30 && b[this.pos]! <= 0x39) id = id * 10 + b[this.pos++]! - 0x30;
-    const digits = this.pos - start;
-    if (digits === 0 || digits > 9 || (digits > 1 && b[start] === 0x30) || !isDelimiter(b[this.pos] ?? SPACE)) throw new NotScanned();
-    return id;
-  }
-
-  /** model.vocab: {"token": id, …}. */
+  /** model.vocab: {"token": id, …}, each id a plain integer of up to 9 digits (anything else is left to JSON.parse). */
   private readVocab(): void {
     const b = this.b;
     // Gemma 3's vocab takes ~26 bytes of JSON per token.
     const builder = new VocabBuilder(1 << 20, 1 << 14);
-    this.pos++;
-    this.space();
-    if (b[this.pos] === CLOSE_BRACE) this.pos++;
+    let pos = skipSpace(b, this.pos + 1);
+    if (b[pos] === CLOSE_BRACE) pos++;
     else {
       for (;;) {
-        this.space();
-        const end = this.readString(builder, builder.used);
-        this.space();
-        this.expect(COLON);
-        this.space();
-        builder.add(end, this.id());
-        this.space();
-        const c = b[this.pos++];
+        this.pos = pos;
+        let keyEnd: number;
+        if (b[pos] !== QUOTE) throw new NotScanned();
+        const plainEnd = plainStringEnd(b, pos + 1);
+        if (plainEnd >= 0) {
+          keyEnd = builder.used + (plainEnd - pos - 1);
+          builder.ensure(keyEnd);
+          const arena = builder.bytes;
+          for (let i = pos + 1, w = builder.used; i < plainEnd; i++) arena[w++] = b[i]!;
+          pos = plainEnd + 1;
+        } else {
+          keyEnd = this.readString(builder, builder.used);
+          pos = this.pos;
+        }
+        pos = skipSpace(b, pos);
+        if (b[pos] !== COLON) throw new NotScanned();
+        pos = skipSpace(b, pos + 1);
+        const digitsStart = pos;
+        let id = 0;
+        for (let c = b[pos]!; c >= 0x30 && c <= 0x39; c = b[++pos]!) id = id * 10 + c - 0x30;
+        const digits = pos - digitsStart;
+        if (digits === 0 || digits > 9 || (digits > 1 && b[digitsStart] === 0x30)) throw new NotScanned();
+        builder.add(keyEnd, id);
+        pos = skipSpace(b, pos);
+        const c = b[pos++];
         if (c === CLOSE_BRACE) break;
         if (c !== COMMA) throw new NotScanned();
+        pos = skipSpace(b, pos);
       }
     }
+    this.pos = pos;
     this.vocab = builder.finish();
   }
 
@@ -314,33 +321,57 @@ class Scanner {
     const vocab = this.vocab!;
     let merges = new Int32Array(1 << 16);
     let n = 0;
-    this.pos++;
-    this.space();
-    if (b[this.pos] === CLOSE_BRACKET) this.pos++;
+    let pos = skipSpace(b, this.pos + 1);
+    if (b[pos] === CLOSE_BRACKET) pos++;
     else {
       for (;;) {
-        this.space();
         let left: number;
         let right: number;
-        if (b[this.pos] === OPEN_BRACKET) {
-          this.pos++;
-          this.space();
-          const split = this.readString(this.scratch, 0);
-          this.space();
-          this.expect(COMMA);
-          this.space();
-          const end = this.readString(this.scratch, split);
-          this.space();
-          this.expect(CLOSE_BRACKET);
-          left = vocab.entryOfBytes(this.scratch.bytes, 0, split);
-          right = vocab.entryOfBytes(this.scratch.bytes, split, end);
+        if (b[pos] === OPEN_BRACKET) {
+          pos = skipSpace(b, pos + 1);
+          const l1 = plainStringEnd(b, pos + 1);
+          let r1 = -1;
+          let r2 = -1;
+          if (b[pos] === QUOTE && l1 >= 0) {
+            r1 = skipSpace(b, l1 + 1);
+            if (b[r1] === COMMA) r1 = skipSpace(b, r1 + 1);
+            else r1 = -1;
+            if (r1 >= 0 && b[r1] === QUOTE) r2 = plainStringEnd(b, r1 + 1);
+          }
+          if (r2 >= 0) {
+            left = vocab.entryOfBytes(b, pos + 1, l1);
+            right = vocab.entryOfBytes(b, r1 + 1, r2);
+            pos = r2 + 1;
+          } else {
+            // A token with an escape: unescaped into the scratch buffer.
+            this.pos = pos;
+            const split = this.readString(this.scratch, 0);
+            this.pos = skipSpace(b, this.pos);
+            this.expect(COMMA);
+            this.pos = skipSpace(b, this.pos);
+            const end = this.readString(this.scratch, split);
+            left = vocab.entryOfBytes(this.scratch.bytes, 0, split);
+            right = vocab.entryOfBytes(this.scratch.bytes, split, end);
+            pos = this.pos;
+          }
+          pos = skipSpace(b, pos);
+          if (b[pos++] !== CLOSE_BRACKET) throw new NotScanned();
         } else {
           // "left right": split at the first space after the first byte, as BpeModel does (a space is never inside a UTF-8 sequence).
-          const end = this.readString(this.scratch, 0);
-          const text = this.scratch.bytes;
-          const split = indexOfSpace(text, 1, end);
+          let text: Uint8Array = b;
+          let start = pos + 1;
+          let end = b[pos] === QUOTE ? plainStringEnd(b, start) : -1;
+          if (end >= 0) pos = end + 1;
+          else {
+            this.pos = pos;
+            end = this.readString(this.scratch, 0);
+            pos = this.pos;
+            text = this.scratch.bytes;
+            start = 0;
+          }
+          const split = indexOfSpace(text, start + 1, end);
           if (split < 0 || indexOfSpace(text, split + 1, end) >= 0) throw new NotScanned();
-          left = vocab.entryOfBytes(text, 0, split);
+          left = vocab.entryOfBytes(text, start, split);
           right = vocab.entryOfBytes(text, split + 1, end);
         }
         if (left < 0 || right < 0) throw new NotScanned();
@@ -351,13 +382,36 @@ class Scanner {
         }
         merges[n++] = left;
         merges[n++] = right;
-        this.space();
-        const c = b[this.pos++];
+        pos = skipSpace(b, pos);
+        const c = b[pos++];
         if (c === CLOSE_BRACKET) break;
         if (c !== COMMA) throw new NotScanned();
+        pos = skipSpace(b, pos);
       }
     }
+    this.pos = pos;
     this.merges = merges.slice(0, n);
+  }
+}
+
+/** Past the whitespace at b[pos]. */
+function skipSpace(b: Uint8Array, pos: number): number {
+  let c = b[pos];
+  while (c === SPACE || c === 0x0a || c === 0x0d || c === 0x09) c = b[++pos];
+  return pos;
+}
+
+/**
+ * Where the string whose contents start at b[pos] ends (its closing quote), or -1 when it has an escape
+ * or a control character first, or the file ends (then readString takes it, or finds it invalid).
+ */
+function plainStringEnd(b: Uint8Array, pos: number): number {
+  for (;;) {
+    const c = b[pos];
+    if (c === QUOTE) return pos;
+    // `!(c >= 0x20)` is also true past the end (undefined).
+    if (c === BACKSLASH || !(c! >= 0x20)) return -1;
+    pos++;
   }
 }
 
