@@ -66,19 +66,26 @@ export class BpeModel {
 
     const pairs = tables.merges;
     const prefix = this.utf8.encode(this.prefix);
-    this.merger = new PairMerger(pairs.length / 2);
-    for (let i = 0; i < pairs.length / 2; i++) {
+    const count = pairs.length / 2;
+    const lefts = new Int32Array(count);
+    const rights = new Int32Array(count);
+    const results = new Int32Array(count);
+    let result = -1;
+    for (let i = 0; i < count; i++) {
       const left = pairs[2 * i]!;
       const right = pairs[2 * i + 1]!;
       // As `tokenizers` does, the merged token is left + right without its continuing-subword prefix.
-      const result = vocab.entryOfJoined(left, right, prefix.length > 0 && vocab.startsWith(right, prefix) ? prefix.length : 0);
+      result = vocab.entryOfJoined(left, right, prefix.length > 0 && vocab.startsWith(right, prefix) ? prefix.length : 0, result);
       if (result < 0) {
-        const right = vocab.entryString(pairs[2 * i + 1]!);
-        const merged = vocab.entryString(left) + (this.prefix !== '' && right.startsWith(this.prefix) ? right.slice(this.prefix.length) : right);
+        const rightToken = vocab.entryString(right);
+        const merged = vocab.entryString(left) + (this.prefix !== '' && rightToken.startsWith(this.prefix) ? rightToken.slice(this.prefix.length) : rightToken);
         throw new Error(`${where}.merges[${i}] (the merged token): ${JSON.stringify(merged)} is not in the vocabulary`);
       }
-      this.merger.add(vocab.idOfEntry(left), vocab.idOfEntry(right), vocab.idOfEntry(result), i);
+      lefts[i] = vocab.idOfEntry(left);
+      rights[i] = vocab.idOfEntry(right);
+      results[i] = vocab.idOfEntry(result);
     }
+    this.merger = PairMerger.fromLists(lefts, rights, results);
 
     this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.idOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
     this.byteIds = Int32Array.from(BYTE_TO_UNICODE, (char) => this.idOf(char) ?? -1);

@@ -5,16 +5,11 @@
 
 const EMPTY = -1;
 
-/** FNV-1a over bytes[start, end), continuing from `hash`. */
-function fnv(bytes: Uint8Array, start: number, end: number, hash: number): number {
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-  return hash;
-}
-
-const FNV_OFFSET = 0x811c9dc5 | 0;
-
-/** A final mix, so that linear probing sees well-spread slots. */
-function mix(hash: number): number {
+/** FNV-1a over bytes[s1, e1) then bytes[s2, e2), with a final mix so that linear probing sees well-spread slots. */
+function hashOf(bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  let hash = 0x811c9dc5 | 0;
+  for (let i = s1; i < e1; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  for (let i = s2; i < e2; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
   return hash ^ (hash >>> 13);
 }
@@ -40,63 +35,82 @@ export class GrowableBytes {
 export class VocabBuilder extends GrowableBytes {
   /** Where the next token's bytes go: callers write them at `used` and then call `add`. */
   used = 0;
-  private ends: Int32Array;
-  private ids: Int32Array;
+  private records: Int32Array;
   private count = 0;
 
   constructor(capacity: number, entries = 1024) {
     super(capacity);
-    this.ends = new Int32Array(Math.max(entries, 16));
-    this.ids = new Int32Array(Math.max(entries, 16));
+    this.records = new Int32Array(Math.max(entries, 16) * RECORD);
   }
 
   /** The token whose bytes end at `end` (they start where the previous token's end) has id `id`. */
   add(end: number, id: number): void {
-    if (this.count === this.ends.length) {
-      const ends = new Int32Array(this.count * 2);
-      ends.set(this.ends);
-      this.ends = ends;
-      const ids = new Int32Array(this.count * 2);
-      ids.set(this.ids);
-      this.ids = ids;
+    if ((this.count + 1) * RECORD > this.records.length) {
+      const bigger = new Int32Array(this.records.length * 2);
+      bigger.set(this.records);
+      this.records = bigger;
     }
-    this.ends[this.count] = end;
-    this.ids[this.count++] = id;
+    this.records[this.count * RECORD + END] = end;
+    this.records[this.count * RECORD + ID] = id;
+    this.count++;
     this.used = end;
   }
 
   finish(): VocabTable {
-    return new VocabTable(Buffer.from(this.bytes.subarray(0, this.used)), this.ends.slice(0, this.count), this.ids.slice(0, this.count));
+    return new VocabTable(Buffer.from(this.bytes.subarray(0, this.used)), this.records.slice(0, this.count * RECORD));
   }
 }
+
+/** An entry's record: where its bytes end in the arena (they start where the previous entry's end), and its id. */
+const END = 0;
+const ID = 1;
+const RECORD = 2;
+/** A slot: entry index + 1 (0 where empty), and the entry's hash (to pass other entries by without reading their bytes). */
+const SLOT_ENTRY = 0;
+const SLOT_HASH = 1;
+const SLOT = 2;
 
 export class VocabTable {
   /** One more than the largest id. */
   readonly size: number;
-  /** Entry index + 1 of each slot's token, 0 where empty (open addressing, linear probing). */
+  /** Open addressing with linear probing; random reads of this are the cost of loading, hence the layouts. */
   private readonly slots: Int32Array;
   private readonly mask: number;
+  private readonly count: number;
+  /** Whether no token is listed twice (so that every entry is the one the table finds for its bytes). */
+  private readonly unique: boolean;
   /** The entry spelling each id (the last one in file order when several do), -1 where none does. */
   private readonly entryOfId: Int32Array;
   private tokenStrings: (string | undefined)[] | undefined;
   private readonly utf8 = new TextEncoder();
-  private scratch = new Uint8Array(256);
+  private scratch = Buffer.allocUnsafe(256);
 
-  /** Entry k is the token arena[ends[k-1], ends[k]) with id ids[k]. */
-  constructor(private readonly arena: Buffer, private readonly ends: Int32Array, private readonly ids: Int32Array) {
+  /** Entry k is the token arena[records[RECORD * (k - 1) + END], records[RECORD * k + END]) with id records[RECORD * k + ID]. */
+  constructor(private readonly arena: Buffer, private readonly records: Int32Array) {
+    this.count = records.length / RECORD;
     let slots = 16;
-    while (slots < ends.length * 2) slots *= 2;
+    while (slots < this.count * 2) slots *= 2;
     this.mask = slots - 1;
-    this.slots = new Int32Array(slots);
-    for (let k = 0; k < ends.length; k++) this.slots[this.slotOf(arena, this.start(k), ends[k]!, 0, 0)] = k + 1;
+    this.slots = new Int32Array(slots * SLOT);
+    let unique = true;
+    for (let k = 0; k < this.count; k++) {
+      const start = this.start(k);
+      const end = this.end(k);
+      const hash = hashOf(arena, start, end, 0, 0);
+      const at = this.slotOf(hash, arena, start, end, 0, 0);
+      if (this.slots[at + SLOT_ENTRY] !== 0) unique = false;
+      this.slots[at + SLOT_ENTRY] = k + 1;
+      this.slots[at + SLOT_HASH] = hash;
+    }
+    this.unique = unique;
     // Only the entries left in the table count (a duplicate token's earlier id is gone, as in JSON.parse).
     let size = 0;
-    for (let slot = 0; slot < this.slots.length; slot++) if (this.slots[slot]! > 0) size = Math.max(size, ids[this.slots[slot]! - 1]! + 1);
+    for (let at = 0; at < this.slots.length; at += SLOT) if (this.slots[at + SLOT_ENTRY]! > 0) size = Math.max(size, this.id(this.slots[at + SLOT_ENTRY]! - 1) + 1);
     this.size = size;
     this.entryOfId = new Int32Array(size).fill(EMPTY);
-    for (let slot = 0; slot < this.slots.length; slot++) {
-      const k = this.slots[slot]! - 1;
-      if (k >= 0 && this.entryOfId[ids[k]!]! < k) this.entryOfId[ids[k]!] = k;
+    for (let at = 0; at < this.slots.length; at += SLOT) {
+      const k = this.slots[at + SLOT_ENTRY]! - 1;
+      if (k >= 0 && this.entryOfId[this.id(k)]! < k) this.entryOfId[this.id(k)] = k;
     }
   }
 
@@ -115,65 +129,85 @@ export class VocabTable {
   }
 
   private start(k: number): number {
-    return k === 0 ? 0 : this.ends[k - 1]!;
+    return k === 0 ? 0 : this.records[(k - 1) * RECORD + END]!;
+  }
+
+  private end(k: number): number {
+    return this.records[k * RECORD + END]!;
+  }
+
+  private id(k: number): number {
+    return this.records[k * RECORD + ID]!;
   }
 
   /** Whether entry k's bytes are bytes[s1, e1) followed by bytes[s2, e2). */
   private equals(k: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
     let at = this.start(k);
-    if (this.ends[k]! - at !== e1 - s1 + (e2 - s2)) return false;
+    if (this.end(k) - at !== e1 - s1 + (e2 - s2)) return false;
     const arena = this.arena;
     for (let i = s1; i < e1; i++) if (arena[at++] !== bytes[i]) return false;
     for (let i = s2; i < e2; i++) if (arena[at++] !== bytes[i]) return false;
     return true;
   }
 
-  /** The slot of the token whose bytes are bytes[s1, e1) then bytes[s2, e2), or the empty slot where it would go. */
-  private slotOf(bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
-    let slot = mix(fnv(bytes, s2, e2, fnv(bytes, s1, e1, FNV_OFFSET))) & this.mask;
+  /** Where the slot of the token bytes[s1, e1) + bytes[s2, e2) (of hash `hash`) starts, or the empty slot where it would go. */
+  private slotOf(hash: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+    const slots = this.slots;
+    let slot = hash & this.mask;
     for (;;) {
-      const k = this.slots[slot]! - 1;
-      if (k === EMPTY || this.equals(k, bytes, s1, e1, s2, e2)) return slot;
+      const at = slot * SLOT;
+      const k = slots[at + SLOT_ENTRY]! - 1;
+      if (k === EMPTY || (slots[at + SLOT_HASH] === hash && this.equals(k, bytes, s1, e1, s2, e2))) return at;
       slot = (slot + 1) & this.mask;
     }
   }
 
   /** The entry of the token whose bytes are bytes[s1, e1) then bytes[s2, e2), or -1. */
   entryOfBytes(bytes: Uint8Array, s1: number, e1: number, s2 = 0, e2 = 0): number {
-    return this.slots[this.slotOf(bytes, s1, e1, s2, e2)]! - 1;
+    return this.slots[this.slotOf(hashOf(bytes, s1, e1, s2, e2), bytes, s1, e1, s2, e2) + SLOT_ENTRY]! - 1;
   }
 
   /** The entry of `token`, or -1. */
   entryOf(token: string): number {
-    if (this.scratch.length < token.length * 3) this.scratch = new Uint8Array(token.length * 3);
+    if (this.scratch.length < token.length * 3) this.scratch = Buffer.allocUnsafe(token.length * 3);
     return this.entryOfBytes(this.scratch, 0, this.utf8.encodeInto(token, this.scratch).written);
   }
 
   /**
    * The entry of entry `left`'s token followed by entry `right`'s minus its first `skip` bytes (a BPE
-   * merge's result, the continuing-subword prefix dropped), or -1.
+   * merge's result, the continuing-subword prefix dropped), or -1. `near`: an entry likely to be it,
+   * tried first with the one after it: merge lists come nearly sorted by result, so that reads the
+   * table in order instead of probing it at random.
    */
-  entryOfJoined(left: number, right: number, skip: number): number {
-    return this.entryOfBytes(this.arena, this.start(left), this.ends[left]!, this.start(right) + skip, this.ends[right]!);
+  entryOfJoined(left: number, right: number, skip: number, near = -1): number {
+    const s1 = this.start(left);
+    const e1 = this.end(left);
+    const s2 = this.start(right) + skip;
+    const e2 = this.end(right);
+    if (this.unique && near >= 0) {
+      if (this.equals(near, this.arena, s1, e1, s2, e2)) return near;
+      if (near + 1 < this.count && this.equals(near + 1, this.arena, s1, e1, s2, e2)) return near + 1;
+    }
+    return this.entryOfBytes(this.arena, s1, e1, s2, e2);
   }
 
   /** Whether entry k's token starts with `prefix`'s bytes. */
   startsWith(k: number, prefix: Uint8Array): boolean {
     const start = this.start(k);
-    if (this.ends[k]! - start < prefix.length) return false;
+    if (this.end(k) - start < prefix.length) return false;
     for (let i = 0; i < prefix.length; i++) if (this.arena[start + i] !== prefix[i]) return false;
     return true;
   }
 
   /** The id of entry k. */
   idOfEntry(k: number): number {
-    return this.ids[k]!;
+    return this.id(k);
   }
 
   /** The id of `token`, or undefined. */
   idOf(token: string): number | undefined {
     const k = this.entryOf(token);
-    return k < 0 ? undefined : this.ids[k];
+    return k < 0 ? undefined : this.id(k);
   }
 
   /** The token string of an id (made on first use), or undefined where no token has that id. */
@@ -184,13 +218,13 @@ export class VocabTable {
     if (token === undefined) {
       const k = this.entryOfId[id]!;
       if (k < 0) return undefined;
-      token = this.tokenStrings[id] = this.arena.toString('utf8', this.start(k), this.ends[k]);
+      token = this.tokenStrings[id] = this.entryString(k);
     }
     return token;
   }
 
-  /** The string of entry k (for error messages). */
+  /** The string of entry k. */
   entryString(k: number): string {
-    return this.arena.toString('utf8', this.start(k), this.ends[k]);
+    return this.arena.toString('utf8', this.start(k), this.end(k));
   }
 }
