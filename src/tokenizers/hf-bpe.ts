@@ -4,8 +4,8 @@ import { BYTE_TO_UNICODE } from './byte-level-alphabet.js';
 import { PairMerger } from './pair-merger.js';
 import { PieceCache } from './piece-cache.js';
 import { UnsupportedTokenizerError } from './hf-regex.js';
-import type { BpeTables } from './tokenizer-json.js';
-import { VocabTable } from './vocab-table.js';
+import { MergeListBuilder, type BpeTables } from './bpe-tables.js';
+import { GrowableBytes, VocabTable } from './vocab-table.js';
 
 export interface BpeModelJSON {
   type: 'BPE';
@@ -51,41 +51,20 @@ export class BpeModel {
    * `tables`: model.vocab and model.merges as tokenizer-json.ts reads them from a file (`json.vocab` and
    * `json.merges` are then ignored); without them they are read from `json`.
    */
-  constructor(json: BpeModelJSON, readonly byteLevel: boolean, where = 'model', tables: BpeTables = bpeTablesOf(json, where)) {
+  constructor(json: BpeModelJSON, readonly byteLevel: boolean, where = 'model', tables?: BpeTables) {
     if (json.dropout !== null && json.dropout !== undefined && json.dropout !== 0) {
       throw new UnsupportedTokenizerError(`${where}: BPE dropout (${json.dropout}) is not supported: it makes encoding random`);
     }
-    const vocab = (this.vocab = tables.vocab);
-    this.size = vocab.size;
+    tables ??= bpeTablesOf(json, where);
+    this.vocab = tables.vocab;
+    this.size = tables.vocab.size;
     this.prefix = json.continuing_subword_prefix ?? '';
     this.suffix = json.end_of_word_suffix ?? '';
     this.fuseUnk = json.fuse_unk === true;
     this.ignoreMerges = json.ignore_merges === true;
     const unk = json.unk_token ?? null;
     this.unkId = unk === null ? -1 : this.requireId(unk, `${where}.unk_token`);
-
-    const pairs = tables.merges;
-    const prefix = this.utf8.encode(this.prefix);
-    const count = pairs.length / 2;
-    const lefts = new Int32Array(count);
-    const rights = new Int32Array(count);
-    const results = new Int32Array(count);
-    let result = -1;
-    for (let i = 0; i < count; i++) {
-      const left = pairs[2 * i]!;
-      const right = pairs[2 * i + 1]!;
-      // As `tokenizers` does, the merged token is left + right without its continuing-subword prefix.
-      result = vocab.entryOfJoined(left, right, prefix.length > 0 && vocab.startsWith(right, prefix) ? prefix.length : 0, result);
-      if (result < 0) {
-        const rightToken = vocab.entryString(right);
-        const merged = vocab.entryString(left) + (this.prefix !== '' && rightToken.startsWith(this.prefix) ? rightToken.slice(this.prefix.length) : rightToken);
-        throw new Error(`${where}.merges[${i}] (the merged token): ${JSON.stringify(merged)} is not in the vocabulary`);
-      }
-      lefts[i] = vocab.idOfEntry(left);
-      rights[i] = vocab.idOfEntry(right);
-      results[i] = vocab.idOfEntry(result);
-    }
-    this.merger = PairMerger.fromLists(lefts, rights, results);
+    this.merger = PairMerger.fromList(tables.merges);
 
     this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.idOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
     this.byteIds = Int32Array.from(BYTE_TO_UNICODE, (char) => this.idOf(char) ?? -1);
@@ -198,16 +177,24 @@ function bpeTablesOf(json: BpeModelJSON, where: string): BpeTables {
   }
   const vocab = VocabTable.fromRecord(json.vocab);
   if (!Array.isArray(json.merges)) throw new Error(`${where}.merges must be a list`);
-  const merges = new Int32Array(json.merges.length * 2);
+  const utf8 = new TextEncoder();
+  const merges = new MergeListBuilder(vocab, utf8.encode(json.continuing_subword_prefix ?? ''), json.merges.length);
+  const pair = new GrowableBytes(256);
   json.merges.forEach((merge, i) => {
-    const pair = mergePair(merge, `${where}.merges[${i}]`);
-    for (let side = 0; side < 2; side++) {
-      const entry = vocab.entryOf(pair[side]!);
-      if (entry < 0) throw new Error(`${where}.merges[${i}]: ${JSON.stringify(pair[side])} is not in the vocabulary`);
-      merges[2 * i + side] = entry;
+    const [left, right] = mergePair(merge, `${where}.merges[${i}]`);
+    // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
+    pair.ensure((left.length + right.length) * 3);
+    const split = utf8.encodeInto(left, pair.bytes).written;
+    const end = split + utf8.encodeInto(right, pair.bytes.subarray(split)).written;
+    const missing = merges.add(pair.bytes, 0, split, split, end);
+    if (missing === 'merged') {
+      const prefix = json.continuing_subword_prefix ?? '';
+      const merged = left + (prefix !== '' && right.startsWith(prefix) ? right.slice(prefix.length) : right);
+      throw new Error(`${where}.merges[${i}] (the merged token): ${JSON.stringify(merged)} is not in the vocabulary`);
     }
+    if (missing !== null) throw new Error(`${where}.merges[${i}]: ${JSON.stringify(missing === 'left' ? left : right)} is not in the vocabulary`);
   });
-  return { vocab, merges };
+  return merges.finish();
 }
 
 function mergePair(merge: unknown, where: string): [string, string] {

@@ -48,20 +48,21 @@ export class PairMerger {
   }
 
   /**
-   * The merges (lefts[i], rights[i]) -> results[i] with priority i. They go in in the order of their
-   * slots, not their priorities: at load, random writes into a table of megabytes cost more than all
-   * the rest of building it, and writes in order stay in cache. (Where each lands is the same either
-   * way up to the order within a run of taken slots, which lookups do not depend on.)
+   * The merges of a list of three ids per merge (left, right, result), merge i with priority i. They go
+   * in in the order of their slots, not their priorities: at load, random writes into a table of
+   * megabytes cost more than all the rest of building it, and writes in order stay in cache. (Where
+   * each lands is the same either way up to the order within a run of taken slots, which lookups do
+   * not depend on.)
    */
-  static fromLists(lefts: Int32Array, rights: Int32Array, results: Int32Array): PairMerger {
-    const n = lefts.length;
+  static fromList(merges: Int32Array): PairMerger {
+    const n = merges.length / 3;
     const merger = new PairMerger(n);
     // A counting sort on the top bits of each merge's first slot: 1024 runs of nearby slots.
     const shift = Math.max(0, Math.log2(merger.mask + 1) - 10);
     const first = new Int32Array(n);
     const starts = new Int32Array((merger.mask >>> shift) + 2);
     for (let i = 0; i < n; i++) {
-      first[i] = merger.firstSlot(lefts[i]!, rights[i]!) >>> shift;
+      first[i] = merger.firstSlot(merges[3 * i]!, merges[3 * i + 1]!) >>> shift;
       starts[first[i]! + 1]++;
     }
     for (let b = 1; b < starts.length; b++) starts[b]! += starts[b - 1]!;
@@ -69,7 +70,7 @@ export class PairMerger {
     for (let i = 0; i < n; i++) order[starts[first[i]!]!++] = i;
     for (let j = 0; j < n; j++) {
       const i = order[j]!;
-      merger.add(lefts[i]!, rights[i]!, results[i]!, i);
+      merger.add(merges[3 * i]!, merges[3 * i + 1]!, merges[3 * i + 2]!, i);
     }
     return merger;
   }

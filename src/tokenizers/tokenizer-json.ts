@@ -10,13 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { readJsonObject } from '../io/json.js';
+import { MergeListBuilder, type BpeTables } from './bpe-tables.js';
 import { GrowableBytes, VocabBuilder, type VocabTable } from './vocab-table.js';
-
-/** A BPE model's vocabulary, and each merge's left and right token as entries of it (two per merge). */
-export interface BpeTables {
-  vocab: VocabTable;
-  merges: Int32Array;
-}
 
 export interface TokenizerFile {
   /** The contents of tokenizer.json; when `bpe` is set, without model.vocab and model.merges (`{}` and `[]`). */
@@ -73,7 +68,9 @@ class Scanner {
   private mergesAt: [number, number] | null = null;
   private modelSeen = false;
   private vocab: VocabTable | null = null;
-  private merges: Int32Array | null = null;
+  /** model.continuing_subword_prefix in UTF-8, once read (merges need it). */
+  private prefix: Uint8Array | null = null;
+  private tables: BpeTables | null = null;
   /** The unescaped bytes of the merge being read. */
   private readonly scratch = new GrowableBytes(256);
 
@@ -93,8 +90,9 @@ class Scanner {
     });
     this.space();
     if (this.pos !== this.b.length || this.vocabAt === null || this.mergesAt === null) return null;
-    if (this.merges === null) {
-      // merges came before vocab in the file: read them now.
+    if (this.tables === null) {
+      // merges came before vocab or continuing_subword_prefix in the file: read them now.
+      this.prefix ??= new Uint8Array(0);
       this.pos = this.mergesAt[0];
       this.readMerges();
     }
@@ -116,7 +114,7 @@ class Scanner {
       return null;
     }
     if (typeof tokenizer !== 'object' || tokenizer === null || Array.isArray(tokenizer)) return null;
-    return { tokenizer: tokenizer as Record<string, unknown>, bpe: { vocab: this.vocab!, merges: this.merges! } };
+    return { tokenizer: tokenizer as Record<string, unknown>, bpe: this.tables! };
   }
 
   private modelMember(): void {
@@ -128,9 +126,15 @@ class Scanner {
       this.vocabAt = [start, this.pos];
     } else if (key === 'merges' && this.b[start] === OPEN_BRACKET) {
       if (this.mergesAt !== null) throw new NotScanned();
-      if (this.vocab !== null) this.readMerges();
+      if (this.vocab !== null && this.prefix !== null) this.readMerges();
       else this.skipValue();
       this.mergesAt = [start, this.pos];
+    } else if (key === 'continuing_subword_prefix') {
+      if (this.prefix !== null) throw new NotScanned();
+      this.skipValue();
+      const prefix: unknown = JSON.parse(this.b.toString('utf8', start, this.pos));
+      if (prefix !== null && typeof prefix !== 'string') throw new NotScanned();
+      this.prefix = new TextEncoder().encode(prefix ?? '');
     } else {
       this.skipValue();
     }
@@ -315,18 +319,15 @@ class Scanner {
     this.vocab = builder.finish();
   }
 
-  /** model.merges: [["left", "right"], …] or ["left right", …], as entries of the vocab. */
+  /** model.merges: [["left", "right"], …] or ["left right", …]. */
   private readMerges(): void {
     const b = this.b;
-    const vocab = this.vocab!;
-    let merges = new Int32Array(1 << 16);
-    let n = 0;
+    const merges = new MergeListBuilder(this.vocab!, this.prefix!, 1 << 16);
     let pos = skipSpace(b, this.pos + 1);
     if (b[pos] === CLOSE_BRACKET) pos++;
     else {
       for (;;) {
-        let left: number;
-        let right: number;
+        let missing;
         if (b[pos] === OPEN_BRACKET) {
           pos = skipSpace(b, pos + 1);
           const l1 = plainStringEnd(b, pos + 1);
@@ -339,8 +340,7 @@ class Scanner {
             if (r1 >= 0 && b[r1] === QUOTE) r2 = plainStringEnd(b, r1 + 1);
           }
           if (r2 >= 0) {
-            left = vocab.entryOfBytes(b, pos + 1, l1);
-            right = vocab.entryOfBytes(b, r1 + 1, r2);
+            missing = merges.add(b, pos + 1, l1, r1 + 1, r2);
             pos = r2 + 1;
           } else {
             // A token with an escape: unescaped into the scratch buffer.
@@ -350,8 +350,7 @@ class Scanner {
             this.expect(COMMA);
             this.pos = skipSpace(b, this.pos);
             const end = this.readString(this.scratch, split);
-            left = vocab.entryOfBytes(this.scratch.bytes, 0, split);
-            right = vocab.entryOfBytes(this.scratch.bytes, split, end);
+            missing = merges.add(this.scratch.bytes, 0, split, split, end);
             pos = this.pos;
           }
           pos = skipSpace(b, pos);
@@ -371,17 +370,9 @@ class Scanner {
           }
           const split = indexOfSpace(text, start + 1, end);
           if (split < 0 || indexOfSpace(text, split + 1, end) >= 0) throw new NotScanned();
-          left = vocab.entryOfBytes(text, start, split);
-          right = vocab.entryOfBytes(text, split + 1, end);
+          missing = merges.add(text, start, split, split + 1, end);
         }
-        if (left < 0 || right < 0) throw new NotScanned();
-        if (n + 2 > merges.length) {
-          const bigger = new Int32Array(merges.length * 2);
-          bigger.set(merges);
-          merges = bigger;
-        }
-        merges[n++] = left;
-        merges[n++] = right;
+        if (missing !== null) throw new NotScanned();
         pos = skipSpace(b, pos);
         const c = b[pos++];
         if (c === CLOSE_BRACKET) break;
@@ -390,7 +381,7 @@ class Scanner {
       }
     }
     this.pos = pos;
-    this.merges = merges.slice(0, n);
+    this.tables = merges.finish();
   }
 }
 

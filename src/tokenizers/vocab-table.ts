@@ -65,20 +65,22 @@ export class VocabBuilder extends GrowableBytes {
 const END = 0;
 const ID = 1;
 const RECORD = 2;
-/** A slot: entry index + 1 (0 where empty), and the entry's hash (to pass other entries by without reading their bytes). */
+/**
+ * A slot: entry index + 1 (0 where empty), the entry's bytes (start, end) and id. Random reads of the
+ * slots are the cost of loading a large vocabulary, so a lookup reads one slot and the token's bytes.
+ */
 const SLOT_ENTRY = 0;
-const SLOT_HASH = 1;
-const SLOT = 2;
+const SLOT_START = 1;
+const SLOT_END = 2;
+const SLOT_ID = 3;
+const SLOT = 4;
 
 export class VocabTable {
   /** One more than the largest id. */
   readonly size: number;
-  /** Open addressing with linear probing; random reads of this are the cost of loading, hence the layouts. */
+  /** Open addressing with linear probing. */
   private readonly slots: Int32Array;
   private readonly mask: number;
-  private readonly count: number;
-  /** Whether no token is listed twice (so that every entry is the one the table finds for its bytes). */
-  private readonly unique: boolean;
   /** The entry spelling each id (the last one in file order when several do), -1 where none does. */
   private readonly entryOfId: Int32Array;
   private tokenStrings: (string | undefined)[] | undefined;
@@ -87,25 +89,23 @@ export class VocabTable {
 
   /** Entry k is the token arena[records[RECORD * (k - 1) + END], records[RECORD * k + END]) with id records[RECORD * k + ID]. */
   constructor(private readonly arena: Buffer, private readonly records: Int32Array) {
-    this.count = records.length / RECORD;
+    const count = records.length / RECORD;
     let slots = 16;
-    while (slots < this.count * 2) slots *= 2;
+    while (slots < count * 2) slots *= 2;
     this.mask = slots - 1;
     this.slots = new Int32Array(slots * SLOT);
-    let unique = true;
-    for (let k = 0; k < this.count; k++) {
+    for (let k = 0; k < count; k++) {
       const start = this.start(k);
       const end = this.end(k);
-      const hash = hashOf(arena, start, end, 0, 0);
-      const at = this.slotOf(hash, arena, start, end, 0, 0);
-      if (this.slots[at + SLOT_ENTRY] !== 0) unique = false;
+      const at = this.slotOf(arena, start, end, 0, 0);
       this.slots[at + SLOT_ENTRY] = k + 1;
-      this.slots[at + SLOT_HASH] = hash;
+      this.slots[at + SLOT_START] = start;
+      this.slots[at + SLOT_END] = end;
+      this.slots[at + SLOT_ID] = this.id(k);
     }
-    this.unique = unique;
     // Only the entries left in the table count (a duplicate token's earlier id is gone, as in JSON.parse).
     let size = 0;
-    for (let at = 0; at < this.slots.length; at += SLOT) if (this.slots[at + SLOT_ENTRY]! > 0) size = Math.max(size, this.id(this.slots[at + SLOT_ENTRY]! - 1) + 1);
+    for (let at = 0; at < this.slots.length; at += SLOT) if (this.slots[at + SLOT_ENTRY]! > 0) size = Math.max(size, this.slots[at + SLOT_ID]! + 1);
     this.size = size;
     this.entryOfId = new Int32Array(size).fill(EMPTY);
     for (let at = 0; at < this.slots.length; at += SLOT) {
@@ -140,74 +140,46 @@ export class VocabTable {
     return this.records[k * RECORD + ID]!;
   }
 
-  /** Whether entry k's bytes are bytes[s1, e1) followed by bytes[s2, e2). */
-  private equals(k: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
-    let at = this.start(k);
-    if (this.end(k) - at !== e1 - s1 + (e2 - s2)) return false;
+  /** Whether arena[at, end) holds bytes[s1, e1) followed by bytes[s2, e2). */
+  private equals(at: number, end: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
+    if (end - at !== e1 - s1 + (e2 - s2)) return false;
     const arena = this.arena;
     for (let i = s1; i < e1; i++) if (arena[at++] !== bytes[i]) return false;
     for (let i = s2; i < e2; i++) if (arena[at++] !== bytes[i]) return false;
     return true;
   }
 
-  /** Where the slot of the token bytes[s1, e1) + bytes[s2, e2) (of hash `hash`) starts, or the empty slot where it would go. */
-  private slotOf(hash: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  /** Where the slot of the token bytes[s1, e1) + bytes[s2, e2) starts, or the empty slot where it would go. */
+  private slotOf(bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
     const slots = this.slots;
-    let slot = hash & this.mask;
+    let slot = hashOf(bytes, s1, e1, s2, e2) & this.mask;
     for (;;) {
       const at = slot * SLOT;
-      const k = slots[at + SLOT_ENTRY]! - 1;
-      if (k === EMPTY || (slots[at + SLOT_HASH] === hash && this.equals(k, bytes, s1, e1, s2, e2))) return at;
+      if (slots[at + SLOT_ENTRY] === 0 || this.equals(slots[at + SLOT_START]!, slots[at + SLOT_END]!, bytes, s1, e1, s2, e2)) return at;
       slot = (slot + 1) & this.mask;
     }
   }
 
-  /** The entry of the token whose bytes are bytes[s1, e1) then bytes[s2, e2), or -1. */
-  entryOfBytes(bytes: Uint8Array, s1: number, e1: number, s2 = 0, e2 = 0): number {
-    return this.slots[this.slotOf(hashOf(bytes, s1, e1, s2, e2), bytes, s1, e1, s2, e2) + SLOT_ENTRY]! - 1;
-  }
-
-  /** The entry of `token`, or -1. */
-  entryOf(token: string): number {
-    if (this.scratch.length < token.length * 3) this.scratch = Buffer.allocUnsafe(token.length * 3);
-    return this.entryOfBytes(this.scratch, 0, this.utf8.encodeInto(token, this.scratch).written);
-  }
-
   /**
-   * The entry of entry `left`'s token followed by entry `right`'s minus its first `skip` bytes (a BPE
-   * merge's result, the continuing-subword prefix dropped), or -1. `near`: an entry likely to be it,
-   * tried first with the one after it: merge lists come nearly sorted by result, so that reads the
-   * table in order instead of probing it at random.
+   * The id of the token whose bytes are bytes[s1, e1) then bytes[s2, e2), or -1. `near`: an id likely
+   * to be it, tried first with the one after it: merge lists come nearly sorted by their result, so
+   * that reads the vocabulary in order instead of probing the table at random.
    */
-  entryOfJoined(left: number, right: number, skip: number, near = -1): number {
-    const s1 = this.start(left);
-    const e1 = this.end(left);
-    const s2 = this.start(right) + skip;
-    const e2 = this.end(right);
-    if (this.unique && near >= 0) {
-      if (this.equals(near, this.arena, s1, e1, s2, e2)) return near;
-      if (near + 1 < this.count && this.equals(near + 1, this.arena, s1, e1, s2, e2)) return near + 1;
+  idOfBytes(bytes: Uint8Array, s1: number, e1: number, s2 = 0, e2 = 0, near = -1): number {
+    for (let id = near; id >= 0 && id <= near + 1 && id < this.size; id++) {
+      const k = this.entryOfId[id]!;
+      // entryOfId holds only entries the table keeps, so a match is the table's answer.
+      if (k >= 0 && this.equals(this.start(k), this.end(k), bytes, s1, e1, s2, e2)) return id;
     }
-    return this.entryOfBytes(this.arena, s1, e1, s2, e2);
-  }
-
-  /** Whether entry k's token starts with `prefix`'s bytes. */
-  startsWith(k: number, prefix: Uint8Array): boolean {
-    const start = this.start(k);
-    if (this.end(k) - start < prefix.length) return false;
-    for (let i = 0; i < prefix.length; i++) if (this.arena[start + i] !== prefix[i]) return false;
-    return true;
-  }
-
-  /** The id of entry k. */
-  idOfEntry(k: number): number {
-    return this.id(k);
+    const at = this.slotOf(bytes, s1, e1, s2, e2);
+    return this.slots[at + SLOT_ENTRY] === 0 ? -1 : this.slots[at + SLOT_ID]!;
   }
 
   /** The id of `token`, or undefined. */
   idOf(token: string): number | undefined {
-    const k = this.entryOf(token);
-    return k < 0 ? undefined : this.id(k);
+    if (this.scratch.length < token.length * 3) this.scratch = Buffer.allocUnsafe(token.length * 3);
+    const id = this.idOfBytes(this.scratch, 0, this.utf8.encodeInto(token, this.scratch).written);
+    return id < 0 ? undefined : id;
   }
 
   /** The token string of an id (made on first use), or undefined where no token has that id. */
@@ -218,13 +190,8 @@ export class VocabTable {
     if (token === undefined) {
       const k = this.entryOfId[id]!;
       if (k < 0) return undefined;
-      token = this.tokenStrings[id] = this.entryString(k);
+      token = this.tokenStrings[id] = this.arena.toString('utf8', this.start(k), this.end(k));
     }
     return token;
-  }
-
-  /** The string of entry k. */
-  entryString(k: number): string {
-    return this.arena.toString('utf8', this.start(k), this.end(k));
   }
 }
