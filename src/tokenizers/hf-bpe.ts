@@ -45,6 +45,7 @@ export class BpeModel {
   private readonly merge = (piece: string) => this.tokenizeUncached(piece);
   private readonly utf8 = new TextEncoder();
   private bytes = new Uint8Array(256);
+  private spelled = Buffer.allocUnsafe(512);
   private ids = new Int32Array(256);
 
   /**
@@ -100,8 +101,8 @@ export class BpeModel {
       if (this.bytes.length < piece.length * 3) this.bytes = new Uint8Array(piece.length * 3);
       const length = this.utf8.encodeInto(piece, this.bytes).written;
       if (this.ignoreMerges) {
-        const whole = this.idOf(byteLevelString(this.bytes, length));
-        if (whole !== undefined) return [whole];
+        const whole = this.idOfByteLevel(length);
+        if (whole >= 0) return [whole];
       }
       this.reserve(length);
       for (let i = 0; i < length; i++) this.ids[i] = this.byteIds[this.bytes[i]!]!;
@@ -117,6 +118,22 @@ export class BpeModel {
     const length = this.initialIds(text);
     this.merger.mergeInto(this.ids, length, result);
     return result;
+  }
+
+  /** The id of bytes[0, length) spelled byte-level (each byte as its stand-in character), or -1: no string made. */
+  private idOfByteLevel(length: number): number {
+    // A stand-in character takes at most 2 UTF-8 bytes.
+    if (this.spelled.length < length * 2) this.spelled = Buffer.allocUnsafe(length * 2);
+    let n = 0;
+    for (let i = 0; i < length; i++) {
+      const code = BYTE_LEVEL_CODES[this.bytes[i]!]!;
+      if (code < 0x80) this.spelled[n++] = code;
+      else {
+        this.spelled[n++] = 0xc0 | (code >> 6);
+        this.spelled[n++] = 0x80 | (code & 0x3f);
+      }
+    }
+    return this.vocab.idOfBytes(this.spelled, 0, n);
   }
 
   private reserve(length: number): void {
@@ -206,6 +223,9 @@ function mergePair(merge: unknown, where: string): [string, string] {
   if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') return [merge[0], merge[1]];
   throw new Error(`${where} should be "left right" or [left, right]: ${JSON.stringify(merge)}`);
 }
+
+/** The code point of each byte's stand-in character (all below U+0800). */
+const BYTE_LEVEL_CODES = Int32Array.from(BYTE_TO_UNICODE, (char) => char.charCodeAt(0));
 
 /** Bytes as GPT-2's printable stand-in characters (how byte-level vocabularies spell tokens). */
 export function byteLevelString(bytes: Uint8Array, length = bytes.length): string {
