@@ -1,5 +1,6 @@
 // The BPE merge loop shared by every BPE tokenizer in inkwell (GPT-2's, trained ones, tokenizer.json's).
 import { PairHeap } from './heap.js';
+import { slotOrder } from './slot-order.js';
 
 /** `left` followed by `right` becomes `result`; among mergeable adjacent pairs the lowest priority goes first. */
 export interface Merge {
@@ -57,22 +58,17 @@ export class PairMerger {
   static fromList(merges: Int32Array): PairMerger {
     const n = merges.length / 3;
     const merger = new PairMerger(n);
-    // A counting sort on the top bits of each merge's first slot: 1024 runs of nearby slots.
-    const shift = Math.max(0, Math.log2(merger.mask + 1) - 10);
     const first = new Int32Array(n);
-    const starts = new Int32Array((merger.mask >>> shift) + 2);
-    for (let i = 0; i < n; i++) {
-      first[i] = merger.firstSlot(merges[3 * i]!, merges[3 * i + 1]!) >>> shift;
-      starts[first[i]! + 1]++;
-    }
-    for (let b = 1; b < starts.length; b++) starts[b]! += starts[b - 1]!;
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) order[starts[first[i]!]!++] = i;
-    for (let j = 0; j < n; j++) {
-      const i = order[j]!;
-      merger.add(merges[3 * i]!, merges[3 * i + 1]!, merges[3 * i + 2]!, i);
-    }
+    for (let i = 0; i < n; i++) first[i] = merger.firstSlot(merges[3 * i]!, merges[3 * i + 1]!);
+    merger.addInOrder(merges, slotOrder(first, merger.mask + 1));
     return merger;
+  }
+
+  private addInOrder(merges: Int32Array, order: Int32Array): void {
+    for (let j = 0; j < order.length; j++) {
+      const i = order[j]!;
+      this.add(merges[3 * i]!, merges[3 * i + 1]!, merges[3 * i + 2]!, i);
+    }
   }
 
   /** Adds a merge; a pair added twice keeps its lowest priority, as the first listed wins in a merges list. */

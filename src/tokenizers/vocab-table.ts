@@ -2,6 +2,7 @@
 // typed arrays instead of a quarter of a million strings. tokenizer.json's scanner (tokenizer-json.ts)
 // fills it straight from the file's bytes, so loading creates no string per token and no object per
 // merge; token strings are made only for the ids a decode asks for.
+import { slotOrder } from './slot-order.js';
 
 const EMPTY = -1;
 
@@ -94,24 +95,44 @@ export class VocabTable {
     while (slots < count * 2) slots *= 2;
     this.mask = slots - 1;
     this.slots = new Int32Array(slots * SLOT);
-    for (let k = 0; k < count; k++) {
-      const start = this.start(k);
-      const end = this.end(k);
-      const at = this.slotOf(arena, start, end, 0, 0);
-      this.slots[at + SLOT_ENTRY] = k + 1;
-      this.slots[at + SLOT_START] = start;
-      this.slots[at + SLOT_END] = end;
-      this.slots[at + SLOT_ID] = this.id(k);
-    }
+    const kept = this.insertAll(count);
     // Only the entries left in the table count (a duplicate token's earlier id is gone, as in JSON.parse).
     let size = 0;
-    for (let at = 0; at < this.slots.length; at += SLOT) if (this.slots[at + SLOT_ENTRY]! > 0) size = Math.max(size, this.slots[at + SLOT_ID]! + 1);
+    for (let k = 0; k < count; k++) if (kept[k] === 1) size = Math.max(size, this.id(k) + 1);
     this.size = size;
-    this.entryOfId = new Int32Array(size).fill(EMPTY);
-    for (let at = 0; at < this.slots.length; at += SLOT) {
-      const k = this.slots[at + SLOT_ENTRY]! - 1;
-      if (k >= 0 && this.entryOfId[this.id(k)]! < k) this.entryOfId[this.id(k)] = k;
+    this.entryOfId = this.entriesOfIds(kept);
+  }
+
+  /** Puts every entry in its slot, in slot order (see slot-order.ts); returns 1 for each entry kept, 0 where a later duplicate replaced it. */
+  private insertAll(count: number): Uint8Array {
+    const hashes = new Int32Array(count);
+    const first = new Int32Array(count);
+    for (let k = 0; k < count; k++) {
+      hashes[k] = hashOf(this.arena, this.start(k), this.end(k), 0, 0);
+      first[k] = hashes[k]! & this.mask;
     }
+    const order = slotOrder(first, this.mask + 1);
+    const kept = new Uint8Array(count).fill(1);
+    const slots = this.slots;
+    for (let j = 0; j < count; j++) {
+      const k = order[j]!;
+      const start = this.start(k);
+      const end = this.end(k);
+      const at = this.slotOf(hashes[k]!, this.arena, start, end, 0, 0);
+      if (slots[at + SLOT_ENTRY] !== 0) kept[slots[at + SLOT_ENTRY]! - 1] = 0;
+      slots[at + SLOT_ENTRY] = k + 1;
+      slots[at + SLOT_START] = start;
+      slots[at + SLOT_END] = end;
+      slots[at + SLOT_ID] = this.id(k);
+    }
+    return kept;
+  }
+
+  /** The entry of each id (the last one kept in file order), -1 where none. */
+  private entriesOfIds(kept: Uint8Array): Int32Array {
+    const entryOfId = new Int32Array(this.size).fill(EMPTY);
+    for (let k = 0; k < kept.length; k++) if (kept[k] === 1) entryOfId[this.id(k)] = k;
+    return entryOfId;
   }
 
   /** A table of a JSON vocabulary object (token -> id); ids are checked by the caller. */
@@ -149,10 +170,10 @@ export class VocabTable {
     return true;
   }
 
-  /** Where the slot of the token bytes[s1, e1) + bytes[s2, e2) starts, or the empty slot where it would go. */
-  private slotOf(bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  /** Where the slot of the token bytes[s1, e1) + bytes[s2, e2) (of hash `hash`) starts, or the empty slot where it would go. */
+  private slotOf(hash: number, bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
     const slots = this.slots;
-    let slot = hashOf(bytes, s1, e1, s2, e2) & this.mask;
+    let slot = hash & this.mask;
     for (;;) {
       const at = slot * SLOT;
       if (slots[at + SLOT_ENTRY] === 0 || this.equals(slots[at + SLOT_START]!, slots[at + SLOT_END]!, bytes, s1, e1, s2, e2)) return at;
@@ -171,7 +192,7 @@ export class VocabTable {
       // entryOfId holds only entries the table keeps, so a match is the table's answer.
       if (k >= 0 && this.equals(this.start(k), this.end(k), bytes, s1, e1, s2, e2)) return id;
     }
-    const at = this.slotOf(bytes, s1, e1, s2, e2);
+    const at = this.slotOf(hashOf(bytes, s1, e1, s2, e2), bytes, s1, e1, s2, e2);
     return this.slots[at + SLOT_ENTRY] === 0 ? -1 : this.slots[at + SLOT_ID]!;
   }
 
