@@ -18,7 +18,7 @@ export class MergeListBuilder {
   private lastResult = -1;
 
   /** `prefix`: the model's continuing_subword_prefix, in UTF-8. */
-  constructor(private readonly vocab: VocabTable, private readonly prefix: Uint8Array, expected = 1 << 16) {
+  constructor(private readonly vocab: VocabTable, private readonly prefix: Uint8Array, expected: number) {
     this.merges = new Int32Array(Math.max(expected, 16) * 3);
   }
 

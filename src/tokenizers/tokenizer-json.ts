@@ -279,8 +279,9 @@ class Scanner {
   /** model.vocab: {"token": id, …}, each id a plain integer of up to 9 digits (anything else is left to JSON.parse). */
   private readVocab(): void {
     const b = this.b;
-    // Gemma 3's vocab takes ~26 bytes of JSON per token.
-    const builder = new VocabBuilder(1 << 20, 1 << 14);
+    // Starting small, the builders first grow while this code still runs in V8's interpreter: the
+    // compiled loop then has that path too, instead of being thrown away on first meeting it (measured).
+    const builder = new VocabBuilder(1 << 12, 1 << 8);
     let pos = skipSpace(b, this.pos + 1);
     if (b[pos] === CLOSE_BRACE) pos++;
     else {
@@ -322,7 +323,7 @@ class Scanner {
   /** model.merges: [["left", "right"], …] or ["left right", …]. */
   private readMerges(): void {
     const b = this.b;
-    const merges = new MergeListBuilder(this.vocab!, this.prefix!, 1 << 16);
+    const merges = new MergeListBuilder(this.vocab!, this.prefix!, 1 << 8);
     let pos = skipSpace(b, this.pos + 1);
     if (b[pos] === CLOSE_BRACKET) pos++;
     else {
