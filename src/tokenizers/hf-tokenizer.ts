@@ -9,6 +9,7 @@ import { bosEosProcessor, parsePostProcessor, type PostProcessor } from './hf-po
 import { parsePreTokenizer, type PreTokenizer } from './hf-pre-tokenizers.js';
 import { UnsupportedTokenizerError } from './hf-regex.js';
 import { checkTokenId } from './token-ids.js';
+import type { TokenizerFile } from './tokenizer-json.js';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.js';
 
 export interface HFTokenizerJSON {
@@ -53,11 +54,16 @@ export class HFTokenizer implements Tokenizer {
   private readonly decoder: Decoder | null;
   private readonly rawMatcher: AddedTokenMatcher;
   private readonly normalizedMatcher: AddedTokenMatcher;
-  private tokenList: string[] | undefined;
+  /** The token string of each added token's id (a normalized one as its normalized form). */
+  private readonly addedTokenOfId = new Map<number, string>();
   private readonly specialIds: Set<number>;
   private readonly addedIds: Map<string, number>;
 
-  constructor(json: HFTokenizerJSON, source = 'tokenizer.json') {
+  /**
+   * `file`: how tokenizer-json.ts read tokenizer.json, when it read model.vocab and model.merges apart
+   * (`json.tokenizer` then lacks them).
+   */
+  constructor(json: HFTokenizerJSON, source = 'tokenizer.json', private readonly file?: Pick<TokenizerFile, 'bpe' | 'whole'>) {
     const t = json.tokenizer;
     if (t === null || typeof t !== 'object') throw new Error(`${source}: not a tokenizer.json object`);
     this.json = json;
@@ -67,7 +73,7 @@ export class HFTokenizer implements Tokenizer {
     }
     const pre = parsePreTokenizer(t.pre_tokenizer, `${source}: pre_tokenizer`);
     this.preTokenize = pre.run;
-    this.model = new BpeModel(model as unknown as BpeModelJSON, pre.byteLevel, `${source}: model`);
+    this.model = new BpeModel(model as unknown as BpeModelJSON, pre.byteLevel, `${source}: model`, file?.bpe ?? undefined);
     this.normalizer = parseNormalizer(t.normalizer, `${source}: normalizer`);
     this.decoder = parseDecoder(t.decoder, `${source}: decoder`);
     if (t.truncation !== null && t.truncation !== undefined) throw new UnsupportedTokenizerError(`${source}: truncation is not supported (set it to null)`);
@@ -80,6 +86,8 @@ export class HFTokenizer implements Tokenizer {
     this.specialTokens = new Map(this.addedTokens.filter((a) => a.special).map((a) => [a.content, a.id]));
     this.specialIds = new Set(this.specialTokens.values());
     this.addedIds = new Map(this.addedTokens.map((a) => [a.content, a.id]));
+    // As `tokenizers` does, a normalized added token decodes as its normalized form.
+    for (const a of this.addedTokens) this.addedTokenOfId.set(a.id, a.normalized && this.normalizer !== null ? this.normalizer(a.content) : a.content);
 
     this.config = parseTokenizerConfig(json.config ?? null, `${source.replace(/tokenizer\.json$/, '')}tokenizer_config.json`);
     const cfg = json.config ?? {};
@@ -99,7 +107,7 @@ export class HFTokenizer implements Tokenizer {
   }
 
   toJSON(): HFTokenizerJSON {
-    return this.json;
+    return this.file === undefined ? this.json : { ...this.json, tokenizer: this.file.whole() };
   }
 
   /** The id of a token string (added tokens first, then the model's vocabulary). */
@@ -109,17 +117,7 @@ export class HFTokenizer implements Tokenizer {
 
   /** The token string of an id, as tokenizer.json spells it. */
   idToToken(id: number): string | undefined {
-    return this.tokenOfId()[id];
-  }
-
-  /** Token string of each id, added tokens included (built on first decode). */
-  private tokenOfId(): readonly string[] {
-    if (this.tokenList === undefined) {
-      this.tokenList = [...this.model.tokens];
-      // As `tokenizers` does, a normalized added token decodes as its normalized form.
-      for (const a of this.addedTokens) this.tokenList[a.id] = a.normalized && this.normalizer !== null ? this.normalizer(a.content) : a.content;
-    }
-    return this.tokenList;
+    return this.addedTokenOfId.get(id) ?? this.model.token(id);
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
@@ -143,10 +141,9 @@ export class HFTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const tokens: string[] = [];
-    const tokenOfId = this.tokenOfId();
     for (const id of ids) {
       checkTokenId(id, this.vocabSize);
-      const token = tokenOfId[id];
+      const token = this.idToToken(id);
       if (token === undefined) throw new RangeError(`Token id ${id} is not assigned in this vocabulary (vocab size ${this.vocabSize})`);
       if (options.skipSpecialTokens && this.specialIds.has(id)) continue;
       tokens.push(token);

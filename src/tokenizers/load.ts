@@ -6,6 +6,7 @@ import { readJsonObject } from '../io/json.js';
 import { hubCacheDir, hubFile } from '../io/hub.js';
 import { hubRepoOf, readHFTokenizer, type PretrainedOptions } from '../model/pretrained.js';
 import { HFTokenizer } from './hf-tokenizer.js';
+import { readTokenizerFile } from './tokenizer-json.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -46,10 +47,10 @@ export function readTokenizerFolder(dir: string): Tokenizer {
     if (hasTokenizerFiles(dir)) return readHFTokenizer(dir);
     throw new Error(`${dir}: no ${TOKENIZER_FILE} (nor vocab.json + merges.txt) to build a tokenizer from`);
   }
-  const tokenizer = readJsonObject(file);
+  const read = readTokenizerFile(file);
   const configFile = join(dir, TOKENIZER_CONFIG_FILE);
   const config = existsSync(configFile) ? readJsonObject(configFile) : {};
   const templateFile = join(dir, CHAT_TEMPLATE_FILE);
   if (existsSync(templateFile)) config.chat_template = readFileSync(templateFile, 'utf8');
-  return new HFTokenizer({ type: 'huggingface', tokenizer, config }, file);
+  return new HFTokenizer({ type: 'huggingface', tokenizer: read.tokenizer, config }, file, read);
 }

@@ -1,5 +1,6 @@
 // The BPE merge loop shared by every BPE tokenizer in inkwell (GPT-2's, trained ones, tokenizer.json's).
 import { PairHeap } from './heap.js';
+import { slotOrder } from './slot-order.js';
 
 /** `left` followed by `right` becomes `result`; among mergeable adjacent pairs the lowest priority goes first. */
 export interface Merge {
@@ -11,6 +12,12 @@ export interface Merge {
 
 const EMPTY = -1;
 const DEAD = -1;
+/** A slot of the pair table is 4 int32s: left, right, result, priority (one cache line holds 4 slots). */
+const LEFT = 0;
+const RIGHT = 1;
+const RESULT = 2;
+const PRIORITY = 3;
+const STRIDE = 4;
 
 /**
  * Merges a sequence of token ids the BPE way, in O(n log n): a linked list of parts plus a heap of
@@ -21,27 +28,18 @@ const DEAD = -1;
 export class PairMerger {
   private count = 0;
   private readonly mask: number;
-  private readonly keyLeft: Int32Array;
-  private readonly keyRight: Int32Array;
-  private readonly slotResult: Int32Array;
-  private readonly slotPriority: Int32Array;
+  /** Slot i at table[i * STRIDE]; a slot whose left is EMPTY is free. */
+  private readonly table: Int32Array;
   private readonly heap = new PairHeap();
   private prev = new Int32Array(256);
   private next = new Int32Array(256);
 
-  /**
-   * `capacity`: at least the number of merges to add. A merge may be added with result -1, left to
-   * `resolveResult(priority)` on first use: tokenizer.json lists merges as strings, and looking up half a
-   * million merged strings at load would cost more than encoding does with the few thousand text uses.
-   */
-  constructor(capacity: number, private readonly resolveResult?: (priority: number) => number) {
+  /** `capacity`: at least the number of merges to add. */
+  constructor(capacity: number) {
     let slots = 16;
     while (slots < capacity * 1.5) slots *= 2;
     this.mask = slots - 1;
-    this.keyLeft = new Int32Array(slots).fill(EMPTY);
-    this.keyRight = new Int32Array(slots);
-    this.slotResult = new Int32Array(slots);
-    this.slotPriority = new Int32Array(slots);
+    this.table = new Int32Array(slots * STRIDE).fill(EMPTY);
   }
 
   static from(merges: readonly Merge[]): PairMerger {
@@ -50,18 +48,42 @@ export class PairMerger {
     return merger;
   }
 
+  /**
+   * The merges of a list of three ids per merge (left, right, result), merge i with priority i. They go
+   * in in the order of their slots, not their priorities: at load, random writes into a table of
+   * megabytes cost more than all the rest of building it, and writes in order stay in cache. (Where
+   * each lands is the same either way up to the order within a run of taken slots, which lookups do
+   * not depend on.)
+   */
+  static fromList(merges: Int32Array): PairMerger {
+    const n = merges.length / 3;
+    const merger = new PairMerger(n);
+    const first = new Int32Array(n);
+    for (let i = 0; i < n; i++) first[i] = merger.firstSlot(merges[3 * i]!, merges[3 * i + 1]!);
+    merger.addInOrder(merges, slotOrder(first, merger.mask + 1));
+    return merger;
+  }
+
+  private addInOrder(merges: Int32Array, order: Int32Array): void {
+    for (let j = 0; j < order.length; j++) {
+      const i = order[j]!;
+      this.add(merges[3 * i]!, merges[3 * i + 1]!, merges[3 * i + 2]!, i);
+    }
+  }
+
   /** Adds a merge; a pair added twice keeps its lowest priority, as the first listed wins in a merges list. */
   add(left: number, right: number, result: number, priority: number): void {
-    const slot = this.slotOf(left, right);
-    if (this.keyLeft[slot] === EMPTY) {
+    const at = this.slotOf(left, right);
+    const table = this.table;
+    if (table[at + LEFT] === EMPTY) {
       if (++this.count > this.mask * 0.75) throw new RangeError('PairMerger: more merges than its capacity');
-      this.keyLeft[slot] = left;
-      this.keyRight[slot] = right;
-    } else if (this.slotPriority[slot] <= priority) {
+      table[at + LEFT] = left;
+      table[at + RIGHT] = right;
+    } else if (table[at + PRIORITY]! <= priority) {
       return;
     }
-    this.slotResult[slot] = result;
-    this.slotPriority[slot] = priority;
+    table[at + RESULT] = result;
+    table[at + PRIORITY] = priority;
   }
 
   /** The number of distinct pairs. */
@@ -69,19 +91,27 @@ export class PairMerger {
     return this.count;
   }
 
-  /** The table slot holding (left, right), or the empty slot where it would go. */
-  private slotOf(left: number, right: number): number {
-    let slot = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) & this.mask;
-    while (this.keyLeft[slot] !== EMPTY && (this.keyLeft[slot] !== left || this.keyRight[slot] !== right)) {
-      slot = (slot + 1) & this.mask;
-    }
-    return slot;
+  /** The slot where the probe for (left, right) starts. */
+  private firstSlot(left: number, right: number): number {
+    return (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) & this.mask;
   }
 
-  /** The slot of the merge of (left, right), or -1 when the pair never merges. */
+  /** Where in the table the slot holding (left, right) starts, or the empty slot where it would go. */
+  private slotOf(left: number, right: number): number {
+    const table = this.table;
+    let slot = this.firstSlot(left, right);
+    for (;;) {
+      const at = slot * STRIDE;
+      const l = table[at + LEFT];
+      if (l === EMPTY || (l === left && table[at + RIGHT] === right)) return at;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /** Where the slot of the merge of (left, right) starts, or -1 when the pair never merges. */
   private find(left: number, right: number): number {
-    const slot = this.slotOf(left, right);
-    return this.keyLeft[slot] === EMPTY ? -1 : slot;
+    const at = this.slotOf(left, right);
+    return this.table[at + LEFT] === EMPTY ? -1 : at;
   }
 
   /** Merges ids[0..length) (overwritten) and appends the resulting ids to `out`. */
@@ -94,7 +124,7 @@ export class PairMerger {
       this.prev = new Int32Array(length);
       this.next = new Int32Array(length);
     }
-    const { prev, next, heap, slotPriority, slotResult } = this;
+    const { prev, next, heap, table } = this;
     for (let i = 0; i < length; i++) {
       prev[i] = i - 1;
       next[i] = i + 1;
@@ -102,7 +132,7 @@ export class PairMerger {
     heap.clear();
     for (let i = 0; i + 1 < length; i++) {
       const slot = this.find(ids[i], ids[i + 1]);
-      if (slot >= 0) heap.push(slotPriority[slot], i);
+      if (slot >= 0) heap.push(table[slot + PRIORITY]!, i);
     }
     while (heap.size > 0) {
       const priority = heap.peekPrimary();
@@ -112,22 +142,20 @@ export class PairMerger {
       // Entries go stale when a neighbour merges; only act if the pair there still has this priority.
       if (ids[left] === DEAD || right >= length) continue;
       const slot = this.find(ids[left], ids[right]);
-      if (slot < 0 || slotPriority[slot] !== priority) continue;
-      let result = slotResult[slot];
-      if (result < 0) result = slotResult[slot] = this.resolveResult!(priority);
-      ids[left] = result;
+      if (slot < 0 || table[slot + PRIORITY] !== priority) continue;
+      ids[left] = table[slot + RESULT]!;
       ids[right] = DEAD;
       const after = next[right];
       next[left] = after;
       if (after < length) {
         prev[after] = left;
         const s = this.find(ids[left], ids[after]);
-        if (s >= 0) heap.push(slotPriority[s], left);
+        if (s >= 0) heap.push(table[s + PRIORITY]!, left);
       }
       const before = prev[left];
       if (before >= 0) {
         const s = this.find(ids[before], ids[left]);
-        if (s >= 0) heap.push(slotPriority[s], before);
+        if (s >= 0) heap.push(table[s + PRIORITY]!, before);
       }
     }
     for (let i = 0; i < length; i = next[i]) out.push(ids[i]);
