@@ -160,7 +160,7 @@ static size_t packed_bytes(const gemm_args *g, int split) {
   return (size_t)(a + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
 }
 
-static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, bf16 *buf) {
+static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, int parallel, bf16 *buf) {
   p->g = *g;
   p->wbits = wbits;
   p->split = split;
@@ -176,9 +176,10 @@ static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, b
   p->cb = tile_bytes > 0 ? B_BLOCK_BYTES / tile_bytes / 2 * 2 : 64;
   if (p->cb < 2) p->cb = 2;
   if (p->cb > 64) p->cb = 64;
-  /* enough tasks to keep every thread busy to the end: few rows (dB, prefill) split the columns too */
+  /* enough tasks to keep every thread busy to the end: few rows (dB, prefill) split the columns too (on
+   * one thread, a task per row block: a split packs the task's rows again) */
   p->rb = ROW_TILES;
-  long rblocks = ceil_div(p->MT, p->rb), want = TASKS_PER_THREAD * pool_threads();
+  long rblocks = ceil_div(p->MT, p->rb), want = parallel ? TASKS_PER_THREAD * pool_threads() : 1;
   p->cparts = rblocks == 0 || rblocks >= want ? 1 : min_l(ceil_div(want, rblocks), ceil_div(p->NT, 2));
 }
 
@@ -407,7 +408,7 @@ static void run(const gemm_args *gs, int n, const bf16 *wbits, int split, int pa
   if (!buf) return;
   long packs = 0, tiles = 0;
   for (int i = 0; i < n; i++) {
-    plan(&j.p[i], &gs[i], wbits, split, buf);
+    plan(&j.p[i], &gs[i], wbits, split, parallel, buf);
     buf += packed_bytes(&gs[i], split) / sizeof(bf16);
     packs += pack_count(&j.p[i]);
     tiles += tile_count(&j.p[i]);
