@@ -479,44 +479,60 @@ static void q8_pack_task(void *ctx, long t) {
   }
 }
 
-/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. */
+/* Group g's integer sums (ib: part 1 of the two column tiles, then part 2) scaled into acc. */
+INLINE void q8_scale(const q8_product *p, long rt, long ct, int two_c, long g, const int32_t *ib, float *acc, long rows) {
+  const long G = p->G;
+  vf w0 = vload(p->wst + (ct * G + g) * 16), w1 = two_c ? vload(p->wst + ((ct + 1) * G + g) * 16) : vzero();
+  for (long r = 0; r < rows; r++) {
+    const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
+    vf s1 = vset1(xs[0]), s2 = vset1(xs[1]);
+    for (int c = 0; c <= two_c; c++) {
+      vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ib + c * 256 + r * 16));
+      vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ib + 512 + c * 256 + r * 16));
+      float *o = acc + r * 32 + c * 16;
+      vstore(o, vfma(vfma(i2, s2, vmul(i1, s1)), c ? w1 : w0, vload(o)));
+    }
+  }
+}
+
+/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. The groups are
+ * pipelined: the tiles of group g are issued before group g - 1's sums are scaled (vector work, which the
+ * tile unit's work then runs under) and stored after, into the other half of ibuf, so the scaling never
+ * waits for a tile store it has just issued. */
 static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *ibuf, float *acc) {
   const long rows = min_l(16, p->M - rt * 16), G = p->G;
   memset(acc, 0, 16 * 32 * sizeof(float));
-  for (long g = 0; g < G; g++) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (long s = 0; s < p->steps; s++) {
-      long kt = g * p->steps + s;
-      const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
-      _tile_loadd(4, a, 64);
-      _tile_loadd(5, a + Q8_TILE, 64);
-      _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
-      if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
-      _tile_dpbssd(0, 4, 6);
-      _tile_dpbssd(2, 5, 6);
-      if (two_c) {
-        _tile_dpbssd(1, 4, 7);
-        _tile_dpbssd(3, 5, 7);
+  for (long g = 0; g <= G; g++) {
+    int32_t *ib = ibuf + (g & 1) * 1024;
+    if (g < G) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (long s = 0; s < p->steps; s++) {
+        long kt = g * p->steps + s;
+        const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
+        _tile_loadd(4, a, 64);
+        _tile_loadd(5, a + Q8_TILE, 64);
+        _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
+        if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(2, 5, 6);
+        if (two_c) {
+          _tile_dpbssd(1, 4, 7);
+          _tile_dpbssd(3, 5, 7);
+        }
       }
     }
-    _tile_stored(0, ibuf, 64);
-    _tile_stored(2, ibuf + 512, 64);
-    if (two_c) {
-      _tile_stored(1, ibuf + 256, 64);
-      _tile_stored(3, ibuf + 768, 64);
-    }
-    __asm__ volatile("" ::: "memory"); /* ibuf was written by TILESTORED, which the compiler cannot see */
-    for (int c = 0; c <= two_c; c++) {
-      vf w = vload(p->wst + ((ct + c) * G + g) * 16);
-      for (long r = 0; r < rows; r++) {
-        const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
-        vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + c * 256 + r * 16));
-        vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + 512 + c * 256 + r * 16));
-        float *o = acc + r * 32 + c * 16;
-        vstore(o, vfma(vfma(i2, vset1(xs[1]), vmul(i1, vset1(xs[0]))), w, vload(o)));
+    __asm__ volatile("" ::: "memory"); /* the other half of ibuf was written by TILESTORED, unseen by the compiler */
+    if (g > 0) q8_scale(p, rt, ct, two_c, g - 1, ibuf + ((g - 1) & 1) * 1024, acc, rows);
+    __asm__ volatile("" ::: "memory");
+    if (g < G) {
+      _tile_stored(0, ib, 64);
+      _tile_stored(2, ib + 512, 64);
+      if (two_c) {
+        _tile_stored(1, ib + 256, 64);
+        _tile_stored(3, ib + 768, 64);
       }
     }
   }
@@ -530,7 +546,7 @@ static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *
 
 static void q8_tile_task(void *ctx, long t) {
   const q8_product *p = ctx;
-  int32_t ibuf[1024] __attribute__((aligned(64)));
+  int32_t ibuf[2048] __attribute__((aligned(64)));
   float acc[16 * 32] __attribute__((aligned(64)));
   long r0 = t / p->cblocks * ROW_TILES, c0 = t % p->cblocks * p->cb;
   long r1 = min_l(p->MT, r0 + ROW_TILES), c1 = min_l(p->NT, c0 + p->cb);
