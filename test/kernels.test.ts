@@ -232,6 +232,7 @@ for (const path of allPaths) {
       checkMatmul(1, 1030, 40, 70, false, false, false, true, false, true);
       checkMatmul(1, 1030, 33, 100, false, true, true, false, false, true);
       checkMatmul(1, 40, 300, 1030, true, false, true, true, false, true);
+      checkMatmul(1, 300, 40, 3100, false, false, false, false, false, true); // long K: fewer rows per task
       for (const sharedB of [false, true]) checkMatmul(3, 17, 33, 21, true, false, true, true, sharedB, true);
       for (const accumulate of [false, true]) checkMatmul(2, 3, 5, 0, false, false, accumulate, true, false, true);
     });
