@@ -11,7 +11,9 @@
 //
 // Then the same with the matrices compressed to bf16 and int8 (model/compress.ts), against float32 in
 // the same run and against the float32 limit, each row naming the kernel it takes ([amx], [avx512-vnni],
-// [float32]: see docs/speed.md); an AMX prefill also against the same format on the float32 kernels; and what compression costs in accuracy: the val loss of a
+// [float32]: see docs/speed.md); an AMX prefill also against the same format on the float32 kernels; where
+// a prefill's time goes (each kind of kernel's share, and the share outside the kernels), per format; and
+// what compression costs in accuracy: the val loss of a
 // char model trained here for --loss-iters (default 500) on tinyshakespeare, in float32 and compressed.
 //
 // Then Llama-family models of SmolLM2-135M's and Qwen3-0.6B's shapes (random weights, tied heads,
@@ -101,6 +103,57 @@ function prefillFallback(model: CausalLM, format: Exclude<WeightFormat, 'f32'>, 
   }
 }
 
+/** What a prefill's time goes to: the backend's kernels by kind, and the rest (JS, allocation, GC). */
+const PROFILE_PARTS: [string, RegExp][] = [
+  ['in matrix products', /^matmul/],
+  ['in attention', /^attention/],
+  ['in GELU', /^gelu/],
+  ['in LayerNorm', /^layernorm/],
+  ['in other kernels', /./],
+];
+
+/**
+ * Seconds of a PREFILL-token prefill (median over the rounds) spent in each kind of kernel, timed by
+ * wrapping the backend's kernels for the runs (calls return before the next starts, so the parts add
+ * up), and outside them.
+ */
+function prefillProfile(model: CausalLM, long: Int32Array): { part: string; seconds: number }[] {
+  const spent = new Map<string, number>(), kernels = b as unknown as Record<string, unknown>;
+  const saved = Object.entries(kernels).filter(([, f]) => typeof f === 'function') as [string, (...a: unknown[]) => unknown][];
+  for (const [name, f] of saved) {
+    const part = PROFILE_PARTS.find(([, re]) => re.test(name))![0];
+    kernels[name] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return f(...args);
+      } finally {
+        spent.set(part, (spent.get(part) ?? 0) + (performance.now() - t0) / 1000);
+      }
+    };
+  }
+  try {
+    const runs = Array.from({ length: rounds }, () => {
+      spent.clear();
+      const t0 = performance.now();
+      noGrad(() => model.forward(long, 1, PREFILL, null, { cache: model.createCache(1, PREFILL) }));
+      const total = (performance.now() - t0) / 1000, parts = PROFILE_PARTS.map(([part]) => spent.get(part) ?? 0);
+      return [...parts, total - parts.reduce((x, y) => x + y, 0), total];
+    });
+    return [...PROFILE_PARTS.map(([part]) => part), 'outside the kernels (JS, allocation, GC)', 'whole prefill']
+      .map((part, i) => ({ part, seconds: median(runs.map((r) => r[i]!)) }));
+  } finally {
+    for (const [name, f] of saved) kernels[name] = f;
+  }
+}
+
+/** Profile rows for one weight format: seconds per part, against the whole prefill of the same runs. */
+function profileRows(label: string, model: CausalLM): Measurement[] {
+  const rng = new Rng(1);
+  const long = Int32Array.from({ length: PREFILL }, () => rng.int(model.vocabSize));
+  const parts = prefillProfile(model, long), whole = parts.at(-1)!.seconds;
+  return parts.slice(0, -1).map(({ part, seconds }) => ({ name: `${label}prefill ${PREFILL} tokens, share of time ${part}`, value: seconds / whole, unit: 'fraction' }));
+}
+
 function measureInkwell(model: CausalLM): Figures {
   const rng = new Rng(1);
   const prompt = Array.from({ length: PROMPT }, () => rng.int(model.vocabSize));
@@ -174,8 +227,10 @@ async function gpt2Rows(): Promise<void> {
     );
     const fallback = prefillFallback(model, format, gpt2.n_embd);
     if (fallback !== null) rows.push(withReference({ name: `${format}: prefill ${PREFILL} tokens [amx]`, value: figures.prefill_s, unit: 's' }, fallback, `${format} on float32 kernels`, false));
+    rows.push(...profileRows(`${format}: `, model));
   }
   decompress(model);
+  rows.push(...profileRows('float32: ', model));
   rows.push(...await compressionLoss());
   report(`GPT-2 124M generation (float32 unless marked, batch 1, greedy, KV cache; backend ${b.name}, ${b.threads} threads)`, rows);
 }

@@ -51,8 +51,12 @@ int amx_compiled(void) { return AMX_BUILD; }
 
 #define TILE 512                   /* bfloat16 values in one packed tile (16 rows x 32) */
 #define PACK_TILES 4               /* row or column tiles packed per task */
-#define B_BLOCK_BYTES (512L << 10) /* packed B columns per task: the block stays in L2 while A rows pass */
-#define ROW_TILES 8                /* row tiles per task */
+#define B_BLOCK_BYTES (512L << 10) /* packed B columns per block: the block stays in L2 while A rows pass */
+#define ROW_TILES 8                /* row tiles per task, at most */
+#define A_TASK_BYTES (768L << 10)  /* packed rows of a task, at most: they share L2 with a block of B (bf16
+                                    * prefill at K = 3072: 8 row tiles of hi and lo parts were 1.5 MB, 4
+                                    * measured 1.08-1.17x faster) */
+#define TASKS_PER_THREAD 4         /* tile tasks per thread, at least (fewer rows per task if need be) */
 
 typedef uint16_t bf16;
 
@@ -71,88 +75,75 @@ INLINE vf load32_bf16(const float *p, long n) { return (vf)_mm512_cvtne2ps_pbh(l
 /* Lanes lo..hi-1 (masked lanes are neither read nor written, so p may point before the array). */
 INLINE __mmask16 span(long lo, long hi) { return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)); }
 
-/* Row tile mt of op(A) (rows mt*16.., zero past M) -> dst[kt][16 rows][32 k]. */
-static void pack_a_tile(const gemm_args *g, long mt, long KT, bf16 *dst) {
+/* Tile (mt, kt) of op(A) (rows mt*16.., zero past M; k kt*32..) -> dst[16 rows][32 k]. */
+static void pack_a_tile(const gemm_args *g, long mt, long kt, bf16 *dst) {
   long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
   if (!g->transA) { /* A stored [M, K]: a tile row is 32 contiguous k */
-    for (long r = 0; r < 16; r++) {
-      const float *src = g->a + (i0 + r) * g->lda;
-      for (long kt = 0; kt < KT; kt++)
-        store_row64(dst + kt * TILE + r * 32, r < rows ? load32_bf16(src + kt * 32, K - kt * 32) : vzero());
-    }
+    for (long r = 0; r < 16; r++)
+      store_row64(dst + r * 32, r < rows ? load32_bf16(g->a + (i0 + r) * g->lda + kt * 32, K - kt * 32) : vzero());
     return;
   }
-  for (long kt = 0; kt < KT; kt++) { /* A stored [K, M]: pair up k rows of 16 values, then transpose */
-    vf w[16];
-    for (long p = 0; p < 16; p++) {
-      long k = kt * 32 + 2 * p;
-      vf lo = k < K ? load16(g->a + k * g->lda + i0, rows) : vzero();
-      vf hi = k + 1 < K ? load16(g->a + (k + 1) * g->lda + i0, rows) : vzero();
-      w[p] = vpair_bf16(lo, hi);
-    }
-    vtranspose(w);
-    for (long r = 0; r < 16; r++) store_row64(dst + kt * TILE + r * 32, w[r]);
+  vf w[16]; /* A stored [K, M]: pair up k rows of 16 values, then transpose */
+  for (long p = 0; p < 16; p++) {
+    long k = kt * 32 + 2 * p;
+    vf lo = k < K ? load16(g->a + k * g->lda + i0, rows) : vzero();
+    vf hi = k + 1 < K ? load16(g->a + (k + 1) * g->lda + i0, rows) : vzero();
+    w[p] = vpair_bf16(lo, hi);
   }
+  vtranspose(w);
+  for (long r = 0; r < 16; r++) store_row64(dst + r * 32, w[r]);
 }
 
-/* Column tile nt of op(B) (columns nt*16 - lead.., zero outside 0..N-1) -> dst[kt][16 k pairs][16 columns][2]. */
-static void pack_b_tile(const gemm_args *g, long lead, long nt, long KT, bf16 *dst) {
+/* Tile (nt, kt) of op(B) (columns nt*16 - lead.., zero outside 0..N-1) -> dst[16 k pairs][16 columns][2]. */
+static void pack_b_tile(const gemm_args *g, long lead, long nt, long kt, bf16 *dst) {
   long j0 = nt * 16 - lead, c0 = j0 < 0 ? -j0 : 0, c1 = min_l(16, g->N - j0), K = g->K;
   if (!g->transB) { /* B stored [K, N]: interleave k rows pairwise */
     __mmask16 m = span(c0, c1);
-    for (long kt = 0; kt < KT; kt++)
-      for (long p = 0; p < 16; p++) {
-        long k = kt * 32 + 2 * p;
-        vf lo = k < K ? _mm512_maskz_loadu_ps(m, g->b + k * g->ldb + j0) : vzero();
-        vf hi = k + 1 < K ? _mm512_maskz_loadu_ps(m, g->b + (k + 1) * g->ldb + j0) : vzero();
-        store_row64(dst + kt * TILE + p * 32, vpair_bf16(lo, hi));
-      }
+    for (long p = 0; p < 16; p++) {
+      long k = kt * 32 + 2 * p;
+      vf lo = k < K ? _mm512_maskz_loadu_ps(m, g->b + k * g->ldb + j0) : vzero();
+      vf hi = k + 1 < K ? _mm512_maskz_loadu_ps(m, g->b + (k + 1) * g->ldb + j0) : vzero();
+      store_row64(dst + p * 32, vpair_bf16(lo, hi));
+    }
     return;
   }
-  for (long kt = 0; kt < KT; kt++) { /* B stored [N, K]: 32 contiguous k of a column are its 16 pairs */
-    vf w[16];
-    for (long c = 0; c < 16; c++)
-      w[c] = c >= c0 && c < c1 ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
-    vtranspose(w);
-    for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, w[p]);
-  }
+  vf w[16]; /* B stored [N, K]: 32 contiguous k of a column are its 16 pairs */
+  for (long c = 0; c < 16; c++)
+    w[c] = c >= c0 && c < c1 ? load32_bf16(g->b + (j0 + c) * g->ldb + kt * 32, K - kt * 32) : vzero();
+  vtranspose(w);
+  for (long p = 0; p < 16; p++) store_row64(dst + p * 32, w[p]);
 }
 
-/* Row tile mt of A [M, K] (not transposed) split into bfloat16 parts: a = hi + lo with hi = bf16(a) and
+/* Tile (mt, kt) of A [M, K] (not transposed) split into bfloat16 parts: a = hi + lo with hi = bf16(a) and
  * lo = bf16(a - hi) (the subtraction is exact), so hi·w + lo·w keeps a to ~16 significant bits, float32
- * accuracy against bfloat16 weights w. dst[kt] holds the hi tile, then the lo tile. */
-static void pack_a_split(const gemm_args *g, long mt, long KT, bf16 *dst) {
+ * accuracy against bfloat16 weights w. dst holds the hi tile, then the lo tile. */
+static void pack_a_split(const gemm_args *g, long mt, long kt, bf16 *dst) {
   long i0 = mt * 16, rows = min_l(16, g->M - i0), K = g->K;
   for (long r = 0; r < 16; r++) {
-    const float *src = g->a + (i0 + r) * g->lda;
-    for (long kt = 0; kt < KT; kt++) {
-      bf16 *hi = dst + 2 * kt * TILE + r * 32, *lo = hi + TILE;
-      if (r >= rows) {
-        store_row64(hi, vzero());
-        store_row64(lo, vzero());
-        continue;
-      }
-      vf x0 = load16(src + kt * 32, K - kt * 32), x1 = load16(src + kt * 32 + VL, K - kt * 32 - VL);
-      store_row64(hi, (vf)_mm512_cvtne2ps_pbh(x1, x0));
-      vf h0 = vload_bf16(hi), h1 = vload_bf16(hi + VL);
-      store_row64(lo, (vf)_mm512_cvtne2ps_pbh(vsub(x1, h1), vsub(x0, h0)));
+    bf16 *hi = dst + r * 32, *lo = hi + TILE;
+    if (r >= rows) {
+      store_row64(hi, vzero());
+      store_row64(lo, vzero());
+      continue;
     }
+    const float *src = g->a + (i0 + r) * g->lda + kt * 32;
+    vf x0 = load16(src, K - kt * 32), x1 = load16(src + VL, K - kt * 32 - VL);
+    store_row64(hi, (vf)_mm512_cvtne2ps_pbh(x1, x0));
+    vf h0 = vload_bf16(hi), h1 = vload_bf16(hi + VL);
+    store_row64(lo, (vf)_mm512_cvtne2ps_pbh(vsub(x1, h1), vsub(x0, h0)));
   }
 }
 
-/* Column tile nt of bfloat16 weights W [N, K] (op(B) = Wᵀ; columns nt*16 - lead.., zero outside
- * 0..N-1): a column's 32 contiguous k are its 16 pairs already, so packing is a 16 x 16 word transpose. */
-static void pack_w_tile(const bf16 *w, long N, long K, long lead, long nt, long KT, bf16 *dst) {
-  long j0 = nt * 16 - lead;
-  for (long kt = 0; kt < KT; kt++) {
-    long n = min_l(32, K - kt * 32);
-    __mmask32 m = (__mmask32)(n >= 32 ? ~0u : (1u << n) - 1u);
-    vf v[16];
-    for (long c = 0; c < 16; c++)
-      v[c] = j0 + c >= 0 && j0 + c < N ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, w + (j0 + c) * K + kt * 32)) : vzero();
-    vtranspose(v);
-    for (long p = 0; p < 16; p++) store_row64(dst + kt * TILE + p * 32, v[p]);
-  }
+/* Tile (nt, kt) of bfloat16 weights W [N, K] (op(B) = Wᵀ; columns nt*16 - lead.., zero outside 0..N-1):
+ * a column's 32 contiguous k are its 16 pairs already, so packing is a 16 x 16 word transpose. */
+static void pack_w_tile(const bf16 *w, long N, long K, long lead, long nt, long kt, bf16 *dst) {
+  long j0 = nt * 16 - lead, n = min_l(32, K - kt * 32);
+  __mmask32 m = (__mmask32)(n >= 32 ? ~0u : (1u << n) - 1u);
+  vf v[16];
+  for (long c = 0; c < 16; c++)
+    v[c] = j0 + c >= 0 && j0 + c < N ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, w + (j0 + c) * K + kt * 32)) : vzero();
+  vtranspose(v);
+  for (long p = 0; p < 16; p++) store_row64(dst + p * 32, v[p]);
 }
 
 /* One product's plan: packed operands and its blocks of C (in tiles). */
@@ -160,53 +151,84 @@ typedef struct {
   gemm_args g;
   const bf16 *wbits; /* compressed weights: op(B) is these bfloat16 bits, W [N, K] (g.b unused) */
   int split;         /* 2: op(A) packed as hi and lo bfloat16 parts (tiles hi, lo per k step), else 1 */
-  bf16 *ap, *bp;
+  int a_in_task;     /* op(A) is packed by the tile task that uses it, into its thread's scratch */
+  bf16 *ap, *bp;     /* ap: all of op(A) packed (when not a_in_task) */
   long MT, NT, KT;
-  long lead; /* column tile ct starts at column ct*16 - lead */
-  long rb, cb, cblocks; /* row and column tiles per task, column blocks */
+  long lead;            /* column tile ct starts at column ct*16 - lead */
+  long rb, cparts, cb;  /* row tiles per task, tasks per row block (column ranges), column tiles per block */
 } product;
 
 static size_t packed_bytes(const gemm_args *g, int split) {
-  long KT = ceil_div(g->K, 32);
-  return (size_t)(ceil_div(g->M, 16) * split + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
+  long KT = ceil_div(g->K, 32), a = g->transA ? ceil_div(g->M, 16) * split : 0;
+  return (size_t)(a + ceil_div(g->N + 15, 16)) * KT * TILE * sizeof(bf16); /* lead <= 15 */
 }
 
-static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, bf16 *buf) {
+static void plan(product *p, const gemm_args *g, const bf16 *wbits, int split, int parallel, bf16 *buf) {
   p->g = *g;
   p->wbits = wbits;
   p->split = split;
+  p->a_in_task = !g->transA;
   p->MT = g->M > 0 && g->N > 0 ? ceil_div(g->M, 16) : 0;
   uintptr_t offset = (uintptr_t)g->c % 64;
   p->lead = offset % 4 == 0 && g->ldc % 16 == 0 && g->N >= 16 ? (long)offset / 4 : 0;
   p->NT = g->M > 0 && g->N > 0 ? ceil_div(g->N + p->lead, 16) : 0;
   p->KT = ceil_div(g->K, 32);
   p->ap = buf;
-  p->bp = buf + p->MT * split * p->KT * TILE;
+  p->bp = buf + (p->a_in_task ? 0 : p->MT * split * p->KT * TILE);
   long tile_bytes = p->KT * TILE * (long)sizeof(bf16);
   p->cb = tile_bytes > 0 ? B_BLOCK_BYTES / tile_bytes / 2 * 2 : 64;
   if (p->cb < 2) p->cb = 2;
   if (p->cb > 64) p->cb = 64;
+  /* enough tasks to keep every thread busy to the end: few rows (dB, prefill) split the columns too (on
+   * one thread, a task per row block: a split packs the task's rows again) */
   p->rb = ROW_TILES;
-  p->cblocks = ceil_div(p->NT, p->cb);
+  if (p->KT > 0 && A_TASK_BYTES / (split * p->KT * TILE * (long)sizeof(bf16)) < p->rb) /* a long K */
+    p->rb = A_TASK_BYTES / (split * p->KT * TILE * (long)sizeof(bf16)) / 2 * 2;
+  if (p->rb < 2) p->rb = 2;
+  long rblocks = ceil_div(p->MT, p->rb), want = parallel ? TASKS_PER_THREAD * pool_threads() : 1;
+  p->cparts = rblocks == 0 || rblocks >= want ? 1 : min_l(ceil_div(want, rblocks), ceil_div(p->NT, 2));
 }
 
-static long pack_count(const product *p) { return ceil_div(p->MT, PACK_TILES) + ceil_div(p->NT, PACK_TILES); }
-static long tile_count(const product *p) { return ceil_div(p->MT, p->rb) * p->cblocks; }
+/* Packing before the tile tasks: op(B), and op(A) when it is stored across k (dB's Aᵀ). A tile reads 16
+ * runs of 32 k (a matrix stored along k) or 32 runs of 16 values (stored across k). Tasks of the first
+ * kind take PACK_TILES column tiles over all of K; of the second, one k step of every tile, so a task
+ * reads 32 whole stored rows: tasks along the matrix's columns read a short piece of every row, and over
+ * a large matrix (dB's operands, 4096 rows) the page walks of that pattern cost more than the packing
+ * (measured 1.4-1.8x slower dB products). */
+static long a_packs(const product *p) { return p->a_in_task ? 0 : p->KT; }
+static int b_by_k(const product *p) { return !p->wbits && !p->g.transB; }
+static long b_packs(const product *p) { return b_by_k(p) ? p->KT : ceil_div(p->NT, PACK_TILES); }
+static long pack_count(const product *p) { return p->MT > 0 ? a_packs(p) + b_packs(p) : 0; }
+static long tile_count(const product *p) { return ceil_div(p->MT, p->rb) * p->cparts; }
+
+/* Row tile mt's k step kt in a packed op(A) whose first row tile is r0. */
+INLINE bf16 *a_tile(const product *p, bf16 *ap, long r0, long mt, long kt) {
+  return ap + ((mt - r0) * p->KT + kt) * p->split * TILE;
+}
+INLINE bf16 *b_tile(const product *p, long nt, long kt) { return p->bp + (nt * p->KT + kt) * TILE; }
+
+static void pack_a(const product *p, bf16 *ap, long r0, long mt, long kt) {
+  if (p->split == 2) pack_a_split(&p->g, mt, kt, a_tile(p, ap, r0, mt, kt));
+  else pack_a_tile(&p->g, mt, kt, a_tile(p, ap, r0, mt, kt));
+}
+
+static void pack_b(const product *p, long nt, long kt) {
+  if (p->wbits) pack_w_tile(p->wbits, p->g.N, p->g.K, p->lead, nt, kt, b_tile(p, nt, kt));
+  else pack_b_tile(&p->g, p->lead, nt, kt, b_tile(p, nt, kt));
+}
 
 static void pack_task(const product *p, long t) {
-  long a_tasks = ceil_div(p->MT, PACK_TILES);
-  if (t < a_tasks) {
-    for (long mt = t * PACK_TILES; mt < min_l(p->MT, (t + 1) * PACK_TILES); mt++) {
-      bf16 *dst = p->ap + mt * p->split * p->KT * TILE;
-      p->split == 2 ? pack_a_split(&p->g, mt, p->KT, dst) : pack_a_tile(&p->g, mt, p->KT, dst);
-    }
-  } else {
-    t -= a_tasks;
-    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++) {
-      bf16 *dst = p->bp + nt * p->KT * TILE;
-      p->wbits ? pack_w_tile(p->wbits, p->g.N, p->g.K, p->lead, nt, p->KT, dst) : pack_b_tile(&p->g, p->lead, nt, p->KT, dst);
-    }
+  long na = a_packs(p);
+  if (t < na) {
+    for (long mt = 0; mt < p->MT; mt++) pack_a(p, p->ap, 0, mt, t);
+    return;
   }
+  t -= na;
+  if (b_by_k(p))
+    for (long nt = 0; nt < p->NT; nt++) pack_b(p, nt, t);
+  else
+    for (long nt = t * PACK_TILES; nt < min_l(p->NT, (t + 1) * PACK_TILES); nt++)
+      for (long kt = 0; kt < p->KT; kt++) pack_b(p, nt, kt);
 }
 
 /* ------------------------------------------------------------------ tiles */
@@ -283,13 +305,14 @@ static void finish_edge(const product *p, const float *buf, long rt, long ct) {
     }                                                                                      \
   } while (0)
 
-/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C. With
- * split (2), each k step multiplies the B tiles by A's hi and then its lo tiles. */
-INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, int split, float *buf) {
+/* C tiles (rt, ct), plus (rt + 1, .) with two_r and (., ct + 1) with two_c: up to 32 x 32 of C, from the
+ * packed row tiles a0 (and a1). With split (2), each k step multiplies the B tiles by A's hi and then its
+ * lo tiles. */
+INLINE void block(const product *p, const bf16 *a0, const bf16 *a1, long rt, long ct, int two_r, int two_c, int split,
+                  float *buf) {
   const gemm_args *g = &p->g;
   const long KT = p->KT;
-  const bf16 *a0 = p->ap + rt * split * KT * TILE, *a1 = a0 + split * KT * TILE;
-  const bf16 *b0 = p->bp + ct * KT * TILE, *b1 = b0 + KT * TILE;
+  const bf16 *b0 = b_tile(p, ct, 0), *b1 = b_tile(p, ct + two_c, 0);
   __asm__ volatile("" ::: "memory"); /* C, bias and the packed panels are read by TILELOADD */
   TILE_INIT(0, rt, ct);
   if (two_c) TILE_INIT(1, rt, ct + 1);
@@ -314,24 +337,42 @@ INLINE void block(const product *p, long rt, long ct, int two_r, int two_c, int 
   __asm__ volatile("" ::: "memory");
 }
 
-/* Task t: row tiles of block t / cblocks and column tiles of block t % cblocks. A pair of A row tiles
- * stays in L1 while the block's B columns pass from L2, and C is written row block by row block. */
+/* Task t: row tiles of row block t / cparts, and its share of C's columns (all of them unless the rows
+ * are few), a block of column tiles at a time. Unless op(A) is packed already, the task packs its rows
+ * first, into its thread's scratch: the rows (<= 8 row tiles, 384 KB at K = 1536) then stay in L2 for
+ * all the column blocks, where packing all of op(A) up front wrote it to memory and read it back (op(A)
+ * of the step's larger products is 6-25 MB of float32). A row pair stays in L1 while a block's B
+ * columns pass from L2. */
 static void tile_task(const product *p, long t) {
   float buf[256] __attribute__((aligned(64)));
-  long r0 = t / p->cblocks * p->rb, c0 = t % p->cblocks * p->cb;
-  long r1 = min_l(p->MT, r0 + p->rb), c1 = min_l(p->NT, c0 + p->cb);
+  long part = t % p->cparts, pairs = ceil_div(p->NT, 2);
+  long r0 = t / p->cparts * p->rb, r1 = min_l(p->MT, r0 + p->rb);
+  long n0 = min_l(p->NT, pairs * part / p->cparts * 2), n1 = min_l(p->NT, pairs * (part + 1) / p->cparts * 2);
+  bf16 *ap = p->ap;
+  long a0_row = 0;
+  if (p->a_in_task) {
+    ap = thread_scratch(SCRATCH_AMX_A, (size_t)(r1 - r0) * p->split * p->KT * TILE * sizeof(bf16) + 64);
+    if (!ap) return;
+    for (long mt = r0; mt < r1; mt++)
+      for (long kt = 0; kt < p->KT; kt++) pack_a(p, ap, r0, mt, kt);
+    a0_row = r0;
+  }
   tiles_on();
-  for (long rt = r0; rt < r1; rt += 2) {
-    int two_r = rt + 1 < r1;
-    for (long ct = c0; ct < c1; ct += 2) {
-      int two_c = ct + 1 < c1;
-      if (p->split == 2) {
-        if (two_r && two_c) block(p, rt, ct, 1, 1, 2, buf);
-        else block(p, rt, ct, two_r, two_c, 2, buf);
-      } else if (two_r && two_c) block(p, rt, ct, 1, 1, 1, buf);
-      else if (two_r) block(p, rt, ct, 1, 0, 1, buf);
-      else if (two_c) block(p, rt, ct, 0, 1, 1, buf);
-      else block(p, rt, ct, 0, 0, 1, buf);
+  for (long c0 = n0; c0 < n1; c0 += p->cb) {
+    long c1 = min_l(n1, c0 + p->cb);
+    for (long rt = r0; rt < r1; rt += 2) {
+      int two_r = rt + 1 < r1;
+      const bf16 *a0 = a_tile(p, ap, a0_row, rt, 0), *a1 = a_tile(p, ap, a0_row, rt + two_r, 0);
+      for (long ct = c0; ct < c1; ct += 2) {
+        int two_c = ct + 1 < c1;
+        if (p->split == 2) {
+          if (two_r && two_c) block(p, a0, a1, rt, ct, 1, 1, 2, buf);
+          else block(p, a0, a1, rt, ct, two_r, two_c, 2, buf);
+        } else if (two_r && two_c) block(p, a0, a1, rt, ct, 1, 1, 1, buf);
+        else if (two_r) block(p, a0, a1, rt, ct, 1, 0, 1, buf);
+        else if (two_c) block(p, a0, a1, rt, ct, 0, 1, 1, buf);
+        else block(p, a0, a1, rt, ct, 0, 0, 1, buf);
+      }
     }
   }
   _tile_release();
@@ -373,7 +414,7 @@ static void run(const gemm_args *gs, int n, const bf16 *wbits, int split, int pa
   if (!buf) return;
   long packs = 0, tiles = 0;
   for (int i = 0; i < n; i++) {
-    plan(&j.p[i], &gs[i], wbits, split, buf);
+    plan(&j.p[i], &gs[i], wbits, split, parallel, buf);
     buf += packed_bytes(&gs[i], split) / sizeof(bf16);
     packs += pack_count(&j.p[i]);
     tiles += tile_count(&j.p[i]);
@@ -444,44 +485,60 @@ static void q8_pack_task(void *ctx, long t) {
   }
 }
 
-/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. */
+/* Group g's integer sums (ib: part 1 of the two column tiles, then part 2) scaled into acc. */
+INLINE void q8_scale(const q8_product *p, long rt, long ct, int two_c, long g, const int32_t *ib, float *acc, long rows) {
+  const long G = p->G;
+  vf w0 = vload(p->wst + (ct * G + g) * 16), w1 = two_c ? vload(p->wst + ((ct + 1) * G + g) * 16) : vzero();
+  for (long r = 0; r < rows; r++) {
+    const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
+    vf s1 = vset1(xs[0]), s2 = vset1(xs[1]);
+    for (int c = 0; c <= two_c; c++) {
+      vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ib + c * 256 + r * 16));
+      vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ib + 512 + c * 256 + r * 16));
+      float *o = acc + r * 32 + c * 16;
+      vstore(o, vfma(vfma(i2, s2, vmul(i1, s1)), c ? w1 : w0, vload(o)));
+    }
+  }
+}
+
+/* Row tile rt by column tiles ct (and ct + 1 with two_c): C's 16 x 32 float sums in acc. The groups are
+ * pipelined: the tiles of group g are issued before group g - 1's sums are scaled (vector work, which the
+ * tile unit's work then runs under) and stored after, into the other half of ibuf, so the scaling never
+ * waits for a tile store it has just issued. */
 static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *ibuf, float *acc) {
   const long rows = min_l(16, p->M - rt * 16), G = p->G;
   memset(acc, 0, 16 * 32 * sizeof(float));
-  for (long g = 0; g < G; g++) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (long s = 0; s < p->steps; s++) {
-      long kt = g * p->steps + s;
-      const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
-      _tile_loadd(4, a, 64);
-      _tile_loadd(5, a + Q8_TILE, 64);
-      _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
-      if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
-      _tile_dpbssd(0, 4, 6);
-      _tile_dpbssd(2, 5, 6);
-      if (two_c) {
-        _tile_dpbssd(1, 4, 7);
-        _tile_dpbssd(3, 5, 7);
+  for (long g = 0; g <= G; g++) {
+    int32_t *ib = ibuf + (g & 1) * 1024;
+    if (g < G) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (long s = 0; s < p->steps; s++) {
+        long kt = g * p->steps + s;
+        const int8_t *a = p->ap + (rt * p->KT + kt) * 2 * Q8_TILE;
+        _tile_loadd(4, a, 64);
+        _tile_loadd(5, a + Q8_TILE, 64);
+        _tile_loadd(6, p->bp + (ct * p->KT + kt) * Q8_TILE, 64);
+        if (two_c) _tile_loadd(7, p->bp + ((ct + 1) * p->KT + kt) * Q8_TILE, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(2, 5, 6);
+        if (two_c) {
+          _tile_dpbssd(1, 4, 7);
+          _tile_dpbssd(3, 5, 7);
+        }
       }
     }
-    _tile_stored(0, ibuf, 64);
-    _tile_stored(2, ibuf + 512, 64);
-    if (two_c) {
-      _tile_stored(1, ibuf + 256, 64);
-      _tile_stored(3, ibuf + 768, 64);
-    }
-    __asm__ volatile("" ::: "memory"); /* ibuf was written by TILESTORED, which the compiler cannot see */
-    for (int c = 0; c <= two_c; c++) {
-      vf w = vload(p->wst + ((ct + c) * G + g) * 16);
-      for (long r = 0; r < rows; r++) {
-        const float *xs = p->xs + ((rt * 16 + r) * G + g) * 2;
-        vf i1 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + c * 256 + r * 16));
-        vf i2 = _mm512_cvtepi32_ps(_mm512_load_si512(ibuf + 512 + c * 256 + r * 16));
-        float *o = acc + r * 32 + c * 16;
-        vstore(o, vfma(vfma(i2, vset1(xs[1]), vmul(i1, vset1(xs[0]))), w, vload(o)));
+    __asm__ volatile("" ::: "memory"); /* the other half of ibuf was written by TILESTORED, unseen by the compiler */
+    if (g > 0) q8_scale(p, rt, ct, two_c, g - 1, ibuf + ((g - 1) & 1) * 1024, acc, rows);
+    __asm__ volatile("" ::: "memory");
+    if (g < G) {
+      _tile_stored(0, ib, 64);
+      _tile_stored(2, ib + 512, 64);
+      if (two_c) {
+        _tile_stored(1, ib + 256, 64);
+        _tile_stored(3, ib + 768, 64);
       }
     }
   }
@@ -495,7 +552,7 @@ static void q8_block(const q8_product *p, long rt, long ct, int two_c, int32_t *
 
 static void q8_tile_task(void *ctx, long t) {
   const q8_product *p = ctx;
-  int32_t ibuf[1024] __attribute__((aligned(64)));
+  int32_t ibuf[2048] __attribute__((aligned(64)));
   float acc[16 * 32] __attribute__((aligned(64)));
   long r0 = t / p->cblocks * ROW_TILES, c0 = t % p->cblocks * p->cb;
   long r1 = min_l(p->MT, r0 + ROW_TILES), c1 = min_l(p->NT, c0 + p->cb);

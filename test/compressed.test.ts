@@ -99,10 +99,11 @@ describe('compressed matmul kernels', () => {
 describe('compressed products on each matmul path', () => {
   // Prefill (M > 8) with bf16 weights takes AMX tiles on the amx path, the widen-then-GEMM kernel on the
   // others; int8 decode rows take VNNI where the build has it (groups of 64) and float lanes otherwise
-  // (groups of 32, 40). Shapes straddle the 16-row, 16-column and 32-k tiles; outputs start off 64-byte lines.
+  // (groups of 32, 40). Shapes straddle the 16-row, 16-column and 32-k tiles; outputs start off 64-byte lines;
+  // the long K (1600) keeps the AMX tasks' rows to fewer row tiles.
   const native = hasNative ? loadNativeBackend() : null, js = createJsBackend();
   const defaultPath = nativeMatmulPath().path;
-  const shapes: [number, number, number][] = [[9, 16, 32], [17, 33, 64], [40, 70, 40], [33, 100, 200], [64, 48, 96], [130, 257, 320], [1, 33, 64], [5, 67, 192]];
+  const shapes: [number, number, number][] = [[9, 16, 32], [17, 33, 64], [40, 70, 40], [33, 100, 200], [64, 48, 96], [130, 257, 320], [1, 33, 64], [5, 67, 192], [130, 33, 1600]];
   for (const path of ['amx', 'avx512-bf16', 'float32'] as MatmulPath[]) {
     const skip = !native ? 'native backend absent' : !nativeMatmulPath().supported.includes(path) && `no ${path} on ${nativeMatmulPath().cpu}`;
     it(`${path}: int8 and bf16 products match the js oracle (odd shapes, offset outputs, NaN and zero rows)`, { skip }, () => {

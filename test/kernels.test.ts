@@ -227,6 +227,12 @@ for (const path of allPaths) {
       checkMatmul(1, 97, 200, 450, true, true, true, false, false, true);
       checkMatmul(1, 64, 70, 2050, true, false, false, false, false, true);
       checkMatmul(1, 300, 129, 96, false, true, false, true, false, true);
+      // AMX tasks: enough rows for one task per 128 (op(A) packed by each task), a column range per task
+      // when rows are few (above), operands stored across k packed k step by k step (TN, NN)
+      checkMatmul(1, 1030, 40, 70, false, false, false, true, false, true);
+      checkMatmul(1, 1030, 33, 100, false, true, true, false, false, true);
+      checkMatmul(1, 40, 300, 1030, true, false, true, true, false, true);
+      checkMatmul(1, 300, 40, 3100, false, false, false, false, false, true); // long K: fewer rows per task
       for (const sharedB of [false, true]) checkMatmul(3, 17, 33, 21, true, false, true, true, sharedB, true);
       for (const accumulate of [false, true]) checkMatmul(2, 3, 5, 0, false, false, accumulate, true, false, true);
     });

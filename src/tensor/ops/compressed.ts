@@ -69,7 +69,7 @@ export function compressedMatmul(x: Tensor, w: CompressedMatrix, bias: Tensor | 
     throw new Error('compressed (int8/bf16) weights are for inference: run under noGrad(), or train a float32 model');
   }
   const M = x.size / K;
-  const out = uninitialized(M * w.N);
+  const out = uninitialized(M * w.N); // every kernel writes all of it (a prefill's outputs are ~170 MB of zero-filling)
   const b = bias?.data ?? null;
   if (w.format === 'int8') backend().matmulQ8(x.data, w.q, w.scales, b, out, M, w.N, K, w.group);
   else backend().matmulBf16(x.data, w.bits, b, out, M, w.N, K);
