@@ -20,6 +20,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "attention.h"
+#include "cpu.h"
 #include "kernels.h"
 #include "pool.h"
 #include "simd.h"
@@ -37,19 +39,6 @@
 #define DIRECT_MAX_HS 128
 #define DR 4 /* query rows per block of the direct path */
 #define DCH (VL >= 16 ? 4 : VL >= 8 ? 2 : 4) /* vectors of columns per register block (DR x DCH accumulators) */
-
-typedef struct {
-  const float *qkv, *dout, *lse_in, *kc, *vc; /* kc, vc: KV cache [B, maxT, KV] (attentionCached) */
-  float *out, *lse, *dqkv;
-  long B, T, C, nh, hs; /* T: queries per batch item; C = nh hs, the width of out */
-  long nkv, group, KV, W; /* key/value heads, query heads per kv head, KV = nkv hs, qkv row W = C + 2 KV */
-  long past, maxT;      /* attentionCached: query i sees keys 0..past+i of maxT cache rows */
-  long nk, ld;          /* keys seen by the last query (past + T); row stride of the score buffers */
-  size_t packed;        /* floats of one packed operand (K^T, V, ...) in the per-task scratch */
-  float scale;
-  double keep;        /* 1 / (1 - p) */
-  uint32_t smix, thr; /* dropout: mix32(seed) and the keep threshold (0: no dropout) */
-} attn_job;
 
 static void mm(const float *a, long lda, int ta, const float *b, long ldb, int tb, float *c, long ldc, long M, long N,
                long K, int accumulate) {
@@ -77,10 +66,7 @@ static void apply_dropout(const attn_job *j, float *s, long n, uint64_t base) {
     vstorep(s + c, vselect0(vkeep((uint32_t)(base + c), j->smix, j->thr), vmul(vloadp(s + c, n - c), keep)), n - c);
 }
 
-/* Turns the raw scores s[0..n) of one query into E = exp(scale s - max), dropped out by the mask of
- * counters base + c, and zeroes s[n..zero_to). Writes *lse (when not NULL) and returns 1 / sum(E): the
- * normalisation is applied to the output row, hs wide, not to E. */
-static float softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse) {
+float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse) {
   vf mx = vset1(-INFINITY);
   for (long c = 0; c < n; c += VL) mx = vmax(mx, vloadp_or(s + c, n - c, -INFINITY));
   float m = vhmax(mx) * j->scale;
@@ -93,14 +79,12 @@ static float softmax_row(const attn_job *j, float *s, long n, long zero_to, uint
   double total = vhsum(sum);
   if (lse) *lse = (float)(m + log(total));
   if (j->thr) apply_dropout(j, s, n, base);
+  if (j->round_rows) round_to_bf16(s, n);
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   return (float)(1.0 / total);
 }
 
-/* Backward of one query row t (n = t + 1 keys), from its raw scores s and dO V^T row d: leaves
- * dS = P (dP - rowsum(P dP)) scale in d and the dropped-out P in s (dP taken through the mask of counters
- * base + c), and zeroes both from n to zero_to. */
-static void backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
+void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
   vf scale = vset1(j->scale), keep = vset1((float)j->keep);
   /* P = exp(scale S - lse); dP through the mask; rowdot = sum P dP */
   vf negl = vset1(-lse), dot = vzero();
@@ -117,6 +101,10 @@ static void backward_row(const attn_job *j, float *s, float *d, long n, long zer
     vstorep(d + c, vmul(vmul(p, vsub(vloadp(d + c, n - c), rowdot)), scale), n - c);
   }
   if (j->thr) apply_dropout(j, s, n, base);
+  if (j->round_rows) {
+    round_to_bf16(s, n);
+    round_to_bf16(d, n);
+  }
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   memset(d + n, 0, (size_t)(zero_to - n) * sizeof(float));
 }
@@ -142,7 +130,7 @@ static void attend(const attn_job *j, const float *q, long ldq, const float *k, 
     else
       mm(q + t0 * ldq, ldq, 0, k, ldk, 1, S, j->ld, rows, t1, hs, 0);
     for (long i = 0; i < rows; i++)
-      inv[i] = softmax_row(j, S + i * j->ld, past + t0 + i + 1, t1, mask_base + (uint64_t)(t0 + i) * nk,
+      inv[i] = attn_softmax_row(j, S + i * j->ld, past + t0 + i + 1, t1, mask_base + (uint64_t)(t0 + i) * nk,
                            lse ? lse + t0 + i : NULL);
     float *ob = o + t0 * ldo;
     if (packed)
@@ -203,7 +191,7 @@ static void attn_backward_task(void *ctx, long task) {
       mmp(dout + t0 * C, C, 0, Vt, hs, D, j->ld, rows, t1, hs, 0);
       for (long i = 0; i < rows; i++) {
         long t = t0 + i;
-        backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+        attn_backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
       }
       mm(S, j->ld, 1, dout + t0 * C, C, 0, dv, W, t1, hs, rows, 1);
       mmp(D, j->ld, 0, Kp, T, dq + t0 * W, W, rows, hs, t1, 0);
@@ -319,7 +307,7 @@ static void attn_forward_direct_task(void *ctx, long task) {
     rows_times(q + t0 * W, W, rows, Kt, ld, hs, S, ld, (t1 + VL - 1) / VL * VL);
     float inv[DR];
     for (long i = 0; i < rows; i++)
-      inv[i] = softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
+      inv[i] = attn_softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
     rows_times(S, ld, rows, v, W, t1, Ob, hs, hs);
     for (long i = 0; i < rows; i++)
       for (long c = 0; c < hs; c += VL) vstore(o + (t0 + i) * C + c, vmul(vload(Ob + i * hs + c), vset1(inv[i])));
@@ -350,7 +338,7 @@ static void attn_backward_direct_task(void *ctx, long task) {
       rows_times(dout + t0 * C, C, rows, Vt, ld, hs, D, ld, cols);
       for (long i = 0; i < rows; i++) {
         long t = t0 + i;
-        backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+        attn_backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
       }
       for (long i = rows; i < DR; i++) { /* rows past T contribute nothing to dK and dV */
         memset(S + i * ld, 0, (size_t)t1 * sizeof(float));
@@ -425,18 +413,51 @@ static void attn_dispatch(attn_job *j, task_fn fn, long per_b) {
   pool_run(r.parts, attn_range, &r);
 }
 
+/* bfloat16 attention on the float32 kernels (no AMX, or a head size the tiles do not take): the kernels
+ * read copies of qkv (and dout) rounded to bfloat16, and the rows round P and dS (round_rows), so every
+ * product sees the operands the AMX tasks round. NULL when out of memory (the kernel then does nothing). */
+static float *rounded_copy(const float *x, long n, float **second, const float *y, long ny) {
+  float *r = thread_scratch(SCRATCH_ROUNDED, (size_t)(n + ny) * sizeof(float));
+  if (!r) return NULL;
+  memcpy(r, x, (size_t)n * sizeof(float));
+  if (second) memcpy(*second = r + n, y, (size_t)ny * sizeof(float));
+  round_to_bf16(r, n + ny);
+  return r;
+}
+
+/* Whether a bfloat16 call runs on AMX tiles (else on the float32 kernels, rounding). */
+static int on_amx(const attn_job *j) { return matmul_path() == PATH_AMX && attn_amx_fits(j); }
+
 void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
-                         double p, uint32_t seed) {
+                         double p, uint32_t seed, int bf16) {
   attn_job j = { .qkv = qkv, .out = out, .lse = lse, .B = B, .T = T, .C = C, .nh = nh, .nkv = nkv };
   attn_prepare(&j, p, seed);
+  if (bf16 && on_amx(&j)) {
+    attn_dispatch(&j, attn_forward_amx_task, nh);
+    return;
+  }
+  if (bf16) {
+    j.round_rows = 1;
+    if (!(j.qkv = rounded_copy(qkv, B * T * j.W, NULL, NULL, 0))) return;
+  }
   attn_dispatch(&j, direct_path(&j, DIRECT_FWD_MAX_KEYS) ? attn_forward_direct_task : attn_forward_task, nh);
 }
 
 void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
-                          long C, long nh, long nkv, double p, uint32_t seed) {
+                          long C, long nh, long nkv, double p, uint32_t seed, int bf16) {
   attn_job j = { .qkv = qkv, .dout = dout, .lse_in = lse, .dqkv = dqkv, .B = B, .T = T, .C = C, .nh = nh,
                  .nkv = nkv };
   attn_prepare(&j, p, seed);
+  if (bf16 && on_amx(&j)) {
+    attn_dispatch(&j, attn_backward_amx_task, nkv);
+    return;
+  }
+  if (bf16) {
+    float *rdout = NULL;
+    j.round_rows = 1;
+    if (!(j.qkv = rounded_copy(qkv, B * T * j.W, &rdout, dout, B * T * C))) return;
+    j.dout = rdout;
+  }
   attn_dispatch(&j, direct_path(&j, DIRECT_BWD_MAX_KEYS) ? attn_backward_direct_task : attn_backward_task, nkv);
 }
 

@@ -436,14 +436,14 @@ test('attention forward and backward match js, with and without dropout', { skip
       const what = `attention B=${B} T=${T} C=${C} nh=${nh} p=${p}`;
       const qkv = rand(B * T * 3 * C, -2, 2), seed = 1234 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed, false);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed, false);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C);
       const dj = rand(B * T * 3 * C), dn = rand(B * T * 3 * C);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed, false);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed, false);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
@@ -462,7 +462,7 @@ test('attentionCached matches js (decode and prefill), and equals attentionForwa
     assertCloseScaled(on, oj, 1e-5, `${what} out`);
     if (past === 0 && n === maxT) {
       const of = rand(B! * n! * C!), lse = rand(B! * nh! * n!);
-      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0);
+      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0, false);
       assertCloseScaled(on, of, 1e-6, `${what} vs attentionForward`);
     }
   }
@@ -481,17 +481,70 @@ test('grouped-query attention forward and backward match js, with and without dr
       const what = `GQA attention B=${B} T=${T} C=${C} nh=${nh} nkv=${nkv} p=${p}`;
       const qkv = rand(B * T * W, -2, 2), seed = 99 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, nkv, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, nkv, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nkv, p, seed, false);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nkv, p, seed, false);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C), dj = rand(B * T * W), dn = rand(B * T * W);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nkv, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nkv, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nkv, p, seed, false);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nkv, p, seed, false);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
 });
+
+// bfloat16 attention (the step's attention under dtype=bfloat16): the AMX tasks on the amx path (head sizes
+// that are multiples of 16) and the float32 kernels on rounded operands elsewhere, against the oracle's
+// rounding. A rounding of the native kernel's float32 exp or row sums may land on the other side of a
+// bfloat16 tie than the oracle's float64 ones, moving a few outputs by up to bfloat16's 2^-9: so the test
+// bounds the share of elements off by more than float32 noise (skipping a rounding moves nearly all, by
+// ~2.5e-3 relative L2), the largest error (a few flips' worth) and the relative L2 error.
+const bf16AttentionShapes: [number, number, number, number, number][] = [ // B, T, C, nh, nkv
+  [2, 64, 128, 4, 4], [1, 70, 64, 2, 2], [2, 33, 128, 2, 2], [1, 257, 128, 2, 2], [3, 2, 32, 1, 1], // hs 32, 64: AMX
+  [1, 100, 192, 3, 1], [2, 40, 128, 4, 2], // GQA, MQA
+  [1, 37, 48, 2, 2], [2, 5, 24, 3, 3], // hs 24, 8: the float32 kernels on every path
+];
+
+function assertBf16Close(actual: Float32Array, want: Float32Array, float32: Float32Array, what: string): void {
+  let diff = 0, norm = 0, moved = 0, off = 0, scale = 0, worst = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) {
+    diff += (actual[i]! - want[i]!) ** 2;
+    norm += want[i]! ** 2;
+    moved += (want[i]! - float32[i]!) ** 2;
+    const e = Math.abs(actual[i]! - want[i]!);
+    if (!(e <= 1e-5 * scale)) off++;
+    if (!(e <= worst)) worst = e;
+  }
+  const rel = Math.sqrt(diff / norm), bf16Effect = Math.sqrt(moved / norm);
+  assert.ok(bf16Effect > 1e-3, `${what}: the oracle's bfloat16 result is only ${bf16Effect} off float32`);
+  assert.ok(off <= 0.02 * want.length && worst <= 4e-3 * scale && rel < 1e-3,
+    `${what}: ${off} of ${want.length} elements off by > 1e-5 scaled, the worst by ${worst / scale} scaled; relative L2 error ${rel}`);
+}
+
+for (const path of allPaths) {
+  test(`bfloat16 path ${path}: attention forward and backward match js's bfloat16 rounding, with and without dropout`, { skip: pathSkip(path) }, () => {
+    onPath(path, () => {
+      for (const [B, T, C, nh, nkv] of bf16AttentionShapes) {
+        const W = C + 2 * (C / nh) * nkv;
+        for (const p of [0, 0.2]) {
+          const what = `${path} bf16 attention B=${B} T=${T} C=${C} nh=${nh} nkv=${nkv} p=${p}`;
+          const qkv = rand(B * T * W, -2, 2), dout = rand(B * T * C), seed = 5 + T;
+          const run = (be: Backend, bf16: boolean) => {
+            const out = rand(B * T * C), lse = rand(B * nh * T), dqkv = rand(B * T * W);
+            be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed, bf16);
+            be.attentionBackward(dout, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed, bf16);
+            return { out, lse, dqkv };
+          };
+          const n = run(native!, true), j = run(js, true), f = run(js, false);
+          assertBf16Close(n.out, j.out, f.out, `${what} out`);
+          assertClose(n.lse, j.lse, 1e-6, 1e-6, `${what} lse`);
+          assertBf16Close(n.dqkv, j.dqkv, f.dqkv, `${what} dqkv`);
+        }
+      }
+    });
+  });
+}
 
 test('grouped-query attention equals multi-head attention with each kv head repeated (HF repeat_kv)', () => {
   const B = 2, T = 6, C = 16, nh = 4, nkv = 2, hs = C / nh, KV = nkv * hs, W = C + 2 * KV;
@@ -505,8 +558,8 @@ test('grouped-query attention equals multi-head attention with each kv head repe
   }
   for (const be of backends) {
     const og = new Float32Array(B * T * C), of = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    be.attentionForward(qkv, og, lse, B, T, C, nh, nkv, 0, 0);
-    be.attentionForward(full, of, lse, B, T, C, nh, nh, 0, 0);
+    be.attentionForward(qkv, og, lse, B, T, C, nh, nkv, 0, 0, false);
+    be.attentionForward(full, of, lse, B, T, C, nh, nh, 0, 0, false);
     assertCloseScaled(og, of, 1e-6, `${be.name} GQA vs repeated kv heads`);
   }
 });
@@ -653,7 +706,7 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
   assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
   assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
-  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1), /C must be a positive multiple of nh/);
+  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1, false), /C must be a positive multiple of nh/);
   assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
   assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1, 1), /past \+ n exceeds the cache's maxT/);
   assert.throws(() => native!.embeddingBackward(rand(4), new Float32Array(2) as unknown as Int32Array, rand(6), 2, 2, 3), /idx must be a Int32Array/);
@@ -713,10 +766,10 @@ for (const be of backends) {
     const B = 2, T = 5, C = 8, nh = 2, p = 0.3, seed = 99;
     const qkv = rand(B * T * 3 * C, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed, false), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * 3 * C);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed, false);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
   });
@@ -725,10 +778,10 @@ for (const be of backends) {
     const B = 2, T = 5, C = 16, nh = 4, nkv = 2, p = 0.3, seed = 7, W = C + 2 * (C / nh) * nkv;
     const qkv = rand(B * T * W, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed, false), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * W);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed, false);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
   });

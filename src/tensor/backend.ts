@@ -84,9 +84,13 @@ export interface Kernels {
    * of each row of scaled scores, which is all backward needs to rebuild the probabilities: no T×T matrix
    * is kept. Dropout on the probabilities uses the counter-based mask of `dropoutMask` keyed by (seed,
    * index of the probability in [B, nh, T, T]); p = 0 disables it.
+   * With bf16, the products run as torch.autocast(dtype=torch.bfloat16) runs scaled_dot_product_attention
+   * on CPU: q, k, v and dout are rounded to bfloat16, and so are the other operands of the products, the
+   * unnormalised probabilities exp(s - max) (after dropout; the row sums and lse stay float32), the
+   * dropped-out probabilities and dS in backward; products accumulate in float32.
    */
-  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
-  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
+  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16: boolean): void;
+  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16: boolean): void;
 
   /**
    * Causal attention for incremental decoding (inference only). Appends the k and v of n new positions
