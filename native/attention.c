@@ -66,18 +66,28 @@ static void apply_dropout(const attn_job *j, float *s, long n, uint64_t base) {
     vstorep(s + c, vselect0(vkeep((uint32_t)(base + c), j->smix, j->thr), vmul(vloadp(s + c, n - c), keep)), n - c);
 }
 
+/* exp(scale s[c] + neg) for the VL lanes from s (the `left` first ones when fewer; zeros past them). The
+ * lanes past the row are loaded as `fill`, whose exponent is ~0, and zeroed after: loaded as -inf, their
+ * exp underflowed to subnormals, whose microcode assists took half the kernel's time at T = 64. */
+INLINE vf exp_lanes(const float *s, long left, vf scale, vf neg, float fill) {
+  static const float lane[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+  if (left >= VL) return vexp(vfma(vload(s), scale, neg));
+  vf e = vexp(vfma(vloadn_or(s, (int)left, fill), scale, neg));
+  return vsel_lt(vload(lane), vset1((float)left), e, vzero());
+}
+
 float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse) {
   vf mx = vset1(-INFINITY);
   for (long c = 0; c < n; c += VL) mx = vmax(mx, vloadp_or(s + c, n - c, -INFINITY));
-  float m = vhmax(mx) * j->scale;
+  float smax = vhmax(mx), m = smax * j->scale;
   vf sum = vzero(), scale = vset1(j->scale), negm = vset1(-m);
   for (long c = 0; c < n; c += VL) {
-    vf e = vexp(vfma(vloadp_or(s + c, n - c, -INFINITY), scale, negm));
+    vf e = exp_lanes(s + c, n - c, scale, negm, smax);
     sum = vadd(sum, e);
     vstorep(s + c, e, n - c);
   }
   double total = vhsum(sum);
-  if (lse) *lse = (float)(m + log(total));
+  if (lse) *lse = m + logf((float)total); /* float: libm's double log was 15% of the kernel at T = 64 */
   if (j->thr) apply_dropout(j, s, n, base);
   if (j->round_rows) round_to_bf16(s, n);
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
@@ -89,7 +99,7 @@ void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_
   /* P = exp(scale S - lse); dP through the mask; rowdot = sum P dP */
   vf negl = vset1(-lse), dot = vzero();
   for (long c = 0; c < n; c += VL) {
-    vf p = vexp(vfma(vloadp_or(s + c, n - c, -INFINITY), scale, negl)), dp = vloadp(d + c, n - c);
+    vf p = exp_lanes(s + c, n - c, scale, negl, lse / j->scale), dp = vloadp(d + c, n - c);
     if (j->thr) dp = vselect0(vkeep((uint32_t)(base + c), j->smix, j->thr), vmul(dp, keep));
     dot = vfma(p, dp, dot);
     vstorep(s + c, p, n - c);
@@ -373,11 +383,12 @@ static void attn_prepare(attn_job *j, double p, uint32_t seed) {
 }
 
 /* Loads one float per cache line of [p, p + n): a sequential sweep, which the hardware prefetchers run
- * ahead of at full bandwidth. */
+ * ahead of at full bandwidth. Four sums, so that on cached rows the adds' latency does not set the pace. */
 static void stream_in(const float *p, long n) {
-  float acc = 0;
-  for (long i = 0; i < n; i += 16) acc += p[i];
-  volatile float sink = acc;
+  float acc[4] = { 0, 0, 0, 0 };
+  for (long i = 0; i < n; i += 64)
+    for (int l = 0; l < 4; l++) acc[l] += i + 16 * l < n ? p[i + 16 * l] : 0;
+  volatile float sink = acc[0] + acc[1] + acc[2] + acc[3];
   (void)sink;
 }
 
@@ -387,21 +398,24 @@ typedef struct {
   long tasks, parts, per_b; /* per_b: tasks per batch item */
 } attn_ranges;
 
-/* One thread's share: a run of consecutive tasks, whose rows of qkv (and dout) it first sweeps through
- * in order. A task reads its head's rows 3C floats apart, a pattern the hardware prefetchers do not
- * follow: from memory (in backward, what the forward pass saved; in forward, qkv when the L2 caches
- * lost it) the kernel then ran at ~60% of its speed on cached data. The sweep brings it to ~75%, and
- * costs ~3% when the rows are cached already. */
+/* One thread's share: a run of consecutive tasks, each batch item's rows of qkv (and dout) swept through
+ * in order before its first task. A task reads its head's rows 3C floats apart, a pattern the hardware
+ * prefetchers do not follow: from memory (in backward, what the forward pass saved; in forward, qkv when
+ * the L2 caches lost it) the kernel then ran at ~60% of its speed on cached data. A sweep of the item's
+ * rows (T (C + 2 KV) floats: 1.2 MB at T = 256, C = 384) leaves them in L2 for its heads' tasks; one
+ * sweep of the whole share (tens of MB) did not stay there. */
 static void attn_range(void *ctx, long part) {
   const attn_ranges *r = ctx;
   const attn_job *j = r->j;
-  long lo = part * r->tasks / r->parts, hi = (part + 1) * r->tasks / r->parts;
-  if (lo < hi && !j->kc) {
-    long b0 = lo / r->per_b, b1 = (hi - 1) / r->per_b + 1, T = j->T, C = j->C;
-    stream_in(j->qkv + b0 * T * j->W, (b1 - b0) * T * j->W);
-    if (j->dout) stream_in(j->dout + b0 * T * C, (b1 - b0) * T * C);
+  long lo = part * r->tasks / r->parts, hi = (part + 1) * r->tasks / r->parts, T = j->T, C = j->C;
+  for (long t = lo; t < hi; t++) {
+    if (!j->kc && (t == lo || t % r->per_b == 0)) {
+      long b = t / r->per_b;
+      stream_in(j->qkv + b * T * j->W, T * j->W);
+      if (j->dout) stream_in(j->dout + b * T * C, T * C);
+    }
+    r->fn((void *)j, t);
   }
-  for (long t = lo; t < hi; t++) r->fn((void *)j, t);
 }
 
 /* Runs fn on every (batch item, head) task, per_b heads per item (query heads, or kv heads in backward):
