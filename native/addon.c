@@ -367,17 +367,17 @@ static napi_value js_softcapBackward(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_geluForward(napi_env env, napi_callback_info info) {
-  PARSE("geluForward", "x:f out:f n:n");
+  PARSE("geluForward", "x:f out:f n:n bf16:b");
   NEED("geluForward", 0, S(2), "n");
   NEED("geluForward", 1, S(2), "n");
-  k_gelu_forward(F(0), F(1), S(2));
+  k_gelu_forward(F(0), F(1), S(2), v[3].flag);
   return finish(env, "geluForward");
 }
 
 static napi_value js_geluBackward(napi_env env, napi_callback_info info) {
-  PARSE("geluBackward", "x:f dout:f dx:f n:n");
+  PARSE("geluBackward", "x:f dout:f dx:f n:n bf16:b");
   for (int i = 0; i < 3; i++) NEED("geluBackward", i, S(3), "n");
-  k_gelu_backward(F(0), F(1), F(2), S(3));
+  k_gelu_backward(F(0), F(1), F(2), S(3), v[4].flag);
   return finish(env, "geluBackward");
 }
 

@@ -100,11 +100,12 @@ static void gelu_fwd_range(void *ctx, long lo, long hi) {
 }
 
 /* d/du [u s(u)] with s = sigmoid(2y): s + u * 2 s (1 - s) * y'(u), where 1 - s = e s and
- * y' = sqrt(2/pi) (1 + 3 * 0.044715 u^2). */
+ * y' = sqrt(2/pi) (1 + 3 * 0.044715 u^2). The second term is 0 to float precision past |u| = 100: u is
+ * clamped there, as in gelu_exp (unclamped, u^2 overflowed to inf past ~1e19, and inf * 0 made NaN). */
 static void gelu_bwd_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   VLOOP(i, lo, hi) {
-    vf u = vloadp(a->x + i, hi - i), e = gelu_exp(u);
+    vf u = vmax(vset1(-100.0f), vmin(vset1(100.0f), vloadp(a->x + i, hi - i))), e = gelu_exp(u);
     vf s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
     vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
     vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
@@ -112,14 +113,43 @@ static void gelu_bwd_range(void *ctx, long lo, long hi) {
   }
 }
 
-void k_gelu_forward(const float *x, float *out, long n) {
-  ew_args args = { .x = x, .out = out };
-  parallel_for(n, GRAIN / 4, gelu_fwd_range, &args);
+/* bfloat16 (the outputs rounded to bfloat16, as autocast's GELU returns a bfloat16 tensor): the exponent
+ * t = -2y = u (a + b u^2) in plain float. Its rounding moves e^t by up to ~|t| ulps (~1e-6 relative), far
+ * below bfloat16's half ulp (2e-3), so only results within that distance of a rounding midpoint can round
+ * the other way; ~2x faster than the float32 forms above. u is clamped as in gelu_exp. */
+INLINE vf gelu_exp_bf16(vf u) {
+  const float a = (float)(-2 * 0.7978845608028654), b = (float)(-2 * 0.7978845608028654 * 0.044715);
+  u = vmax(vset1(-100.0f), vmin(vset1(100.0f), u));
+  return vexp(vmin(vset1(80.0f), vmul(u, vfma(vset1(b), vmul(u, u), vset1(a)))));
 }
 
-void k_gelu_backward(const float *x, const float *dout, float *dx, long n) {
+static void gelu_fwd_bf16_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vloadp(a->x + i, hi - i);
+    vstorep(a->out + i, vround_bf16(vdiv(u, vadd(vset1(1.0f), gelu_exp_bf16(u)))), hi - i);
+  }
+}
+
+static void gelu_bwd_bf16_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vmax(vset1(-100.0f), vmin(vset1(100.0f), vloadp(a->x + i, hi - i))), e = gelu_exp_bf16(u);
+    vf s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
+    vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
+    vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
+    vstorep(a->out + i, vround_bf16(vmul(vloadp(a->y + i, hi - i), vadd(s, ds))), hi - i);
+  }
+}
+
+void k_gelu_forward(const float *x, float *out, long n, int bf16) {
+  ew_args args = { .x = x, .out = out };
+  parallel_for(n, GRAIN / 4, bf16 ? gelu_fwd_bf16_range : gelu_fwd_range, &args);
+}
+
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n, int bf16) {
   ew_args args = { .x = x, .y = dout, .out = dx };
-  parallel_for(n, GRAIN / 4, gelu_bwd_range, &args);
+  parallel_for(n, GRAIN / 4, bf16 ? gelu_bwd_bf16_range : gelu_bwd_range, &args);
 }
 
 /* ------------------------------------------------------------------ dropout */

@@ -71,8 +71,9 @@ void k_add(const float *a, const float *b, float *out, long n);
 void k_mul(const float *a, const float *b, float *out, long n);
 void k_axpy(double alpha, const float *x, float *y, long n);
 void k_scale(const float *x, double alpha, float *out, long n);
-void k_gelu_forward(const float *x, float *out, long n);
-void k_gelu_backward(const float *x, const float *dout, float *dx, long n);
+/* With bf16, out (dx) is rounded to bfloat16, as autocast's GELU of a bfloat16 tensor returns one. */
+void k_gelu_forward(const float *x, float *out, long n, int bf16);
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n, int bf16);
 void k_dropout(const float *x, float *out, long n, double p, uint32_t seed);
 void k_adamw(float *param, const float *grad, float *m, float *v, long n, double lr, double beta1, double beta2,
              double eps, double weight_decay, double step);

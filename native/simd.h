@@ -311,6 +311,29 @@ INLINE void vstorep(float *p, vf v, long n) {
     vstoren(p, v, (int)n);
 }
 
+/* v rounded to bfloat16 (nearest even, NaN kept) in float lanes, as round_to_bf16 (gemm.c) rounds. */
+#if VL == 16
+INLINE vf vround_bf16(vf v) {
+  __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+  __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+  __m512i r = _mm512_and_si512(_mm512_add_epi32(u, bias), _mm512_set1_epi32((int)0xffff0000u));
+  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), u));
+}
+#elif VL == 8
+INLINE vf vround_bf16(vf v) {
+  __m256i u = _mm256_castps_si256(v), one = _mm256_set1_epi32(1);
+  __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), one));
+  __m256 r = _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(u, bias), _mm256_set1_epi32((int)0xffff0000u)));
+  return _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+#else
+INLINE vf vround_bf16(vf v) {
+  union { float f; uint32_t u; } b = { v };
+  if ((b.u & 0x7fffffffu) <= 0x7f800000u) b.u = (b.u + 0x7fffu + ((b.u >> 16) & 1u)) & 0xffff0000u;
+  return b.f;
+}
+#endif
+
 /* lowbias32, identical to mix32 in src/tensor/random.ts. */
 INLINE uint32_t mix32_(uint32_t x) {
   x ^= x >> 16;

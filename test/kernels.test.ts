@@ -354,18 +354,50 @@ test('geluForward and geluBackward match js (accurate tanh)', { skip }, () => {
   x.set([0, -0, 1e-3, -1e-3, 1e-20, 5, -5, -7, 20, -20, 100, -100, 1e-7, -3.5]);
   const dout = rand(n, -2, 2);
   const fj = rand(n), fn = rand(n), bj = rand(n), bn = rand(n);
-  js.geluForward(x, fj, n);
-  native!.geluForward(x, fn, n);
+  js.geluForward(x, fj, n, false);
+  native!.geluForward(x, fn, n, false);
   assertClose(fn, fj, 2e-6, 1e-9, 'geluForward');
-  js.geluBackward(x, dout, bj, n);
-  native!.geluBackward(x, dout, bn, n);
+  js.geluBackward(x, dout, bj, n, false);
+  native!.geluBackward(x, dout, bn, n, false);
   assertClose(bn, bj, 2e-6, 1e-6, 'geluBackward'); // the derivative crosses 0 near u = -0.75: absolute there
   // Huge inputs (u^3 overflows float) stay finite: the identity above, ~0 below.
   const huge = Float32Array.from([1e19, 1e30, 3e12, -1e19, -1e30, -3e12]), hj = new Float32Array(6), hn = new Float32Array(6);
-  js.geluForward(huge, hj, 6);
-  native!.geluForward(huge, hn, 6);
-  assert.ok(hn.every(Number.isFinite), `geluForward of huge inputs: ${[...hn]}`);
-  assertClose(hn.subarray(0, 3), hj.subarray(0, 3), 2e-6, 0, 'geluForward of huge positive inputs');
+  for (const bf16 of [false, true]) {
+    js.geluForward(huge, hj, 6, bf16);
+    native!.geluForward(huge, hn, 6, bf16);
+    assert.ok(hn.every(Number.isFinite), `geluForward of huge inputs: ${[...hn]}`);
+    assertClose(hn.subarray(0, 3), hj.subarray(0, 3), 2e-6, 0, 'geluForward of huge positive inputs');
+    native!.geluBackward(huge, Float32Array.from([1, 1, 1, 1, 1, 1]), hn, 6, bf16);
+    assertClose(hn, [1, 1, 1, 0, 0, 0], 0, 1e-20, `geluBackward of huge inputs, bf16=${bf16}`);
+  }
+});
+
+// In bfloat16 the outputs are rounded to bfloat16, from a float formula whose error (~1e-6 relative) is far
+// below the rounding's: the native result equals the oracle's rounding of the exact value but for values
+// within that error of a rounding midpoint (a few in 10^4 in theory), and then by one bfloat16 step. (Below
+// u = -7 the oracle's 0.5 u (1 + tanh) cancels to 0: absolute 1e-9 there, as in the float32 test.)
+test('geluForward and geluBackward in bfloat16 match js\'s rounding of the exact values', { skip }, () => {
+  const n = 20011;
+  const x = rand(n, -10, 10);
+  x.set([0, -0, 1e-3, -1e-3, 1e-20, 5, -5, -7, 20, -20, 100, -100, 1e-7, -3.5]);
+  const dout = rand(n, -2, 2);
+  for (const [name, run] of [
+    ['geluForward', (be: Backend, out: Float32Array, bf16: boolean) => be.geluForward(x, out, n, bf16)],
+    ['geluBackward', (be: Backend, out: Float32Array, bf16: boolean) => be.geluBackward(x, dout, out, n, bf16)],
+  ] as const) {
+    const want = rand(n), got = rand(n), exact = rand(n);
+    run(js, want, true);
+    run(native!, got, true);
+    run(js, exact, false);
+    let differ = 0, rounded = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(Math.abs(got[i]! - want[i]!) <= 1e-9)) differ++;
+      if (want[i] !== exact[i]) rounded++;
+    }
+    assert.ok(rounded > 0.8 * n, `${name}: the oracle rounded only ${rounded} of ${n} values`);
+    assert.ok(differ <= 0.002 * n, `${name}: ${differ} of ${n} values differ from the oracle's`);
+    assertClose(got, want, 2 ** -7, 1e-9, `${name} (one bfloat16 step)`);
+  }
 });
 
 test('dropout masks are bit-identical to js', { skip }, () => {
@@ -704,7 +736,7 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.matmulPair(a, b, rand(9), 3, 3, 4, false, false, a, b, c, 3, 4, 3, false, false, false), /matmulPair: c2 has 4 elements but needs 12 \(M2\*N2\)/);
   assert.throws(() => native!.add(a, b, c, 12), /add: out has 4 elements/);
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
-  assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
+  assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 4 arguments/);
   assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
   assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1, false), /C must be a positive multiple of nh/);
   assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
@@ -757,9 +789,9 @@ for (const be of backends) {
 
   test(`${be.name}: geluBackward agrees with finite differences`, () => {
     const n = 41, x = rand(n, -4, 4), r = rand(n), out = new Float32Array(n), dx = new Float32Array(n);
-    be.geluBackward(x, r, dx, n);
+    be.geluBackward(x, r, dx, n, false);
     const coords = someCoords(n, n);
-    assertGrad(dx, coords, numericGrad(x, coords, () => (be.geluForward(x, out, n), dot(out, r)), 1e-3), 'dx');
+    assertGrad(dx, coords, numericGrad(x, coords, () => (be.geluForward(x, out, n, false), dot(out, r)), 1e-3), 'dx');
   });
 
   test(`${be.name}: attentionBackward agrees with finite differences (with dropout)`, () => {

@@ -48,9 +48,13 @@ export interface Kernels {
   /** dx, dw, db (db may be null) from dout; dw and db are written (summed over the N rows). */
   layernormBackward(dout: F32, x: F32, w: F32, mean: F32, rstd: F32, dx: F32, dw: F32, db: F32 | null, N: number, C: number): void;
 
-  /** tanh-approximated GELU (GPT-2's "gelu_new") and its derivative. */
-  geluForward(x: F32, out: F32, n: number): void;
-  geluBackward(x: F32, dout: F32, dx: F32, n: number): void;
+  /**
+   * tanh-approximated GELU (GPT-2's "gelu_new") and its derivative. With bf16, out (dx) is rounded to
+   * bfloat16, as autocast's GELU of a bfloat16 tensor (a linear layer's output) returns one; the native
+   * kernel then computes it in fewer steps, its error far below that rounding.
+   */
+  geluForward(x: F32, out: F32, n: number, bf16: boolean): void;
+  geluBackward(x: F32, dout: F32, dx: F32, n: number, bf16: boolean): void;
 
   /** RMSNorm (Llama): y = x · rstd · w with rstd = 1/√(mean(x²) + eps) over rows of width C; stores rstd [N]. */
   rmsnormForward(x: F32, w: F32, out: F32, rstd: F32, N: number, C: number, eps: number): void;

@@ -381,18 +381,20 @@ export function createJsBackend(): Backend {
     },
     layernormForward,
     layernormBackward,
-    geluForward(x, out, n) {
+    geluForward(x, out, n, bf16Output) {
+      const round = bf16Output ? bf16 : same;
       for (let i = 0; i < n; i++) {
         const u = x[i]!;
-        out[i] = 0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u)));
+        out[i] = round(0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u))));
       }
     },
-    geluBackward(x, dout, dx, n) {
+    geluBackward(x, dout, dx, n, bf16Output) {
+      const round = bf16Output ? bf16 : same;
       for (let i = 0; i < n; i++) {
         const u = x[i]!;
         const th = Math.tanh(GELU_C * (u + 0.044715 * u * u * u));
         const dth = (1 - th * th) * GELU_C * (1 + 3 * 0.044715 * u * u);
-        dx[i] = dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth);
+        dx[i] = round(dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth));
       }
     },
     rmsnormForward,
