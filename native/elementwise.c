@@ -116,7 +116,8 @@ static void gelu_bwd_range(void *ctx, long lo, long hi) {
 /* bfloat16 (the outputs rounded to bfloat16, as autocast's GELU returns a bfloat16 tensor): the exponent
  * t = -2y = u (a + b u^2) in plain float. Its rounding moves e^t by up to ~|t| ulps (~1e-6 relative), far
  * below bfloat16's half ulp (2e-3), so only results within that distance of a rounding midpoint can round
- * the other way; ~2x faster than the float32 forms above. u is clamped as in gelu_exp. */
+ * the other way; with vrecip for the division, ~2x faster than the float32 forms above. u is clamped as in
+ * gelu_exp, and t at 80, so 1 + e^t and its reciprocal stay normal. */
 INLINE vf gelu_exp_bf16(vf u) {
   const float a = (float)(-2 * 0.7978845608028654), b = (float)(-2 * 0.7978845608028654 * 0.044715);
   u = vmax(vset1(-100.0f), vmin(vset1(100.0f), u));
@@ -127,7 +128,7 @@ static void gelu_fwd_bf16_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   VLOOP(i, lo, hi) {
     vf u = vloadp(a->x + i, hi - i);
-    vstorep(a->out + i, vround_bf16(vdiv(u, vadd(vset1(1.0f), gelu_exp_bf16(u)))), hi - i);
+    vstorep(a->out + i, vround_bf16(vmul(u, vrecip(vadd(vset1(1.0f), gelu_exp_bf16(u))))), hi - i);
   }
 }
 
@@ -135,7 +136,7 @@ static void gelu_bwd_bf16_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   VLOOP(i, lo, hi) {
     vf u = vmax(vset1(-100.0f), vmin(vset1(100.0f), vloadp(a->x + i, hi - i))), e = gelu_exp_bf16(u);
-    vf s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
+    vf s = vrecip(vadd(vset1(1.0f), e));
     vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
     vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
     vstorep(a->out + i, vround_bf16(vmul(vloadp(a->y + i, hi - i), vadd(s, ds))), hi - i);
