@@ -42,6 +42,7 @@ INLINE vf vfms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
 /* max/min return the second operand when either is NaN: callers pass the data second so NaN propagates. */
 INLINE vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+INLINE vf vsqrt(vf a) { return _mm512_sqrt_ps(a); }
 /* a < b ? x : y, lane by lane. */
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
 INLINE float vhsum(vf v) { return _mm512_reduce_add_ps(v); }
@@ -156,6 +157,7 @@ INLINE vf vfnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 INLINE vf vfms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
 INLINE vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+INLINE vf vsqrt(vf a) { return _mm256_sqrt_ps(a); }
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
 INLINE float vhsum(vf v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -268,6 +270,7 @@ INLINE vf vfnma(vf a, vf b, vf c) { return fmaf(-a, b, c); }
 INLINE vf vfms(vf a, vf b, vf c) { return fmaf(a, b, -c); }
 INLINE vf vmax(vf a, vf b) { return a > b ? a : b; }
 INLINE vf vmin(vf a, vf b) { return a < b ? a : b; }
+INLINE vf vsqrt(vf a) { return sqrtf(a); }
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return a < b ? x : y; }
 INLINE float vhsum(vf v) { return v; }
 INLINE float vhmax(vf v) { return v; }
