@@ -531,14 +531,17 @@ test('grouped-query attention forward and backward match js, with and without dr
 // rounding. A rounding of the native kernel's float32 exp or row sums may land on the other side of a
 // bfloat16 tie than the oracle's float64 ones, moving a few outputs by up to bfloat16's 2^-9: so the test
 // bounds the share of elements off by more than float32 noise (skipping a rounding moves nearly all, by
-// ~2.5e-3 relative L2), the largest error (a few flips' worth) and the relative L2 error.
+// ~2.5e-3 relative L2), the largest error (a few flips' worth) and the relative L2 error. A flip of one P
+// or dS element moves a row of out, or a row of dq and one of dk or dv (2 hs elements): two are allowed
+// beyond 2% of the elements, for the small shapes.
 const bf16AttentionShapes: [number, number, number, number, number][] = [ // B, T, C, nh, nkv
   [2, 64, 128, 4, 4], [1, 70, 64, 2, 2], [2, 33, 128, 2, 2], [1, 257, 128, 2, 2], [3, 2, 32, 1, 1], // hs 32, 64: AMX
+  [2, 45, 32, 2, 2], [1, 50, 96, 2, 1], // hs 16, 48: head dimensions padded to the tiles' 32
   [1, 100, 192, 3, 1], [2, 40, 128, 4, 2], // GQA, MQA
   [1, 37, 48, 2, 2], [2, 5, 24, 3, 3], // hs 24, 8: the float32 kernels on every path
 ];
 
-function assertBf16Close(actual: Float32Array, want: Float32Array, float32: Float32Array, what: string): void {
+function assertBf16Close(actual: Float32Array, want: Float32Array, float32: Float32Array, hs: number, what: string): void {
   let diff = 0, norm = 0, moved = 0, off = 0, scale = 0, worst = 0;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
   for (let i = 0; i < want.length; i++) {
@@ -551,7 +554,7 @@ function assertBf16Close(actual: Float32Array, want: Float32Array, float32: Floa
   }
   const rel = Math.sqrt(diff / norm), bf16Effect = Math.sqrt(moved / norm);
   assert.ok(bf16Effect > 1e-3, `${what}: the oracle's bfloat16 result is only ${bf16Effect} off float32`);
-  assert.ok(off <= 0.02 * want.length && worst <= 4e-3 * scale && rel < 1e-3,
+  assert.ok(off <= 0.02 * want.length + 4 * hs && worst <= 4e-3 * scale && rel < 1e-3,
     `${what}: ${off} of ${want.length} elements off by > 1e-5 scaled, the worst by ${worst / scale} scaled; relative L2 error ${rel}`);
 }
 
@@ -570,9 +573,9 @@ for (const path of allPaths) {
             return { out, lse, dqkv };
           };
           const n = run(native!, true), j = run(js, true), f = run(js, false);
-          assertBf16Close(n.out, j.out, f.out, `${what} out`);
+          assertBf16Close(n.out, j.out, f.out, C / nh, `${what} out`);
           assertClose(n.lse, j.lse, 1e-6, 1e-6, `${what} lse`);
-          assertBf16Close(n.dqkv, j.dqkv, f.dqkv, `${what} dqkv`);
+          assertBf16Close(n.dqkv, j.dqkv, f.dqkv, C / nh, `${what} dqkv`);
         }
       }
     });
