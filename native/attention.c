@@ -17,6 +17,10 @@
 // register-blocked loops on DR query rows at a time, with K^T (and V^T) transposed once per task; the
 // backward accumulates dK and dV in per-task buffers, so two threads never write the same cache lines of
 // dqkv over and over. Same arithmetic (float FMAs, the same softmax rows) and dropout counters.
+// bfloat16 (the step under dtype=bfloat16, as autocast runs attention): every product's operands are
+// rounded to bfloat16, sums in float32. On AMX the tasks of attention_amx.c run the products on tiles,
+// with the same rows (attn_softmax_row, attn_backward_row); elsewhere the float32 kernels above run on a
+// rounded copy of qkv (and dout), the rows rounding P and dS (round_rows).
 #include <math.h>
 #include <string.h>
 
