@@ -80,7 +80,7 @@ INLINE vf exp_lanes(const float *s, long left, vf scale, vf neg, float fill) {
   return vsel_lt(vload(lane), vset1((float)left), e, vzero());
 }
 
-float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse) {
+float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *rowmax) {
   vf mx = vset1(-INFINITY);
   for (long c = 0; c < n; c += VL) mx = vmax(mx, vloadp_or(s + c, n - c, -INFINITY));
   float smax = vhmax(mx), m = smax * j->scale;
@@ -91,11 +91,16 @@ float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64
     vstorep(s + c, e, n - c);
   }
   double total = vhsum(sum);
-  if (lse) *lse = m + logf((float)total); /* float: libm's double log was 15% of the kernel at T = 64 */
+  if (rowmax) *rowmax = m;
   if (j->thr) apply_dropout(j, s, n, base);
   if (j->round_rows) round_to_bf16(s, n);
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   return (float)(1.0 / total);
+}
+
+void attn_lse(float *lse, const float *inv, long n) {
+  for (long i = 0; i < n; i += VL)
+    vstorep(lse + i, vsub(vloadp(lse + i, n - i), vlog(vloadp_or(inv + i, n - i, 1.0f))), n - i);
 }
 
 void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
@@ -146,6 +151,7 @@ static void attend(const attn_job *j, const float *q, long ldq, const float *k, 
     for (long i = 0; i < rows; i++)
       inv[i] = attn_softmax_row(j, S + i * j->ld, past + t0 + i + 1, t1, mask_base + (uint64_t)(t0 + i) * nk,
                            lse ? lse + t0 + i : NULL);
+    if (lse) attn_lse(lse + t0, inv, rows);
     float *ob = o + t0 * ldo;
     if (packed)
       mmp(S, j->ld, 0, Vp, nk, ob, ldo, rows, hs, t1, 0);
@@ -322,6 +328,7 @@ static void attn_forward_direct_task(void *ctx, long task) {
     float inv[DR];
     for (long i = 0; i < rows; i++)
       inv[i] = attn_softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
+    attn_lse(lse + t0, inv, rows);
     rows_times(S, ld, rows, v, W, t1, Ob, hs, hs);
     for (long i = 0; i < rows; i++)
       for (long c = 0; c < hs; c += VL) vstore(o + (t0 + i) * C + c, vmul(vload(Ob + i * hs + c), vset1(inv[i])));

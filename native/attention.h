@@ -21,9 +21,12 @@ typedef struct {
 } attn_job;
 
 /* Turns the raw scores s[0..n) of one query into E = exp(scale s - max), dropped out by the mask of
- * counters base + c, and zeroes s[n..zero_to). Writes *lse (when not NULL) and returns 1 / sum(E): the
- * normalisation is applied to the output row, hs wide, not to E. */
-float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse);
+ * counters base + c, and zeroes s[n..zero_to). Writes the scaled max to *rowmax (when not NULL) and
+ * returns 1 / sum(E): the normalisation is applied to the output row, hs wide, not to E. */
+float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *rowmax);
+/* lse[i] = max + log sum(E) of n rows, from their maxes (in lse) and 1 / sum(E): logs of a block of rows
+ * in vector lanes (one libm call per row was ~13% of the forward at T = 64). */
+void attn_lse(float *lse, const float *inv, long n);
 
 /* Backward of one query row t (n = t + 1 keys), from its raw scores s and dO V^T row d: leaves
  * dS = P (dP - rowsum(P dP)) scale in d and the dropped-out P in s (dP taken through the mask of counters

@@ -209,6 +209,7 @@ void attn_forward_amx_task(void *ctx, long task) {
     float inv[AQB];
     for (long i = 0; i < rows; i++)
       inv[i] = attn_softmax_row(j, S + i * tp, t0 + i + 1, kp, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
+    attn_lse(lse + t0, inv, rows);
     for (long i = rows; i < RT * 16; i++) memset(S + i * tp, 0, (size_t)kp * sizeof(float));
     rows_bf16(S, tp, RT * 16, kp, Pb, tp);
     tmul(Ob, hs, Pb, tp, Vpi, 2 * hs, RT, hs / 16, kp / 32, 0);

@@ -331,6 +331,44 @@ INLINE vf vrecip(vf d) {
 INLINE vf vrecip(vf d) { return 1.0f / d; }
 #endif
 
+/* ln x for positive normal float lanes, within ~1 ulp: x = 2^e m with m in [sqrt(1/2), sqrt(2)), then
+ * Cephes' logf polynomial in f = m - 1 (ln 2 split in two). */
+#if VL == 16
+INLINE void vfrexp_(vf x, vf *e, vf *m) {
+  *e = _mm512_getexp_ps(x);
+  *m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+}
+#elif VL == 8
+INLINE void vfrexp_(vf x, vf *e, vf *m) {
+  __m256i u = _mm256_castps_si256(x);
+  *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(127)));
+  *m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+}
+#endif
+#if VL > 1
+INLINE vf vlog(vf x) {
+  vf e, m;
+  vfrexp_(x, &e, &m);
+  vf big = vsel_lt(m, vset1(1.41421356f), vzero(), vset1(1.0f)); /* m >= sqrt 2: halve m, e + 1 */
+  vf f = vsub(vmul(m, vsub(vset1(1.0f), vmul(big, vset1(0.5f)))), vset1(1.0f));
+  e = vadd(e, big);
+  vf z = vmul(f, f), p = vset1(7.0376836292e-2f);
+  p = vfma(p, f, vset1(-1.1514610310e-1f));
+  p = vfma(p, f, vset1(1.1676998740e-1f));
+  p = vfma(p, f, vset1(-1.2420140846e-1f));
+  p = vfma(p, f, vset1(1.4249322787e-1f));
+  p = vfma(p, f, vset1(-1.6668057665e-1f));
+  p = vfma(p, f, vset1(2.0000714765e-1f));
+  p = vfma(p, f, vset1(-2.4999993993e-1f));
+  p = vfma(p, f, vset1(3.3333331174e-1f));
+  vf y = vfma(e, vset1(-2.12194440e-4f), vmul(vmul(p, f), z));
+  y = vfma(z, vset1(-0.5f), y);
+  return vfma(e, vset1(0.693359375f), vadd(f, y));
+}
+#else
+INLINE vf vlog(vf x) { return logf(x); }
+#endif
+
 /* v rounded to bfloat16 (nearest even, NaN kept) in float lanes, as round_to_bf16 (gemm.c) rounds. */
 #if VL == 16
 INLINE vf vround_bf16(vf v) {
