@@ -14,6 +14,7 @@
         "native/gemm_amx.c",
         "native/cpu.c",
         "native/attention.c",
+        "native/attention_amx.c",
         "native/norm.c",
         "native/rope.c",
         "native/swiglu.c",

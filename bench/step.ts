@@ -47,7 +47,9 @@ export function peerStepMs(model: GPTConfig, batch: number, reps: number, what: 
 const family = (kernel: string) =>
   kernel.startsWith('matmul') ? 'matmul' : kernel.startsWith('attention') ? 'attention'
     : kernel.startsWith('layernorm') ? 'layernorm' : kernel.startsWith('gelu') ? 'gelu'
-      : kernel.startsWith('crossEntropy') ? 'cross-entropy' : kernel === 'adamw' ? 'AdamW' : 'other kernels';
+      : kernel.startsWith('crossEntropy') ? 'cross-entropy' : kernel === 'adamw' ? 'AdamW'
+        : kernel === 'dropout' ? 'dropout' : kernel === 'add' || kernel === 'axpy' ? 'residual adds and gradient sums'
+          : 'other kernels';
 
 /** Shares of `reps` steps' wall time spent in each kernel family (the backend's kernels wrapped in timers
  * while it runs) and outside the kernels. */

@@ -367,17 +367,17 @@ static napi_value js_softcapBackward(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_geluForward(napi_env env, napi_callback_info info) {
-  PARSE("geluForward", "x:f out:f n:n");
+  PARSE("geluForward", "x:f out:f n:n bf16:b");
   NEED("geluForward", 0, S(2), "n");
   NEED("geluForward", 1, S(2), "n");
-  k_gelu_forward(F(0), F(1), S(2));
+  k_gelu_forward(F(0), F(1), S(2), v[3].flag);
   return finish(env, "geluForward");
 }
 
 static napi_value js_geluBackward(napi_env env, napi_callback_info info) {
-  PARSE("geluBackward", "x:f dout:f dx:f n:n");
+  PARSE("geluBackward", "x:f dout:f dx:f n:n bf16:b");
   for (int i = 0; i < 3; i++) NEED("geluBackward", i, S(3), "n");
-  k_gelu_backward(F(0), F(1), F(2), S(3));
+  k_gelu_backward(F(0), F(1), F(2), S(3), v[4].flag);
   return finish(env, "geluBackward");
 }
 
@@ -390,19 +390,19 @@ static int attention_heads(napi_env env, const char *kernel, long C, long nh, lo
 }
 
 static napi_value js_attentionForward(napi_env env, napi_callback_info info) {
-  PARSE("attentionForward", "qkv:f out:f lse:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u");
+  PARSE("attentionForward", "qkv:f out:f lse:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u bf16:b");
   long B = S(3), T = S(4), C = S(5), nh = S(6), nkv = S(7), W = 0;
   if (!attention_heads(env, "attentionForward", C, nh, nkv, &W)) return NULL;
   CHECK("attentionForward", v[8].num >= 0 && v[8].num <= 1, "dropoutP must be in [0, 1]");
   NEED("attentionForward", 0, prod(prod(B, T), W), "B*T*(C+2*KV)");
   NEED("attentionForward", 1, prod(prod(B, T), C), "B*T*C");
   NEED("attentionForward", 2, prod(prod(B, nh), T), "B*nh*T");
-  k_attention_forward(F(0), F(1), F(2), B, T, C, nh, nkv, v[8].num, v[9].u32);
+  k_attention_forward(F(0), F(1), F(2), B, T, C, nh, nkv, v[8].num, v[9].u32, v[10].flag);
   return finish(env, "attentionForward");
 }
 
 static napi_value js_attentionBackward(napi_env env, napi_callback_info info) {
-  PARSE("attentionBackward", "dout:f qkv:f out:f lse:f dqkv:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u");
+  PARSE("attentionBackward", "dout:f qkv:f out:f lse:f dqkv:f B:n T:n C:n nh:n nkv:n dropoutP:d seed:u bf16:b");
   long B = S(5), T = S(6), C = S(7), nh = S(8), nkv = S(9), W = 0;
   if (!attention_heads(env, "attentionBackward", C, nh, nkv, &W)) return NULL;
   CHECK("attentionBackward", v[10].num >= 0 && v[10].num <= 1, "dropoutP must be in [0, 1]");
@@ -411,7 +411,7 @@ static napi_value js_attentionBackward(napi_env env, napi_callback_info info) {
   NEED("attentionBackward", 2, prod(prod(B, T), C), "B*T*C");
   NEED("attentionBackward", 3, prod(prod(B, nh), T), "B*nh*T");
   NEED("attentionBackward", 4, prod(prod(B, T), W), "B*T*(C+2*KV)");
-  k_attention_backward(F(0), F(1), F(3), F(4), B, T, C, nh, nkv, v[10].num, v[11].u32);
+  k_attention_backward(F(0), F(1), F(3), F(4), B, T, C, nh, nkv, v[10].num, v[11].u32, v[12].flag);
   return finish(env, "attentionBackward");
 }
 

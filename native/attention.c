@@ -17,9 +17,15 @@
 // register-blocked loops on DR query rows at a time, with K^T (and V^T) transposed once per task; the
 // backward accumulates dK and dV in per-task buffers, so two threads never write the same cache lines of
 // dqkv over and over. Same arithmetic (float FMAs, the same softmax rows) and dropout counters.
+// bfloat16 (the step under dtype=bfloat16, as autocast runs attention): every product's operands are
+// rounded to bfloat16, sums in float32. On AMX the tasks of attention_amx.c run the products on tiles,
+// with the same rows (attn_softmax_row, attn_backward_row); elsewhere the float32 kernels above run on a
+// rounded copy of qkv (and dout), the rows rounding P and dS (round_rows).
 #include <math.h>
 #include <string.h>
 
+#include "attention.h"
+#include "cpu.h"
 #include "kernels.h"
 #include "pool.h"
 #include "simd.h"
@@ -37,19 +43,6 @@
 #define DIRECT_MAX_HS 128
 #define DR 4 /* query rows per block of the direct path */
 #define DCH (VL >= 16 ? 4 : VL >= 8 ? 2 : 4) /* vectors of columns per register block (DR x DCH accumulators) */
-
-typedef struct {
-  const float *qkv, *dout, *lse_in, *kc, *vc; /* kc, vc: KV cache [B, maxT, KV] (attentionCached) */
-  float *out, *lse, *dqkv;
-  long B, T, C, nh, hs; /* T: queries per batch item; C = nh hs, the width of out */
-  long nkv, group, KV, W; /* key/value heads, query heads per kv head, KV = nkv hs, qkv row W = C + 2 KV */
-  long past, maxT;      /* attentionCached: query i sees keys 0..past+i of maxT cache rows */
-  long nk, ld;          /* keys seen by the last query (past + T); row stride of the score buffers */
-  size_t packed;        /* floats of one packed operand (K^T, V, ...) in the per-task scratch */
-  float scale;
-  double keep;        /* 1 / (1 - p) */
-  uint32_t smix, thr; /* dropout: mix32(seed) and the keep threshold (0: no dropout) */
-} attn_job;
 
 static void mm(const float *a, long lda, int ta, const float *b, long ldb, int tb, float *c, long ldc, long M, long N,
                long K, int accumulate) {
@@ -77,35 +70,45 @@ static void apply_dropout(const attn_job *j, float *s, long n, uint64_t base) {
     vstorep(s + c, vselect0(vkeep((uint32_t)(base + c), j->smix, j->thr), vmul(vloadp(s + c, n - c), keep)), n - c);
 }
 
-/* Turns the raw scores s[0..n) of one query into E = exp(scale s - max), dropped out by the mask of
- * counters base + c, and zeroes s[n..zero_to). Writes *lse (when not NULL) and returns 1 / sum(E): the
- * normalisation is applied to the output row, hs wide, not to E. */
-static float softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *lse) {
+/* exp(scale s[c] + neg) for the VL lanes from s (the `left` first ones when fewer; zeros past them). The
+ * lanes past the row are loaded as `fill`, whose exponent is ~0, and zeroed after: loaded as -inf, their
+ * exp underflowed to subnormals, whose microcode assists took half the kernel's time at T = 64. */
+INLINE vf exp_lanes(const float *s, long left, vf scale, vf neg, float fill) {
+  static const float lane[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+  if (left >= VL) return vexp(vfma(vload(s), scale, neg));
+  vf e = vexp(vfma(vloadn_or(s, (int)left, fill), scale, neg));
+  return vsel_lt(vload(lane), vset1((float)left), e, vzero());
+}
+
+float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64_t base, float *rowmax) {
   vf mx = vset1(-INFINITY);
   for (long c = 0; c < n; c += VL) mx = vmax(mx, vloadp_or(s + c, n - c, -INFINITY));
-  float m = vhmax(mx) * j->scale;
+  float smax = vhmax(mx), m = smax * j->scale;
   vf sum = vzero(), scale = vset1(j->scale), negm = vset1(-m);
   for (long c = 0; c < n; c += VL) {
-    vf e = vexp(vfma(vloadp_or(s + c, n - c, -INFINITY), scale, negm));
+    vf e = exp_lanes(s + c, n - c, scale, negm, smax);
     sum = vadd(sum, e);
     vstorep(s + c, e, n - c);
   }
   double total = vhsum(sum);
-  if (lse) *lse = (float)(m + log(total));
+  if (rowmax) *rowmax = m;
   if (j->thr) apply_dropout(j, s, n, base);
+  if (j->round_rows) round_to_bf16(s, n);
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   return (float)(1.0 / total);
 }
 
-/* Backward of one query row t (n = t + 1 keys), from its raw scores s and dO V^T row d: leaves
- * dS = P (dP - rowsum(P dP)) scale in d and the dropped-out P in s (dP taken through the mask of counters
- * base + c), and zeroes both from n to zero_to. */
-static void backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
+void attn_lse(float *lse, const float *inv, long n) {
+  for (long i = 0; i < n; i += VL)
+    vstorep(lse + i, vsub(vloadp(lse + i, n - i), vlog(vloadp_or(inv + i, n - i, 1.0f))), n - i);
+}
+
+void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
   vf scale = vset1(j->scale), keep = vset1((float)j->keep);
   /* P = exp(scale S - lse); dP through the mask; rowdot = sum P dP */
   vf negl = vset1(-lse), dot = vzero();
   for (long c = 0; c < n; c += VL) {
-    vf p = vexp(vfma(vloadp_or(s + c, n - c, -INFINITY), scale, negl)), dp = vloadp(d + c, n - c);
+    vf p = exp_lanes(s + c, n - c, scale, negl, lse / j->scale), dp = vloadp(d + c, n - c);
     if (j->thr) dp = vselect0(vkeep((uint32_t)(base + c), j->smix, j->thr), vmul(dp, keep));
     dot = vfma(p, dp, dot);
     vstorep(s + c, p, n - c);
@@ -117,6 +120,10 @@ static void backward_row(const attn_job *j, float *s, float *d, long n, long zer
     vstorep(d + c, vmul(vmul(p, vsub(vloadp(d + c, n - c), rowdot)), scale), n - c);
   }
   if (j->thr) apply_dropout(j, s, n, base);
+  if (j->round_rows) {
+    round_to_bf16(s, n);
+    round_to_bf16(d, n);
+  }
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   memset(d + n, 0, (size_t)(zero_to - n) * sizeof(float));
 }
@@ -142,8 +149,9 @@ static void attend(const attn_job *j, const float *q, long ldq, const float *k, 
     else
       mm(q + t0 * ldq, ldq, 0, k, ldk, 1, S, j->ld, rows, t1, hs, 0);
     for (long i = 0; i < rows; i++)
-      inv[i] = softmax_row(j, S + i * j->ld, past + t0 + i + 1, t1, mask_base + (uint64_t)(t0 + i) * nk,
+      inv[i] = attn_softmax_row(j, S + i * j->ld, past + t0 + i + 1, t1, mask_base + (uint64_t)(t0 + i) * nk,
                            lse ? lse + t0 + i : NULL);
+    if (lse) attn_lse(lse + t0, inv, rows);
     float *ob = o + t0 * ldo;
     if (packed)
       mmp(S, j->ld, 0, Vp, nk, ob, ldo, rows, hs, t1, 0);
@@ -203,7 +211,7 @@ static void attn_backward_task(void *ctx, long task) {
       mmp(dout + t0 * C, C, 0, Vt, hs, D, j->ld, rows, t1, hs, 0);
       for (long i = 0; i < rows; i++) {
         long t = t0 + i;
-        backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+        attn_backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
       }
       mm(S, j->ld, 1, dout + t0 * C, C, 0, dv, W, t1, hs, rows, 1);
       mmp(D, j->ld, 0, Kp, T, dq + t0 * W, W, rows, hs, t1, 0);
@@ -319,7 +327,8 @@ static void attn_forward_direct_task(void *ctx, long task) {
     rows_times(q + t0 * W, W, rows, Kt, ld, hs, S, ld, (t1 + VL - 1) / VL * VL);
     float inv[DR];
     for (long i = 0; i < rows; i++)
-      inv[i] = softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
+      inv[i] = attn_softmax_row(j, S + i * ld, t0 + i + 1, t1, ((uint64_t)task * T + t0 + i) * T, lse + t0 + i);
+    attn_lse(lse + t0, inv, rows);
     rows_times(S, ld, rows, v, W, t1, Ob, hs, hs);
     for (long i = 0; i < rows; i++)
       for (long c = 0; c < hs; c += VL) vstore(o + (t0 + i) * C + c, vmul(vload(Ob + i * hs + c), vset1(inv[i])));
@@ -350,7 +359,7 @@ static void attn_backward_direct_task(void *ctx, long task) {
       rows_times(dout + t0 * C, C, rows, Vt, ld, hs, D, ld, cols);
       for (long i = 0; i < rows; i++) {
         long t = t0 + i;
-        backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
+        attn_backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
       }
       for (long i = rows; i < DR; i++) { /* rows past T contribute nothing to dK and dV */
         memset(S + i * ld, 0, (size_t)t1 * sizeof(float));
@@ -384,36 +393,48 @@ static void attn_prepare(attn_job *j, double p, uint32_t seed) {
   j->thr = keep_threshold(p);
 }
 
-/* Loads one float per cache line of [p, p + n): a sequential sweep, which the hardware prefetchers run
- * ahead of at full bandwidth. */
-static void stream_in(const float *p, long n) {
-  float acc = 0;
-  for (long i = 0; i < n; i += 16) acc += p[i];
-  volatile float sink = acc;
-  (void)sink;
-}
-
 typedef struct {
   const attn_job *j;
   task_fn fn;
   long tasks, parts, per_b; /* per_b: tasks per batch item */
 } attn_ranges;
 
-/* One thread's share: a run of consecutive tasks, whose rows of qkv (and dout) it first sweeps through
- * in order. A task reads its head's rows 3C floats apart, a pattern the hardware prefetchers do not
- * follow: from memory (in backward, what the forward pass saved; in forward, qkv when the L2 caches
- * lost it) the kernel then ran at ~60% of its speed on cached data. The sweep brings it to ~75%, and
- * costs ~3% when the rows are cached already. */
+/* Before a task runs, its own columns of its batch item's rows are touched, one load per cache line: q
+ * of its query heads, k and v of its kv head, and in backward dout of its heads, the same columns of
+ * dqkv prefetched for writing. A task reads its head's rows 3C floats apart, a pattern the hardware
+ * prefetchers do not follow: from memory (in backward, what the forward pass saved; in forward, qkv when
+ * the caches lost it) the kernel ran at ~60% of its speed on cached data. Whole rows swept in order (all
+ * heads, 2.8 MB of a backward's rows at T = 256, C = 384) did not stay in L2; a task's columns (~0.5 MB)
+ * do: the T = 256 backward is ~9% faster than with the sweeps. */
+static void touch_task(const attn_job *j, long task, long per_b) {
+  long b = task / per_b, hs = j->hs, W = j->W, T = j->T;
+  long g = per_b == j->nh ? task % per_b / j->group : task % per_b; /* the kv head */
+  long q0 = per_b == j->nh ? task % per_b * hs : g * j->group * hs, qn = per_b == j->nh ? hs : j->group * hs;
+  long cols[3][2] = { { q0, qn }, { j->C + g * hs, hs }, { j->C + j->KV + g * hs, hs } };
+  float acc[4] = { 0, 0, 0, 0 };
+  for (long t = 0; t < T; t++) {
+    const float *row = j->qkv + (b * T + t) * W;
+    for (int k = 0; k < 3; k++)
+      for (long c = 0; c < cols[k][1]; c += 16) {
+        acc[k] += row[cols[k][0] + c];
+        if (j->dqkv) __builtin_prefetch(j->dqkv + (b * T + t) * W + cols[k][0] + c, 1, 3);
+      }
+    if (j->dout)
+      for (long c = 0; c < qn; c += 16) acc[3] += j->dout[(b * T + t) * j->C + q0 + c];
+  }
+  volatile float sink = acc[0] + acc[1] + acc[2] + acc[3];
+  (void)sink;
+}
+
+/* One thread's share: a run of consecutive tasks. */
 static void attn_range(void *ctx, long part) {
   const attn_ranges *r = ctx;
   const attn_job *j = r->j;
   long lo = part * r->tasks / r->parts, hi = (part + 1) * r->tasks / r->parts;
-  if (lo < hi && !j->kc) {
-    long b0 = lo / r->per_b, b1 = (hi - 1) / r->per_b + 1, T = j->T, C = j->C;
-    stream_in(j->qkv + b0 * T * j->W, (b1 - b0) * T * j->W);
-    if (j->dout) stream_in(j->dout + b0 * T * C, (b1 - b0) * T * C);
+  for (long t = lo; t < hi; t++) {
+    if (!j->kc) touch_task(j, t, r->per_b);
+    r->fn((void *)j, t);
   }
-  for (long t = lo; t < hi; t++) r->fn((void *)j, t);
 }
 
 /* Runs fn on every (batch item, head) task, per_b heads per item (query heads, or kv heads in backward):
@@ -425,18 +446,51 @@ static void attn_dispatch(attn_job *j, task_fn fn, long per_b) {
   pool_run(r.parts, attn_range, &r);
 }
 
+/* bfloat16 attention on the float32 kernels (no AMX, or a head size the tiles do not take): the kernels
+ * read copies of qkv (and dout) rounded to bfloat16, and the rows round P and dS (round_rows), so every
+ * product sees the operands the AMX tasks round. NULL when out of memory (the kernel then does nothing). */
+static float *rounded_copy(const float *x, long n, float **second, const float *y, long ny) {
+  float *r = thread_scratch(SCRATCH_ROUNDED, (size_t)(n + ny) * sizeof(float));
+  if (!r) return NULL;
+  memcpy(r, x, (size_t)n * sizeof(float));
+  if (second) memcpy(*second = r + n, y, (size_t)ny * sizeof(float));
+  round_to_bf16(r, n + ny);
+  return r;
+}
+
+/* Whether a bfloat16 call runs on AMX tiles (else on the float32 kernels, rounding). */
+static int on_amx(const attn_job *j) { return matmul_path() == PATH_AMX && attn_amx_fits(j); }
+
 void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
-                         double p, uint32_t seed) {
+                         double p, uint32_t seed, int bf16) {
   attn_job j = { .qkv = qkv, .out = out, .lse = lse, .B = B, .T = T, .C = C, .nh = nh, .nkv = nkv };
   attn_prepare(&j, p, seed);
+  if (bf16 && on_amx(&j)) {
+    attn_dispatch(&j, attn_forward_amx_task, nh);
+    return;
+  }
+  if (bf16) {
+    j.round_rows = 1;
+    if (!(j.qkv = rounded_copy(qkv, B * T * j.W, NULL, NULL, 0))) return;
+  }
   attn_dispatch(&j, direct_path(&j, DIRECT_FWD_MAX_KEYS) ? attn_forward_direct_task : attn_forward_task, nh);
 }
 
 void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
-                          long C, long nh, long nkv, double p, uint32_t seed) {
+                          long C, long nh, long nkv, double p, uint32_t seed, int bf16) {
   attn_job j = { .qkv = qkv, .dout = dout, .lse_in = lse, .dqkv = dqkv, .B = B, .T = T, .C = C, .nh = nh,
                  .nkv = nkv };
   attn_prepare(&j, p, seed);
+  if (bf16 && on_amx(&j)) {
+    attn_dispatch(&j, attn_backward_amx_task, nkv);
+    return;
+  }
+  if (bf16) {
+    float *rdout = NULL;
+    j.round_rows = 1;
+    if (!(j.qkv = rounded_copy(qkv, B * T * j.W, &rdout, dout, B * T * C))) return;
+    j.dout = rdout;
+  }
   attn_dispatch(&j, direct_path(&j, DIRECT_BWD_MAX_KEYS) ? attn_backward_direct_task : attn_backward_task, nkv);
 }
 

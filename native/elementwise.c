@@ -100,11 +100,12 @@ static void gelu_fwd_range(void *ctx, long lo, long hi) {
 }
 
 /* d/du [u s(u)] with s = sigmoid(2y): s + u * 2 s (1 - s) * y'(u), where 1 - s = e s and
- * y' = sqrt(2/pi) (1 + 3 * 0.044715 u^2). */
+ * y' = sqrt(2/pi) (1 + 3 * 0.044715 u^2). The second term is 0 to float precision past |u| = 100: u is
+ * clamped there, as in gelu_exp (unclamped, u^2 overflowed to inf past ~1e19, and inf * 0 made NaN). */
 static void gelu_bwd_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   VLOOP(i, lo, hi) {
-    vf u = vloadp(a->x + i, hi - i), e = gelu_exp(u);
+    vf u = vmax(vset1(-100.0f), vmin(vset1(100.0f), vloadp(a->x + i, hi - i))), e = gelu_exp(u);
     vf s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
     vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
     vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
@@ -112,14 +113,44 @@ static void gelu_bwd_range(void *ctx, long lo, long hi) {
   }
 }
 
-void k_gelu_forward(const float *x, float *out, long n) {
-  ew_args args = { .x = x, .out = out };
-  parallel_for(n, GRAIN / 4, gelu_fwd_range, &args);
+/* bfloat16 (the outputs rounded to bfloat16, as autocast's GELU returns a bfloat16 tensor): the exponent
+ * t = -2y = u (a + b u^2) in plain float. Its rounding moves e^t by up to ~|t| ulps (~1e-6 relative), far
+ * below bfloat16's half ulp (2e-3), so only results within that distance of a rounding midpoint can round
+ * the other way; with vrecip for the division, ~2x faster than the float32 forms above. u is clamped as in
+ * gelu_exp, and t at 80, so 1 + e^t and its reciprocal stay normal. */
+INLINE vf gelu_exp_bf16(vf u) {
+  const float a = (float)(-2 * 0.7978845608028654), b = (float)(-2 * 0.7978845608028654 * 0.044715);
+  u = vmax(vset1(-100.0f), vmin(vset1(100.0f), u));
+  return vexp(vmin(vset1(80.0f), vmul(u, vfma(vset1(b), vmul(u, u), vset1(a)))));
 }
 
-void k_gelu_backward(const float *x, const float *dout, float *dx, long n) {
+static void gelu_fwd_bf16_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vloadp(a->x + i, hi - i);
+    vstorep(a->out + i, vround_bf16(vmul(u, vrecip(vadd(vset1(1.0f), gelu_exp_bf16(u))))), hi - i);
+  }
+}
+
+static void gelu_bwd_bf16_range(void *ctx, long lo, long hi) {
+  const ew_args *a = ctx;
+  VLOOP(i, lo, hi) {
+    vf u = vmax(vset1(-100.0f), vmin(vset1(100.0f), vloadp(a->x + i, hi - i))), e = gelu_exp_bf16(u);
+    vf s = vrecip(vadd(vset1(1.0f), e));
+    vf dy = vmul(vset1(0.7978845608028654f), vfma(vmul(u, u), vset1(3.0f * 0.044715f), vset1(1.0f)));
+    vf ds = vmul(vmul(vset1(2.0f), u), vmul(vmul(s, vmul(e, s)), dy));
+    vstorep(a->out + i, vround_bf16(vmul(vloadp(a->y + i, hi - i), vadd(s, ds))), hi - i);
+  }
+}
+
+void k_gelu_forward(const float *x, float *out, long n, int bf16) {
+  ew_args args = { .x = x, .out = out };
+  parallel_for(n, GRAIN / 4, bf16 ? gelu_fwd_bf16_range : gelu_fwd_range, &args);
+}
+
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n, int bf16) {
   ew_args args = { .x = x, .y = dout, .out = dx };
-  parallel_for(n, GRAIN / 4, gelu_bwd_range, &args);
+  parallel_for(n, GRAIN / 4, bf16 ? gelu_bwd_bf16_range : gelu_bwd_range, &args);
 }
 
 /* ------------------------------------------------------------------ dropout */
@@ -142,15 +173,17 @@ void k_dropout(const float *x, float *out, long n, double p, uint32_t seed) {
 
 /* ------------------------------------------------------------------ AdamW */
 
-/* The oracle's double arithmetic, operation for operation; m and v are rounded to float when stored and
- * the update uses the stored values. The bias corrections are folded into two constants, as torch does,
- * leaving one division and one square root per element (the divisions bounded the kernel's speed):
- * param = param (1 - lr wd) - step_size m / (sqrt(v) inv_root_bc2 + eps). */
+/* The oracle's double arithmetic, operation for operation, for m and v (rounded to float when stored; the
+ * update uses the stored values) and the decayed parameter. The bias corrections are folded into two
+ * constants, as torch does: param = param (1 - lr wd) - step_size m / (sqrt(v) inv_root_bc2 + eps). The
+ * step's square root and division run in float lanes (torch's own AdamW is float32 throughout): in double
+ * they bounded the kernel at ~5 cycles a parameter, and the step, ~lr of the parameter, only moves by a
+ * float rounding of itself. */
 static void adamw_range(void *ctx, long lo, long hi) {
   const ew_args *a = ctx;
   float *param = a->out, *m = a->m, *v = a->v;
-  vfd step_size = vfd_set1(a->s[0]), b1 = vfd_set1(a->s[1]), b2 = vfd_set1(a->s[2]), eps = vfd_set1(a->s[3]);
-  vfd decay = vfd_set1(a->s[4]), inv_root_bc2 = vfd_set1(a->s[5]);
+  vfd b1 = vfd_set1(a->s[1]), b2 = vfd_set1(a->s[2]), decay = vfd_set1(a->s[4]);
+  vf step_size = vset1((float)a->s[0]), eps = vset1((float)a->s[3]), inv_root_bc2 = vset1((float)a->s[5]);
   vfd c1 = vfd_set1(1.0 - a->s[1]), c2 = vfd_set1(1.0 - a->s[2]);
   VLOOP(i, lo, hi) {
     long n = hi - i;
@@ -160,8 +193,8 @@ static void adamw_range(void *ctx, long lo, long hi) {
     vstorep(m + i, mf, n);
     vstorep(v + i, vf_, n);
     vfd p = vfd_mul(vfd_from(vloadp(param + i, n)), decay);
-    vfd step = vfd_div(vfd_mul(step_size, vfd_from(mf)), vfd_add(vfd_mul(vfd_sqrt(vfd_from(vf_)), inv_root_bc2), eps));
-    vstorep(param + i, vfd_to(vfd_sub(p, step)), n);
+    vf step = vdiv(vmul(step_size, mf), vfma(vsqrt(vf_), inv_root_bc2, eps));
+    vstorep(param + i, vfd_to(vfd_sub(p, vfd_from(step))), n);
   }
 }
 

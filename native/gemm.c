@@ -196,8 +196,8 @@ static void pack_b(const gemm_args *g, long k0, long kc, long j0, long nb, float
   }
 }
 
-/* Rounds n packed values to bfloat16 in place (round to nearest even; NaN kept), for the float32 kernel. */
-static void round_to_bf16(float *p, long n) {
+/* For the float32 kernel (and attention.c's rows): see kernels.h. */
+void round_to_bf16(float *p, long n) {
   for (long i = 0; i < n; i++) {
     uint32_t u;
     memcpy(&u, p + i, 4);

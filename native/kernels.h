@@ -25,6 +25,9 @@ typedef struct {
   int bf16;
 } gemm_args;
 
+/* Rounds n values to bfloat16 in place (round to nearest even, NaN kept), still stored as float32. */
+void round_to_bf16(float *p, long n);
+
 /* Runs entirely on the calling thread (for kernels that parallelise at a coarser level). */
 void gemm_serial(const gemm_args *g);
 
@@ -68,8 +71,9 @@ void k_add(const float *a, const float *b, float *out, long n);
 void k_mul(const float *a, const float *b, float *out, long n);
 void k_axpy(double alpha, const float *x, float *y, long n);
 void k_scale(const float *x, double alpha, float *out, long n);
-void k_gelu_forward(const float *x, float *out, long n);
-void k_gelu_backward(const float *x, const float *dout, float *dx, long n);
+/* With bf16, out (dx) is rounded to bfloat16, as autocast's GELU of a bfloat16 tensor returns one. */
+void k_gelu_forward(const float *x, float *out, long n, int bf16);
+void k_gelu_backward(const float *x, const float *dout, float *dx, long n, int bf16);
 void k_dropout(const float *x, float *out, long n, double p, uint32_t seed);
 void k_adamw(float *param, const float *grad, float *m, float *v, long n, double lr, double beta1, double beta2,
              double eps, double weight_decay, double step);
@@ -102,11 +106,12 @@ void k_relu2_backward(const float *x, const float *dout, float *dx, long n);
 void k_softcap_forward(const float *x, float *out, long n, float cap);
 void k_softcap_backward(const float *out, const float *dout, float *dx, long n, float cap);
 
-/* ---- attention.c: qkv rows are [q (nh heads) | k (nkv heads) | v (nkv heads)], head size C / nh */
+/* ---- attention.c: qkv rows are [q (nh heads) | k (nkv heads) | v (nkv heads)], head size C / nh. With
+ * bf16, every operand of the products (q, k, v, dout, P, dS) is rounded to bfloat16, sums in float32. */
 void k_attention_forward(const float *qkv, float *out, float *lse, long B, long T, long C, long nh, long nkv,
-                         double p, uint32_t seed);
+                         double p, uint32_t seed, int bf16);
 void k_attention_backward(const float *dout, const float *qkv, const float *lse, float *dqkv, long B, long T,
-                          long C, long nh, long nkv, double p, uint32_t seed);
+                          long C, long nh, long nkv, double p, uint32_t seed, int bf16);
 void k_attention_cached(const float *qkv, float *kcache, float *vcache, float *out, long B, long n, long past,
                         long maxT, long C, long nh, long nkv);
 

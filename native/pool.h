@@ -22,7 +22,7 @@ void parallel_for(long n, long grain, range_fn fn, void *ctx);
 /* A 64-byte aligned buffer of at least `bytes`, private to the calling OS thread and reused across calls
  * (slot picks one of a few independent buffers). NULL when out of memory: the kernel then skips its work
  * and the addon reports the failure (see kernel_failed). */
-enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_KERNEL, SCRATCH_AMX, SCRATCH_QUANT, SCRATCH_AMX_A, SCRATCH_SLOTS };
+enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_KERNEL, SCRATCH_AMX, SCRATCH_QUANT, SCRATCH_AMX_A, SCRATCH_ROUNDED, SCRATCH_SLOTS };
 void *thread_scratch(int slot, size_t bytes);
 
 /* Non-zero when a kernel since the last reset could not get its scratch memory. */

@@ -42,6 +42,7 @@ INLINE vf vfms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
 /* max/min return the second operand when either is NaN: callers pass the data second so NaN propagates. */
 INLINE vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+INLINE vf vsqrt(vf a) { return _mm512_sqrt_ps(a); }
 /* a < b ? x : y, lane by lane. */
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
 INLINE float vhsum(vf v) { return _mm512_reduce_add_ps(v); }
@@ -156,6 +157,7 @@ INLINE vf vfnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 INLINE vf vfms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
 INLINE vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
 INLINE vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+INLINE vf vsqrt(vf a) { return _mm256_sqrt_ps(a); }
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
 INLINE float vhsum(vf v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -268,6 +270,7 @@ INLINE vf vfnma(vf a, vf b, vf c) { return fmaf(-a, b, c); }
 INLINE vf vfms(vf a, vf b, vf c) { return fmaf(a, b, -c); }
 INLINE vf vmax(vf a, vf b) { return a > b ? a : b; }
 INLINE vf vmin(vf a, vf b) { return a < b ? a : b; }
+INLINE vf vsqrt(vf a) { return sqrtf(a); }
 INLINE vf vsel_lt(vf a, vf b, vf x, vf y) { return a < b ? x : y; }
 INLINE float vhsum(vf v) { return v; }
 INLINE float vhmax(vf v) { return v; }
@@ -310,6 +313,84 @@ INLINE void vstorep(float *p, vf v, long n) {
   else
     vstoren(p, v, (int)n);
 }
+
+/* 1 / d within ~2 ulp for finite normal d with a normal reciprocal: the hardware's approximate reciprocal
+ * (14 bits with AVX-512, 12 with AVX2) and one Newton step, cheaper than a division (whose throughput,
+ * one per ~16 cycles for 16 lanes, bounds a kernel with little else to do). */
+#if VL == 16
+INLINE vf vrecip(vf d) {
+  vf r = _mm512_rcp14_ps(d);
+  return vfma(vfnma(d, r, vset1(1.0f)), r, r);
+}
+#elif VL == 8
+INLINE vf vrecip(vf d) {
+  vf r = _mm256_rcp_ps(d);
+  return vfma(vfnma(d, r, vset1(1.0f)), r, r);
+}
+#else
+INLINE vf vrecip(vf d) { return 1.0f / d; }
+#endif
+
+/* ln x for positive normal float lanes, within ~1 ulp: x = 2^e m with m in [sqrt(1/2), sqrt(2)), then
+ * Cephes' logf polynomial in f = m - 1 (ln 2 split in two). */
+#if VL == 16
+INLINE void vfrexp_(vf x, vf *e, vf *m) {
+  *e = _mm512_getexp_ps(x);
+  *m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+}
+#elif VL == 8
+INLINE void vfrexp_(vf x, vf *e, vf *m) {
+  __m256i u = _mm256_castps_si256(x);
+  *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(127)));
+  *m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+}
+#endif
+#if VL > 1
+INLINE vf vlog(vf x) {
+  vf e, m;
+  vfrexp_(x, &e, &m);
+  vf big = vsel_lt(m, vset1(1.41421356f), vzero(), vset1(1.0f)); /* m >= sqrt 2: halve m, e + 1 */
+  vf f = vsub(vmul(m, vsub(vset1(1.0f), vmul(big, vset1(0.5f)))), vset1(1.0f));
+  e = vadd(e, big);
+  vf z = vmul(f, f), p = vset1(7.0376836292e-2f);
+  p = vfma(p, f, vset1(-1.1514610310e-1f));
+  p = vfma(p, f, vset1(1.1676998740e-1f));
+  p = vfma(p, f, vset1(-1.2420140846e-1f));
+  p = vfma(p, f, vset1(1.4249322787e-1f));
+  p = vfma(p, f, vset1(-1.6668057665e-1f));
+  p = vfma(p, f, vset1(2.0000714765e-1f));
+  p = vfma(p, f, vset1(-2.4999993993e-1f));
+  p = vfma(p, f, vset1(3.3333331174e-1f));
+  vf y = vfma(e, vset1(-2.12194440e-4f), vmul(vmul(p, f), z));
+  y = vfma(z, vset1(-0.5f), y);
+  return vfma(e, vset1(0.693359375f), vadd(f, y));
+}
+#else
+INLINE vf vlog(vf x) { return logf(x); }
+#endif
+
+/* v rounded to bfloat16 (nearest even, NaN kept) in float lanes, as round_to_bf16 (gemm.c) rounds. */
+#if VL == 16
+INLINE vf vround_bf16(vf v) {
+  __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+  __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+  __m512i r = _mm512_and_si512(_mm512_add_epi32(u, bias), _mm512_set1_epi32((int)0xffff0000u));
+  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), u));
+}
+#elif VL == 8
+INLINE vf vround_bf16(vf v) {
+  __m256i u = _mm256_castps_si256(v), one = _mm256_set1_epi32(1);
+  __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), one));
+  __m256 r = _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(u, bias), _mm256_set1_epi32((int)0xffff0000u)));
+  return _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+#else
+INLINE vf vround_bf16(vf v) {
+  union { float f; uint32_t u; } b = { v };
+  if ((b.u & 0x7fffffffu) <= 0x7f800000u) b.u = (b.u + 0x7fffu + ((b.u >> 16) & 1u)) & 0xffff0000u;
+  return b.f;
+}
+#endif
 
 /* lowbias32, identical to mix32 in src/tensor/random.ts. */
 INLINE uint32_t mix32_(uint32_t x) {

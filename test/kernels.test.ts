@@ -12,9 +12,13 @@
 // - gelu: 2e-6 relative (measured max 6.5e-7 forward, ~2 ulp), plus 1e-6 absolute for the backward,
 //   whose value cancels to 0 near u = -0.75 (measured max abs error 2.4e-7 for |dout| = 1).
 // - layernorm out 1e-5, mean/rstd 1e-6 relative; dx, dw, db scaled 1e-5.
-// - attention out, dqkv, attentionCached out: scaled 1e-5; lse 1e-6 relative.
+// - attention out, dqkv, attentionCached out: scaled 1e-5; lse 1e-6 relative. In bfloat16 (every path):
+//   against the oracle's rounding, all but a few elements (rare rounding-tie flips) within scaled 1e-5.
+// - gelu in bfloat16: the oracle's rounding of the exact value, all but 0.2% of elements, those within
+//   one bfloat16 step.
 // - cross-entropy: losses 1e-6, dlogits 1e-5 relative (float lanes, accurate exp, double sums).
-// - AdamW param: 1e-6 relative (double arithmetic like the oracle; only Math.pow vs C pow may differ).
+// - AdamW param: 1e-6 relative plus 1e-6 lr absolute (double arithmetic like the oracle, but the step's square
+//   root and division in float: a float rounding of a step of ~lr).
 // - finite differences (float32, central, eps 1e-2; 1e-3 for gelu): within 2e-2 of max(1, max|grad|).
 // Inputs are subarray views at non-zero byte offsets, to exercise the addon's view handling.
 import { test } from 'node:test';
@@ -360,18 +364,50 @@ test('geluForward and geluBackward match js (accurate tanh)', { skip }, () => {
   x.set([0, -0, 1e-3, -1e-3, 1e-20, 5, -5, -7, 20, -20, 100, -100, 1e-7, -3.5]);
   const dout = rand(n, -2, 2);
   const fj = rand(n), fn = rand(n), bj = rand(n), bn = rand(n);
-  js.geluForward(x, fj, n);
-  native!.geluForward(x, fn, n);
+  js.geluForward(x, fj, n, false);
+  native!.geluForward(x, fn, n, false);
   assertClose(fn, fj, 2e-6, 1e-9, 'geluForward');
-  js.geluBackward(x, dout, bj, n);
-  native!.geluBackward(x, dout, bn, n);
+  js.geluBackward(x, dout, bj, n, false);
+  native!.geluBackward(x, dout, bn, n, false);
   assertClose(bn, bj, 2e-6, 1e-6, 'geluBackward'); // the derivative crosses 0 near u = -0.75: absolute there
   // Huge inputs (u^3 overflows float) stay finite: the identity above, ~0 below.
   const huge = Float32Array.from([1e19, 1e30, 3e12, -1e19, -1e30, -3e12]), hj = new Float32Array(6), hn = new Float32Array(6);
-  js.geluForward(huge, hj, 6);
-  native!.geluForward(huge, hn, 6);
-  assert.ok(hn.every(Number.isFinite), `geluForward of huge inputs: ${[...hn]}`);
-  assertClose(hn.subarray(0, 3), hj.subarray(0, 3), 2e-6, 0, 'geluForward of huge positive inputs');
+  for (const bf16 of [false, true]) {
+    js.geluForward(huge, hj, 6, bf16);
+    native!.geluForward(huge, hn, 6, bf16);
+    assert.ok(hn.every(Number.isFinite), `geluForward of huge inputs: ${[...hn]}`);
+    assertClose(hn.subarray(0, 3), hj.subarray(0, 3), 2e-6, 0, 'geluForward of huge positive inputs');
+    native!.geluBackward(huge, Float32Array.from([1, 1, 1, 1, 1, 1]), hn, 6, bf16);
+    assertClose(hn, [1, 1, 1, 0, 0, 0], 0, 1e-20, `geluBackward of huge inputs, bf16=${bf16}`);
+  }
+});
+
+// In bfloat16 the outputs are rounded to bfloat16, from a float formula whose error (~1e-6 relative) is far
+// below the rounding's: the native result equals the oracle's rounding of the exact value but for values
+// within that error of a rounding midpoint (a few in 10^4 in theory), and then by one bfloat16 step. (Below
+// u = -7 the oracle's 0.5 u (1 + tanh) cancels to 0: absolute 1e-9 there, as in the float32 test.)
+test('geluForward and geluBackward in bfloat16 match js\'s rounding of the exact values', { skip }, () => {
+  const n = 20011;
+  const x = rand(n, -10, 10);
+  x.set([0, -0, 1e-3, -1e-3, 1e-20, 5, -5, -7, 20, -20, 100, -100, 1e-7, -3.5]);
+  const dout = rand(n, -2, 2);
+  for (const [name, run] of [
+    ['geluForward', (be: Backend, out: Float32Array, bf16: boolean) => be.geluForward(x, out, n, bf16)],
+    ['geluBackward', (be: Backend, out: Float32Array, bf16: boolean) => be.geluBackward(x, dout, out, n, bf16)],
+  ] as const) {
+    const want = rand(n), got = rand(n), exact = rand(n);
+    run(js, want, true);
+    run(native!, got, true);
+    run(js, exact, false);
+    let differ = 0, rounded = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(Math.abs(got[i]! - want[i]!) <= 1e-9)) differ++;
+      if (want[i] !== exact[i]) rounded++;
+    }
+    assert.ok(rounded > 0.8 * n, `${name}: the oracle rounded only ${rounded} of ${n} values`);
+    assert.ok(differ <= 0.002 * n, `${name}: ${differ} of ${n} values differ from the oracle's`);
+    assertClose(got, want, 2 ** -7, 1e-9, `${name} (one bfloat16 step)`);
+  }
 });
 
 test('dropout masks are bit-identical to js', { skip }, () => {
@@ -395,7 +431,7 @@ test('adamw matches js', { skip }, () => {
   }
   assertIdentical(mn, mj, 'adamw m');
   assertIdentical(vn, vj, 'adamw v');
-  assertClose(pn, pj, 1e-6, 0, 'adamw param');
+  assertClose(pn, pj, 1e-6, 1e-6 * 3e-4, 'adamw param'); // + a float rounding of the step (~lr)
 });
 
 // ------------------------------------------------------------------------------------------ layernorm
@@ -442,14 +478,14 @@ test('attention forward and backward match js, with and without dropout', { skip
       const what = `attention B=${B} T=${T} C=${C} nh=${nh} p=${p}`;
       const qkv = rand(B * T * 3 * C, -2, 2), seed = 1234 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nh, p, seed, false);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nh, p, seed, false);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C);
       const dj = rand(B * T * 3 * C), dn = rand(B * T * 3 * C);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nh, p, seed, false);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nh, p, seed, false);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
@@ -468,7 +504,7 @@ test('attentionCached matches js (decode and prefill), and equals attentionForwa
     assertCloseScaled(on, oj, 1e-5, `${what} out`);
     if (past === 0 && n === maxT) {
       const of = rand(B! * n! * C!), lse = rand(B! * nh! * n!);
-      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0);
+      native!.attentionForward(qkv, of, lse, B!, n!, C!, nh!, nh!, 0, 0, false);
       assertCloseScaled(on, of, 1e-6, `${what} vs attentionForward`);
     }
   }
@@ -487,17 +523,73 @@ test('grouped-query attention forward and backward match js, with and without dr
       const what = `GQA attention B=${B} T=${T} C=${C} nh=${nh} nkv=${nkv} p=${p}`;
       const qkv = rand(B * T * W, -2, 2), seed = 99 + T;
       const oj = rand(B * T * C), on = rand(B * T * C), lj = rand(B * nh * T), ln = rand(B * nh * T);
-      js.attentionForward(qkv, oj, lj, B, T, C, nh, nkv, p, seed);
-      native!.attentionForward(qkv, on, ln, B, T, C, nh, nkv, p, seed);
+      js.attentionForward(qkv, oj, lj, B, T, C, nh, nkv, p, seed, false);
+      native!.attentionForward(qkv, on, ln, B, T, C, nh, nkv, p, seed, false);
       assertCloseScaled(on, oj, 1e-5, `${what} out`);
       assertClose(ln, lj, 1e-6, 1e-6, `${what} lse`);
       const dout = rand(B * T * C), dj = rand(B * T * W), dn = rand(B * T * W);
-      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nkv, p, seed);
-      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nkv, p, seed);
+      js.attentionBackward(dout, qkv, oj, lj, dj, B, T, C, nh, nkv, p, seed, false);
+      native!.attentionBackward(dout, qkv, oj, lj, dn, B, T, C, nh, nkv, p, seed, false);
       assertCloseScaled(dn, dj, 1e-5, `${what} dqkv`);
     }
   }
 });
+
+// bfloat16 attention (the step's attention under dtype=bfloat16): the AMX tasks on the amx path (head sizes
+// that are multiples of 16) and the float32 kernels on rounded operands elsewhere, against the oracle's
+// rounding. A rounding of the native kernel's float32 exp or row sums may land on the other side of a
+// bfloat16 tie than the oracle's float64 ones, moving a few outputs by up to bfloat16's 2^-9: so the test
+// bounds the share of elements off by more than float32 noise (skipping a rounding moves nearly all, by
+// ~2.5e-3 relative L2), the largest error (a few flips' worth) and the relative L2 error. A flip of one P
+// or dS element moves a row of out, or a row of dq and one of dk or dv (2 hs elements): two are allowed
+// beyond 2% of the elements, for the small shapes.
+const bf16AttentionShapes: [number, number, number, number, number][] = [ // B, T, C, nh, nkv
+  [2, 64, 128, 4, 4], [1, 70, 64, 2, 2], [2, 33, 128, 2, 2], [1, 257, 128, 2, 2], [3, 2, 32, 1, 1], // hs 32, 64: AMX
+  [2, 45, 32, 2, 2], [1, 50, 96, 2, 1], // hs 16, 48: head dimensions padded to the tiles' 32
+  [1, 100, 192, 3, 1], [2, 40, 128, 4, 2], // GQA, MQA
+  [1, 37, 48, 2, 2], [2, 5, 24, 3, 3], // hs 24, 8: the float32 kernels on every path
+];
+
+function assertBf16Close(actual: Float32Array, want: Float32Array, float32: Float32Array, hs: number, what: string): void {
+  let diff = 0, norm = 0, moved = 0, off = 0, scale = 0, worst = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) {
+    diff += (actual[i]! - want[i]!) ** 2;
+    norm += want[i]! ** 2;
+    moved += (want[i]! - float32[i]!) ** 2;
+    const e = Math.abs(actual[i]! - want[i]!);
+    if (!(e <= 1e-5 * scale)) off++;
+    if (!(e <= worst)) worst = e;
+  }
+  const rel = Math.sqrt(diff / norm), bf16Effect = Math.sqrt(moved / norm);
+  assert.ok(bf16Effect > 1e-3, `${what}: the oracle's bfloat16 result is only ${bf16Effect} off float32`);
+  assert.ok(off <= 0.02 * want.length + 4 * hs && worst <= 4e-3 * scale && rel < 1e-3,
+    `${what}: ${off} of ${want.length} elements off by > 1e-5 scaled, the worst by ${worst / scale} scaled; relative L2 error ${rel}`);
+}
+
+for (const path of allPaths) {
+  test(`bfloat16 path ${path}: attention forward and backward match js's bfloat16 rounding, with and without dropout`, { skip: pathSkip(path) }, () => {
+    onPath(path, () => {
+      for (const [B, T, C, nh, nkv] of bf16AttentionShapes) {
+        const W = C + 2 * (C / nh) * nkv;
+        for (const p of [0, 0.2]) {
+          const what = `${path} bf16 attention B=${B} T=${T} C=${C} nh=${nh} nkv=${nkv} p=${p}`;
+          const qkv = rand(B * T * W, -2, 2), dout = rand(B * T * C), seed = 5 + T;
+          const run = (be: Backend, bf16: boolean) => {
+            const out = rand(B * T * C), lse = rand(B * nh * T), dqkv = rand(B * T * W);
+            be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed, bf16);
+            be.attentionBackward(dout, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed, bf16);
+            return { out, lse, dqkv };
+          };
+          const n = run(native!, true), j = run(js, true), f = run(js, false);
+          assertBf16Close(n.out, j.out, f.out, C / nh, `${what} out`);
+          assertClose(n.lse, j.lse, 1e-6, 1e-6, `${what} lse`);
+          assertBf16Close(n.dqkv, j.dqkv, f.dqkv, C / nh, `${what} dqkv`);
+        }
+      }
+    });
+  });
+}
 
 test('grouped-query attention equals multi-head attention with each kv head repeated (HF repeat_kv)', () => {
   const B = 2, T = 6, C = 16, nh = 4, nkv = 2, hs = C / nh, KV = nkv * hs, W = C + 2 * KV;
@@ -511,8 +603,8 @@ test('grouped-query attention equals multi-head attention with each kv head repe
   }
   for (const be of backends) {
     const og = new Float32Array(B * T * C), of = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    be.attentionForward(qkv, og, lse, B, T, C, nh, nkv, 0, 0);
-    be.attentionForward(full, of, lse, B, T, C, nh, nh, 0, 0);
+    be.attentionForward(qkv, og, lse, B, T, C, nh, nkv, 0, 0, false);
+    be.attentionForward(full, of, lse, B, T, C, nh, nh, 0, 0, false);
     assertCloseScaled(og, of, 1e-6, `${be.name} GQA vs repeated kv heads`);
   }
 });
@@ -657,9 +749,9 @@ test('native kernels throw clear errors on misuse instead of crashing', { skip }
   assert.throws(() => native!.matmulPair(a, b, rand(9), 3, 3, 4, false, false, a, b, c, 3, 4, 3, false, false, false), /matmulPair: c2 has 4 elements but needs 12 \(M2\*N2\)/);
   assert.throws(() => native!.add(a, b, c, 12), /add: out has 4 elements/);
   assert.throws(() => native!.sum(new Float64Array(4) as unknown as Float32Array, 4), /sum: x must be a Float32Array/);
-  assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 3 arguments/);
+  assert.throws(() => (native!.geluForward as (...args: unknown[]) => void)(a, b), /geluForward: expected 4 arguments/);
   assert.throws(() => native!.scale(a, 2, b, -1), /scale: n must be a non-negative integer/);
-  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1), /C must be a positive multiple of nh/);
+  assert.throws(() => native!.attentionForward(rand(3 * 10), rand(10), rand(2), 1, 2, 5, 2, 2, 0, 1, false), /C must be a positive multiple of nh/);
   assert.throws(() => native!.embeddingForward(rand(6), new Int32Array([0, 3]), rand(4), 2, 2), /index 3 at position 1 is outside the table's 3 rows/);
   assert.throws(() => native!.attentionCached(rand(12), rand(8), rand(8), rand(4), 1, 1, 2, 2, 4, 1, 1), /past \+ n exceeds the cache's maxT/);
   assert.throws(() => native!.embeddingBackward(rand(4), new Float32Array(2) as unknown as Int32Array, rand(6), 2, 2, 3), /idx must be a Int32Array/);
@@ -710,19 +802,19 @@ for (const be of backends) {
 
   test(`${be.name}: geluBackward agrees with finite differences`, () => {
     const n = 41, x = rand(n, -4, 4), r = rand(n), out = new Float32Array(n), dx = new Float32Array(n);
-    be.geluBackward(x, r, dx, n);
+    be.geluBackward(x, r, dx, n, false);
     const coords = someCoords(n, n);
-    assertGrad(dx, coords, numericGrad(x, coords, () => (be.geluForward(x, out, n), dot(out, r)), 1e-3), 'dx');
+    assertGrad(dx, coords, numericGrad(x, coords, () => (be.geluForward(x, out, n, false), dot(out, r)), 1e-3), 'dx');
   });
 
   test(`${be.name}: attentionBackward agrees with finite differences (with dropout)`, () => {
     const B = 2, T = 5, C = 8, nh = 2, p = 0.3, seed = 99;
     const qkv = rand(B * T * 3 * C, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nh, p, seed, false), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * 3 * C);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nh, p, seed, false);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
   });
@@ -731,10 +823,10 @@ for (const be of backends) {
     const B = 2, T = 5, C = 16, nh = 4, nkv = 2, p = 0.3, seed = 7, W = C + 2 * (C / nh) * nkv;
     const qkv = rand(B * T * W, -1, 1), r = rand(B * T * C);
     const out = new Float32Array(B * T * C), lse = new Float32Array(B * nh * T);
-    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed), dot(out, r));
+    const loss = () => (be.attentionForward(qkv, out, lse, B, T, C, nh, nkv, p, seed, false), dot(out, r));
     loss();
     const dqkv = new Float32Array(B * T * W);
-    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed);
+    be.attentionBackward(r, qkv, out, lse, dqkv, B, T, C, nh, nkv, p, seed, false);
     const coords = someCoords(qkv.length, qkv.length);
     assertGrad(dqkv, coords, numericGrad(qkv, coords, loss), 'dqkv');
   });

@@ -48,9 +48,13 @@ export interface Kernels {
   /** dx, dw, db (db may be null) from dout; dw and db are written (summed over the N rows). */
   layernormBackward(dout: F32, x: F32, w: F32, mean: F32, rstd: F32, dx: F32, dw: F32, db: F32 | null, N: number, C: number): void;
 
-  /** tanh-approximated GELU (GPT-2's "gelu_new") and its derivative. */
-  geluForward(x: F32, out: F32, n: number): void;
-  geluBackward(x: F32, dout: F32, dx: F32, n: number): void;
+  /**
+   * tanh-approximated GELU (GPT-2's "gelu_new") and its derivative. With bf16, out (dx) is rounded to
+   * bfloat16, as autocast's GELU of a bfloat16 tensor (a linear layer's output) returns one; the native
+   * kernel then computes it in fewer steps, its error far below that rounding.
+   */
+  geluForward(x: F32, out: F32, n: number, bf16: boolean): void;
+  geluBackward(x: F32, dout: F32, dx: F32, n: number, bf16: boolean): void;
 
   /** RMSNorm (Llama): y = x · rstd · w with rstd = 1/√(mean(x²) + eps) over rows of width C; stores rstd [N]. */
   rmsnormForward(x: F32, w: F32, out: F32, rstd: F32, N: number, C: number, eps: number): void;
@@ -84,9 +88,13 @@ export interface Kernels {
    * of each row of scaled scores, which is all backward needs to rebuild the probabilities: no T×T matrix
    * is kept. Dropout on the probabilities uses the counter-based mask of `dropoutMask` keyed by (seed,
    * index of the probability in [B, nh, T, T]); p = 0 disables it.
+   * With bf16, the products run as torch.autocast(dtype=torch.bfloat16) runs scaled_dot_product_attention
+   * on CPU: q, k, v and dout are rounded to bfloat16, and so are the other operands of the products, the
+   * unnormalised probabilities exp(s - max) (after dropout; the row sums and lse stay float32), the
+   * dropped-out probabilities and dS in backward; products accumulate in float32.
    */
-  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
-  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void;
+  attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16: boolean): void;
+  attentionBackward(dout: F32, qkv: F32, out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16: boolean): void;
 
   /**
    * Causal attention for incremental decoding (inference only). Appends the k and v of n new positions

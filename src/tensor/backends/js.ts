@@ -5,16 +5,26 @@ import { hashUniform } from '../random.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-/** x rounded to the nearest bfloat16 (ties to even), as a float32 buffer. */
+/** The float32 bits u rounded to the nearest bfloat16 (ties to even); NaN stays NaN. */
+function bf16Bits(u: number): number {
+  return (u & 0x7fffffff) > 0x7f800000 ? u : (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+}
+
+/** x rounded to the nearest bfloat16, as a float32 buffer. */
 function roundToBf16(x: F32): F32 {
   const out = Float32Array.from(x), bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i]!;
-    if ((u & 0x7fffffff) > 0x7f800000) continue; // NaN stays NaN
-    bits[i] = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
-  }
+  for (let i = 0; i < bits.length; i++) bits[i] = bf16Bits(bits[i]!);
   return out;
 }
+
+const oneF32 = new Float32Array(1), oneBits = new Uint32Array(oneF32.buffer);
+/** x rounded to float32, then to the nearest bfloat16 (as a kernel rounds a float32 value it computed). */
+function bf16(x: number): number {
+  oneF32[0] = x;
+  oneBits[0] = bf16Bits(oneBits[0]!);
+  return oneF32[0]!;
+}
+const same = (x: number) => x;
 
 function matmul(a: F32, b: F32, c: F32, bias: F32 | null, batch: number, M: number, N: number, K: number,
   transA: boolean, transB: boolean, accumulate: boolean, bBatchStride: number, bf16: boolean): void {
@@ -97,8 +107,13 @@ function qkvLayout(C: number, nh: number, nkv: number) {
   return { hs, KV, W: C + 2 * KV, kCol: (h: number) => C + Math.floor(h / group) * hs };
 }
 
-function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void {
+// In bfloat16 (see Kernels.attentionForward), qkv and dout are rounded first and the products' other
+// operands where they are formed: forward, the unnormalised probabilities exp(s - max) (after dropout), the
+// row's sum dividing the output after the product; backward, the dropped-out P and dS.
+function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16Products: boolean): void {
   const { hs, KV, W, kCol } = qkvLayout(C, nh, nkv), scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+  if (bf16Products) qkv = roundToBf16(qkv.subarray(0, B * T * W));
+  const round = bf16Products ? bf16 : same;
   const p = new Float64Array(T), acc = new Float64Array(hs);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
@@ -120,20 +135,26 @@ function attentionForward(qkv: F32, out: F32, lse: F32, B: number, T: number, C:
         acc.fill(0);
         const maskBase = ((b * nh + h) * T + t) * T;
         for (let j = 0; j <= t; j++) {
-          let pj = Math.exp(p[j]! - rowLse);
+          let pj = bf16Products ? Math.fround(Math.exp(p[j]! - max)) : Math.exp(p[j]! - rowLse);
           if (dropoutP > 0) pj = hashUniform(seed, maskBase + j) >= dropoutP ? pj * keep : 0;
+          pj = round(pj);
           const vOff = (b * T + j) * W + kCol(h) + KV;
           for (let d = 0; d < hs; d++) acc[d]! += pj * qkv[vOff + d]!;
         }
         const oOff = (b * T + t) * C + h * hs;
-        for (let d = 0; d < hs; d++) out[oOff + d] = acc[d]!;
+        for (let d = 0; d < hs; d++) out[oOff + d] = bf16Products ? acc[d]! / sum : acc[d]!;
       }
     }
   }
 }
 
-function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number): void {
+function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, B: number, T: number, C: number, nh: number, nkv: number, dropoutP: number, seed: number, bf16Products: boolean): void {
   const { hs, KV, W, kCol } = qkvLayout(C, nh, nkv), scale = 1 / Math.sqrt(hs), keep = 1 / (1 - dropoutP);
+  if (bf16Products) {
+    qkv = roundToBf16(qkv.subarray(0, B * T * W));
+    dout = roundToBf16(dout.subarray(0, B * T * C));
+  }
+  const round = bf16Products ? bf16 : same;
   dqkv.fill(0, 0, B * T * W);
   const p = new Float64Array(T), dp = new Float64Array(T);
   for (let b = 0; b < B; b++) {
@@ -152,9 +173,10 @@ function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, 
           const pj = Math.exp(s * scale - rowLse);
           const m = dropoutP > 0 ? (hashUniform(seed, maskBase + j) >= dropoutP ? keep : 0) : 1;
           let dpj = 0;
+          const pm = round(pj * m);
           for (let d = 0; d < hs; d++) {
             dpj += dout[oOff + d]! * qkv[vOff + d]!;
-            dqkv[vOff + d]! += pj * m * dout[oOff + d]!;
+            dqkv[vOff + d]! += pm * dout[oOff + d]!;
           }
           dpj *= m;
           p[j] = pj;
@@ -162,7 +184,7 @@ function attentionBackward(dout: F32, qkv: F32, _out: F32, lse: F32, dqkv: F32, 
           dot += pj * dpj;
         }
         for (let j = 0; j <= t; j++) {
-          const ds = p[j]! * (dp[j]! - dot) * scale;
+          const ds = round(p[j]! * (dp[j]! - dot) * scale);
           const kOff = (b * T + j) * W + kCol(h);
           for (let d = 0; d < hs; d++) {
             dqkv[qOff + d]! += ds * qkv[kOff + d]!;
@@ -359,18 +381,20 @@ export function createJsBackend(): Backend {
     },
     layernormForward,
     layernormBackward,
-    geluForward(x, out, n) {
+    geluForward(x, out, n, bf16Output) {
+      const round = bf16Output ? bf16 : same;
       for (let i = 0; i < n; i++) {
         const u = x[i]!;
-        out[i] = 0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u)));
+        out[i] = round(0.5 * u * (1 + Math.tanh(GELU_C * (u + 0.044715 * u * u * u))));
       }
     },
-    geluBackward(x, dout, dx, n) {
+    geluBackward(x, dout, dx, n, bf16Output) {
+      const round = bf16Output ? bf16 : same;
       for (let i = 0; i < n; i++) {
         const u = x[i]!;
         const th = Math.tanh(GELU_C * (u + 0.044715 * u * u * u));
         const dth = (1 - th * th) * GELU_C * (1 + 3 * 0.044715 * u * u);
-        dx[i] = dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth);
+        dx[i] = round(dout[i]! * (0.5 * (1 + th) + 0.5 * u * dth));
       }
     },
     rmsnormForward,

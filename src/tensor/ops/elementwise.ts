@@ -4,6 +4,7 @@ import { gradientBuffer, uninitialized } from '../buffers.js';
 import type { Rng } from '../random.js';
 import { result, shapeString, type Tensor } from '../tensor.js';
 import { broadcastBinary, broadcastShape, reduceToShape } from './broadcast.js';
+import { matmulPrecision } from './matmul.js';
 
 export function add(a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShape(a.shape, b.shape);
@@ -47,9 +48,14 @@ function activation(name: string, x: Tensor, forward: (x: Float32Array, out: Flo
   });
 }
 
-/** tanh-approximated GELU, as GPT-2 ("gelu_new"). */
+/**
+ * tanh-approximated GELU, as GPT-2 ("gelu_new"). Under withMatmulPrecision('bfloat16') its output and
+ * gradient are rounded to bfloat16, as autocast's (the products around it read them rounded anyway).
+ */
 export function gelu(x: Tensor): Tensor {
-  return activation('gelu', x, (...a) => backend().geluForward(...a), (...a) => backend().geluBackward(...a));
+  const bf16 = matmulPrecision() === 'bfloat16';
+  return activation('gelu', x, (x, out, n) => backend().geluForward(x, out, n, bf16),
+    (x, dout, dx, n) => backend().geluBackward(x, dout, dx, n, bf16));
 }
 
 /** SwiGLU, the gated activation of Llama-family MLPs: silu(gate) · up (same shapes). */

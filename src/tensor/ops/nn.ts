@@ -3,6 +3,7 @@
 // calls one forward and one backward kernel.
 import { backend } from '../backends/index.js';
 import { gradientBuffer, uninitialized } from '../buffers.js';
+import { matmulPrecision } from './matmul.js';
 import type { Rng } from '../random.js';
 import { result, shapeString, Tensor, type Shape } from '../tensor.js';
 
@@ -85,7 +86,8 @@ function attentionHeads(qkv: Tensor, nHead: number, nKVHead: number, what: strin
  * Causal self-attention from packed qkv [B, T, C + 2·KV] (q | k | v; GPT-2's [B, T, 3C] when nKVHead =
  * nHead) to [B, T, C] (heads merged), as one op; query head h uses key/value head ⌊h·nKVHead/nHead⌋
  * (grouped-query attention). Only the per-row log-sum-exp is kept for backward, never the T×T
- * probabilities.
+ * probabilities. Under withMatmulPrecision('bfloat16') its products (forward and backward) take bfloat16
+ * operands, as autocast runs attention (see Kernels.attentionForward).
  */
 export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rng: Rng | null = null, training = false, nKVHead = nHead): Tensor {
   const [B, T] = qkv.shape as [number, number];
@@ -94,10 +96,11 @@ export function causalSelfAttention(qkv: Tensor, nHead: number, dropoutP = 0, rn
   if (p > 0 && !rng) throw new Error('attention: dropout needs an rng');
   const seed = p > 0 ? rng!.nextU32() : 0;
   const out = uninitialized(B * T * C), lse = uninitialized(B * nHead * T);
-  backend().attentionForward(qkv.data, out, lse, B, T, C, nHead, nKVHead, p, seed);
+  const bf16 = matmulPrecision() === 'bfloat16';
+  backend().attentionForward(qkv.data, out, lse, B, T, C, nHead, nKVHead, p, seed, bf16);
   return result('attention', out, [B, T, C], [qkv], (g) => {
     const dqkv = gradientBuffer(qkv.size);
-    backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, nKVHead, p, seed);
+    backend().attentionBackward(g, qkv.data, out, lse, dqkv, B, T, C, nHead, nKVHead, p, seed, bf16);
     return [dqkv];
   });
 }
