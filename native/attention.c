@@ -19,7 +19,7 @@
 // dqkv over and over. Same arithmetic (float FMAs, the same softmax rows) and dropout counters.
 // bfloat16 (the step under dtype=bfloat16, as autocast runs attention): every product's operands are
 // rounded to bfloat16, sums in float32. On AMX the tasks of attention_amx.c run the products on tiles,
-// with the same rows (attn_softmax_row, attn_backward_row); elsewhere the float32 kernels above run on a
+// with the same rows (attn_softmax_row, attn_backward_rows); elsewhere the float32 kernels above run on a
 // rounded copy of qkv (and dout), the rows rounding P and dS (round_rows).
 #include <math.h>
 #include <string.h>
@@ -103,7 +103,8 @@ void attn_lse(float *lse, const float *inv, long n) {
     vstorep(lse + i, vsub(vloadp(lse + i, n - i), vlog(vloadp_or(inv + i, n - i, 1.0f))), n - i);
 }
 
-void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
+/* One row of attn_backward_rows: row t (n keys) with the mask counters from base. */
+static void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base) {
   vf scale = vset1(j->scale), keep = vset1((float)j->keep);
   /* P = exp(scale S - lse); dP through the mask; rowdot = sum P dP */
   vf negl = vset1(-lse), dot = vzero();
@@ -126,6 +127,17 @@ void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_
   }
   memset(s + n, 0, (size_t)(zero_to - n) * sizeof(float));
   memset(d + n, 0, (size_t)(zero_to - n) * sizeof(float));
+}
+
+void attn_backward_rows(const attn_job *j, float *S, float *D, long ld, long t0, long rows, long block, long zero_to,
+                        const float *lse, long head) {
+  const long T = j->T;
+  for (long t = t0; t < t0 + rows; t++)
+    attn_backward_row(j, S + (t - t0) * ld, D + (t - t0) * ld, t + 1, zero_to, lse[t], ((uint64_t)head * T + t) * T);
+  for (long i = rows; i < block; i++) { /* rows past T contribute nothing to dK and dV */
+    memset(S + i * ld, 0, (size_t)zero_to * sizeof(float));
+    memset(D + i * ld, 0, (size_t)zero_to * sizeof(float));
+  }
 }
 
 /* One head's causal attention: query row i (of T) sees keys 0..past+i. q, k, v, o are row-strided views
@@ -209,10 +221,7 @@ static void attn_backward_task(void *ctx, long task) {
       long rows = T - t0 < QB ? T - t0 : QB, t1 = t0 + rows;
       mmp(q + t0 * W, W, 0, Kt, hs, S, j->ld, rows, t1, hs, 0);
       mmp(dout + t0 * C, C, 0, Vt, hs, D, j->ld, rows, t1, hs, 0);
-      for (long i = 0; i < rows; i++) {
-        long t = t0 + i;
-        attn_backward_row(j, S + i * j->ld, D + i * j->ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
-      }
+      attn_backward_rows(j, S, D, j->ld, t0, rows, rows, t1, lse, head);
       mm(S, j->ld, 1, dout + t0 * C, C, 0, dv, W, t1, hs, rows, 1);
       mmp(D, j->ld, 0, Kp, T, dq + t0 * W, W, rows, hs, t1, 0);
       mm(D, j->ld, 1, q + t0 * W, W, 0, dk, W, t1, hs, rows, 1);
@@ -357,14 +366,7 @@ static void attn_backward_direct_task(void *ctx, long task) {
       long rows = T - t0 < DR ? T - t0 : DR, t1 = t0 + rows, cols = (t1 + VL - 1) / VL * VL;
       rows_times(q + t0 * W, W, rows, Kt, ld, hs, S, ld, cols);
       rows_times(dout + t0 * C, C, rows, Vt, ld, hs, D, ld, cols);
-      for (long i = 0; i < rows; i++) {
-        long t = t0 + i;
-        attn_backward_row(j, S + i * ld, D + i * ld, t + 1, t1, lse[t], ((uint64_t)head * T + t) * T);
-      }
-      for (long i = rows; i < DR; i++) { /* rows past T contribute nothing to dK and dV */
-        memset(S + i * ld, 0, (size_t)t1 * sizeof(float));
-        memset(D + i * ld, 0, (size_t)t1 * sizeof(float));
-      }
+      attn_backward_rows(j, S, D, ld, t0, rows, DR, t1, lse, head);
       rows_update(S, ld, dout + t0 * C, C, rows, dVb, hs, t1, hs); /* dV += dropout(P)^T dO */
       rows_update(D, ld, q + t0 * W, W, rows, dKb, hs, t1, hs);    /* dK += dS^T Q */
       rows_times(D, ld, rows, k, W, t1, dQb, hs, hs);              /* dQ = dS K */

@@ -28,10 +28,12 @@ float attn_softmax_row(const attn_job *j, float *s, long n, long zero_to, uint64
  * in vector lanes (one libm call per row was ~13% of the forward at T = 64). */
 void attn_lse(float *lse, const float *inv, long n);
 
-/* Backward of one query row t (n = t + 1 keys), from its raw scores s and dO V^T row d: leaves
- * dS = P (dP - rowsum(P dP)) scale in d and the dropped-out P in s (dP taken through the mask of counters
- * base + c), and zeroes both from n to zero_to. */
-void attn_backward_row(const attn_job *j, float *s, float *d, long n, long zero_to, float lse, uint64_t base);
+/* Backward of query rows t0..t0+rows-1 of one head (n = t + 1 keys for row t), from their raw scores S and
+ * dO V^T rows D (ld apart) and the head's lse: leaves dS = P (dP - rowsum(P dP)) scale in D and the
+ * dropped-out P in S (dP taken through the head's dropout mask), zeroed from n to zero_to; rows
+ * rows..block-1 of S and D are zeroed whole, as the products that follow read them. */
+void attn_backward_rows(const attn_job *j, float *S, float *D, long ld, long t0, long rows, long block, long zero_to,
+                        const float *lse, long head);
 
 /* ---- attention_amx.c: the same tasks with every product on AMX tiles (bfloat16 operands, float32
  * accumulation); only when matmul_path() is PATH_AMX, for past = 0 and a head size a multiple of 16. */

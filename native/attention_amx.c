@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "kernels.h"
 #include "pool.h"
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
@@ -49,21 +50,6 @@ static inline long min_l(long a, long b) { return a < b ? a : b; }
 INLINE vf load16(const float *p, long n) { return n >= VL ? vload(p) : n > 0 ? vloadn(p, (int)n) : vzero(); }
 /* 32 floats from p (n of them, zeros past) as bfloat16 in order: 16 words, word i = values 2i, 2i + 1. */
 INLINE vf load32_bf16(const float *p, long n) { return (vf)_mm512_cvtne2ps_pbh(load16(p + VL, n - VL), load16(p, n)); }
-
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} tile_config;
-
-/* Eight tiles of 16 rows x 64 bytes, for the calling thread (released at the end of each task). */
-static void tiles_on(void) {
-  tile_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.palette = 1;
-  for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-}
 
 /* C tiles (0, 0), plus (1, 0) with two_r and (., 1) with two_c, of C (+)= A B over KT k steps of 32:
  * A bfloat16 rows (lda values apart), B in pair rows (16 per k step, ldb values apart). */
@@ -199,7 +185,7 @@ void attn_forward_amx_task(void *ctx, long task) {
   if (!Kpt) return;
   bf16 *Vpi = Kpt + hp * tp, *Qb = Vpi + tp * hs, *Pb = Qb + AQB * hp;
   float *S = (float *)(Pb + AQB * tp), *Ob = S + AQB * tp;
-  tiles_on();
+  amx_tiles_on();
   pack_pair_transposed(k, W, T, hs, tp, hp, Kpt);
   pack_pair_interleaved(v, W, T, hs, tp, Vpi);
   for (long t0 = 0; t0 < T; t0 += AQB) {
@@ -233,7 +219,7 @@ void attn_backward_amx_task(void *ctx, long task) {
        *dOT = QT + hs * tp, *Pp = dOT + hs * tp, *dSp = Pp + AQB * tp, *dSn = dSp + AQB * tp;
   float *S = (float *)(dSn + AQB * tp), *D = S + AQB * tp, *dKT = D + AQB * tp, *dVT = dKT + hs * tp,
         *dQb = dVT + hs * tp;
-  tiles_on();
+  amx_tiles_on();
   pack_pair_transposed(k, W, T, hs, tp, hp, Kpt);
   pack_pair_transposed(v, W, T, hs, tp, hp, Vpt);
   pack_pair_interleaved(k, W, T, hs, tp, Kpi);
@@ -250,14 +236,7 @@ void attn_backward_amx_task(void *ctx, long task) {
       long rows = min_l(AQB, T - t0), t1 = t0 + rows, RT = (rows + 15) / 16, kp = up(t1, 32), NT = up(t1, 16) / 16;
       tmul(S, tp, Qn + t0 * hp, hp, Kpt, 2 * tp, RT, NT, hp / 32, 0);
       tmul(D, tp, dOn + t0 * hp, hp, Vpt, 2 * tp, RT, NT, hp / 32, 0);
-      for (long i = 0; i < rows; i++) {
-        long t = t0 + i;
-        attn_backward_row(j, S + i * tp, D + i * tp, t + 1, kp, lse[t], ((uint64_t)head * T + t) * T);
-      }
-      for (long i = rows; i < AQB; i++) { /* rows past T contribute nothing to dK and dV */
-        memset(S + i * tp, 0, (size_t)kp * sizeof(float));
-        memset(D + i * tp, 0, (size_t)kp * sizeof(float));
-      }
+      attn_backward_rows(j, S, D, tp, t0, rows, AQB, kp, lse, head);
       rows_pairs(S, tp, AQB, NT * 16, Pp, 2 * tp);
       rows_pairs(D, tp, AQB, NT * 16, dSp, 2 * tp);
       rows_bf16(D, tp, RT * 16, kp, dSn, tp);

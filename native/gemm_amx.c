@@ -241,7 +241,7 @@ typedef struct {
 
 /* Eight tiles of 16 rows x 64 bytes. Tile state is per thread: each task configures it and releases it
  * (a released state keeps context switches cheap). */
-static void tiles_on(void) {
+void amx_tiles_on(void) {
   tile_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.palette = 1;
@@ -357,7 +357,7 @@ static void tile_task(const product *p, long t) {
       for (long kt = 0; kt < p->KT; kt++) pack_a(p, ap, r0, mt, kt);
     a0_row = r0;
   }
-  tiles_on();
+  amx_tiles_on();
   for (long c0 = n0; c0 < n1; c0 += p->cb) {
     long c1 = min_l(n1, c0 + p->cb);
     for (long rt = r0; rt < r1; rt += 2) {
@@ -556,7 +556,7 @@ static void q8_tile_task(void *ctx, long t) {
   float acc[16 * 32] __attribute__((aligned(64)));
   long r0 = t / p->cblocks * ROW_TILES, c0 = t % p->cblocks * p->cb;
   long r1 = min_l(p->MT, r0 + ROW_TILES), c1 = min_l(p->NT, c0 + p->cb);
-  tiles_on();
+  amx_tiles_on();
   for (long rt = r0; rt < r1; rt++)
     for (long ct = c0; ct < c1; ct += 2) q8_block(p, rt, ct, ct + 1 < c1, ibuf, acc);
   _tile_release();
@@ -595,7 +595,7 @@ static double thread_seconds(void) {
 static void peak_task(void *ctx, long t) {
   peak_job *j = ctx;
   static const bf16 zeros[TILE] __attribute__((aligned(64)));
-  tiles_on();
+  amx_tiles_on();
   double t0 = thread_seconds();
   _tile_zero(0);
   _tile_zero(1);

@@ -58,6 +58,8 @@ void amx_matmul_q8w(const int8_t *xq, const float *xscale, const int8_t *q, cons
                     float *out, long M, long N, long K, long group);
 /* FLOP/s of TDPBF16PS on tiles held in registers, on every pool thread (`iters` 4-tile steps each). */
 double amx_peak_flops(long iters);
+/* Configures the calling thread's tiles (eight of 16 rows x 64 bytes) for a task; _tile_release() after. */
+void amx_tiles_on(void);
 
 /* ---- quant.c */
 void k_matmul_q8(const float *x, const int8_t *q, const float *scales, const float *bias, float *out, long M, long N,
